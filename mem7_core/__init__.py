@@ -1,0 +1,87 @@
+"""mem7 core: the memory engine and the plugin contract its providers implement.
+
+Imports are lazy (PEP 562), so ``import mem7_core`` stays cheap and touches no network.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "AsyncMemory": "mem7_core.engine.memory",
+    "Memory": "mem7_core.engine.sync",
+    "MemoryConfig": "mem7_core.config",
+    "LlmConfig": "mem7_core.config",
+    "EmbedderConfig": "mem7_core.config",
+    "VectorStoreConfig": "mem7_core.config",
+    "HistoryStoreConfig": "mem7_core.config",
+    "GraphStoreConfig": "mem7_core.config",
+    "RerankerConfig": "mem7_core.config",
+    "DecayConfig": "mem7_core.config",
+    "ContextConfig": "mem7_core.config",
+    "load_config": "mem7_core.config",
+    "hookimpl": "mem7_core.plugins",
+    "get_registry": "mem7_core.plugins",
+    "PluginRegistry": "mem7_core.plugins",
+    "Scope": "mem7_core.models",
+    "VectorRecord": "mem7_core.models",
+    "ScoredRecord": "mem7_core.models",
+    "LLMResponse": "mem7_core.models",
+    "RerankResult": "mem7_core.models",
+    "Item": "mem7_core.models",
+    "ActionResult": "mem7_core.models",
+    "Relation": "mem7_core.models",
+    "HistoryEvent": "mem7_core.models",
+    "Mem7Error": "mem7_core.errors",
+    "ConfigError": "mem7_core.errors",
+    "ProviderNotFoundError": "mem7_core.errors",
+    "ProviderError": "mem7_core.errors",
+    "LLMOutputError": "mem7_core.errors",
+    "MemoryNotFoundError": "mem7_core.errors",
+    "FilterError": "mem7_core.errors",
+    "ScopeError": "mem7_core.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mem7_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .config import (
+        ContextConfig,
+        DecayConfig,
+        EmbedderConfig,
+        GraphStoreConfig,
+        HistoryStoreConfig,
+        LlmConfig,
+        MemoryConfig,
+        RerankerConfig,
+        VectorStoreConfig,
+        load_config,
+    )
+    from .engine.memory import AsyncMemory
+    from .engine.sync import Memory
+    from .errors import (
+        ConfigError,
+        FilterError,
+        LLMOutputError,
+        Mem7Error,
+        MemoryNotFoundError,
+        ProviderError,
+        ProviderNotFoundError,
+        ScopeError,
+    )
+    from .models import ActionResult, HistoryEvent, Item, LLMResponse, Relation, RerankResult, ScoredRecord, Scope, VectorRecord
+    from .plugins import PluginRegistry, get_registry, hookimpl

@@ -1,0 +1,302 @@
+"""Configuration: typed models, mem0-style dicts, YAML/TOML/JSON files and ``MEM7_*`` variables.
+
+Every shape ends as one :class:`MemoryConfig`. Each provider section is a :class:`ProviderSpec`
+(``{"provider": name, "config": {...}}``); the named provider's own pydantic ``Config`` validates
+the ``config`` part when the engine builds it, so a bad field is reported by the provider that
+owns it. Flat fields are accepted too: ``LlmConfig(provider="openai", model="gpt-4.1-nano")`` is
+``{"provider": "openai", "config": {"model": "gpt-4.1-nano"}}``.
+
+Precedence, lowest first: defaults < config file (``MEM7_CONFIG`` or the path given) < ``MEM7_*``
+environment variables < the object or dict passed in code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import ConfigError
+from .models import MEMORY_TYPES, TASK_TYPES
+
+ENV_PREFIX = "MEM7_"
+CONFIG_PATH_ENV = "MEM7_CONFIG"
+#: MEM7_* variables that are not config fields.
+_NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL"}
+
+
+class ProviderSpec(BaseModel):
+    """Which provider to use and its own config section."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provider: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fold_extras(self) -> ProviderSpec:
+        extras = dict(self.__pydantic_extra__ or {})
+        if extras:
+            merged = {**extras, **self.config}
+            object.__setattr__(self, "config", merged)
+            self.__pydantic_extra__.clear()  # type: ignore[union-attr]
+        return self
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("provider must be a non-empty name, e.g. 'openai'")
+        return v.lower()
+
+
+class LlmConfig(ProviderSpec):
+    provider: str = "openai"
+
+
+class EmbedderConfig(ProviderSpec):
+    provider: str = "openai"
+
+
+class VectorStoreConfig(ProviderSpec):
+    provider: str = "flat"
+
+
+class HistoryStoreConfig(ProviderSpec):
+    provider: str = "sqlite"
+
+
+class RerankerConfig(ProviderSpec):
+    provider: str = "cohere"
+    top_k_multiplier: int = Field(3, ge=1, le=50)
+
+
+class GraphStoreConfig(ProviderSpec):
+    provider: str = "flat"
+    llm: LlmConfig | None = None
+    custom_prompt: str | None = None
+    threshold: float = Field(0.5, ge=-1.0, le=1.0)
+
+
+class ScorerConfig(ProviderSpec):
+    """A third-party scorer to run after the built-in ones."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecayConfig(_Section):
+    """Ebbinghaus-style forgetting (spec §4). Off by default."""
+
+    enabled: bool = False
+    base_half_life_secs: float = Field(604800.0, gt=0)
+    decay_shape: float = Field(0.8, gt=0, le=1)
+    min_retention: float = Field(0.1, ge=0, lt=1)
+    rehearsal_factor: float = Field(0.5, ge=0)
+
+
+DEFAULT_CONTEXT_WEIGHTS: dict[str, dict[str, float]] = {
+    "factual": {"troubleshooting": 1.0, "design": 0.5, "factual_lookup": 1.0, "planning": 0.7, "general": 1.0},
+    "preference": {"troubleshooting": 0.3, "design": 1.0, "factual_lookup": 0.3, "planning": 0.8, "general": 0.8},
+    "procedural": {"troubleshooting": 0.8, "design": 0.5, "factual_lookup": 0.5, "planning": 1.0, "general": 0.7},
+    "episodic": {"troubleshooting": 0.5, "design": 0.5, "factual_lookup": 0.5, "planning": 0.5, "general": 0.7},
+}
+"""Spec §5: rows are memory types, columns task types; pairs not listed weigh 1.0."""
+
+
+class ContextConfig(_Section):
+    """Session-aware context scoring (spec §5). Off by default. ``weights`` overrides single cells."""
+
+    enabled: bool = False
+    weights: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_cells(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for row, cols in v.items():
+            if row not in MEMORY_TYPES:
+                raise ValueError(f"context.weights: unknown memory type {row!r}; use one of {MEMORY_TYPES}")
+            for col, w in cols.items():
+                if col not in TASK_TYPES:
+                    raise ValueError(f"context.weights.{row}: unknown task type {col!r}; use one of {TASK_TYPES}")
+                if w < 0:
+                    raise ValueError(f"context.weights.{row}.{col} must be >= 0")
+        return v
+
+    def matrix(self) -> dict[str, dict[str, float]]:
+        out = {row: dict(cols) for row, cols in DEFAULT_CONTEXT_WEIGHTS.items()}
+        for row, cols in self.weights.items():
+            out.setdefault(row, {}).update(cols)
+        return out
+
+
+class TelemetryConfig(_Section):
+    """OpenTelemetry spans. Off unless enabled; query text only when ``record_query_text``."""
+
+    enabled: bool = False
+    otlp_endpoint: str = "http://localhost:4317"
+    service_name: str = "mem7"
+    record_query_text: bool = False
+
+
+class MemoryConfig(BaseModel):
+    """Everything an engine is built from. Unknown top-level keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = "v1.1"
+    llm: LlmConfig | None = Field(default_factory=LlmConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig)
+    history_store: HistoryStoreConfig = Field(default_factory=HistoryStoreConfig)
+    history_db_path: str | None = None
+    graph_store: GraphStoreConfig | None = None
+    reranker: RerankerConfig | None = None
+    scorers: list[ScorerConfig] = Field(default_factory=list)
+    decay: DecayConfig = Field(default_factory=DecayConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    custom_fact_extraction_prompt: str | None = None
+    custom_update_memory_prompt: str | None = None
+    candidates_per_fact: int = Field(5, ge=1, le=100)
+    llm_retries: int = Field(1, ge=0, le=5)
+    """How many times a malformed or failed LLM answer is asked again before add() gives up."""
+
+    @model_validator(mode="after")
+    def _history_path(self) -> MemoryConfig:
+        # mem0's top-level history_db_path feeds the SQLite history store's ``path``.
+        if self.history_db_path and self.history_store.provider == "sqlite":
+            self.history_store.config.setdefault("path", self.history_db_path)
+        return self
+
+    @classmethod
+    def embedded(cls, data_dir: str | Path, **overrides: Any) -> MemoryConfig:
+        """The embedded default: no service needed.
+
+        Flat store persisted under ``data_dir``, SQLite history beside it, the local fastembed
+        embedder (all-MiniLM-L6-v2, 384 dims), and the OpenAI LLM only when ``OPENAI_API_KEY`` or
+        ``OPENAI_BASE_URL`` is set (otherwise none: add() stores verbatim).
+        """
+        data = Path(data_dir).expanduser()
+        has_llm = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+        base: dict[str, Any] = {
+            "llm": {"provider": "openai", "config": {}} if has_llm else None,
+            "embedder": {"provider": "fastembed", "config": {}},
+            "vector_store": {"provider": "flat", "config": {"path": str(data / "vectors")}},
+            "history_store": {"provider": "sqlite", "config": {"path": str(data / "history.db")}},
+        }
+        return cls.model_validate(_deep_merge(base, overrides))
+
+
+# ------------------------------------------------------------------------------------- loading
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml), TOML (.toml) or JSON (.json) config file into a dict.
+
+    A TOML file may put the config under a ``[mem7]`` table (e.g. inside pyproject.toml's
+    ``[tool.mem7]``) or at top level.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"Config file {str(p)!r} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif p.suffix == ".toml":
+            data = tomllib.loads(text)
+            data = data.get("tool", {}).get("mem7", data.get("mem7", data))
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"Config file {str(p)!r}: use a .yaml, .yml, .toml or .json file")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"Config file {str(p)!r} is not valid {p.suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(p)!r} must hold a mapping at top level")
+    return data
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``MEM7_A__B__C=value`` becomes ``{"a": {"b": {"c": value}}}``; values are JSON when they parse.
+
+    Example: ``MEM7_LLM__CONFIG__MODEL=gpt-4.1-mini``, ``MEM7_DECAY__ENABLED=true``.
+    """
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _NON_CONFIG_ENV:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"Environment variable {name} conflicts with another MEM7_ variable")
+            node = nxt
+        node[path[-1]] = _env_value(raw)
+    return out
+
+
+def load_config(
+    source: MemoryConfig | Mapping[str, Any] | str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base: MemoryConfig | Mapping[str, Any] | None = None,
+) -> MemoryConfig:
+    """Build a :class:`MemoryConfig` from any accepted shape, with file and environment layers.
+
+    :param source: a config object, a dict (typed or mem0-style), or a path to a config file.
+    :param environ: the environment to read ``MEM7_*`` from (default ``os.environ``).
+    :param base: defaults under everything else (the CLI passes the embedded default here).
+    :raises ConfigError: naming the field and the fix.
+    """
+    env = os.environ if environ is None else environ
+    layers: list[Mapping[str, Any]] = []
+    if base is not None:
+        layers.append(base.model_dump(exclude_unset=True) if isinstance(base, MemoryConfig) else base)
+    file_path = source if isinstance(source, (str, Path)) else env.get(CONFIG_PATH_ENV)
+    if file_path:
+        layers.append(read_config_file(file_path))
+    layers.append(config_from_env(env))
+    if isinstance(source, MemoryConfig):
+        if len(layers) == 1 and not layers[0]:
+            return source
+        layers.append(source.model_dump(exclude_unset=True))
+    elif isinstance(source, Mapping):
+        layers.append(source)
+    elif source is not None and not isinstance(source, (str, Path)):
+        raise ConfigError(f"config must be a MemoryConfig, a dict or a file path, got {type(source).__name__}")
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _deep_merge(merged, layer)
+    try:
+        return MemoryConfig.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid mem7 config: {exc}") from exc

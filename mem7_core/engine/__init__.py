@@ -1,0 +1,1 @@
+"""The memory engine: one async implementation and a sync facade."""

@@ -1,0 +1,55 @@
+"""Tolerant parsing of what LLMs return: code fences, prose around JSON, trailing commas, odd types.
+
+Tolerant does not mean lax: what cannot be read raises :class:`ValueError` so the caller can retry
+once and then fail cleanly with the store untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def _candidates(text: str) -> list[str]:
+    out = [text]
+    out.extend(m.group(1) for m in _FENCE.finditer(text))
+    # The outermost {...} span, for prose around the JSON.
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        out.append(text[start : end + 1])
+    return out
+
+
+def parse_json_object(text: str | None) -> dict[str, Any]:
+    """The JSON object in an LLM answer.
+
+    :raises ValueError: when no JSON object can be read (empty body, truncated JSON, a list...).
+    """
+    if text is None or not str(text).strip():
+        raise ValueError("the LLM returned an empty answer")
+    text = str(text).strip()
+    for cand in _candidates(text):
+        cand = cand.strip()
+        for attempt in (cand, _TRAILING_COMMA.sub(r"\1", cand)):
+            try:
+                value = json.loads(attempt)
+            except (json.JSONDecodeError, ValueError):
+                continue
+            if isinstance(value, dict):
+                return value
+    snippet = text if len(text) <= 200 else text[:200] + "…"
+    raise ValueError(f"no JSON object in the LLM answer: {snippet!r}")
+
+
+def as_text(value: Any) -> str | None:
+    """A string from whatever the LLM put there (numbers become strings, blanks become None)."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return None
+    s = str(value).strip()
+    return s or None

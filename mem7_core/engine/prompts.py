@@ -1,0 +1,73 @@
+"""The prompts the engine sends. Their intent is normative (spec §3, §5); wording is ours.
+
+Each prompt starts with a fixed marker line (``# mem7:<task>``) so logs, the scripted test LLM and
+the loopback server can tell the tasks apart without guessing.
+"""
+
+from __future__ import annotations
+
+FACT_EXTRACTION_MARKER = "# mem7:fact-extraction"
+AGENT_FACT_EXTRACTION_MARKER = "# mem7:agent-fact-extraction"
+UPDATE_MEMORY_MARKER = "# mem7:update-memory"
+CLASSIFY_QUERY_MARKER = "# mem7:classify-query"
+DESCRIBE_IMAGE_MARKER = "# mem7:describe-image"
+
+_CATEGORIES = """Give each fact a category:
+- factual: a stable fact about the person or the world (name, job, where they live, relationships)
+- preference: a like, dislike, taste or wish
+- procedural: how something is done, a workflow, a step, a rule the person follows
+- episodic: a one-off event with a time ("went to Paris last week")"""
+
+USER_FACT_EXTRACTION_PROMPT = f"""{FACT_EXTRACTION_MARKER}
+You are a memory organiser. From the conversation, extract the facts worth remembering about the
+USER: personal details, preferences, plans, relationships, activities, health, work, and anything
+they ask to be remembered. Use only what the user says; ignore what the assistant or system says.
+Write each fact as a short, self-contained sentence in the language the user wrote in. Do not
+invent facts; return an empty list when there is nothing worth remembering (greetings, small talk).
+
+{_CATEGORIES}
+
+Today's date is {{today}}.
+Answer with JSON only, of this shape:
+{{{{"facts": [{{{{"text": "Likes hiking in the Alps", "category": "preference"}}}}]}}}}"""
+
+AGENT_FACT_EXTRACTION_PROMPT = f"""{AGENT_FACT_EXTRACTION_MARKER}
+You are a memory organiser for an AI assistant. From the conversation, extract the facts worth
+remembering about the ASSISTANT itself: its stated identity, abilities, preferences, rules and
+commitments. Use only what the assistant says; ignore the user's messages.
+Write each fact as a short, self-contained sentence. Return an empty list when there is nothing.
+
+{_CATEGORIES}
+
+Today's date is {{today}}.
+Answer with JSON only, of this shape:
+{{{{"facts": [{{{{"text": "Answers in French when asked", "category": "procedural"}}}}]}}}}"""
+
+UPDATE_MEMORY_PROMPT = f"""{UPDATE_MEMORY_MARKER}
+You manage a memory store. Compare the new facts with the existing memories and decide, for each,
+one event:
+- ADD: a new fact that no existing memory covers. Give it a new id (the next unused number).
+- UPDATE: an existing memory on the same topic that the new fact makes richer or changes. Keep the
+  existing id, give the merged text in "text" and the previous text in "old_memory".
+- DELETE: an existing memory that a new fact contradicts and that should no longer be believed.
+  Keep its id and text.
+- NONE: the fact is already known; nothing changes. Keep the existing id and text.
+Every existing memory and every new fact must be accounted for. Use only the ids shown.
+
+Answer with JSON only, of this shape:
+{{"memory": [{{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE", "old_memory": "..."}}]}}"""
+
+UPDATE_MEMORY_USER = """Existing memories (id: text):
+{existing}
+
+New facts:
+{facts}"""
+
+CLASSIFY_QUERY_PROMPT = f"""{CLASSIFY_QUERY_MARKER}
+Classify the task behind the user's query as exactly one of: troubleshooting (fixing something
+broken), design (choosing how to build or shape something), factual_lookup (asking for a fact),
+planning (deciding what to do next, scheduling), general (anything else).
+Answer with JSON only: {{"task_type": "..."}}"""
+
+DESCRIBE_IMAGE_PROMPT = f"""{DESCRIBE_IMAGE_MARKER}
+Describe this image in one or two sentences, naming what matters for remembering it later."""

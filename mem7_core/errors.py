@@ -1,0 +1,76 @@
+"""The exceptions mem7 raises, so callers can tell bad input from a failing provider.
+
+Configuration problems are ``ValueError`` subclasses (the spec asks for it, and pydantic's own
+``ValidationError`` is one too), so ``except ValueError`` keeps working for mem0-style callers.
+"""
+
+from __future__ import annotations
+
+
+class Mem7Error(Exception):
+    """Base class of every error mem7 raises on purpose."""
+
+
+class ConfigError(Mem7Error, ValueError):
+    """The configuration is wrong: an unknown provider, a bad field, a missing key."""
+
+
+class ProviderNotFoundError(ConfigError):
+    """No installed plugin provides the provider named in the config.
+
+    The message lists what is installed, the plugins that failed to import, and the
+    ``pip install`` that would add the missing one.
+    """
+
+    def __init__(self, kind: str, name: str, installed: list[str], failed: dict[str, str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.installed = installed
+        self.failed = failed
+        listed = ", ".join(installed) if installed else "none"
+        msg = (
+            f"No {kind} provider named {name!r}. Installed: {listed}. "
+            f"Try: pip install mem7-{name.replace('_', '-')}"
+        )
+        if failed:
+            broken = "; ".join(f"{plugin}: {err}" for plugin, err in sorted(failed.items()))
+            msg += f". Plugins that failed to load: {broken}"
+        super().__init__(msg)
+
+
+class ScopeError(Mem7Error, ValueError):
+    """A call that needs a scope got none, or touched a memory outside the caller's scope."""
+
+
+class FilterError(Mem7Error, ValueError):
+    """A metadata filter is malformed: unknown operator, wrong value type, bad nesting."""
+
+
+class MemoryNotFoundError(Mem7Error, KeyError):
+    """No memory with this id (in the caller's scope, when one was given)."""
+
+    def __init__(self, memory_id: str) -> None:
+        self.memory_id = memory_id
+        super().__init__(f"Memory {memory_id!r} not found")
+
+    def __str__(self) -> str:  # KeyError would repr() the message otherwise
+        return str(self.args[0])
+
+
+class ProviderError(Mem7Error):
+    """A provider failed (server down, timeout, 429 after retries, bad response).
+
+    ``provider`` names it, so a log line says which of the LLM, embedder, store... broke.
+    """
+
+    def __init__(self, provider: str, message: str, *, retryable: bool = False) -> None:
+        self.provider = provider
+        self.retryable = retryable
+        super().__init__(f"[{provider}] {message}")
+
+
+class LLMOutputError(ProviderError):
+    """The LLM answered, but not with JSON of the expected shape, even after the bounded retry.
+
+    Raised before anything is written, so the store is unchanged.
+    """

@@ -1,0 +1,1 @@
+"""History (audit log) stores built into the core."""

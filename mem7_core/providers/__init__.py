@@ -1,0 +1,32 @@
+"""Provider interfaces: one small async base class per kind."""
+
+from .base import PROVIDER_KINDS, Provider, ProviderConfig, ProviderKind
+from .embedder import Embedder, EmbedPurpose
+from .graph_store import Entity, GraphRelation, GraphStore
+from .history import HistoryStore
+from .llm import LLM, LLMCapabilities, Message
+from .reranker import Reranker
+from .scorer import QueryContext, ScoredHit, Scorer
+from .vector_store import VectorStore, VectorStoreCapabilities
+
+__all__ = [
+    "PROVIDER_KINDS",
+    "EmbedPurpose",
+    "Embedder",
+    "Entity",
+    "GraphRelation",
+    "GraphStore",
+    "HistoryStore",
+    "LLM",
+    "LLMCapabilities",
+    "Message",
+    "Provider",
+    "ProviderConfig",
+    "ProviderKind",
+    "QueryContext",
+    "Reranker",
+    "ScoredHit",
+    "Scorer",
+    "VectorStore",
+    "VectorStoreCapabilities",
+]

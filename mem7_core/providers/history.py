@@ -1,0 +1,34 @@
+"""The history (audit) store interface."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+
+from ..models import HistoryEvent
+from .base import Provider
+
+
+class HistoryStore(Provider):
+    """An append-only audit log of every ADD / UPDATE / DELETE."""
+
+    kind = "history_store"
+
+    @abstractmethod
+    async def add_events(self, events: Sequence[HistoryEvent]) -> None:
+        """Append ``events`` atomically (all or none).
+
+        :param events: the rows, in the order they happened.
+        """
+
+    @abstractmethod
+    async def get(self, memory_id: str) -> list[HistoryEvent]:
+        """Every event of one memory, oldest first."""
+
+    @abstractmethod
+    async def delete_events(self, event_ids: Sequence[str]) -> None:
+        """Remove events by id: the compensation step when a write fails half-way."""
+
+    @abstractmethod
+    async def reset(self) -> None:
+        """Delete every event."""

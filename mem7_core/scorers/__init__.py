@@ -1,0 +1,1 @@
+"""Built-in scorers: decay (forgetting curve) and context (task-aware weights)."""
