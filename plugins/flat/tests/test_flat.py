@@ -1,0 +1,565 @@
+"""Flat-store specifics: registration, config, persistence and recovery, compaction, growth, scoping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from mem7_core.errors import MemoryNotFoundError
+from mem7_core.filters import evaluate, parse_filters
+from mem7_core.models import Scope, VectorRecord
+from mem7_core.plugins import PluginRegistry
+from mem7_flat import FlatVectorStore
+
+DIMS = 16
+
+
+def make(path: Path | None = None, **cfg: object) -> FlatVectorStore:
+    return FlatVectorStore(FlatVectorStore.Config.model_validate({"path": None if path is None else str(path), **cfg}))
+
+
+def unit(rng: np.random.Generator, n: int, dims: int = DIMS) -> np.ndarray:
+    m = rng.standard_normal((n, dims)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def rec(i: int, vec: np.ndarray, user: str = "u1", **extra: object) -> VectorRecord:
+    payload = {"data": f"m{i}", "created_at": f"2024-01-01T00:00:{i % 60:02d}.{i:06d}+00:00", "user_id": user}
+    payload.update(extra)
+    return VectorRecord(id=f"id-{i:05d}", vector=vec.tolist(), payload=payload)
+
+
+def coll_dir(store: FlatVectorStore) -> Path:
+    assert store._persist is not None
+    return store._persist.dir
+
+
+def crash(store: FlatVectorStore) -> None:
+    """Drop the store as a dying process would: the log file closed, no snapshot written."""
+    assert store._persist is not None
+    store._persist.close()
+
+
+async def brute_force(records: dict[str, VectorRecord], q: np.ndarray, scope: Scope, k: int, filters=None) -> list[str]:
+    node = parse_filters(filters) if filters else None
+    cands = [r for r in records.values() if scope.matches(r.payload) and evaluate(node, r.payload)]
+    scores = [(float(np.dot(np.asarray(r.vector, dtype=np.float32), q)), r.id) for r in cands]
+    scores.sort(key=lambda t: -t[0])
+    return [i for _, i in scores[:k]]
+
+
+# ------------------------------------------------------------------------------------ plugin, config
+def test_registered_through_the_hook() -> None:
+    import mem7_flat.plugin
+
+    reg = PluginRegistry(discover=False, builtins=False)
+    assert reg.register_plugin(mem7_flat.plugin, name="flat")
+    assert reg.get("vector_store", "flat") is FlatVectorStore
+
+
+def test_entry_point_declared() -> None:
+    eps = [ep for ep in entry_points(group="mem7") if ep.name == "flat"]
+    assert eps and eps[0].value == "mem7_flat.plugin"
+
+
+def test_config() -> None:
+    cfg = FlatVectorStore.Config()
+    assert cfg.collection_name == "mem7_memories" and cfg.path is None and cfg.dims is None
+    assert FlatVectorStore.Config.model_validate({"embedding_model_dims": 384}).dims == 384
+    assert FlatVectorStore.Config.model_validate({"path": "~/x"}).path == str(Path("~/x").expanduser())
+    with pytest.raises(ValidationError, match="collection_name"):
+        FlatVectorStore.Config.model_validate({"collection_name": "../escape"})
+    with pytest.raises(ValidationError, match="bogus"):
+        FlatVectorStore.Config.model_validate({"bogus": 1})
+    with pytest.raises(ValidationError, match="compaction_threshold"):
+        FlatVectorStore.Config.model_validate({"compaction_threshold": 0})
+    store = FlatVectorStore.from_config({"dims": 4})
+    assert isinstance(store, FlatVectorStore) and not store.capabilities.persistent
+
+
+async def test_capabilities_follow_path(tmp_path: Path) -> None:
+    assert not make().capabilities.persistent
+    store = make(tmp_path)
+    assert store.capabilities.persistent and store.capabilities.logical
+    assert {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains", "exists"} <= set(
+        store.capabilities.filter_operators
+    )
+    await store.aclose()
+
+
+# ------------------------------------------------------------------------------------ validation
+async def test_dims_checks() -> None:
+    store = make()
+    await store.insert([VectorRecord("a", [1.0, 0.0, 0.0], {"user_id": "u"})])
+    assert store.stats()["dims"] == 3
+    with pytest.raises(ValueError, match="dims"):
+        await store.insert([VectorRecord("b", [1.0, 0.0], {"user_id": "u"})])
+    with pytest.raises(ValueError, match="dims"):
+        await store.search([1.0, 0.0], scope=Scope(user_id="u"), limit=1)
+    with pytest.raises(ValueError, match="dims"):
+        await store.update("a", vector=[1.0])
+    with pytest.raises(ValueError, match="finite"):
+        await store.insert([VectorRecord("c", [float("nan"), 0.0, 0.0], {"user_id": "u"})])
+    with pytest.raises(ValueError, match="no vector"):
+        await store.insert([VectorRecord("d", None, {"user_id": "u"})])
+    await store.insert([VectorRecord("zero", [0.0, 0.0, 0.0], {"user_id": "u"})])  # allowed, scores 0
+    hits = await store.search([1.0, 0.0, 0.0], scope=Scope(user_id="u"), limit=5)
+    assert [h.id for h in hits] == ["a", "zero"] and hits[1].score == 0.0
+    assert len(store) == 2
+    fixed = make(dims=4)
+    with pytest.raises(ValueError, match="dims"):
+        await fixed.insert([VectorRecord("a", [1.0, 0.0, 0.0], {})])
+
+
+async def test_reset_forgets_inferred_dims() -> None:
+    store = make()
+    await store.insert([VectorRecord("a", [1.0, 0.0, 0.0], {})])
+    await store.reset()
+    await store.insert([VectorRecord("a", [1.0, 0.0], {})])
+    assert store.stats()["dims"] == 2
+
+
+async def test_non_json_payload_rejected_before_anything_changes(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    await store.insert([VectorRecord("ok", [1.0, 0.0], {"user_id": "u"})])
+    with pytest.raises(TypeError, match="JSON"):
+        await store.insert([VectorRecord("ok", [0.0, 1.0], {"user_id": "u"}), VectorRecord("bad", [1.0, 1.0], {"x": {1, 2}})])
+    with pytest.raises(TypeError, match="JSON"):
+        await store.update("ok", payload={"x": object()})
+    assert [r.payload for r in await store.get(["ok", "bad"])] == [{"user_id": "u"}]
+    crash(store)
+    again = make(tmp_path)
+    assert [r.id for r in await again.get(["ok", "bad"])] == ["ok"]
+    await again.aclose()
+
+
+async def test_update_unknown_raises_without_logging(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    with pytest.raises(MemoryNotFoundError):
+        await store.update("nope", payload={})
+    assert store.stats()["log_records"] == 0
+    await store.aclose()
+
+
+# ------------------------------------------------------------------------------------ growth
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+async def test_growth_beyond_initial_capacity(batch: int) -> None:
+    rng = np.random.default_rng(1)
+    vecs = unit(rng, 1000)
+    store = make(initial_capacity=2)
+    records = {}
+    for start in range(0, 1000, batch):
+        chunk = [rec(i, vecs[i], user=f"u{i % 3}") for i in range(start, min(start + batch, 1000))]
+        await store.insert(chunk)
+        records.update((r.id, r) for r in chunk)
+    stats = store.stats()
+    assert stats["records"] == 1000 and stats["capacity"] >= 1000
+    assert stats["capacity"] < 4000  # amortised doubling, not one row at a time nor wildly over
+    got = await store.get([r for r in records])
+    assert [g.id for g in got] == list(records)
+    np.testing.assert_allclose(np.asarray([g.vector for g in got]), vecs, atol=1e-6)
+    q = unit(rng, 1)[0]
+    for user in ("u0", "u1", "u2"):
+        scope = Scope(user_id=user)
+        hits = await store.search(q.tolist(), scope=scope, limit=10)
+        assert [h.id for h in hits] == await brute_force(records, q, scope, 10)
+        assert await store.count(scope=scope) == sum(1 for r in records.values() if r.payload["user_id"] == user)
+
+
+# ------------------------------------------------------------------------------------ scoping
+async def test_search_reads_only_its_scope_rows() -> None:
+    rng = np.random.default_rng(2)
+    store = make()
+    records = []
+    for i in range(600):
+        user = f"user-{i % 6}"
+        agent = "rare" if i % 100 == 0 else f"agent-{i % 4}"
+        records.append(rec(i, unit(rng, 1)[0], user=user, agent_id=agent))
+    await store.insert(records)
+    by_row_user = lambda rows: {store._payloads[r]["user_id"] for r in rows.tolist()}  # noqa: E731
+
+    rows = store._candidate_rows(Scope(user_id="user-1"))
+    assert len(rows) == 100 and by_row_user(rows) == {"user-1"}
+
+    scored: list[np.ndarray] = []
+    original = store._scores
+
+    def spy(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        scored.append(rows.copy())
+        return original(rows, q)
+
+    store._scores = spy  # type: ignore[method-assign]
+    await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-1"), limit=5)
+    assert len(scored[-1]) == 100 and by_row_user(scored[-1]) == {"user-1"}
+    assert store._last_scanned == 100
+    # Intersection starts from the smallest list: "rare" has 6 rows; only user-0's are scored.
+    await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-0", agent_id="rare"), limit=5)
+    expected = [r for r in records if r.payload["user_id"] == "user-0" and r.payload["agent_id"] == "rare"]
+    assert len(expected) == 2 and len(scored[-1]) == 2
+    assert {store._ids[r] for r in scored[-1].tolist()} == {r.id for r in expected}
+    # An unknown scope value reads nothing at all.
+    n_before = len(scored)
+    assert await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="nobody"), limit=5) == []
+    assert len(scored) == n_before and store._last_scanned == 0
+
+
+async def test_scope_index_survives_deletes_moves_and_compaction() -> None:
+    rng = np.random.default_rng(3)
+    store = make(compaction_threshold=0.1)
+    recs = {f"id-{i:05d}": rec(i, unit(rng, 1)[0], user=f"u{i % 4}") for i in range(400)}
+    await store.insert(list(recs.values()))
+    for i in range(0, 400, 3):  # move a third of u* to other users through payload updates
+        r = recs[f"id-{i:05d}"]
+        new = {**r.payload, "user_id": f"u{(i + 1) % 4}"}
+        await store.update(r.id, payload=new)
+        recs[r.id] = VectorRecord(r.id, r.vector, new)
+    gone = [f"id-{i:05d}" for i in range(1, 400, 5)]
+    await store.delete(gone)
+    for g in gone:
+        recs.pop(g)
+    assert store.stats()["tombstones"] < store.stats()["rows"] * 0.1 + 32
+    q = unit(rng, 1)[0]
+    for u in range(4):
+        scope = Scope(user_id=f"u{u}")
+        assert [h.id for h in await store.search(q.tolist(), scope=scope, limit=20)] == await brute_force(recs, q, scope, 20)
+        want = sorted((r for r in recs.values() if r.payload["user_id"] == f"u{u}"), key=lambda r: (r.payload["created_at"], r.id))
+        assert [r.id for r in await store.list(scope=scope)] == [r.id for r in want]
+        rows = store._candidate_rows(scope)
+        assert {store._payloads[r]["user_id"] for r in rows.tolist()} == {f"u{u}"}
+
+
+# ------------------------------------------------------------------------------------ compaction
+async def test_compaction_preserves_results() -> None:
+    rng = np.random.default_rng(4)
+    store = make(compaction_threshold=0.9)  # no automatic compaction: compare before/after by hand
+    recs = {r.id: r for r in (rec(i, unit(rng, 1)[0], user=f"u{i % 2}", n=i, agent_id=f"a{i % 3}") for i in range(300))}
+    await store.insert(list(recs.values()))
+    drop = [f"id-{i:05d}" for i in rng.choice(300, size=200, replace=False).tolist()]
+    await store.delete(drop)
+    for d in drop:
+        recs.pop(d)
+    assert store.stats()["tombstones"] == 200
+    queries = unit(rng, 5)
+    filters = [None, {"n": {"gte": 150}}, {"OR": [{"agent_id": "a1"}, {"n": {"lt": 20}}]}]
+    scopes = [Scope(user_id="u0"), Scope(user_id="u1", agent_id="a2"), Scope()]
+
+    async def answers() -> list[object]:
+        out: list[object] = []
+        for scope in scopes:
+            out.append([r.id for r in await store.list(scope=scope)])
+            for f in filters:
+                node = parse_filters(f)
+                for q in queries:
+                    out.append([(h.id, round(h.score, 5)) for h in await store.search(q.tolist(), scope=scope, limit=7, filters=node)])
+        return out
+
+    before = await answers()
+    store._compact()
+    assert store.stats()["tombstones"] == 0 and store.stats()["rows"] == 100
+    assert await answers() == before
+    for q in queries:
+        assert [h.id for h in await store.search(q.tolist(), scope=Scope(user_id="u0"), limit=7)] == await brute_force(
+            recs, q, Scope(user_id="u0"), 7
+        )
+
+
+async def test_automatic_compaction() -> None:
+    rng = np.random.default_rng(5)
+    store = make(compaction_threshold=0.25)
+    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(200)])
+    await store.delete([f"id-{i:05d}" for i in range(100)])
+    stats = store.stats()
+    assert stats["records"] == 100 and stats["tombstones"] == 0 and stats["rows"] == 100
+
+
+# ------------------------------------------------------------------------------------ persistence
+async def test_persistence_round_trip_1000(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    vecs = unit(rng, 1000)
+    store = make(tmp_path, snapshot_every=100)
+    recs = {}
+    for start in range(0, 1000, 50):  # mix of batches and single inserts
+        chunk = [rec(i, vecs[i], user=f"u{i % 5}", n=i, tags=[f"t{i % 7}"]) for i in range(start, start + 50)]
+        if start % 200 == 0:
+            for r in chunk:
+                await store.insert([r])
+        else:
+            await store.insert(chunk)
+        recs.update((r.id, r) for r in chunk)
+    assert store.stats()["generation"] >= 1  # snapshots happened along the way
+    queries = unit(rng, 4)
+
+    async def answers(s: FlatVectorStore) -> list[object]:
+        out: list[object] = []
+        for u in range(5):
+            scope = Scope(user_id=f"u{u}")
+            out.append([(r.id, r.payload) for r in await s.list(scope=scope)])
+            for q in queries:
+                out.append([(h.id, round(h.score, 5)) for h in await s.search(q.tolist(), scope=scope, limit=10)])
+        return out
+
+    before = await answers(store)
+    crash(store)  # the log alone (plus the periodic snapshots) must restore everything
+    reopened = make(tmp_path)
+    assert len(reopened) == 1000
+    got = await reopened.get(list(recs))
+    assert [g.id for g in got] == list(recs)
+    assert all(g.payload == recs[g.id].payload for g in got)
+    np.testing.assert_array_equal(np.asarray([g.vector for g in got], dtype=np.float32), store._mat[:1000])
+    assert await answers(reopened) == before
+    await reopened.aclose()  # snapshot on close
+    files = sorted(p.name for p in coll_dir(reopened).iterdir())
+    gen = reopened.stats()["generation"]
+    assert files == sorted(["manifest.json", f"snapshot-{gen}.npy", f"snapshot-{gen}.json", f"wal-{gen}.jsonl"])
+    assert (coll_dir(reopened) / f"wal-{gen}.jsonl").stat().st_size == 0
+    third = make(tmp_path)
+    assert await answers(third) == before
+    await third.aclose()
+
+
+async def test_add_appends_and_never_rewrites(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    store = make(tmp_path)
+    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(100)])
+    await store.aclose()  # snapshot
+    d = coll_dir(store)
+    gen = store.stats()["generation"]
+    snap = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in d.glob("snapshot-*")}
+    wal = d / f"wal-{gen}.jsonl"
+    sizes = [wal.stat().st_size]
+    for i in range(100, 105):
+        await store.insert([rec(i, unit(rng, 1)[0])])
+        sizes.append(wal.stat().st_size)
+    assert all(b > a for a, b in zip(sizes, sizes[1:]))
+    assert wal.read_bytes().count(b"\n") == 5
+    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in d.glob("snapshot-*")} == snap
+    await store.aclose()
+
+
+async def test_torn_log_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(8)
+    store = make(tmp_path)
+    recs = [rec(i, unit(rng, 1)[0]) for i in range(10)]
+    for r in recs:
+        await store.insert([r])
+    crash(store)
+    wal = coll_dir(store) / "wal-0.jsonl"
+    data = wal.read_bytes()
+    lines = data.split(b"\n")
+    assert len(lines) == 11 and lines[-1] == b""
+    # A crash mid-write of an 11th record: half a line, no newline.
+    torn = json.dumps({"put": [["id-torn", "AAAA", {"user_id": "u1"}]]}).encode()
+    wal.write_bytes(data + torn[: len(torn) // 2])
+    with caplog.at_level(logging.WARNING, logger="mem7.flat"):
+        again = make(tmp_path)
+    assert "torn" in caplog.text
+    assert [r.id for r in await again.get([r.id for r in recs] + ["id-torn"])] == [r.id for r in recs]
+    assert wal.read_bytes() == data  # truncated back to the last complete record
+    # New appends start on a clean line, so a second reopen sees everything.
+    extra = rec(10, unit(rng, 1)[0])
+    await again.insert([extra])
+    crash(again)
+    third = make(tmp_path)
+    assert len(third) == 11
+    assert [r.id for r in await third.get(["id-00009", "id-00010"])] == ["id-00009", "id-00010"]
+    await third.aclose()
+
+
+async def test_torn_last_record_of_real_batch(tmp_path: Path) -> None:
+    """The torn line is a real record cut short: only that (unacknowledged) batch is lost."""
+    rng = np.random.default_rng(9)
+    store = make(tmp_path)
+    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(5)])
+    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(5, 9)])
+    crash(store)
+    wal = coll_dir(store) / "wal-0.jsonl"
+    data = wal.read_bytes()
+    wal.write_bytes(data[: len(data) - 40])  # lose the end of the second batch, newline included
+    again = make(tmp_path)
+    assert len(again) == 5  # the batch is all or nothing
+    await again.aclose()
+
+
+async def test_complete_last_record_without_newline_is_kept(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    store = make(tmp_path)
+    await store.insert([rec(0, unit(rng, 1)[0])])
+    await store.insert([rec(1, unit(rng, 1)[0])])
+    crash(store)
+    wal = coll_dir(store) / "wal-0.jsonl"
+    wal.write_bytes(wal.read_bytes()[:-1])
+    again = make(tmp_path)
+    assert len(again) == 2
+    await again.insert([rec(2, unit(rng, 1)[0])])
+    crash(again)
+    assert len(make(tmp_path)) == 3
+
+
+async def test_corrupt_middle_record_is_skipped_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(11)
+    store = make(tmp_path)
+    for i in range(3):
+        await store.insert([rec(i, unit(rng, 1)[0])])
+    crash(store)
+    wal = coll_dir(store) / "wal-0.jsonl"
+    lines = wal.read_bytes().split(b"\n")
+    lines[1] = b"{garbage"
+    wal.write_bytes(b"\n".join(lines))
+    with caplog.at_level(logging.WARNING, logger="mem7.flat"):
+        again = make(tmp_path)
+    assert "unreadable" in caplog.text
+    assert [r.id for r in await again.get(["id-00000", "id-00001", "id-00002"])] == ["id-00000", "id-00002"]
+
+
+async def test_crash_during_snapshot_leaves_previous_generation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    store = make(tmp_path)
+    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(20)])
+    await store.aclose()  # generation 1
+    await store.insert([rec(20, unit(rng, 1)[0])])
+    crash(store)
+    d = coll_dir(store)
+    # Debris of a snapshot that died before switching the manifest.
+    (d / "snapshot-2.npy").write_bytes(b"partial")
+    (d / "snapshot-2.json.tmp").write_text("{")
+    (d / "manifest.json.tmp").write_text("{")
+    again = make(tmp_path)
+    assert len(again) == 21 and again.stats()["generation"] == 1
+    assert sorted(p.name for p in d.iterdir()) == ["manifest.json", "snapshot-1.json", "snapshot-1.npy", "wal-1.jsonl"]
+    await again.aclose()
+
+
+async def test_snapshot_every_bounds_the_log(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    store = make(tmp_path, snapshot_every=10)
+    for i in range(35):
+        await store.insert([rec(i, unit(rng, 1)[0])])
+    await store.delete(["id-00003", "id-00004"])
+    stats = store.stats()
+    assert stats["generation"] == 3 and stats["log_records"] == 6
+    crash(store)
+    again = make(tmp_path)
+    assert len(again) == 33 and await again.get(["id-00003"]) == []
+
+
+async def test_dims_conflict_on_reopen(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    await store.insert([VectorRecord("a", [1.0, 0.0, 0.0], {})])
+    await store.aclose()
+    with pytest.raises(ValueError, match="dims"):
+        make(tmp_path, dims=4)
+    assert make(tmp_path, dims=3).stats()["dims"] == 3
+    assert make(tmp_path).stats()["dims"] == 3
+
+
+async def test_collections_are_separate(tmp_path: Path) -> None:
+    a = make(tmp_path, collection_name="a")
+    b = make(tmp_path, collection_name="b")
+    await a.insert([VectorRecord("x", [1.0, 0.0], {"user_id": "u"})])
+    await a.aclose()
+    await b.aclose()
+    assert len(make(tmp_path, collection_name="a")) == 1
+    assert len(make(tmp_path, collection_name="b")) == 0
+
+
+async def test_usable_after_aclose(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    await store.insert([VectorRecord("x", [1.0, 0.0], {"user_id": "u"})])
+    await store.aclose()
+    await store.insert([VectorRecord("y", [0.0, 1.0], {"user_id": "u"})])
+    await store.aclose()
+    assert len(make(tmp_path)) == 2
+
+
+# ------------------------------------------------------------------------------------ threads
+def test_threads_insert_and_search_concurrently(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    vecs = unit(rng, 800)
+    store = make(tmp_path, snapshot_every=97, initial_capacity=8, compaction_threshold=0.2)
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(t * 100, t * 100 + 100):
+                asyncio.run(store.insert([rec(i, vecs[i], user=f"u{t % 2}")]))
+                if i % 10 == 0:
+                    asyncio.run(store.delete([f"id-{i:05d}"]))
+                asyncio.run(store.search(vecs[i].tolist(), scope=Scope(user_id=f"u{t % 2}"), limit=3))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(store) == 720
+    crash(store)
+    again = make(tmp_path)
+    assert len(again) == 720
+    assert asyncio.run(again.count(scope=Scope(user_id="u0"))) == 360
+
+
+# ------------------------------------------------------------------------------------ layout
+async def test_rows_are_regrouped_by_user() -> None:
+    rng = np.random.default_rng(15)
+    vecs = unit(rng, 4000)
+    store = make()
+    recs = {}
+    for i in range(4000):  # users interleaved: every append lands next to another user's row
+        r = rec(i, vecs[i], user=f"u{i % 4}")
+        await store.insert([r])
+        recs[r.id] = r
+    assert store._scattered < 2048  # regrouped automatically on the way (3999 rows were scattered)
+    store._compact()
+    q = unit(rng, 1)[0]
+    for u in range(4):
+        scope = Scope(user_id=f"u{u}")
+        rows = store._candidate_rows(scope)
+        assert len(rows) == 1000 and int(rows[-1]) - int(rows[0]) + 1 == 1000  # one contiguous slice
+        assert [h.id for h in await store.search(q.tolist(), scope=scope, limit=10)] == await brute_force(recs, q, scope, 10)
+        mine = sorted((r for r in recs.values() if r.payload["user_id"] == f"u{u}"), key=lambda r: (r.payload["created_at"], r.id))
+        assert [r.id for r in await store.list(scope=scope, limit=3)] == [r.id for r in mine[:3]]
+
+
+def test_scores_over_runs_and_scattered_rows_equal_gather() -> None:
+    rng = np.random.default_rng(16)
+    store = make()
+    asyncio.run(store.insert([rec(i, v) for i, v in enumerate(unit(rng, 6000))]))
+    q = unit(rng, 1)[0]
+    cases = [
+        np.arange(100, 1500),  # contiguous
+        np.arange(100, 3000, 3),  # dense span
+        np.unique(rng.choice(6000, 300, replace=False)),  # scattered, small
+        np.unique(rng.choice(6000, 900, replace=False)),  # scattered, large
+        np.concatenate([np.arange(0, 800), np.arange(1000, 1600, 2), np.unique(rng.choice(np.arange(2000, 6000), 400, replace=False))]),
+        np.concatenate([np.unique(rng.choice(np.arange(0, 3000), 300, replace=False)), np.arange(4000, 4700)]),
+        np.array([5]),
+    ]
+    for rows in cases:
+        rows = rows.astype(np.int64)
+        np.testing.assert_allclose(store._scores(rows, q), store._mat[rows] @ q, atol=1e-5)
+
+
+async def test_malformed_but_parseable_log_record_is_skipped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    store = make(tmp_path)
+    await store.insert([rec(0, unit(rng, 1)[0])])
+    crash(store)
+    wal = coll_dir(store) / "wal-0.jsonl"
+    with open(wal, "ab") as fh:
+        fh.write(b'{"put": [["only-an-id"]]}\n{"del": 5}\n')
+    again = make(tmp_path)
+    assert len(again) == 1
+    await again.insert([rec(1, unit(rng, 1)[0])])
+    crash(again)
+    assert len(make(tmp_path)) == 2

@@ -1,0 +1,137 @@
+"""The OpenAI embedder (also Azure OpenAI and OpenAI-compatible servers, through aliases)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from mem7_core.errors import ConfigError, ProviderError
+from mem7_core.providers import Embedder, EmbedPurpose, ProviderConfig
+
+from ._common import (
+    EMBEDDER_ALIASES,
+    PROVIDER,
+    Alias,
+    Retrier,
+    describe_error,
+    make_client,
+    resolve_alias,
+    resolve_connection,
+)
+from .config import OpenAIEmbedderConfig
+
+
+def supports_dimensions(model: str) -> bool:
+    """Models that accept the ``dimensions`` parameter (OpenAI's text-embedding-3 family)."""
+    return "text-embedding-3" in model
+
+
+class OpenAIEmbedder(Embedder):
+    """Embeddings through the official ``openai`` client: one client per instance, batches split
+    into ``batch_size`` requests sent concurrently (at most ``max_concurrency`` in flight)."""
+
+    name = "openai"
+    aliases: ClassVar[tuple[str, ...]] = EMBEDDER_ALIASES
+    Config = OpenAIEmbedderConfig
+    config: OpenAIEmbedderConfig
+
+    def __init__(self, config: OpenAIEmbedderConfig | None = None, *, alias: str | Alias = "openai") -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.alias = alias if isinstance(alias, Alias) else resolve_alias(alias)
+        if not self.alias.embeddings:
+            raise ConfigError(f"{self.alias.name} has no embeddings API: choose another embedder provider")
+        explicit = cfg.model_fields_set
+        if "model" not in explicit and self.alias.embed_model is None:
+            raise ConfigError(
+                f"{self.alias.name} embedder: no model. Set embedder.config.model (and embedding_dims) "
+                f"to the embedding model the server serves"
+            )
+        self.model = cfg.model if "model" in explicit else (self.alias.embed_model or cfg.model)
+        dims_explicit = "embedding_dims" in explicit
+        self._dims = cfg.embedding_dims if dims_explicit else (self.alias.embed_dims or cfg.embedding_dims)
+        if cfg.send_dimensions is not None:
+            self.send_dimensions = cfg.send_dimensions
+        else:
+            self.send_dimensions = dims_explicit or supports_dimensions(self.model)
+        self.connection = resolve_connection(cfg, self.alias, kind="embedder", model=self.model,
+                                             azure_deployment=cfg.azure_deployment)
+        self.base_url = self.connection.base_url
+        self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
+                                max_backoff=cfg.retry_max_backoff)
+        self._client = make_client(self.connection, cfg)
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any] | ProviderConfig | None = None, *, selected_as: str | None = None
+    ) -> OpenAIEmbedder:
+        config = section if isinstance(section, OpenAIEmbedderConfig) else cls.Config.model_validate(
+            section.model_dump(exclude_unset=True) if isinstance(section, ProviderConfig) else (section or {})
+        )
+        return cls(config, alias=selected_as or "openai")
+
+    @property
+    def dims(self) -> int:
+        return self._dims
+
+    async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
+        if self._closed:
+            raise ProviderError(PROVIDER, "embedder: embed() called after aclose()")
+        # The API rejects empty strings; a blank text embeds like a space.
+        batch = [t if t else " " for t in texts]
+        if not batch:
+            return []
+        size = self.config.batch_size
+        if len(batch) <= size:
+            return await self._embed_batch(batch)
+        chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
+        gate = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one(chunk: list[str]) -> list[list[float]]:
+            async with gate:
+                return await self._embed_batch(chunk)
+
+        results = await asyncio.gather(*(one(c) for c in chunks))
+        return [vec for part in results for vec in part]
+
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        kwargs: dict[str, Any] = {"model": self.model, "input": batch}
+        if self.send_dimensions:
+            kwargs["dimensions"] = self._dims
+        embeddings = self._client.embeddings
+
+        async def call() -> Any:
+            return await embeddings.create(**kwargs)
+
+        response = await self._retrier.run(call, self._describe)
+        try:
+            data = sorted(response.data, key=lambda d: d.index)
+            vectors = [list(d.embedding) for d in data]
+        except Exception as exc:
+            raise self._describe(exc, 1) from exc
+        if len(vectors) != len(batch):
+            raise ProviderError(PROVIDER, f"embedder: {self.base_url} returned {len(vectors)} vectors for "
+                                f"{len(batch)} texts")
+        for vec in vectors:
+            if len(vec) != self._dims:
+                raise ProviderError(
+                    PROVIDER,
+                    f"embedder: model {self.model!r} returned {len(vec)}-dimensional vectors but "
+                    f"embedding_dims is {self._dims}; set embedder.config.embedding_dims to {len(vec)}",
+                )
+        return vectors
+
+    def _describe(self, exc: BaseException, attempts: int) -> ProviderError:
+        return describe_error(exc, attempts=attempts, alias=self.alias, kind="embedder", base_url=self.base_url,
+                              model=self.model, timeout=self.config.timeout)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.close()
+
+    def __repr__(self) -> str:
+        return f"<OpenAIEmbedder {self.alias.name} model={self.model!r} dims={self._dims}>"

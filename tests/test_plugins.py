@@ -1,0 +1,439 @@
+"""The plugin registry: hand-registered plugins, fake entry points, failures, and lookups."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+import mem7_core.plugins as plugins_mod
+from mem7_core.errors import ConfigError, ProviderNotFoundError
+from mem7_core.history.sqlite import SQLiteHistoryStore
+from mem7_core.hookspecs import REGISTRATION_HOOKS
+from mem7_core.plugins import PluginRegistry, get_registry, hookimpl, reset_registry
+from mem7_core.providers import (
+    LLM,
+    Embedder,
+    GraphStore,
+    HistoryStore,
+    ProviderConfig,
+    Reranker,
+    Scorer,
+    VectorStore,
+)
+from mem7_core.scorers.context import ContextScorer
+from mem7_core.scorers.decay import DecayScorer
+from mem7_core.testing.fakes import HashEmbedder
+
+
+# ------------------------------------------------------------------------------------ dummy providers
+class FlatStore(VectorStore):
+    name = "flat"
+
+
+class UpstashStore(VectorStore):
+    name = "upstash"
+
+
+class PineconeStore(VectorStore):
+    name = "pinecone"
+
+
+class DummyLLM(LLM):
+    name = "dummy-llm"
+    aliases = ("dl",)
+
+
+class DummyEmbedder(Embedder):
+    name = "dummy-embedder"
+
+
+class DummyGraph(GraphStore):
+    name = "dummy-graph"
+
+
+class DummyReranker(Reranker):
+    name = "dummy-reranker"
+
+
+class DummyScorer(Scorer):
+    name = "dummy-scorer"
+
+
+class DummyHistory(HistoryStore):
+    name = "dummy-history"
+
+
+class Configured(Scorer):
+    name = "configured"
+
+    class Config(ProviderConfig):
+        weight: float = 1.0
+        mode: str = "fast"
+
+
+def module(name: str, **hooks: Callable[..., Any]) -> types.ModuleType:
+    """A module-like plugin object carrying the given hook implementations."""
+    mod = types.ModuleType(name)
+    for hook_name, fn in hooks.items():
+        setattr(mod, hook_name, hookimpl(fn))
+    return mod
+
+
+def vector_plugin(*classes: type) -> types.ModuleType:
+    def mem7_register_vector_stores(register):
+        for cls in classes:
+            register(cls)
+
+    return module("vec_" + "_".join(c.__name__ for c in classes), mem7_register_vector_stores=mem7_register_vector_stores)
+
+
+def bare() -> PluginRegistry:
+    return PluginRegistry(discover=False, builtins=False)
+
+
+# ------------------------------------------------------------------------------------ builtins
+def test_builtins_present():
+    reg = PluginRegistry(discover=False)
+    assert reg.get("history_store", "sqlite") is SQLiteHistoryStore
+    assert reg.get("scorer", "decay") is DecayScorer
+    assert reg.get("scorer", "context") is ContextScorer
+    assert reg.get("embedder", "hash") is HashEmbedder
+    assert reg.origin("history_store", "sqlite") == "mem7_core"
+    assert reg.loaded == ["mem7_core"]
+    assert reg.failed == {}
+
+
+def test_no_builtins():
+    reg = bare()
+    assert all(reg.names(kind) == [] for kind in REGISTRATION_HOOKS)
+
+
+# ------------------------------------------------------------------------------------ every hook
+def test_every_registration_hook_registers_its_kind():
+    def mem7_register_llms(register):
+        register(DummyLLM)
+
+    def mem7_register_embedders(register):
+        register(DummyEmbedder)
+
+    def mem7_register_vector_stores(register):
+        register(FlatStore)
+
+    def mem7_register_graph_stores(register):
+        register(DummyGraph)
+
+    def mem7_register_rerankers(register):
+        register(DummyReranker)
+
+    def mem7_register_scorers(register):
+        register(DummyScorer)
+
+    def mem7_register_history_stores(register):
+        register(DummyHistory)
+
+    hooks = {fn.__name__: fn for fn in (
+        mem7_register_llms, mem7_register_embedders, mem7_register_vector_stores, mem7_register_graph_stores,
+        mem7_register_rerankers, mem7_register_scorers, mem7_register_history_stores,
+    )}
+    assert set(hooks) == set(REGISTRATION_HOOKS.values())
+    reg = bare()
+    assert reg.register_plugin(module("everything", **hooks), name="everything")
+    expected = {
+        "llm": DummyLLM, "embedder": DummyEmbedder, "vector_store": FlatStore, "graph_store": DummyGraph,
+        "reranker": DummyReranker, "scorer": DummyScorer, "history_store": DummyHistory,
+    }
+    for kind, cls in expected.items():
+        assert reg.get(kind, cls.name) is cls
+        assert reg.origin(kind, cls.name) == "everything"
+    assert reg.get("llm", "dl") is DummyLLM  # aliases too
+    assert reg.names("llm") == ["dl", "dummy-llm"]
+
+
+def test_plugin_may_be_an_object():
+    class Plugin:
+        @hookimpl
+        def mem7_register_rerankers(self, register):
+            register(DummyReranker)
+
+    reg = bare()
+    assert reg.register_plugin(Plugin(), name="obj")
+    assert reg.get("reranker", "dummy-reranker") is DummyReranker
+
+
+def test_first_provider_of_a_name_wins():
+    class OtherFlat(VectorStore):
+        name = "flat"
+
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(FlatStore), name="first")
+    assert reg.register_plugin(vector_plugin(OtherFlat, UpstashStore), name="second")
+    assert reg.get("vector_store", "flat") is FlatStore
+    assert reg.origin("vector_store", "flat") == "first"
+    assert reg.get("vector_store", "upstash") is UpstashStore
+
+
+# ------------------------------------------------------------------------------------ failures
+def test_misspelled_hook_reported_and_others_unaffected():
+    def mem7_register_vectorstores(register):  # typo: no such hookspec
+        register(PineconeStore)
+
+    def mem7_register_llms(register):
+        register(DummyLLM)
+
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(FlatStore), name="good-before")
+    bad = module("typo", mem7_register_vectorstores=mem7_register_vectorstores, mem7_register_llms=mem7_register_llms)
+    assert reg.register_plugin(bad, name="typo") is False
+    assert "typo" in reg.failed
+    assert "mem7_register_vectorstores" in reg.failed["typo"]
+    assert "unknown hook" in reg.failed["typo"]
+    assert reg.names("llm") == []  # none of the bad plugin's providers
+    assert reg.names("vector_store") == ["flat"]
+    assert reg.register_plugin(vector_plugin(UpstashStore), name="good-after")
+    assert reg.names("vector_store") == ["flat", "upstash"]
+    assert reg.loaded == ["good-before", "good-after"]
+
+
+def test_bad_hook_signature_reported():
+    def mem7_register_llms(callback):  # wrong argument name
+        callback(DummyLLM)
+
+    reg = bare()
+    assert reg.register_plugin(module("sig", mem7_register_llms=mem7_register_llms), name="sig") is False
+    assert "PluginValidationError" in reg.failed["sig"]
+    assert reg.names("llm") == []
+
+
+def test_register_raising_adds_nothing():
+    def mem7_register_llms(register):
+        register(DummyLLM)
+
+    def mem7_register_vector_stores(register):
+        register(FlatStore)
+        raise RuntimeError("boom")
+
+    reg = bare()
+    plugin = module("half", mem7_register_llms=mem7_register_llms, mem7_register_vector_stores=mem7_register_vector_stores)
+    assert reg.register_plugin(plugin, name="half") is False
+    assert reg.failed == {"half": "RuntimeError: boom"}
+    assert reg.names("llm") == [] and reg.names("vector_store") == []
+    assert "half" not in reg.loaded
+    # its hooks are unregistered: a later plugin is not affected by them
+    assert reg.register_plugin(vector_plugin(UpstashStore), name="later")
+    assert reg.names("vector_store") == ["upstash"]
+
+
+@pytest.mark.parametrize(
+    "registered, fragment",
+    [
+        (DummyLLM, "has kind 'llm' but was registered as a vector_store"),
+        ("not a class", "takes a Provider subclass"),
+        (int, "takes a Provider subclass"),
+        (type("Nameless", (VectorStore,), {}), "must set a class attribute 'name'"),
+    ],
+)
+def test_wrong_registration_is_a_failure(registered, fragment):
+    def mem7_register_vector_stores(register):
+        register(FlatStore)
+        register(registered)
+
+    reg = bare()
+    assert reg.register_plugin(module("wrong", mem7_register_vector_stores=mem7_register_vector_stores), name="wrong") is False
+    assert fragment in reg.failed["wrong"]
+    assert "TypeError" in reg.failed["wrong"]
+    assert reg.names("vector_store") == []
+
+
+# ------------------------------------------------------------------------------------ lookups
+def test_unknown_provider_message_exact():
+    reg = bare()
+    reg.register_plugin(vector_plugin(FlatStore, UpstashStore), name="vs")
+    with pytest.raises(ProviderNotFoundError) as info:
+        reg.get("vector_store", "qdrant")
+    err = info.value
+    assert str(err) == "No vector_store provider named 'qdrant'. Installed: flat, upstash. Try: pip install mem7-qdrant"
+    assert (err.kind, err.name, err.installed, err.failed) == ("vector_store", "qdrant", ["flat", "upstash"], {})
+    assert isinstance(err, ConfigError) and isinstance(err, ValueError)
+
+
+def test_unknown_provider_lists_failed_plugins():
+    reg = bare()
+    reg.register_plugin(vector_plugin(FlatStore, UpstashStore), name="vs")
+    reg.register_plugin(module("bad", mem7_register_vector_stores=lambda register: 1 / 0), name="bad")
+    with pytest.raises(ProviderNotFoundError) as info:
+        reg.get("vector_store", "qdrant")
+    assert str(info.value) == (
+        "No vector_store provider named 'qdrant'. Installed: flat, upstash. Try: pip install mem7-qdrant. "
+        "Plugins that failed to load: bad: ZeroDivisionError: division by zero"
+    )
+
+
+def test_unknown_provider_none_installed_and_underscores():
+    with pytest.raises(ProviderNotFoundError) as info:
+        bare().get("graph_store", "neo4j_aura")
+    assert str(info.value) == "No graph_store provider named 'neo4j_aura'. Installed: none. Try: pip install mem7-neo4j-aura"
+
+
+def test_unknown_kind():
+    with pytest.raises(ConfigError, match="Unknown provider kind 'database'"):
+        bare().get("database", "x")
+
+
+def test_create_validates_config():
+    reg = PluginRegistry(discover=False)
+    emb = reg.create("embedder", "hash", {"dims": 16})
+    assert isinstance(emb, HashEmbedder) and emb.dims == 16
+    assert reg.create("embedder", "hash").dims == 384
+    with pytest.raises(ValidationError) as info:
+        reg.create("embedder", "hash", {"dims": 2})
+    assert "dims" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValidationError, match="dimz"):
+        reg.create("embedder", "hash", {"dimz": 16})
+    with pytest.raises(ValidationError, match="busy_timeout_ms"):
+        reg.create("history_store", "sqlite", {"busy_timeout_ms": "soon"})
+    with pytest.raises(ValidationError, match="decay_shape"):
+        reg.create("scorer", "decay", {"decay_shape": 2})
+    with pytest.raises(ProviderNotFoundError):
+        reg.create("embedder", "nomic", {})
+
+
+def test_create_third_party_config():
+    reg = bare()
+    reg.register_plugin(module("cfg", mem7_register_scorers=lambda register: register(Configured)), name="cfg")
+    scorer = reg.create("scorer", "configured", {"weight": 0.5})
+    assert isinstance(scorer, Configured) and scorer.config.weight == 0.5
+    with pytest.raises(ValidationError, match="weight"):
+        reg.create("scorer", "configured", {"weight": "heavy"})
+
+
+# ------------------------------------------------------------------------------------ entry points
+class FakeEntryPoint:
+    """Stands in for importlib.metadata.EntryPoint: ``load()`` returns a module or raises."""
+
+    def __init__(self, name: str, target: Any, dist: str | None = None) -> None:
+        self.name = name
+        self.value = f"{name}_plugin"
+        self.group = "mem7"
+        self.dist = types.SimpleNamespace(name=dist) if dist else None
+        self.target = target
+        self.loads = 0
+
+    def load(self) -> Any:
+        self.loads += 1
+        if isinstance(self.target, BaseException):
+            raise self.target
+        return self.target
+
+
+@pytest.fixture
+def fake_eps(monkeypatch):
+    """Install fake entry points; returns them by name."""
+    monkeypatch.delenv("MEM7_DISABLE_PLUGINS", raising=False)
+    eps = {
+        "flat": FakeEntryPoint("flat", vector_plugin(FlatStore), dist="mem7-flat"),
+        "upstash": FakeEntryPoint("upstash", vector_plugin(UpstashStore), dist="mem7-upstash"),
+        "qdrant": FakeEntryPoint("qdrant", ImportError("No module named 'qdrant_client'"), dist="mem7-qdrant"),
+        "extras": FakeEntryPoint("extras", vector_plugin(PineconeStore), dist="mem7-extras"),
+    }
+    listed = list(eps.values())
+    seen_groups: list[str] = []
+
+    def entry_points(*, group: str):
+        seen_groups.append(group)
+        return listed if group == "mem7" else []
+
+    monkeypatch.setattr(plugins_mod, "entry_points", entry_points)
+    eps["_groups"] = seen_groups  # type: ignore[assignment]
+    return eps
+
+
+def test_entry_points_loaded_lazily_by_name(fake_eps):
+    reg = PluginRegistry(builtins=False)
+    assert fake_eps["_groups"] == ["mem7"]
+    assert reg.pending == ["flat", "upstash", "qdrant", "extras"]
+    assert all(ep.loads == 0 for name, ep in fake_eps.items() if name != "_groups")
+    assert reg.get("vector_store", "flat") is FlatStore
+    assert (fake_eps["flat"].loads, fake_eps["upstash"].loads, fake_eps["qdrant"].loads) == (1, 0, 0)
+    assert reg.pending == ["upstash", "qdrant", "extras"]
+    assert reg.get("vector_store", "upstash") is UpstashStore
+    assert fake_eps["qdrant"].loads == 0
+    assert reg.loaded == ["flat", "upstash"]
+
+
+def test_provider_named_unlike_its_entry_point_found_by_scanning(fake_eps):
+    reg = PluginRegistry(builtins=False)
+    assert reg.get("vector_store", "pinecone") is PineconeStore
+    # scanned one at a time in order; the broken one was tried and recorded, the search went on
+    assert [fake_eps[n].loads for n in ("flat", "upstash", "qdrant", "extras")] == [1, 1, 1, 1]
+    assert reg.failed == {"qdrant": "ImportError: No module named 'qdrant_client'"}
+    assert reg.pending == []
+
+
+def test_scan_stops_once_found(fake_eps):
+    reg = PluginRegistry(builtins=False)
+    assert reg.get("vector_store", "upstash") is UpstashStore
+    assert reg.pending == ["flat", "qdrant", "extras"]  # the named entry point first, alone
+
+
+def test_failing_import_recorded_and_others_load(fake_eps):
+    reg = PluginRegistry(builtins=False)
+    with pytest.raises(ProviderNotFoundError) as info:
+        reg.get("vector_store", "qdrant")
+    assert fake_eps["qdrant"].loads == 1
+    assert reg.failed == {"qdrant": "ImportError: No module named 'qdrant_client'"}
+    assert str(info.value) == (
+        "No vector_store provider named 'qdrant'. Installed: flat, pinecone, upstash. "
+        "Try: pip install mem7-qdrant. Plugins that failed to load: qdrant: ImportError: No module named 'qdrant_client'"
+    )
+    assert reg.loaded == ["flat", "upstash", "extras"]
+
+
+def test_providers_loads_everything(fake_eps):
+    reg = PluginRegistry(builtins=False)
+    everything = reg.providers()
+    assert everything["vector_store"] == {"flat": FlatStore, "upstash": UpstashStore, "pinecone": PineconeStore}
+    assert reg.pending == [] and "qdrant" in reg.failed
+
+
+def test_disable_plugins_by_entry_point_and_dist_name(fake_eps, monkeypatch):
+    monkeypatch.setenv("MEM7_DISABLE_PLUGINS", "upstash, mem7-extras")
+    reg = PluginRegistry(builtins=False)
+    assert reg.blocked == ["upstash", "extras"]
+    assert reg.pending == ["flat", "qdrant"]
+    with pytest.raises(ProviderNotFoundError) as info:
+        reg.get("vector_store", "upstash")
+    assert fake_eps["upstash"].loads == 0 and fake_eps["extras"].loads == 0
+    assert "Installed: flat." in str(info.value)
+    assert reg.get("vector_store", "flat") is FlatStore
+
+
+def test_duplicate_entry_point_names_loaded_once(fake_eps, monkeypatch):
+    twin = FakeEntryPoint("flat", vector_plugin(FlatStore), dist="someone-else")
+    monkeypatch.setattr(plugins_mod, "entry_points", lambda *, group: [fake_eps["flat"], twin])
+    reg = PluginRegistry(builtins=False)
+    assert reg.pending == ["flat"]
+    reg.load_all()
+    assert twin.loads == 0 and fake_eps["flat"].loads == 1
+
+
+def test_builtins_with_entry_points(fake_eps):
+    reg = PluginRegistry()
+    assert reg.get("history_store", "sqlite") is SQLiteHistoryStore
+    assert reg.pending == ["flat", "upstash", "qdrant", "extras"]  # builtins need no entry point
+
+
+def test_process_wide_registry(fake_eps):
+    reset_registry()
+    try:
+        first = get_registry()
+        assert get_registry() is first
+        assert first.get("vector_store", "flat") is FlatStore
+        reset_registry()
+        assert get_registry() is not first
+    finally:
+        reset_registry()
