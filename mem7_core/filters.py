@@ -252,3 +252,21 @@ def split_scope(filters: Mapping[str, Any] | None, scope_keys: Sequence[str]) ->
         else:
             rest[key] = value
     return scope, rest
+
+
+def operators_of(node: Filter | None) -> set[str]:
+    """Every operator a filter uses, plus ``"AND"``/``"OR"``/``"NOT"`` for the logical nodes.
+
+    The engine compares this with a store's declared capabilities to decide whether the store can
+    evaluate the filter itself or the engine must.
+    """
+    if node is None:
+        return set()
+    if isinstance(node, Condition):
+        return {node.op}
+    if isinstance(node, Not):
+        return {"NOT"} | operators_of(node.child)
+    out = {"AND" if isinstance(node, And) else "OR"}
+    for child in node.children:
+        out |= operators_of(child)
+    return out

@@ -1,0 +1,123 @@
+"""Building an engine's providers from a :class:`MemoryConfig` through the plugin registry.
+
+All or nothing: if any provider fails to build (unknown name, bad field, missing key), the ones
+already built are closed and the error propagates, so nothing is left half-initialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import MemoryConfig
+from ..errors import ConfigError
+from ..plugins import PluginRegistry
+from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+
+log = logging.getLogger("mem7.engine")
+
+
+@dataclass(slots=True)
+class Providers:
+    """The parts an engine runs on. ``owned`` are the ones the engine built and must close."""
+
+    llm: LLM | None
+    embedder: Embedder
+    vector_store: VectorStore
+    history: HistoryStore
+    reranker: Reranker | None = None
+    graph_store: GraphStore | None = None
+    scorers: list[Scorer] = field(default_factory=list)
+    owned: list[Any] = field(default_factory=list)
+
+
+def _section(spec: Any) -> dict[str, Any]:
+    return dict(spec.config) if spec is not None else {}
+
+
+def build_providers(
+    config: MemoryConfig,
+    registry: PluginRegistry,
+    *,
+    llm: LLM | None = None,
+    embedder: Embedder | None = None,
+    vector_store: VectorStore | None = None,
+    history_store: HistoryStore | None = None,
+    graph_store: GraphStore | None = None,
+    reranker: Reranker | None = None,
+    scorers: Sequence[Scorer] | None = None,
+) -> Providers:
+    """Instances passed in are used as they are; the rest are built from ``config``."""
+    owned: list[Any] = []
+
+    def make(kind: str, spec: Any, given: Any) -> Any:
+        if given is not None:
+            return given
+        if spec is None:
+            return None
+        provider = registry.create(kind, spec.provider, _section(spec))
+        owned.append(provider)
+        return provider
+
+    try:
+        if graph_store is not None or config.graph_store is not None:
+            raise ConfigError(
+                "graph_store: graph memory is not available in this version of mem7; "
+                "remove the graph_store section (vector memory works without it)"
+            )
+        built_llm = make("llm", config.llm, llm)
+        built_embedder = make("embedder", config.embedder, embedder)
+        built_vectors = make("vector_store", config.vector_store, vector_store)
+        built_history = make("history_store", config.history_store, history_store)
+        built_reranker = make("reranker", config.reranker, reranker)
+        built_scorers: list[Scorer] = []
+        if config.decay.enabled:
+            built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None))
+        if config.context.enabled:
+            built_scorers.append(make("scorer", _Spec("context", config.context.model_dump()), None))
+        for spec in config.scorers:
+            built_scorers.append(make("scorer", spec, None))
+        built_scorers.extend(scorers or ())
+        built_scorers.sort(key=lambda s: type(s).order)
+    except BaseException:
+        _close_quietly(owned)
+        raise
+    return Providers(
+        llm=built_llm,
+        embedder=built_embedder,
+        vector_store=built_vectors,
+        history=built_history,
+        reranker=built_reranker,
+        scorers=built_scorers,
+        owned=owned,
+    )
+
+
+@dataclass(slots=True)
+class _Spec:
+    provider: str
+    config: dict[str, Any]
+
+
+def _close_quietly(providers: list[Any]) -> None:
+    """Close providers from sync code after a failed build (no loop may be running here)."""
+
+    async def close_all() -> None:
+        for p in providers:
+            try:
+                await p.aclose()
+            except Exception as exc:  # closing after a failure must not mask the failure
+                log.debug("closing %r after a failed build: %s", p, exc)
+
+    if not providers:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(close_all())
+        return
+    # Inside a running loop: schedule; the original error is what the caller needs to see.
+    asyncio.ensure_future(close_all())

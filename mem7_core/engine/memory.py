@@ -1,0 +1,829 @@
+"""``AsyncMemory``: the engine. One async implementation; :class:`mem7_core.Memory` wraps it for sync code.
+
+Write path (``add`` with ``infer=True``, spec §3)::
+
+    extract facts (LLM 1) → embed facts (1 batch) → candidates per fact, gathered
+    → [write-path scorers order and cut them] → decide (LLM 2, integer ids) → plan
+    → under the scope's lock: re-validate targets, embed new texts (1 batch),
+      history (one atomic batch) then vectors; on a vector failure, undo and drop the events.
+
+Read path (``search``, spec §6)::
+
+    embed query ‖ scorers' prepare (e.g. classify the query) → vector search in scope
+    → rerank (fallback: keep order) → scorers in order (re-sort after each) → threshold → limit
+    → rehearsal in the background (never delays the result, writes no history).
+
+Nothing here holds a lock across an LLM or embedding call: concurrent adds overlap fully, and
+only writes to one scope are serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import MemoryConfig, load_config
+from ..errors import FilterError, LLMOutputError, MemoryNotFoundError, ProviderError, ScopeError
+from ..filters import Filter, evaluate, operators_of, parse_filters, split_scope
+from ..ids import iso, text_hash, utc_now, uuid7
+from ..models import (
+    MEMORY_TYPES,
+    SCOPE_KEYS,
+    ActionResult,
+    AddResult,
+    HistoryEvent,
+    Item,
+    ListResult,
+    MessageResult,
+    Scope,
+    ScoredRecord,
+    SearchResult,
+    VectorRecord,
+)
+from ..plugins import PluginRegistry, get_registry
+from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+from ..providers.scorer import QueryContext, ScoredHit
+from . import prompts
+from .assembly import build_providers
+from .inference import Fact, Plan, norm_text, parse_decisions, parse_facts, plan_changes
+from .locks import ScopeLocks
+from .messages import image_parts, normalise_messages, text_of
+from .parsing import parse_json_object
+from .records import check_metadata, item_from_payload, new_payload
+
+log = logging.getLogger("mem7.engine")
+
+Clock = Callable[[], datetime]
+_WRITE_PATH_OVERFETCH = 3
+"""With write-path scorers on, fetch this many times the candidates, then score and cut."""
+
+
+def _memory_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v.endswith("_memory"):
+        v = v[: -len("_memory")]
+    if v not in MEMORY_TYPES:
+        raise ValueError(f"memory_type must be one of {', '.join(MEMORY_TYPES)} (or None), got {value!r}")
+    return v
+
+
+def _check_text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_limit(value: Any, field: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    return value
+
+
+def _with_json_hint(prompt: str, shape: str) -> str:
+    """JSON mode on OpenAI needs the word "json" in the prompt; custom prompts may lack it."""
+    if "json" in prompt.lower():
+        return prompt
+    return f"{prompt}\n\nAnswer with JSON only, of this shape: {shape}"
+
+
+class AsyncMemory:
+    """The memory engine (async). ``AsyncMemory(config)`` is ready to use; no ``create`` step needed.
+
+    :param config: a :class:`MemoryConfig`, a dict (typed or mem0-style), a path to a YAML/TOML/JSON
+        file, or ``None`` for defaults plus ``MEM7_*`` environment variables.
+    :param llm: use this LLM instead of building one from config (likewise the other providers).
+    :param scorers: extra scorers to run besides those the config enables.
+    :param registry: the plugin registry to build providers from (default: the process-wide one).
+    :param clock: returns the current UTC time; tests inject one to age memories without sleeping.
+    :raises ConfigError: naming the section and field (e.g. an unknown provider, a bad option).
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig | Mapping[str, Any] | str | Path | None = None,
+        *,
+        llm: LLM | None = None,
+        embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
+        history_store: HistoryStore | None = None,
+        graph_store: GraphStore | None = None,
+        reranker: Reranker | None = None,
+        scorers: Sequence[Scorer] | None = None,
+        registry: PluginRegistry | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config if isinstance(config, MemoryConfig) else load_config(config)
+        self.registry = registry or get_registry()
+        parts = build_providers(
+            self.config,
+            self.registry,
+            llm=llm,
+            embedder=embedder,
+            vector_store=vector_store,
+            history_store=history_store,
+            graph_store=graph_store,
+            reranker=reranker,
+            scorers=scorers,
+        )
+        self.llm: LLM | None = parts.llm
+        self.embedder: Embedder = parts.embedder
+        self.vector_store: VectorStore = parts.vector_store
+        self.history_store: HistoryStore = parts.history
+        self.reranker: Reranker | None = parts.reranker
+        self.scorers: list[Scorer] = parts.scorers
+        self._owned = parts.owned
+        self._clock: Clock = clock or utc_now
+        self._locks = ScopeLocks()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._warned_no_llm = False
+        self._closed = False
+        self._rehearses = any(s.rehearses for s in self.scorers)
+        caps = self.vector_store.capabilities
+        self._store_ops = set(caps.filter_operators) | ({"AND", "OR", "NOT"} if caps.logical else set())
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    async def create(cls, config: MemoryConfig | Mapping[str, Any] | str | Path | None = None, **kwargs: Any) -> AsyncMemory:
+        """Same as ``AsyncMemory(config, ...)``; kept for code written against mem0's ``AsyncMemory``."""
+        return cls(config, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> AsyncMemory:
+        """Build from a config object, a dict (typed or mem0-style) or a config file path."""
+        return cls(config, **kwargs)
+
+    async def aclose(self) -> None:
+        """Wait for background rehearsals, then close the providers this engine built. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.drain()
+        for provider in reversed(self._owned):
+            try:
+                await provider.aclose()
+            except Exception as exc:
+                log.warning("closing %r failed: %s", provider, exc)
+
+    async def drain(self) -> None:
+        """Wait until every background task (rehearsal) has finished."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            f"{k}={getattr(p, 'name', None)!r}"
+            for k, p in (("llm", self.llm), ("embedder", self.embedder), ("vector_store", self.vector_store))
+        )
+        return f"<AsyncMemory {names}>"
+
+    # ------------------------------------------------------------------ scope and filters
+    def _scope(
+        self,
+        user_id: str | None,
+        agent_id: str | None,
+        run_id: str | None,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        required: bool = True,
+        operation: str = "this operation",
+    ) -> tuple[Scope, Filter | None]:
+        """The caller's scope (arguments plus scope ids given in ``filters``) and the parsed rest.
+
+        :raises ScopeError: when no id is given (and one is required) or arguments and filters disagree.
+        :raises FilterError: when the filter is malformed.
+        """
+        if filters is not None and not isinstance(filters, Mapping):
+            raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
+        from_filters, rest = split_scope(filters, SCOPE_KEYS)
+        ids: dict[str, str | None] = {}
+        for key, given in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
+            in_filter = from_filters.get(key)
+            if given is not None and in_filter is not None and given != in_filter:
+                raise ScopeError(f"{key} is {given!r} but filters say {in_filter!r}; pass one of them")
+            ids[key] = given if given is not None else in_filter
+        try:
+            scope = Scope(**ids)
+        except ValueError as exc:
+            raise ScopeError(str(exc)) from exc
+        if required and scope.is_empty:
+            raise ScopeError(
+                f"{operation} needs at least one of user_id, agent_id or run_id "
+                "(e.g. user_id='alice'); reset() wipes everything"
+            )
+        return scope, parse_filters(rest)
+
+    def _check_owner(self, memory_id: str, payload: Mapping[str, Any], scope: Scope) -> None:
+        """By-id operations given a scope only touch memories of that scope (else: not found)."""
+        if not scope.is_empty and not scope.matches(payload):
+            raise MemoryNotFoundError(memory_id)
+
+    @staticmethod
+    def _payload_scope(payload: Mapping[str, Any]) -> Scope:
+        return Scope(**{k: payload.get(k) for k in SCOPE_KEYS})
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ store access
+    async def _store_search(self, vector: Any, scope: Scope, limit: int, node: Filter | None) -> list[ScoredRecord]:
+        """Search with the filter pushed down when the store can evaluate all of it; else here."""
+        if node is None or operators_of(node) <= self._store_ops:
+            return await self.vector_store.search(vector, scope=scope, limit=limit, filters=node)
+        # The store cannot evaluate this filter: rank the whole scope, filter here, never ignore it.
+        total = await self.vector_store.count(scope=scope)
+        if total == 0:
+            return []
+        hits = await self.vector_store.search(vector, scope=scope, limit=total, filters=None)
+        return [h for h in hits if evaluate(node, h.payload)][:limit]
+
+    async def _store_list(self, scope: Scope, node: Filter | None, limit: int | None) -> list[VectorRecord]:
+        if node is None or operators_of(node) <= self._store_ops:
+            return await self.vector_store.list(scope=scope, filters=node, limit=limit)
+        records = [r for r in await self.vector_store.list(scope=scope) if evaluate(node, r.payload)]
+        return records if limit is None else records[:limit]
+
+    async def _get_record(self, memory_id: str) -> VectorRecord | None:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValueError(f"memory_id must be a non-empty string, got {memory_id!r}")
+        found = await self.vector_store.get([memory_id])
+        return found[0] if found else None
+
+    # ------------------------------------------------------------------ LLM calls
+    async def _ask_json(self, messages: list[dict[str, Any]], parse: Callable[[dict[str, Any]], Any], what: str) -> Any:
+        """One JSON-mode call, retried ``llm_retries`` times on a failed call or unreadable answer.
+
+        :raises LLMOutputError: the answer could not be read after the retries (nothing is written).
+        :raises ProviderError: the LLM itself kept failing (server down, timeout), naming it.
+        """
+        assert self.llm is not None
+        attempts = 1 + self.config.llm_retries
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                resp = await self.llm.generate(messages, response_format="json", temperature=0.0)
+            except ProviderError as exc:
+                last = exc
+                log.warning("%s: LLM call failed (attempt %d/%d): %s", what, attempt + 1, attempts, exc)
+                continue
+            try:
+                return parse(parse_json_object(resp.content))
+            except ValueError as exc:
+                last = exc
+                log.warning("%s: unreadable LLM answer (attempt %d/%d): %s", what, attempt + 1, attempts, exc)
+        if isinstance(last, ProviderError) and not isinstance(last, LLMOutputError):
+            raise last
+        raise LLMOutputError(
+            self.llm.name,
+            f"{what}: the LLM's answer could not be read after {attempts} attempt(s): {last}. "
+            "Nothing was stored. Check the model supports JSON output, or raise llm_retries.",
+        ) from last
+
+    async def _describe_images(self, msgs: list[dict[str, Any]]) -> list[str]:
+        """Each message's text, with a description of each of its images appended (vision LLMs)."""
+        texts = [text_of(m["content"]) for m in msgs]
+        if self.llm is None or not getattr(self.llm.capabilities, "vision", False):
+            return texts
+        jobs: list[tuple[int, dict[str, Any]]] = [(i, part) for i, m in enumerate(msgs) for part in image_parts(m["content"])]
+        if not jobs:
+            return texts
+
+        async def describe(part: dict[str, Any]) -> str:
+            resp = await self.llm.generate(  # type: ignore[union-attr]
+                [
+                    {"role": "system", "content": prompts.DESCRIBE_IMAGE_PROMPT},
+                    {"role": "user", "content": [part]},
+                ],
+                max_tokens=300,
+            )
+            return resp.content.strip()
+
+        described = await asyncio.gather(*(describe(p) for _, p in jobs), return_exceptions=True)
+        for (i, _), text in zip(jobs, described):
+            if isinstance(text, BaseException):
+                log.warning("add: describing an image failed (%s); the image is left out", text)
+                continue
+            if text:
+                texts[i] = f"{texts[i]}\n[image: {text}]".strip()
+        return texts
+
+    # ------------------------------------------------------------------ add
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        infer: bool = True,
+        memory_type: str | None = None,
+        prompt: str | None = None,
+    ) -> AddResult:
+        """Remember what matters in ``messages`` for this scope.
+
+        :param messages: a string, a ``{role, content}`` dict, or a list of dicts, pairs or strings.
+        :param metadata: stored with every memory this call creates (reserved keys are refused).
+        :param filters: scope ids given the mem0 way (``{"user_id": ...}``); other keys are refused.
+        :param infer: ``False`` stores the non-system messages verbatim, one memory each.
+        :param memory_type: force the type of every memory stored (factual, preference, procedural,
+            episodic; ``procedural_memory`` is accepted).
+        :param prompt: a fact-extraction prompt for this call only.
+        :returns: ``{"results": [ActionResult], "relations": []}``.
+        """
+        scope, rest = self._scope(user_id, agent_id, run_id, filters, operation="add()")
+        if rest is not None:
+            raise FilterError("add() takes only scope ids in filters (user_id, agent_id, run_id)")
+        meta = check_metadata(metadata)
+        forced_type = _memory_type(memory_type)
+        msgs = [m for m in normalise_messages(messages) if m["role"] != "system"]
+        if not msgs:
+            return AddResult(results=[])
+        if infer and self.llm is None:
+            if not self._warned_no_llm:
+                log.warning("add: no LLM configured; storing messages verbatim (infer=False)")
+                self._warned_no_llm = True
+            infer = False
+        if not infer:
+            return await self._add_verbatim(msgs, scope, meta, forced_type)
+        return await self._add_inferred(msgs, scope, meta, forced_type, prompt)
+
+    async def _add_verbatim(
+        self, msgs: list[dict[str, Any]], scope: Scope, meta: dict[str, Any], forced_type: str | None
+    ) -> AddResult:
+        kept = [(m, text) for m in msgs if (text := text_of(m["content"]).strip())]
+        if not kept:
+            return AddResult(results=[])
+        vectors = await self.embedder.embed([t for _, t in kept], purpose="add")
+        now = iso(self._now())
+        records: list[VectorRecord] = []
+        events: list[HistoryEvent] = []
+        for (m, text), vector in zip(kept, vectors):
+            mem_id = uuid7()
+            payload = new_payload(
+                text, scope=scope, now=now, metadata=meta, memory_type=forced_type, role=m["role"], actor_id=m.get("name")
+            )
+            records.append(VectorRecord(id=mem_id, vector=vector, payload=payload))
+            events.append(self._event(mem_id, None, text, "ADD", now, payload))
+        async with self._locks.hold(scope.key()):
+            await self._write(events, inserts=records)
+        return AddResult(
+            results=[ActionResult(id=r.id, memory=r.payload["data"], event="ADD", action="ADD", new_value=r.payload["data"]) for r in records]
+        )
+
+    def _extraction_messages(self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None) -> list[dict[str, Any]]:
+        agent_mode = scope.agent_id is not None and any(m["role"] == "assistant" for m in msgs)
+        today = self._now().date().isoformat()
+        custom = prompt or self.config.custom_fact_extraction_prompt
+        if custom:
+            system = custom.replace("{today}", today)
+            if "{today}" not in custom:
+                system = f"{system}\n\nToday's date is {today}."
+            system = _with_json_hint(system, '{"facts": [{"text": "...", "category": "factual"}]}')
+            # Keep the task marker so logs and test doubles can tell the call apart.
+            marker = prompts.AGENT_FACT_EXTRACTION_MARKER if agent_mode else prompts.FACT_EXTRACTION_MARKER
+            if not system.startswith("# mem7:"):
+                system = f"{marker}\n{system}"
+        else:
+            template = prompts.AGENT_FACT_EXTRACTION_PROMPT if agent_mode else prompts.USER_FACT_EXTRACTION_PROMPT
+            system = template.format(today=today)
+        lines = [f"{m['role']}: {t}" for m, t in zip(msgs, texts) if t.strip()]
+        return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
+
+    async def _candidates(self, vectors: Sequence[Any], scope: Scope) -> list[tuple[str, str, dict[str, Any]]]:
+        """The union of each fact's nearest memories in scope, as ``(id, text, payload)``, oldest first.
+
+        With write-path scorers (decay), each fact's neighbours are over-fetched, re-scored and cut,
+        so stale memories really drop out of what the LLM sees.
+        """
+        per_fact = self.config.candidates_per_fact
+        write_scorers = [s for s in self.scorers if type(s).score_candidates is not Scorer.score_candidates]
+        fetch = per_fact * _WRITE_PATH_OVERFETCH if write_scorers else per_fact
+        found = await asyncio.gather(*(self.vector_store.search(v, scope=scope, limit=fetch) for v in vectors))
+        now = self._now()
+        union: dict[str, tuple[str, dict[str, Any]]] = {}
+        for hits in found:
+            if write_scorers:
+                scored = [_hit(h) for h in hits]
+                for s in write_scorers:
+                    s.score_candidates(scored, now)
+                scored.sort(key=lambda h: (-h.score, h.id))
+                keep = {h.id for h in scored[:per_fact]}
+                hits = [h for h in hits if h.id in keep]
+            for h in hits:
+                union.setdefault(h.id, (str(h.payload.get("data", "")), h.payload))
+        # Deterministic presentation: by creation time, then id (UUIDv7 ids sort by creation too).
+        ordered = sorted(union.items(), key=lambda kv: (str(kv[1][1].get("created_at") or ""), kv[0]))
+        return [(mem_id, text, payload) for mem_id, (text, payload) in ordered]
+
+    async def _add_inferred(
+        self,
+        msgs: list[dict[str, Any]],
+        scope: Scope,
+        meta: dict[str, Any],
+        forced_type: str | None,
+        prompt: str | None,
+    ) -> AddResult:
+        texts = await self._describe_images(msgs)
+        facts: list[Fact] = await self._ask_json(
+            self._extraction_messages(msgs, texts, scope, prompt), parse_facts, "fact extraction"
+        )
+        if not facts:
+            return AddResult(results=[])
+        fact_vectors = list(await self.embedder.embed([f.text for f in facts], purpose="add"))
+        candidates = await self._candidates(fact_vectors, scope)
+        pairs = [(mem_id, text) for mem_id, text, _ in candidates]
+        known = {norm_text(t) for _, t in pairs}
+        open_facts = [f for f in facts if norm_text(f.text) not in known]
+        if not candidates:
+            plan = Plan(adds=[(f.text, i) for i, f in enumerate(facts)])  # nothing to compare against
+        elif not open_facts:
+            plan = Plan()  # every fact is already stored word for word: nothing to ask
+        else:
+            system = self.config.custom_update_memory_prompt or prompts.UPDATE_MEMORY_PROMPT
+            system = _with_json_hint(system, '{"memory": [{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE"}]}')
+            user = prompts.UPDATE_MEMORY_USER.format(
+                existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)),
+                facts="\n".join(f"- {f.text}" for f in open_facts),
+            )
+            decisions = await self._ask_json(
+                [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                parse_decisions,
+                "update decision",
+            )
+            plan = plan_changes(decisions, facts, pairs)
+        vector_of = {f.text: v for f, v in zip(facts, fact_vectors)}
+        return await self._apply(plan, facts, vector_of, scope, meta, forced_type)
+
+    async def _apply(
+        self,
+        plan: Plan,
+        facts: list[Fact],
+        vector_of: dict[str, Any],
+        scope: Scope,
+        meta: dict[str, Any],
+        forced_type: str | None,
+    ) -> AddResult:
+        def type_of(idx: int | None) -> str | None:
+            if forced_type:
+                return forced_type
+            return facts[idx].category if idx is not None else "factual"
+
+        async with self._locks.hold(scope.key()):
+            targets = {u[0] for u in plan.updates} | set(plan.deletes)
+            current = {r.id: r for r in await self.vector_store.get(sorted(targets))} if targets else {}
+            adds = list(plan.adds)
+            updates = []
+            for mem_id, text, idx in plan.updates:
+                if mem_id in current and scope.matches(current[mem_id].payload):
+                    updates.append((mem_id, text, idx))
+                else:  # deleted meanwhile by another writer: keep the information as a new memory
+                    log.warning("add: memory %s vanished before its UPDATE; the text is added instead", mem_id)
+                    adds.append((text, idx))
+            deletes = [m for m in plan.deletes if m in current and scope.matches(current[m].payload)]
+            need = [t for t, _ in adds] + [t for _, t, _ in updates]
+            missing = sorted({t for t in need if t not in vector_of})
+            if missing:
+                vector_of = {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
+            now = iso(self._now())
+            events: list[HistoryEvent] = []
+            results: list[ActionResult] = []
+            inserts: list[VectorRecord] = []
+            for text, idx in adds:
+                mem_id = uuid7()
+                payload = new_payload(text, scope=scope, now=now, metadata=meta, memory_type=type_of(idx))
+                inserts.append(VectorRecord(id=mem_id, vector=vector_of[text], payload=payload))
+                events.append(self._event(mem_id, None, text, "ADD", now, payload))
+                results.append(ActionResult(id=mem_id, memory=text, event="ADD", action="ADD", new_value=text))
+            changes: list[tuple[VectorRecord, VectorRecord]] = []
+            for mem_id, text, idx in updates:
+                old = current[mem_id]
+                payload = dict(old.payload)
+                payload.update(meta)  # stored metadata kept, the new merged over it
+                old_text = str(old.payload.get("data", ""))
+                payload.update(
+                    data=text,
+                    hash=text_hash(text),
+                    updated_at=now,
+                    access_count=int(old.payload.get("access_count") or 0) + 1,
+                )
+                if forced_type or idx is not None:
+                    payload["memory_type"] = type_of(idx)
+                changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
+                events.append(self._event(mem_id, old_text, text, "UPDATE", now, payload))
+                results.append(ActionResult(id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text))
+            removed = [current[m] for m in deletes]
+            for rec in removed:
+                old_text = str(rec.payload.get("data", ""))
+                events.append(self._event(rec.id, old_text, None, "DELETE", now, rec.payload))
+                results.append(ActionResult(id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text))
+            await self._write(events, inserts=inserts, changes=changes, removes=removed)
+        return AddResult(results=results)
+
+    # ------------------------------------------------------------------ writing
+    @staticmethod
+    def _event(
+        memory_id: str, old: str | None, new: str | None, event: str, now: str, payload: Mapping[str, Any]
+    ) -> HistoryEvent:
+        return HistoryEvent(
+            id=uuid7(),
+            memory_id=memory_id,
+            old_memory=old,
+            new_memory=new,
+            event=event,  # type: ignore[arg-type]
+            created_at=now,
+            updated_at=now,
+            is_deleted=event == "DELETE",
+            actor_id=payload.get("actor_id"),
+            role=payload.get("role"),
+        )
+
+    async def _write(
+        self,
+        events: list[HistoryEvent],
+        *,
+        inserts: Sequence[VectorRecord] = (),
+        changes: Sequence[tuple[VectorRecord, VectorRecord]] = (),
+        removes: Sequence[VectorRecord] = (),
+    ) -> None:
+        """History first (one atomic batch), then vectors: inserts, updates, deletes.
+
+        If a vector write fails, the vector writes already done are undone and the history events
+        removed, so store and history agree; the error then propagates. Deletes go last because
+        they are the only step that cannot always be undone (a store may not return vectors).
+        """
+        if not (events or inserts or changes or removes):
+            return
+        await self.history_store.add_events(events)
+        done_inserts: list[str] = []
+        done_changes: list[VectorRecord] = []
+        try:
+            if inserts:
+                await self.vector_store.insert(list(inserts))
+                done_inserts = [r.id for r in inserts]
+            for old, new in changes:
+                await self.vector_store.update(new.id, vector=new.vector, payload=new.payload)
+                done_changes.append(old)
+            if removes:
+                await self.vector_store.delete([r.id for r in removes])
+        except BaseException as exc:
+            log.error("write failed half-way (%s); undoing %d insert(s) and %d update(s)", exc, len(done_inserts), len(done_changes))
+            await self._undo(done_inserts, done_changes)
+            try:
+                await self.history_store.delete_events([e.id for e in events])
+            except Exception as undo_exc:
+                log.error("could not remove the history events of a failed write: %s", undo_exc)
+            raise
+
+    async def _undo(self, inserted: list[str], changed: list[VectorRecord]) -> None:
+        try:
+            if inserted:
+                await self.vector_store.delete(inserted)
+            for old in reversed(changed):
+                vector = old.vector
+                if vector is None:
+                    vector = (await self.embedder.embed([str(old.payload.get("data", ""))], purpose="update"))[0]
+                await self.vector_store.update(old.id, vector=vector, payload=old.payload)
+        except Exception as exc:
+            log.error("undo after a failed write did not complete: %s", exc)
+
+    # ------------------------------------------------------------------ search
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        rerank: bool = True,
+        threshold: float | None = None,
+        task_type: str | None = None,
+    ) -> SearchResult:
+        """The memories of this scope most relevant to ``query``, best first.
+
+        :param filters: metadata filters (spec §7); scope ids in it count as scope.
+        :param rerank: use the configured reranker (if any).
+        :param threshold: drop hits whose final score is below it.
+        :param task_type: skip query classification and use this task type for context scoring.
+        :returns: ``{"results": [Item], "memories": same, "relations": []}``.
+        """
+        _check_text(query, "query")
+        _check_limit(limit)
+        if threshold is not None and not isinstance(threshold, (int, float)):
+            raise ValueError(f"threshold must be a number, got {threshold!r}")
+        scope, node = self._scope(user_id, agent_id, run_id, filters, operation="search()")
+        now = self._now()
+        ctx = QueryContext(query=query, scope=scope, now=now, task_type=task_type, llm=self.llm)
+        use_reranker = self.reranker is not None and rerank
+        multiplier = (self.config.reranker.top_k_multiplier if self.config.reranker else 3) if use_reranker else 1
+        fetch = limit * multiplier
+        embedded, *states = await asyncio.gather(
+            self.embedder.embed([query], purpose="search"),
+            *(self._prepare(s, ctx) for s in self.scorers),
+        )
+        found = await self._store_search(embedded[0], scope, fetch, node)
+        hits = [_hit(h) for h in found]
+        if use_reranker and hits:
+            hits = await self._rerank(query, hits)
+        for scorer, state in zip(self.scorers, states):
+            scorer.score(hits, ctx, state)
+            hits.sort(key=lambda h: -h.score)
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
+        hits = hits[:limit]
+        items = [item_from_payload(h.id, h.payload, score=h.score) for h in hits]
+        if self._rehearses and hits:
+            self._spawn(self._rehearse([h.id for h in hits], scope, iso(now)))
+        return SearchResult(results=items, memories=items)
+
+    async def _prepare(self, scorer: Scorer, ctx: QueryContext) -> Any:
+        try:
+            return await scorer.prepare(ctx)
+        except Exception as exc:  # a scorer's preparation is best effort; its score() gets None
+            log.warning("search: scorer %r failed to prepare: %s", scorer.name, exc)
+            return None
+
+    async def _rerank(self, query: str, hits: list[ScoredHit]) -> list[ScoredHit]:
+        assert self.reranker is not None
+        try:
+            ranked = await self.reranker.rerank(query, [h.text for h in hits])
+        except Exception as exc:
+            log.warning("search: reranker %r failed (%s); keeping the vector order", self.reranker.name, exc)
+            return hits
+        out: list[ScoredHit] = []
+        seen: set[int] = set()
+        for r in ranked:
+            if 0 <= r.index < len(hits) and r.index not in seen:
+                seen.add(r.index)
+                hit = hits[r.index]
+                hit.score = float(r.score)
+                out.append(hit)
+        out.sort(key=lambda h: -h.score)
+        return out
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _rehearse(self, ids: list[str], scope: Scope, now: str) -> None:
+        """access_count + 1 and last_accessed_at = now for each returned memory; no history."""
+        try:
+            async with self._locks.hold(scope.key()):
+                for record in await self.vector_store.get(ids):
+                    payload = dict(record.payload)
+                    payload["access_count"] = int(payload.get("access_count") or 0) + 1
+                    payload["last_accessed_at"] = now
+                    try:
+                        await self.vector_store.update(record.id, payload=payload)
+                    except MemoryNotFoundError:
+                        continue  # deleted since the search: nothing to rehearse
+        except Exception as exc:
+            log.warning("rehearsal after search failed: %s", exc)
+
+    # ------------------------------------------------------------------ read by id / list
+    async def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> Item | None:
+        """One memory by id, or ``None``. With a scope given, a memory of another scope is ``None``."""
+        scope, _ = self._scope(user_id, agent_id, run_id, required=False)
+        record = await self._get_record(memory_id)
+        if record is None or not scope.matches(record.payload):
+            return None
+        return item_from_payload(record.id, record.payload)
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+    ) -> ListResult:
+        """The memories of a scope passing ``filters``, oldest first, at most ``limit``."""
+        _check_limit(limit)
+        scope, node = self._scope(user_id, agent_id, run_id, filters, operation="get_all()")
+        records = await self._store_list(scope, node, limit)
+        items = [item_from_payload(r.id, r.payload) for r in records]
+        return ListResult(results=items, memories=items)
+
+    async def history(self, memory_id: str) -> list[HistoryEvent]:
+        """Every ADD / UPDATE / DELETE of one memory, oldest first."""
+        _check_text(memory_id, "memory_id")
+        return await self.history_store.get(memory_id)
+
+    # ------------------------------------------------------------------ change by id
+    async def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        *,
+        data: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MessageResult:
+        """Replace a memory's text (re-embedded; created_at kept) and merge ``metadata`` into its own.
+
+        :param data: mem0's name for ``text``.
+        :raises MemoryNotFoundError: no such memory (in the given scope, when one is given).
+        """
+        if text is None:
+            text = data
+        text = _check_text(text, "text")
+        meta = check_metadata(metadata)
+        scope, _ = self._scope(user_id, agent_id, run_id, required=False)
+        record = await self._get_record(memory_id)
+        if record is None:
+            raise MemoryNotFoundError(memory_id)
+        self._check_owner(memory_id, record.payload, scope)
+        vector = (await self.embedder.embed([text], purpose="update"))[0]
+        async with self._locks.hold(self._payload_scope(record.payload).key()):
+            record = await self._get_record(memory_id)
+            if record is None:
+                raise MemoryNotFoundError(memory_id)
+            old_text = str(record.payload.get("data", ""))
+            now = iso(self._now())
+            payload = {**record.payload, **meta, "data": text, "hash": text_hash(text), "updated_at": now}
+            event = self._event(memory_id, old_text, text, "UPDATE", now, payload)
+            await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
+        return MessageResult(message=f"Memory {memory_id} updated")
+
+    async def delete(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> MessageResult:
+        """Delete one memory (history keeps a DELETE event).
+
+        :raises MemoryNotFoundError: no such memory (in the given scope, when one is given).
+        """
+        scope, _ = self._scope(user_id, agent_id, run_id, required=False)
+        record = await self._get_record(memory_id)
+        if record is None:
+            raise MemoryNotFoundError(memory_id)
+        self._check_owner(memory_id, record.payload, scope)
+        async with self._locks.hold(self._payload_scope(record.payload).key()):
+            record = await self._get_record(memory_id)
+            if record is None:
+                raise MemoryNotFoundError(memory_id)
+            old_text = str(record.payload.get("data", ""))
+            now = iso(self._now())
+            await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])
+        return MessageResult(message=f"Memory {memory_id} deleted")
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> MessageResult:
+        """Delete every memory of a scope (a scope is required: ``reset()`` wipes everything)."""
+        scope, node = self._scope(user_id, agent_id, run_id, filters, operation="delete_all()")
+        async with self._locks.hold(scope.key()):
+            records = await self._store_list(scope, node, None)
+            now = iso(self._now())
+            events = [self._event(r.id, str(r.payload.get("data", "")), None, "DELETE", now, r.payload) for r in records]
+            await self._write(events, removes=records)
+        return MessageResult(message=f"Deleted {len(records)} memories")
+
+    async def reset(self) -> MessageResult:
+        """Delete every memory and every history event of this engine's stores."""
+        await self.drain()
+        await self.vector_store.reset()
+        await self.history_store.reset()
+        return MessageResult(message="Memory store reset")
+
+
+def _hit(record: ScoredRecord) -> ScoredHit:
+    p = record.payload
+    return ScoredHit(
+        id=record.id,
+        text=str(p.get("data", "")),
+        score=float(record.score),
+        memory_type=p.get("memory_type"),
+        access_count=int(p.get("access_count") or 0),
+        created_at=p.get("created_at"),
+        updated_at=p.get("updated_at"),
+        last_accessed_at=p.get("last_accessed_at"),
+        payload=p,
+    )
+
+
+__all__ = ["AsyncMemory"]

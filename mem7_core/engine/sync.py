@@ -1,0 +1,154 @@
+"""``Memory``: the synchronous facade over :class:`AsyncMemory`.
+
+The engine runs on a private event loop in a daemon thread, and each call is handed to it with
+``run_coroutine_threadsafe``. So a sync call works anywhere: in plain scripts, from many threads
+at once, and inside a running event loop (Jupyter, an async web handler), where ``asyncio.run``
+would fail. All providers live on that one loop, which keeps clients that bind to a loop (httpx
+pools) valid for the engine's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..config import MemoryConfig
+from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
+from .memory import AsyncMemory
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="mem7-engine-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a sync mem7 call was made from inside the engine's own loop; use AsyncMemory there")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def _shutdown(runner: _LoopThread, engine: AsyncMemory | None) -> None:
+    if engine is not None and not runner.loop.is_closed():
+        try:
+            runner.run(engine.aclose())
+        except Exception:  # best effort at interpreter exit / garbage collection
+            pass
+    runner.stop()
+
+
+class Memory:
+    """The memory engine for synchronous code. Same arguments and methods as :class:`AsyncMemory`.
+
+    Thread-safe; usable inside a running event loop. Use as a context manager or call
+    :meth:`close` to release files and connections (garbage collection does it otherwise).
+    """
+
+    def __init__(self, config: MemoryConfig | Mapping[str, Any] | str | Path | None = None, **kwargs: Any) -> None:
+        self._runner = _LoopThread()
+        self._engine: AsyncMemory | None = None
+        try:
+            self._engine = self._runner.run(self._build(config, kwargs))
+        except BaseException:
+            self._runner.stop()
+            raise
+        self._finalizer = weakref.finalize(self, _shutdown, self._runner, self._engine)
+
+    @staticmethod
+    async def _build(config: Any, kwargs: dict[str, Any]) -> AsyncMemory:
+        # Built on the engine loop, so clients that bind to the loop at construction use this one.
+        return AsyncMemory(config, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> Memory:
+        """Build from a config object, a dict (typed or mem0-style) or a config file path."""
+        return cls(config, **kwargs)
+
+    @property
+    def engine(self) -> AsyncMemory:
+        """The async engine underneath (its coroutines must run on this facade's loop)."""
+        if self._engine is None:
+            raise RuntimeError("this Memory is closed")
+        return self._engine
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if not self._finalizer.alive:
+            coro.close()
+            raise RuntimeError("this Memory is closed")
+        return self._runner.run(coro)
+
+    def add(self, messages: Any, **kwargs: Any) -> AddResult:
+        """See :meth:`AsyncMemory.add`."""
+        return self._call(self.engine.add(messages, **kwargs))
+
+    def search(self, query: str, **kwargs: Any) -> SearchResult:
+        """See :meth:`AsyncMemory.search`."""
+        return self._call(self.engine.search(query, **kwargs))
+
+    def get(self, memory_id: str, **kwargs: Any) -> Item | None:
+        """See :meth:`AsyncMemory.get`."""
+        return self._call(self.engine.get(memory_id, **kwargs))
+
+    def get_all(self, **kwargs: Any) -> ListResult:
+        """See :meth:`AsyncMemory.get_all`."""
+        return self._call(self.engine.get_all(**kwargs))
+
+    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MessageResult:
+        """See :meth:`AsyncMemory.update`."""
+        return self._call(self.engine.update(memory_id, text, **kwargs))
+
+    def delete(self, memory_id: str, **kwargs: Any) -> MessageResult:
+        """See :meth:`AsyncMemory.delete`."""
+        return self._call(self.engine.delete(memory_id, **kwargs))
+
+    def delete_all(self, **kwargs: Any) -> MessageResult:
+        """See :meth:`AsyncMemory.delete_all`."""
+        return self._call(self.engine.delete_all(**kwargs))
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        """See :meth:`AsyncMemory.history`."""
+        return self._call(self.engine.history(memory_id))
+
+    def reset(self) -> MessageResult:
+        """See :meth:`AsyncMemory.reset`."""
+        return self._call(self.engine.reset())
+
+    def drain(self) -> None:
+        """Wait for background rehearsals to finish (tests and shutdown use it)."""
+        self._call(self.engine.drain())
+
+    def close(self) -> None:
+        """Close the providers and stop the engine's loop. Idempotent."""
+        self._finalizer()
+        self._engine = None
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._engine).replace("AsyncMemory", "Memory", 1) if self._engine else "<Memory closed>"
