@@ -28,7 +28,7 @@ from .models import MEMORY_TYPES, TASK_TYPES
 ENV_PREFIX = "MEM7_"
 CONFIG_PATH_ENV = "MEM7_CONFIG"
 #: MEM7_* variables that are not config fields.
-_NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL"}
+_NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL", "MEM7_USER_ID"}
 
 
 class ProviderSpec(BaseModel):
@@ -187,9 +187,14 @@ class MemoryConfig(BaseModel):
         ``OPENAI_BASE_URL`` is set (otherwise none: add() stores verbatim).
         """
         data = Path(data_dir).expanduser()
-        has_llm = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+        llm: dict[str, Any] | None = None
+        if os.environ.get("OPENAI_API_KEY"):
+            llm = {"provider": "openai", "config": {}}
+        elif os.environ.get("OPENAI_BASE_URL"):
+            # A self-hosted OpenAI-compatible server (vLLM, llama.cpp...) usually needs no key.
+            llm = {"provider": "openai", "config": {"api_key": "not-needed"}}
         base: dict[str, Any] = {
-            "llm": {"provider": "openai", "config": {}} if has_llm else None,
+            "llm": llm,
             "embedder": {"provider": "fastembed", "config": {}},
             "vector_store": {"provider": "flat", "config": {"path": str(data / "vectors")}},
             "history_store": {"provider": "sqlite", "config": {"path": str(data / "history.db")}},

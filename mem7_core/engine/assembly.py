@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..config import MemoryConfig
 from ..errors import ConfigError
 from ..plugins import PluginRegistry
@@ -53,12 +55,15 @@ def build_providers(
     """Instances passed in are used as they are; the rest are built from ``config``."""
     owned: list[Any] = []
 
-    def make(kind: str, spec: Any, given: Any) -> Any:
+    def make(kind: str, spec: Any, given: Any, where: str | None = None) -> Any:
         if given is not None:
             return given
         if spec is None:
             return None
-        provider = registry.create(kind, spec.provider, _section(spec))
+        try:
+            provider = registry.create(kind, spec.provider, _section(spec))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider)) from exc
         owned.append(provider)
         return provider
 
@@ -68,6 +73,11 @@ def build_providers(
                 "graph_store: graph memory is not available in this version of mem7; "
                 "remove the graph_store section (vector memory works without it)"
             )
+        if config.telemetry.enabled:
+            raise ConfigError(
+                "telemetry.enabled: OpenTelemetry spans are not available in this version of mem7; "
+                "set telemetry.enabled to false"
+            )
         built_llm = make("llm", config.llm, llm)
         built_embedder = make("embedder", config.embedder, embedder)
         built_vectors = make("vector_store", config.vector_store, vector_store)
@@ -75,9 +85,9 @@ def build_providers(
         built_reranker = make("reranker", config.reranker, reranker)
         built_scorers: list[Scorer] = []
         if config.decay.enabled:
-            built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None))
+            built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None, "decay"))
         if config.context.enabled:
-            built_scorers.append(make("scorer", _Spec("context", config.context.model_dump()), None))
+            built_scorers.append(make("scorer", _Spec("context", config.context.model_dump()), None, "context"))
         for spec in config.scorers:
             built_scorers.append(make("scorer", spec, None))
         built_scorers.extend(scorers or ())
@@ -94,6 +104,15 @@ def build_providers(
         scorers=built_scorers,
         owned=owned,
     )
+
+
+def _describe(exc: ValidationError, where: str, provider: str) -> str:
+    """One line per bad field, each named by its full config path (``vector_store.config.path``)."""
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        problems.append(f"{where}.{loc}: {err.get('msg')}" if loc else f"{where}: {err.get('msg')}")
+    return f"Invalid config for the {provider!r} provider: " + "; ".join(problems)
 
 
 @dataclass(slots=True)
@@ -120,4 +139,18 @@ def _close_quietly(providers: list[Any]) -> None:
         asyncio.run(close_all())
         return
     # Inside a running loop: schedule; the original error is what the caller needs to see.
-    asyncio.ensure_future(close_all())
+    # Keep a reference (a bare task may be garbage-collected) so callers can await it.
+    task = asyncio.ensure_future(close_all())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Future[None]] = set()
+
+
+async def wait_closing() -> None:
+    """Wait for the closes a failed build scheduled on this loop (``Memory`` stops its loop after)."""
+    loop = asyncio.get_running_loop()
+    pending = [t for t in _closing if t.get_loop() is loop]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -48,7 +48,7 @@ from ..plugins import PluginRegistry, get_registry
 from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
 from ..providers.scorer import QueryContext, ScoredHit
 from . import prompts
-from .assembly import build_providers
+from .assembly import build_providers, wait_closing
 from .inference import Fact, Plan, norm_text, parse_decisions, parse_facts, plan_changes
 from .locks import ScopeLocks
 from .messages import image_parts, normalise_messages, text_of
@@ -151,7 +151,11 @@ class AsyncMemory:
     @classmethod
     async def create(cls, config: MemoryConfig | Mapping[str, Any] | str | Path | None = None, **kwargs: Any) -> AsyncMemory:
         """Same as ``AsyncMemory(config, ...)``; kept for code written against mem0's ``AsyncMemory``."""
-        return cls(config, **kwargs)
+        try:
+            return cls(config, **kwargs)
+        except BaseException:
+            await wait_closing()  # a failed build has closed what it opened before we return
+            raise
 
     @classmethod
     def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> AsyncMemory:
@@ -454,6 +458,8 @@ class AsyncMemory:
         else:
             system = self.config.custom_update_memory_prompt or prompts.UPDATE_MEMORY_PROMPT
             system = _with_json_hint(system, '{"memory": [{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE"}]}')
+            if not system.startswith("# mem7:"):  # keep the task marker on a custom prompt too
+                system = f"{prompts.UPDATE_MEMORY_MARKER}\n{system}"
             user = prompts.UPDATE_MEMORY_USER.format(
                 existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)),
                 facts="\n".join(f"- {f.text}" for f in open_facts),
@@ -570,12 +576,14 @@ class AsyncMemory:
         done_inserts: list[str] = []
         done_changes: list[VectorRecord] = []
         try:
+            # Marked before the call: a write that lands and then raises (a timeout) is undone too;
+            # undoing one that never landed is harmless (delete ignores unknown ids).
             if inserts:
-                await self.vector_store.insert(list(inserts))
                 done_inserts = [r.id for r in inserts]
+                await self.vector_store.insert(list(inserts))
             for old, new in changes:
-                await self.vector_store.update(new.id, vector=new.vector, payload=new.payload)
                 done_changes.append(old)
+                await self.vector_store.update(new.id, vector=new.vector, payload=new.payload)
             if removes:
                 await self.vector_store.delete([r.id for r in removes])
         except BaseException as exc:

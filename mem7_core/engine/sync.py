@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ..config import MemoryConfig
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
+from .assembly import wait_closing
 from .memory import AsyncMemory
 
 T = TypeVar("T")
@@ -79,7 +80,11 @@ class Memory:
     @staticmethod
     async def _build(config: Any, kwargs: dict[str, Any]) -> AsyncMemory:
         # Built on the engine loop, so clients that bind to the loop at construction use this one.
-        return AsyncMemory(config, **kwargs)
+        try:
+            return AsyncMemory(config, **kwargs)
+        except BaseException:
+            await wait_closing()  # the loop stops next: let the failed build close what it opened
+            raise
 
     @classmethod
     def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> Memory:

@@ -1,8 +1,10 @@
 """Testing kit shipped with the core (``pip install mem7-core[testing]``).
 
-- Conformance suites a provider's tests subclass, supplying one fixture.
-- Fakes: :class:`HashEmbedder`, :class:`ScriptedLLM`.
-- A loopback OpenAI-compatible HTTP server (pytest fixture ``openai_server``).
+- Conformance suites a provider's tests subclass, supplying one fixture (LangChain's
+  standard-tests are the model): :class:`VectorStoreConformance`, :class:`EmbedderConformance`,
+  :class:`LLMConformance`, :class:`HistoryConformance`.
+- Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
+- A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .embedder import EmbedderConformance
+    from .history import HistoryConformance
+    from .llm import LLMConformance
     from .vector_store import VectorStoreConformance
 
 # The suites import pytest, and the core imports ``mem7_core.testing.fakes`` at run time (the
 # ``hash`` embedder), so they load lazily: only a test that names them needs pytest.
-_LAZY = {"VectorStoreConformance": "mem7_core.testing.vector_store"}
+_LAZY = {
+    "VectorStoreConformance": "mem7_core.testing.vector_store",
+    "EmbedderConformance": "mem7_core.testing.embedder",
+    "LLMConformance": "mem7_core.testing.llm",
+    "HistoryConformance": "mem7_core.testing.history",
+}
 
-__all__ = ["VectorStoreConformance"]
-_LAZY["HistoryConformance"] = "mem7_core.testing.history"; __all__ += ["HistoryConformance"]  # imports pytest: lazy
-_LAZY["LLMConformance"] = "mem7_core.testing.llm"; __all__ += ["LLMConformance"]  # imports pytest: lazy
-
-_LAZY["EmbedderConformance"] = "mem7_core.testing.embedder"; __all__ += ["EmbedderConformance"]  # no pytest import, lazy anyway
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,586 @@
+"""``mem7``: the command line interface.
+
+Commands: ``add``, ``search``, ``list``, ``get``, ``history``, ``update``, ``delete`` and ``plugins``.
+Without a config file the CLI runs the *embedded default* (no service needed): the local fastembed
+embedder, a flat vector store persisted under ``--data-dir`` and SQLite history beside it, plus the
+OpenAI LLM when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set. A config file (``--config`` or
+``MEM7_CONFIG``) and ``MEM7_*`` variables override that default.
+
+This module imports only the standard library at import time; the engine, pydantic and the
+plugins are imported when a command needs them, so ``mem7 --help`` stays fast.
+
+Exit codes: 0 success, 1 runtime failure (not found, a provider failing), 2 usage or configuration
+error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import MemoryConfig
+    from .engine.sync import Memory
+
+PROG = "mem7"
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DATA_DIR_ENV = "MEM7_DATA_DIR"
+USER_ID_ENV = "MEM7_USER_ID"
+LOG_LEVEL_ENV = "MEM7_LOG_LEVEL"
+DEFAULT_DATA_DIR = "~/.mem7"
+MEMORY_TYPE_CHOICES = ("factual", "preference", "procedural", "episodic")
+
+
+class UsageError(Exception):
+    """Bad command-line input found after parsing (exit 2)."""
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _validation_problems(validation: Any) -> str:
+    try:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ())) or '(root)'}: {err.get('msg', '')}"
+            + (f" (got {err['input']!r})" if err.get("type") != "missing" and _short_input(err) else "")
+            for err in validation.errors()
+        )
+    except Exception:  # pragma: no cover - fall back to the raw message
+        return str(validation)
+
+
+def _is_validation_error(exc: BaseException | None) -> bool:
+    return exc is not None and type(exc).__name__ == "ValidationError" and hasattr(exc, "errors")
+
+
+def _describe(exc: BaseException) -> str:
+    """One readable line for an error; pydantic validation errors become ``field: problem`` lists."""
+    if _is_validation_error(exc):
+        title = getattr(exc, "title", "")
+        return _one_line(f"invalid config{f' ({title})' if title else ''}: {_validation_problems(exc)}")
+    message = str(exc) or type(exc).__name__
+    if _is_validation_error(exc.__cause__):
+        # "Invalid mem7 config: 1 validation error for MemoryConfig\n..." -> keep our prefix, tidy the rest
+        head = message.split("\n", 1)[0]
+        cut = re.search(r"\d+ validation errors? for ", head)
+        prefix = head[: cut.start()].rstrip(" :") if cut else head
+        return _one_line(f"{prefix}: {_validation_problems(exc.__cause__)}")
+    return _one_line(message)
+
+
+def _short_input(err: dict[str, Any]) -> bool:
+    value = err.get("input")
+    return isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60
+
+
+def _parse_json_object(raw: str | None, option: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{option} is not valid JSON ({exc.msg} at position {exc.pos}): {raw!r}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{option} must be a JSON object, e.g. '{{\"topic\": \"food\"}}', got {raw!r}")
+    return value
+
+
+def default_user_id() -> str:
+    """``MEM7_USER_ID``, else the OS user name, else ``"default"``."""
+    env = os.environ.get(USER_ID_ENV, "").strip()
+    if env:
+        return env
+    try:
+        name = getpass.getuser()
+    except Exception:  # no user name in some containers
+        name = ""
+    return name or "default"
+
+
+def _explicit_scope(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in (("user_id", getattr(args, "user", None)), ("agent_id", getattr(args, "agent", None)),
+                           ("run_id", getattr(args, "run", None)))
+        if value is not None
+    }
+
+
+def _scope(args: argparse.Namespace) -> dict[str, str]:
+    """The scope given on the command line, or the default user when none is."""
+    scope = _explicit_scope(args)
+    return scope or {"user_id": default_user_id()}
+
+
+def _dump(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json", exclude_none=True)
+    if isinstance(obj, list):
+        return [_dump(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _dump(v) for k, v in obj.items()}
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_dump(obj), indent=2, ensure_ascii=False))
+
+
+def _note(message: str) -> None:
+    """A one-line notice on stderr (not an error)."""
+    print(f"{PROG}: {_one_line(message)}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------ logging
+class _LogState:
+    """Configure the ``mem7`` logger for one run and put it back afterwards (main() runs in tests too)."""
+
+    def __init__(self, verbosity: int) -> None:
+        self.logger = logging.getLogger("mem7")
+        self.saved = (self.logger.level, self.logger.propagate, list(self.logger.handlers))
+        env_level = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
+        if verbosity >= 2:
+            level = logging.DEBUG
+        elif verbosity == 1:
+            level = logging.INFO
+        elif env_level:
+            level = logging.getLevelName(env_level) if not env_level.isdigit() else int(env_level)
+            if not isinstance(level, int):
+                level = logging.ERROR
+        else:
+            level = logging.ERROR  # the CLI reports problems itself; engine warnings would repeat them
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
+        self.logger.handlers = [handler]
+        self.logger.setLevel(level)
+        self.logger.propagate = False
+
+    def restore(self) -> None:
+        level, propagate, handlers = self.saved
+        self.logger.handlers = handlers
+        self.logger.setLevel(level)
+        self.logger.propagate = propagate
+
+
+# ------------------------------------------------------------------------------------ engine
+def resolve_config(args: argparse.Namespace) -> MemoryConfig:
+    """``--config`` (else ``MEM7_CONFIG``) and ``MEM7_*`` variables over the embedded default."""
+    from .config import MemoryConfig, load_config
+
+    data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    base = MemoryConfig.embedded(data_dir)
+    return load_config(args.config, base=base)
+
+
+def _open(args: argparse.Namespace) -> Memory:
+    from .engine.sync import Memory
+
+    return Memory(resolve_config(args))
+
+
+def _with_memory(args: argparse.Namespace, work: Callable[[Memory], int]) -> int:
+    memory = _open(args)
+    try:
+        return work(memory)
+    finally:
+        memory.close()
+
+
+# ------------------------------------------------------------------------------------ commands
+def _read_text(parts: Sequence[str], what: str) -> str:
+    if not parts or list(parts) == ["-"]:
+        if sys.stdin is None or (not parts and sys.stdin.isatty()):
+            raise UsageError(f"no {what} given: pass it as arguments, or pipe it in with '-'")
+        text = sys.stdin.read()
+    else:
+        text = " ".join(parts)
+    if not text.strip():
+        raise UsageError(f"the {what} is empty")
+    return text.strip()
+
+
+def _print_actions(results: Sequence[Any]) -> None:
+    if not results:
+        print("no changes (nothing new to remember)")
+        return
+    for r in results:
+        print(f"{r.event:<6}  {r.id}  {r.memory}")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    text = _read_text(args.text, "text to remember")
+    metadata = _parse_json_object(args.metadata, "--metadata")
+    scope = _scope(args)
+
+    def work(memory: Memory) -> int:
+        from .errors import LLMOutputError, ProviderError
+
+        kwargs: dict[str, Any] = dict(scope, metadata=metadata, memory_type=args.type)
+        infer = not args.no_infer
+        no_llm = infer and memory.engine.llm is None
+        if no_llm:
+            infer = False
+        try:
+            result = memory.add(text, infer=infer, **kwargs)
+            if no_llm:  # said after the add, so a failing add prints only its error
+                _note("no LLM configured (set OPENAI_API_KEY or configure llm); storing verbatim")
+        except ProviderError as exc:
+            if not infer:
+                raise
+            # Keep the input: store it verbatim (if that fails too, its error is the one reported).
+            result = memory.add(text, infer=False, **kwargs)
+            what = "gave no usable answer" if isinstance(exc, LLMOutputError) else "failed"
+            _note(f"LLM {what} ({_describe(exc)}); storing verbatim")
+        if args.json:
+            _print_json(result)
+        else:
+            _print_actions(result.results)
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    query = _read_text(args.query, "query")
+    filters = _parse_json_object(args.filters, "--filters")
+    scope = _scope(args)
+
+    def work(memory: Memory) -> int:
+        result = memory.search(query, limit=args.limit, filters=filters, threshold=args.threshold, **scope)
+        if args.json:
+            _print_json(result)
+            return EXIT_OK
+        if not result.results:
+            print("no memories found")
+        for rank, item in enumerate(result.results, 1):
+            print(f"{rank:>3}  {item.score:.4f}  {item.id}  {item.memory}")
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    filters = _parse_json_object(args.filters, "--filters")
+    scope = _scope(args)
+
+    def work(memory: Memory) -> int:
+        result = memory.get_all(limit=args.limit, filters=filters, **scope)
+        if args.json:
+            _print_json(result)
+            return EXIT_OK
+        if not result.results:
+            print("no memories")
+        for item in result.results:
+            print(f"{item.id}  {item.created_at or '':<32}  {item.memory}")
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    def work(memory: Memory) -> int:
+        from .errors import MemoryNotFoundError
+
+        item = memory.get(args.id, **_explicit_scope(args))
+        if item is None:
+            raise MemoryNotFoundError(args.id)
+        if args.json:
+            _print_json(item)
+            return EXIT_OK
+        for key, value in item.to_dict().items():
+            if isinstance(value, dict):
+                value = json.dumps(value, ensure_ascii=False)
+            print(f"{key + ':':<17} {value}")
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    def work(memory: Memory) -> int:
+        events = memory.history(args.id)
+        if args.json:
+            _print_json(events)
+            return EXIT_OK
+        if not events:
+            print(f"no history for {args.id}")
+        for ev in events:
+            if ev.event == "ADD":
+                change = ev.new_memory or ""
+            elif ev.event == "UPDATE":
+                change = f"{ev.old_memory or ''} -> {ev.new_memory or ''}"
+            else:
+                change = ev.old_memory or ""
+            print(f"{ev.created_at}  {ev.event:<6}  {change}")
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    text = _read_text(args.text, "new text")
+    metadata = _parse_json_object(args.metadata, "--metadata")
+
+    def work(memory: Memory) -> int:
+        result = memory.update(args.id, text, metadata=metadata, **_explicit_scope(args))
+        if args.json:
+            _print_json(result)
+        else:
+            print(result.message)
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    if args.all and args.id:
+        raise UsageError("give either a memory ID or --all, not both")
+    if not args.all and not args.id:
+        raise UsageError("give the ID of the memory to delete, or --all with --user/--agent/--run")
+    scope = _explicit_scope(args)
+    if args.all and not scope:
+        raise UsageError("delete --all needs an explicit --user, --agent or --run (the default user is not assumed)")
+
+    def work(memory: Memory) -> int:
+        if args.all:
+            result = memory.delete_all(**scope)
+        else:
+            result = memory.delete(args.id, **scope)
+        if args.json:
+            _print_json(result)
+        else:
+            print(result.message)
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def _entry_points_by_name() -> dict[str, tuple[str, str, str]]:
+    """Entry-point name → (distribution, version, module) for the ``mem7`` group."""
+    from importlib.metadata import entry_points
+
+    from .plugins import ENTRY_POINT_GROUP
+
+    out: dict[str, tuple[str, str, str]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in out:
+            continue
+        dist = ep.dist
+        out[ep.name] = (dist.name if dist else "?", dist.version if dist else "?", ep.value)
+    return out
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .plugins import PluginRegistry
+
+    registry = PluginRegistry()
+    providers = registry.providers()
+    eps = _entry_points_by_name()
+
+    def source(plugin: str | None) -> dict[str, str]:
+        if plugin == "mem7_core":
+            return {"plugin": "mem7_core", "distribution": "mem7-core", "version": __version__,
+                    "module": "mem7_core.builtin"}
+        dist, version, module = eps.get(plugin or "", ("?", "?", "?"))
+        return {"plugin": plugin or "?", "distribution": dist, "version": version, "module": module}
+
+    listing: dict[str, list[dict[str, Any]]] = {}
+    for kind, by_name in providers.items():
+        rows: list[dict[str, Any]] = []
+        seen: set[type] = set()
+        for key in sorted(by_name):
+            cls = by_name[key]
+            if cls in seen:
+                continue
+            seen.add(cls)
+            primary = cls.name if by_name.get(cls.name) is cls else key
+            aliases = sorted(a for a, c in by_name.items() if c is cls and a != primary)
+            rows.append({"name": primary, "aliases": aliases, **source(registry.origin(kind, primary))})
+        listing[kind] = sorted(rows, key=lambda r: r["name"])
+    failed = registry.failed
+    blocked = registry.blocked
+
+    if args.json:
+        _print_json({
+            "providers": listing,
+            "failed": [{"plugin": name, "error": err} for name, err in sorted(failed.items())],
+            "blocked": sorted(blocked),
+        })
+        return EXIT_OK
+
+    for kind, rows in listing.items():
+        if not rows:
+            continue
+        print(f"{kind}:")
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            line = f"  {r['name']:<{width}}  from {r['distribution']} {r['version']} (entry point {r['plugin']})"
+            if r["aliases"]:
+                line += f"  aliases: {', '.join(r['aliases'])}"
+            print(line)
+    if failed:
+        print("failed to load:")
+        for name, err in sorted(failed.items()):
+            dist = eps.get(name, ("?",))[0]
+            print(f"  {name} ({dist}): {_one_line(err)}")
+    if blocked:
+        print(f"blocked (MEM7_DISABLE_PLUGINS): {', '.join(sorted(blocked))}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ parser
+_SCOPE_HELP = (
+    "Scope: --user/--agent/--run; when none is given, the user id is $MEM7_USER_ID or your OS user name."
+)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Global options, accepted before or after the command (sub-parsers don't overwrite with defaults)."""
+    d = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="PATH", default=d(None),
+                        help="config file (.yaml/.toml/.json); default $MEM7_CONFIG, else the embedded default")
+    parser.add_argument("--data-dir", metavar="DIR", default=d(None),
+                        help=f"where the embedded default keeps its data (default ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
+    parser.add_argument("--json", action="store_true", default=d(False), help="print JSON instead of text")
+    parser.add_argument("-v", "--verbose", action="count", default=d(0),
+                        help=f"log more (-v info, -vv debug; or set ${LOG_LEVEL_ENV}); show tracebacks")
+
+
+def _add_scope_options(parser: argparse.ArgumentParser, *, default_note: bool = True) -> None:
+    group = parser.add_argument_group(
+        "scope", _SCOPE_HELP if default_note else "Restrict to a scope (optional; ids are unique anyway)."
+    )
+    group.add_argument("-u", "--user", metavar="ID", help="user id")
+    group.add_argument("--agent", metavar="ID", help="agent id")
+    group.add_argument("--run", metavar="ID", help="run (session) id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="mem7: long-term memory for LLM agents, from the command line.",
+        epilog=(
+            "Without --config/$MEM7_CONFIG the embedded default is used: local fastembed embeddings, a flat "
+            "vector store and SQLite history under --data-dir, and the OpenAI LLM only when OPENAI_API_KEY or "
+            "OPENAI_BASE_URL is set (otherwise add stores text verbatim). MEM7_* variables override any "
+            "setting, e.g. MEM7_LLM__CONFIG__MODEL=gpt-4.1-mini. " + _SCOPE_HELP
+        ),
+    )
+    _add_global_options(parser, top=True)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, func: Callable[[argparse.Namespace], int], **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        _add_global_options(p, top=False)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("add", "remember text (LLM fact extraction when an LLM is configured)", cmd_add,
+                epilog="Reads stdin when TEXT is '-' or absent.")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="what to remember ('-' or nothing: read stdin)")
+    _add_scope_options(p)
+    p.add_argument("--metadata", metavar="JSON", help='metadata stored with each memory, e.g. \'{"topic": "food"}\'')
+    p.add_argument("--no-infer", action="store_true", help="store the text verbatim, without the LLM")
+    p.add_argument("--type", choices=MEMORY_TYPE_CHOICES, help="memory type of everything stored")
+
+    p = command("search", "find the memories most relevant to a query", cmd_search)
+    p.add_argument("query", nargs="*", metavar="QUERY", help="the query ('-' or nothing: read stdin)")
+    _add_scope_options(p)
+    p.add_argument("-n", "--limit", type=int, default=10, help="at most this many results (default 10)")
+    p.add_argument("--filters", metavar="JSON", help='metadata filters, e.g. \'{"topic": {"in": ["food", "travel"]}}\'')
+    p.add_argument("--threshold", type=float, metavar="X", help="drop results scoring below X")
+
+    p = command("list", "list the memories of a scope, oldest first", cmd_list)
+    _add_scope_options(p)
+    p.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
+    p.add_argument("--filters", metavar="JSON", help="metadata filters (JSON)")
+
+    p = command("get", "show one memory", cmd_get)
+    p.add_argument("id", metavar="ID")
+    _add_scope_options(p, default_note=False)
+
+    p = command("history", "show the ADD/UPDATE/DELETE events of one memory", cmd_history)
+    p.add_argument("id", metavar="ID")
+
+    p = command("update", "replace the text of one memory", cmd_update)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="the new text ('-' or nothing: read stdin)")
+    p.add_argument("--metadata", metavar="JSON", help="metadata merged into the memory's own")
+    _add_scope_options(p, default_note=False)
+
+    p = command("delete", "delete one memory, or every memory of a scope with --all", cmd_delete,
+                epilog="--all requires an explicit --user, --agent or --run.")
+    p.add_argument("id", nargs="?", metavar="ID")
+    p.add_argument("--all", action="store_true", help="delete every memory of the given scope")
+    _add_scope_options(p, default_note=False)
+
+    command("plugins", "list installed providers, the plugins they come from, and plugins that failed", cmd_plugins)
+    return parser
+
+
+# ------------------------------------------------------------------------------------ main
+def _exit_code(exc: BaseException) -> int:
+    from .errors import MemoryNotFoundError, ProviderError
+
+    if isinstance(exc, (MemoryNotFoundError, ProviderError)):
+        return EXIT_RUNTIME
+    if isinstance(exc, (UsageError, ValueError)):  # ConfigError, ScopeError, FilterError, pydantic
+        return EXIT_USAGE
+    return EXIT_RUNTIME
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the ``mem7`` console script passes it to ``sys.exit``)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, argparse usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    verbosity = args.verbose or 0
+    logs = _LogState(verbosity)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `mem7 list | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as exc:
+        from .errors import Mem7Error
+
+        if verbosity:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        expected = isinstance(exc, (Mem7Error, UsageError, ValueError))
+        message = _describe(exc) if expected else f"unexpected {type(exc).__name__}: {_describe(exc)}"
+        hint = "" if expected or verbosity else " (run with -v for the traceback)"
+        print(f"{PROG}: error: {message}{hint}", file=sys.stderr)
+        return _exit_code(exc)
+    finally:
+        logs.restore()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

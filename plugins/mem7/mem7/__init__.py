@@ -1,0 +1,65 @@
+"""mem7: long-term memory for LLM agents.
+
+A thin alias of :mod:`mem7_core`: every public name of ``mem7_core`` is available here and is the
+very same object (``mem7.Memory is mem7_core.Memory``). Lookups are delegated lazily, so
+``import mem7`` is as cheap as ``import mem7_core``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mem7_core as _core
+
+__version__ = "0.1.0"
+
+__all__ = list(_core.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _core.__all__:
+        raise AttributeError(f"module 'mem7' has no attribute {name!r}")
+    value = getattr(_core, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from mem7_core import (
+        ActionResult,
+        AsyncMemory,
+        ConfigError,
+        ContextConfig,
+        DecayConfig,
+        EmbedderConfig,
+        FilterError,
+        GraphStoreConfig,
+        HistoryEvent,
+        HistoryStoreConfig,
+        Item,
+        LlmConfig,
+        LLMOutputError,
+        LLMResponse,
+        Mem7Error,
+        Memory,
+        MemoryConfig,
+        MemoryNotFoundError,
+        PluginRegistry,
+        ProviderError,
+        ProviderNotFoundError,
+        Relation,
+        RerankerConfig,
+        RerankResult,
+        ScopeError,
+        ScoredRecord,
+        Scope,
+        VectorRecord,
+        VectorStoreConfig,
+        get_registry,
+        hookimpl,
+        load_config,
+    )

