@@ -111,3 +111,77 @@ def test_core_and_flat_wheels_in_a_fresh_venv(tmp_path: Path) -> None:
     assert msg is not None, "asking for 'qdrant' did not raise ProviderNotFoundError"
     assert "Installed: flat" in msg, msg
     assert "pip install mem7-qdrant" in msg, msg
+
+
+# ------------------------------------------------------------------------------------------------
+# Every plugin: its wheel next to the core's, alone in a fresh venv, is discovered by name.
+# ------------------------------------------------------------------------------------------------
+def _plugin_dirs() -> list[Path]:
+    import tomllib
+
+    out = []
+    for pp in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+        project = tomllib.loads(pp.read_text(encoding="utf-8"))["project"]
+        if project.get("entry-points", {}).get("mem7"):
+            out.append(pp.parent)
+    return out
+
+
+PLUGIN_PROBE = r"""
+import json, sys
+from importlib.metadata import entry_points
+from mem7_core.plugins import PluginRegistry
+
+r = PluginRegistry()
+providers = r.providers()
+print(json.dumps({
+    "entry_points": sorted(ep.name for ep in entry_points(group="mem7")),
+    "failed": r.failed,
+    "provided": sorted(
+        [kind, name, r.origin(kind, name), sys.modules[cls.__module__].__file__]
+        for kind, by_name in providers.items() for name, cls in by_name.items()
+        if r.origin(kind, name) != "mem7_core"
+    ),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def all_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
+    out = tmp_path_factory.mktemp("wheels")
+    build = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out)]
+    if importlib.util.find_spec("hatchling") is not None:
+        build.append("--no-isolation")
+    for src in (ROOT, *_plugin_dirs()):
+        _run([*build, str(src)], cwd=out, env=env)
+    return out
+
+
+@pytest.mark.parametrize("plugin_dir", _plugin_dirs(), ids=lambda p: p.name)
+def test_each_plugin_wheel_is_discovered_with_core_only(plugin_dir: Path, all_wheels: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    project = tomllib.loads((plugin_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dist = project["name"].replace("-", "_")
+    [ep_name] = project["entry-points"]["mem7"]
+    core = [w for w in all_wheels.glob("mem7_core-*.whl")]
+    mine = [w for w in all_wheels.glob(f"{dist}-*.whl")]
+    assert len(core) == 1 and len(mine) == 1, sorted(p.name for p in all_wheels.iterdir())
+
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    target = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=os.name != "nt").create(target)
+    py = target / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # --no-index for mem7 packages would be ideal, but third-party deps come from PyPI (pip cache).
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", str(core[0]), str(mine[0])],
+         cwd=tmp_path, env=env)
+    out = json.loads(_run([str(py), "-I", "-c", PLUGIN_PROBE], cwd=tmp_path, env=env).splitlines()[-1])
+
+    assert out["entry_points"] == [ep_name], out["entry_points"]  # core + this plugin only
+    assert out["failed"] == {}, out["failed"]
+    assert out["provided"], f"{project['name']} registered no provider"
+    for kind, name, origin, file in out["provided"]:
+        assert origin == ep_name, (kind, name, origin)
+        assert Path(file).resolve().is_relative_to(target.resolve()), file
