@@ -17,7 +17,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -139,6 +139,62 @@ class ContextConfig(_Section):
         return out
 
 
+class ExpandConfig(_Section):
+    """Neighbour expansion (retrieval): a memory next to a strong hit in the same group gains.
+
+    ``final = own + weight · Σ own(neighbour)`` over the ``window`` memories before and after it
+    among the memories of its scope sharing its ``group_by`` value (a session: ``run_id`` by
+    default, or any metadata key), in creation order. Memories without that key are left alone.
+    Off by default: it pays off when memories are consecutive turns of a conversation.
+    """
+
+    enabled: bool = False
+    group_by: str = "run_id"
+    window: int = Field(2, ge=1, le=10)
+    weight: float = Field(0.2, gt=0, le=1)
+
+    @field_validator("group_by")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("retrieval.expand.group_by must be a payload key, e.g. 'run_id'")
+        return v
+
+
+class RetrievalConfig(_Section):
+    """How search finds candidates (spec §6's vector search, widened with a keyword signal).
+
+    - ``mode``: ``hybrid`` (vector + BM25, fused), ``dense`` (vector only, the score is the store's
+      cosine) or ``bm25`` (keywords only).
+    - ``fusion``: ``weighted`` — score = ``dense_weight`` · cosine + (1 − ``dense_weight``) ·
+      min(1, BM25 / idf mass of the query) — or ``rrf`` — score = Σ 1 / (``rrf_k`` + rank).
+    - ``candidates``: how many hits each signal contributes before fusion (at least the fetch size).
+    - ``k1``, ``b``, ``stopwords``: BM25 parameters and tokeniser.
+    - ``max_scopes``: how many scopes' keyword indexes an engine keeps in memory.
+    """
+
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = Field(0.5, ge=0, le=1)
+    rrf_k: float = Field(60.0, gt=0)
+    candidates: int = Field(50, ge=1, le=10000)
+    k1: float = Field(1.2, ge=0)
+    b: float = Field(0.75, ge=0, le=1)
+    stopwords: bool = True
+    max_scopes: int = Field(256, ge=1)
+    expand: ExpandConfig = Field(default_factory=ExpandConfig)
+
+    @field_validator("mode", "fusion", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @property
+    def uses_index(self) -> bool:
+        """Whether search needs the keyword index (any mode but plain dense, or expansion on)."""
+        return self.mode != "dense" or self.expand.enabled
+
+
 class TelemetryConfig(_Section):
     """OpenTelemetry spans. Off unless enabled; query text only when ``record_query_text``."""
 
@@ -164,6 +220,7 @@ class MemoryConfig(BaseModel):
     scorers: list[ScorerConfig] = Field(default_factory=list)
     decay: DecayConfig = Field(default_factory=DecayConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None

@@ -440,7 +440,8 @@ async def test_decay_multiplier_matches_retention(days, n, expected):
 
 async def test_rehearsal_bumps_access_and_writes_no_history():
     clock = Clock()
-    async with engine(clock=clock, decay={"enabled": True}) as mem:
+    # dense retrieval: the scores below are cosine × retention (hybrid fusion has its own tests)
+    async with engine(clock=clock, decay={"enabled": True}, retrieval={"mode": "dense"}) as mem:
         mid = await seed(mem, "favourite colour is teal")
         other = await seed(mem, "works at the harbour")
         clock.advance(2 * DAY)
@@ -730,6 +731,7 @@ async def test_third_party_scorer_registered_by_plugin_changes_ranking():
             decay={"enabled": True},
             context={"enabled": True},
             scorers=[{"provider": "boost", "config": {"keyword": "kayak", "factor": 10.0}}],
+            retrieval={"mode": "dense"},  # the expected values below are cosine-based
         ),
         llm=ScriptedLLM(),
         registry=reg,
@@ -796,7 +798,7 @@ async def test_get_all_oldest_first_with_limit():
 
 async def test_update_reembeds_keeps_created_at_and_writes_history():
     clock = Clock()
-    async with engine(clock=clock) as mem:
+    async with engine(clock=clock, retrieval={"mode": "dense"}) as mem:  # score == cosine below
         mid = await seed(mem, "lives in Paris", metadata={"source": "chat"})
         await seed(mem, "owns a bicycle")
         clock.advance(DAY)

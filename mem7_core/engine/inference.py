@@ -56,6 +56,8 @@ class Plan:
     updates: list[tuple[str, str, int | None]] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+    """Each candidate's text as the LLM saw it: a target rewritten since then is not applied blindly."""
 
 
 def normalise_category(value: Any) -> str:
@@ -156,12 +158,13 @@ def match_fact(text: str, facts: list[Fact], taken: set[int]) -> int | None:
 
 def plan_changes(decisions: list[Decision], facts: list[Fact], candidates: list[tuple[str, str]]) -> Plan:
     """Turn decisions against ``candidates`` (``[(memory_id, text)]``, shown as ids "0", "1"...) into a plan."""
-    plan = Plan()
+    plan = Plan(seen=dict(candidates))
     by_int = {str(i): mem_id for i, (mem_id, _) in enumerate(candidates)}
     by_uuid = {mem_id: mem_id for mem_id, _ in candidates}  # an LLM echoing a real id is fine too
     text_of = dict(candidates)
     touched: set[str] = set()
     covered: set[int] = set()
+    vouched: list[tuple[int, str]] = []  # (fact, memory) a NONE or a no-op UPDATE says already holds it
 
     def resolve(raw: str | None) -> str | None:
         if raw is None:
@@ -191,6 +194,8 @@ def plan_changes(decisions: list[Decision], facts: list[Fact], candidates: list[
                 continue
             touched.add(mem_id)
             if norm_text(d.text) == norm_text(text_of[mem_id]):
+                if idx is not None:
+                    vouched.append((idx, mem_id))
                 continue  # an "update" to the same words changes nothing
             plan.updates.append((mem_id, d.text, idx))
             continue
@@ -207,17 +212,25 @@ def plan_changes(decisions: list[Decision], facts: list[Fact], candidates: list[
         # NONE (or an unknown event on a known id): nothing changes; the fact counts as known.
         if d.event == "UNKNOWN":
             plan.warnings.append(f"unknown event for id {d.id!r}; treated as NONE")
-        probe = d.text or (text_of.get(mem_id) if mem_id else None)
+        if mem_id is None:  # "known" by a memory that does not exist: its fact is not taken as known
+            plan.warnings.append(f"NONE names unknown id {d.id!r}; its fact is not taken as known")
+            continue
+        probe = d.text or text_of.get(mem_id)
         if probe:
             idx = match_fact(probe, facts, covered)
             if idx is not None:
                 covered.add(idx)
+                vouched.append((idx, mem_id))
 
     surviving = {norm_text(t) for m, t in candidates if m not in plan.deletes}
     surviving |= {norm_text(t) for _, t, _ in plan.updates}
     surviving |= {norm_text(t) for t, _ in plan.adds}
+    # A fact is represented by an ADD/UPDATE mapped to it, or by a memory vouching for it that this
+    # plan does not delete (a NONE naming a memory the same answer deletes would lose the fact).
+    represented = {i for _, i in plan.adds if i is not None} | {i for _, _, i in plan.updates if i is not None}
+    represented |= {i for i, mem_id in vouched if mem_id not in plan.deletes}
     for i, fact in enumerate(facts):
-        if i in covered or norm_text(fact.text) in surviving:
+        if i in represented or norm_text(fact.text) in surviving:
             continue
         plan.warnings.append(f"the LLM's decisions left out the fact {fact.text!r}; it is added")
         plan.adds.append((fact.text, i))

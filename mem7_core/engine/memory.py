@@ -9,9 +9,12 @@ Write path (``add`` with ``infer=True``, spec §3)::
 
 Read path (``search``, spec §6)::
 
-    embed query ‖ scorers' prepare (e.g. classify the query) → vector search in scope
+    embed query ‖ scorers' prepare (e.g. classify the query) → retrieval in scope: vector search,
+    BM25 and their fusion by default (``mem7_core.retrieval``), or vector search alone
     → rerank (fallback: keep order) → scorers in order (re-sort after each) → threshold → limit
     → rehearsal in the background (never delays the result, writes no history).
+
+Every successful write also updates the per-scope keyword indexes (built lazily on first search).
 
 Nothing here holds a lock across an LLM or embedding call: concurrent adds overlap fully, and
 only writes to one scope are serialised.
@@ -47,6 +50,7 @@ from ..models import (
 from ..plugins import PluginRegistry, get_registry
 from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
 from ..providers.scorer import QueryContext, ScoredHit
+from ..retrieval.hybrid import HybridRetriever
 from . import prompts
 from .assembly import build_providers, wait_closing
 from .inference import Fact, Plan, norm_text, parse_decisions, parse_facts, plan_changes
@@ -146,6 +150,12 @@ class AsyncMemory:
         self._rehearses = any(s.rehearses for s in self.scorers)
         caps = self.vector_store.capabilities
         self._store_ops = set(caps.filter_operators) | ({"AND", "OR", "NOT"} if caps.logical else set())
+        self.retriever: HybridRetriever | None = (
+            HybridRetriever(self.config.retrieval, self.vector_store, self._store_search)
+            if self.config.retrieval.uses_index
+            else None
+        )
+        """Hybrid retrieval and its per-scope keyword indexes (``None`` in plain dense mode)."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -492,13 +502,21 @@ class AsyncMemory:
             current = {r.id: r for r in await self.vector_store.get(sorted(targets))} if targets else {}
             adds = list(plan.adds)
             updates = []
+
+            def unchanged(mem_id: str) -> bool:  # still there, in scope, with the text the LLM decided on
+                rec = current.get(mem_id)
+                seen = plan.seen.get(mem_id)
+                return rec is not None and scope.matches(rec.payload) and (seen is None or rec.payload.get("data") == seen)
+
             for mem_id, text, idx in plan.updates:
-                if mem_id in current and scope.matches(current[mem_id].payload):
+                if unchanged(mem_id):
                     updates.append((mem_id, text, idx))
-                else:  # deleted meanwhile by another writer: keep the information as a new memory
-                    log.warning("add: memory %s vanished before its UPDATE; the text is added instead", mem_id)
+                else:  # deleted or rewritten meanwhile by another writer: keep both, as a new memory
+                    log.warning("add: memory %s changed or vanished before its UPDATE; the text is added instead", mem_id)
                     adds.append((text, idx))
-            deletes = [m for m in plan.deletes if m in current and scope.matches(current[m].payload)]
+            deletes = [m for m in plan.deletes if unchanged(m)]
+            if len(deletes) < len(plan.deletes):
+                log.warning("add: %d DELETE(s) skipped: the memory changed or vanished since the LLM saw it", len(plan.deletes) - len(deletes))
             need = [t for t, _ in adds] + [t for _, t, _ in updates]
             missing = sorted({t for t in need if t not in vector_of})
             if missing:
@@ -566,15 +584,28 @@ class AsyncMemory:
     ) -> None:
         """History first (one atomic batch), then vectors: inserts, updates, deletes.
 
-        If a vector write fails, the vector writes already done are undone and the history events
-        removed, so store and history agree; the error then propagates. Deletes go last because
-        they are the only step that cannot always be undone (a store may not return vectors).
+        If a vector write fails, the vector writes already done are undone (deleted records that
+        are gone are inserted again, re-embedded when the store returned no vector) and the history
+        events removed, so store and history agree; the error then propagates. Deletes go last
+        because their undo is the most expensive.
         """
         if not (events or inserts or changes or removes):
             return
-        await self.history_store.add_events(events)
+        try:
+            await self.history_store.add_events(events)
+        except BaseException:
+            # The batch may have landed before the error (a server that timed out on the reply):
+            # remove it, so no event describes a write that did not happen. Ids unknown: a no-op.
+            try:
+                await self.history_store.delete_events([e.id for e in events])
+            except Exception as undo_exc:
+                log.error("could not remove the history events of a failed history write: %s", undo_exc)
+            raise
         done_inserts: list[str] = []
         done_changes: list[VectorRecord] = []
+        done_removes: list[VectorRecord] = []
+        if self.retriever is not None:  # in flight: a search seeing them early is not a stale index
+            self.retriever.indexes.writing.update(r.id for r in inserts)
         try:
             # Marked before the call: a write that lands and then raises (a timeout) is undone too;
             # undoing one that never landed is harmless (delete ignores unknown ids).
@@ -585,27 +616,76 @@ class AsyncMemory:
                 done_changes.append(old)
                 await self.vector_store.update(new.id, vector=new.vector, payload=new.payload)
             if removes:
+                done_removes = list(removes)
                 await self.vector_store.delete([r.id for r in removes])
         except BaseException as exc:
+            if self.retriever is not None:  # whatever the undo achieves, rebuild the touched scopes
+                touched = [r.payload for r in inserts] + [r.payload for pair in changes for r in pair] + [r.payload for r in removes]
+                self.retriever.indexes.invalidate_matching(touched)
+                self.retriever.indexes.writing.difference_update(r.id for r in inserts)
             log.error("write failed half-way (%s); undoing %d insert(s) and %d update(s)", exc, len(done_inserts), len(done_changes))
             await self._undo(done_inserts, done_changes)
+            if done_removes:  # a delete that landed and then raised (a timeout): put the records back
+                await self._restore(done_removes)
             try:
-                await self.history_store.delete_events([e.id for e in events])
+                await self.history_store.delete_events([e.id for e in await self._not_stuck(events)])
             except Exception as undo_exc:
                 log.error("could not remove the history events of a failed write: %s", undo_exc)
             raise
+        if self.retriever is not None:
+            self.retriever.indexes.apply(inserts=inserts, changes=changes, removes=removes)
+            self.retriever.indexes.writing.difference_update(r.id for r in inserts)
 
     async def _undo(self, inserted: list[str], changed: list[VectorRecord]) -> None:
-        try:
-            if inserted:
+        # Each step on its own: one failing undo must not stop the others.
+        if inserted:
+            try:
                 await self.vector_store.delete(inserted)
-            for old in reversed(changed):
+            except Exception as exc:
+                log.error("undo: could not remove %d inserted memories: %s", len(inserted), exc)
+        for old in reversed(changed):
+            try:
                 vector = old.vector
                 if vector is None:
                     vector = (await self.embedder.embed([str(old.payload.get("data", ""))], purpose="update"))[0]
                 await self.vector_store.update(old.id, vector=vector, payload=old.payload)
+            except Exception as exc:
+                log.error("undo: could not restore memory %s: %s", old.id, exc)
+
+    async def _not_stuck(self, events: list[HistoryEvent]) -> list[HistoryEvent]:
+        """After a failed write and its undo, the events whose change is not in the store (to drop).
+
+        An undo can fail too (the store still down): the events of changes that stuck are kept, so
+        history keeps describing what the store holds. If the store cannot even be read, all go.
+        """
+        try:
+            now = {r.id: r for r in await self.vector_store.get(list(dict.fromkeys(e.memory_id for e in events)))}
         except Exception as exc:
-            log.error("undo after a failed write did not complete: %s", exc)
+            log.error("could not read the store after a failed write (%s); dropping all its history events", exc)
+            return events
+
+        def stuck(e: HistoryEvent) -> bool:
+            rec = now.get(e.memory_id)
+            if e.event == "DELETE":
+                return rec is None
+            return rec is not None and rec.payload.get("data") == e.new_memory
+
+        kept = [e for e in events if stuck(e)]
+        if kept:
+            log.error("%d change(s) of the failed write could not be undone; their history events are kept", len(kept))
+        return [e for e in events if not stuck(e)]
+
+    async def _restore(self, removed: Sequence[VectorRecord]) -> None:
+        try:
+            present = {r.id for r in await self.vector_store.get([r.id for r in removed])}
+            gone = [r for r in removed if r.id not in present]
+            if not gone:
+                return
+            bare = [r for r in gone if r.vector is None]
+            vectors = dict(zip((r.id for r in bare), await self.embedder.embed([str(r.payload.get("data", "")) for r in bare], purpose="update"))) if bare else {}
+            await self.vector_store.insert([VectorRecord(id=r.id, vector=r.vector if r.vector is not None else vectors[r.id], payload=r.payload) for r in gone])
+        except Exception as exc:
+            log.error("undo: could not restore %d deleted memories: %s", len(removed), exc)
 
     # ------------------------------------------------------------------ search
     async def search(
@@ -625,7 +705,8 @@ class AsyncMemory:
 
         :param filters: metadata filters (spec §7); scope ids in it count as scope.
         :param rerank: use the configured reranker (if any).
-        :param threshold: drop hits whose final score is below it.
+        :param threshold: drop hits whose final score is below it (the fused score in hybrid mode,
+            after rerank and scorers; see ``retrieval`` in the config).
         :param task_type: skip query classification and use this task type for context scoring.
         :returns: ``{"results": [Item], "memories": same, "relations": []}``.
         """
@@ -639,11 +720,16 @@ class AsyncMemory:
         use_reranker = self.reranker is not None and rerank
         multiplier = (self.config.reranker.top_k_multiplier if self.config.reranker else 3) if use_reranker else 1
         fetch = limit * multiplier
+        retriever = self.retriever
+        keywords_only = retriever is not None and retriever.config.mode == "bm25"
         embedded, *states = await asyncio.gather(
-            self.embedder.embed([query], purpose="search"),
+            _no_vector() if keywords_only else self.embedder.embed([query], purpose="search"),
             *(self._prepare(s, ctx) for s in self.scorers),
         )
-        found = await self._store_search(embedded[0], scope, fetch, node)
+        if retriever is not None:
+            found = await retriever.search(query, embedded[0], scope, node, fetch)
+        else:
+            found = await self._store_search(embedded[0], scope, fetch, node)
         hits = [_hit(h) for h in found]
         if use_reranker and hits:
             hits = await self._rerank(query, hits)
@@ -815,8 +901,15 @@ class AsyncMemory:
         """Delete every memory and every history event of this engine's stores."""
         await self.drain()
         await self.vector_store.reset()
+        if self.retriever is not None:
+            self.retriever.indexes.invalidate()
         await self.history_store.reset()
         return MessageResult(message="Memory store reset")
+
+
+async def _no_vector() -> list[None]:
+    """Keyword-only search needs no query embedding."""
+    return [None]
 
 
 def _hit(record: ScoredRecord) -> ScoredHit:

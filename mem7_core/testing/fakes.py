@@ -59,6 +59,10 @@ def hash_embedding(text: str, dims: int) -> list[float]:
     return [v / norm for v in vec]
 
 
+_MAX_RECORDED = 256
+"""How many recent batches :attr:`HashEmbedder.calls` keeps (tests inspect them; engines run for days)."""
+
+
 class HashEmbedder(Embedder):
     """Feature-hashing embedder: deterministic, offline, instant. Not semantic beyond shared words."""
 
@@ -82,6 +86,8 @@ class HashEmbedder(Embedder):
         if not batch:
             return []
         self.calls.append(batch)
+        if len(self.calls) > _MAX_RECORDED:  # a long-running engine must not keep every text it embedded
+            del self.calls[: len(self.calls) - _MAX_RECORDED]
         return [hash_embedding(t, self.config.dims) for t in batch]
 
 

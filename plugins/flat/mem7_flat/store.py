@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import AliasChoices, Field, field_validator
 
-from mem7_core.errors import MemoryNotFoundError
+from mem7_core.errors import ConfigError, MemoryNotFoundError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
@@ -146,7 +146,13 @@ class FlatVectorStore(VectorStore):
         self._persist: Persistence | None = None
         if cfg.path is not None:
             self._persist = Persistence(Path(cfg.path) / cfg.collection_name, fsync=cfg.fsync)
-            self._load()
+            try:
+                self._load()
+            except OSError as exc:  # not a directory, not writable, missing parent...
+                raise ConfigError(
+                    f"vector_store flat: cannot use path {cfg.path!r} ({exc.strerror or exc}: {exc.filename}); "
+                    "set vector_store.config.path to a writable directory, or leave it unset to keep memories in memory"
+                ) from exc
 
     # ================================================================== state
     def _clear(self, dims: int | None, capacity: int | None = None) -> None:

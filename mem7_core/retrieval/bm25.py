@@ -1,0 +1,237 @@
+"""BM25 over the memories of one scope: the keyword signal of hybrid retrieval.
+
+Offline, no downloads, no dependencies. The tokeniser lowercases, splits on anything that is not a
+letter or a digit (Unicode-aware; ``_`` splits too) and drops a short list of English function
+words (measured on LoCoMo: BM25 alone R@10 0.574 with them dropped, 0.535 without; a light plural
+stemmer added nothing to hybrid retrieval, so there is none).
+
+Scoring is Okapi BM25 with the Lucene idf, over the documents of the index::
+
+    idf(t)      = ln((N − df(t) + 0.5) / (df(t) + 0.5) + 1)
+    score(d, q) = Σ_{t ∈ q} idf(t) · tf(t, d) · (k1 + 1) / (tf(t, d) + k1 · (1 − b + b · |d| / avgdl))
+
+``q`` is the set of the query's distinct terms (a repeated query word counts once). Defaults
+k1 = 1.2, b = 0.75.
+
+The index is incremental: :meth:`BM25Index.add` (an upsert) and :meth:`BM25Index.remove` keep the
+postings, document lengths and totals exact, so nothing is rebuilt per query or per write. It also
+keeps, per value of a grouping key (e.g. ``run_id``), the documents in creation order, which is
+what neighbour expansion walks (see :mod:`mem7_core.retrieval.fusion`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an the and or but if of to in on at by for with from as into onto over under about than then
+    is are was were be been being am do does did doing have has had having will would shall should
+    can could might must i me my mine myself we us our ours you your yours he him his she her
+    hers it its they them their theirs this that these those what which who whom whose when where
+    why how there here so too very just also not no nor s t d ll m re ve don
+    """.split()
+)
+"""English function words dropped by default (pronouns, articles, auxiliaries, prepositions).
+"may" is kept: in memories it is as often the month."""
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def tokenize(text: str, *, stopwords: bool = True) -> list[str]:
+    """Lowercased runs of letters and digits, function words dropped when ``stopwords``.
+
+    >>> tokenize("Alice's book-club, since 2023!")
+    ['alice', 'book', 'club', 'since', '2023']
+    """
+    words = _WORD.findall(text.lower())
+    if not stopwords:
+        return words
+    return [w for w in words if w not in STOPWORDS]
+
+
+def _group_value(payload: Mapping[str, Any], key: str | None) -> Any:
+    if key is None:
+        return None
+    value = payload.get(key)
+    return value if isinstance(value, (str, int, float, bool)) else None
+
+
+class _Doc:
+    __slots__ = ("tf", "length", "group", "order")
+
+    def __init__(self, tf: dict[str, int], length: int, group: Any, order: tuple[str, str]) -> None:
+        self.tf = tf
+        self.length = length
+        self.group = group
+        self.order = order
+
+
+class BM25Index:
+    """An in-memory BM25 index over one scope's memories, updated in place.
+
+    :param k1: term-frequency saturation.
+    :param b: length normalisation (0: none, 1: full).
+    :param stopwords: drop :data:`STOPWORDS` from documents and queries.
+    :param group_by: payload key whose value groups documents for neighbour expansion (or None).
+    """
+
+    def __init__(self, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True, group_by: str | None = None) -> None:
+        self.k1 = float(k1)
+        self.b = float(b)
+        self.stopwords = stopwords
+        self.group_by = group_by
+        self._docs: dict[str, _Doc] = {}
+        self._len: dict[str, int] = {}
+        self._postings: dict[str, dict[str, int]] = {}
+        self._total_len = 0
+        self._groups: dict[Any, list[tuple[str, str]]] = {}
+        self._pos: dict[Any, dict[str, int]] = {}
+        """Per group, each member's position in creation order (rebuilt after out-of-order changes)."""
+
+    # ------------------------------------------------------------------ contents
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._docs
+
+    @property
+    def avgdl(self) -> float:
+        return self._total_len / len(self._docs) if self._docs else 0.0
+
+    def df(self, term: str) -> int:
+        return len(self._postings.get(term, ()))
+
+    def idf(self, term: str) -> float:
+        n, df = len(self._docs), self.df(term)
+        return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+
+    def terms(self, text: str) -> list[str]:
+        """The distinct terms of ``text`` in first-seen order."""
+        return list(dict.fromkeys(tokenize(text, stopwords=self.stopwords)))
+
+    # ------------------------------------------------------------------ updates
+    def add(self, doc_id: str, text: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Index (or re-index) one memory. ``payload`` gives its group and creation order."""
+        if doc_id in self._docs:
+            self.remove(doc_id)
+        payload = payload or {}
+        tokens = tokenize(text, stopwords=self.stopwords)
+        tf: dict[str, int] = {}
+        for tok in tokens:
+            tf[tok] = tf.get(tok, 0) + 1
+        order = (str(payload.get("created_at") or ""), doc_id)
+        doc = _Doc(tf, len(tokens), _group_value(payload, self.group_by), order)
+        self._docs[doc_id] = doc
+        self._len[doc_id] = doc.length
+        self._total_len += doc.length
+        for term, f in tf.items():
+            self._postings.setdefault(term, {})[doc_id] = f
+        if doc.group is not None:
+            members = self._groups.setdefault(doc.group, [])
+            if not members or members[-1] < order:  # the usual case: appended in creation order
+                pos = self._pos.get(doc.group)
+                if pos is not None:
+                    pos[doc_id] = len(members)
+                members.append(order)
+            else:
+                bisect.insort(members, order)
+                self._pos.pop(doc.group, None)
+
+    def add_many(self, docs: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
+        for doc_id, text, payload in docs:
+            self.add(doc_id, text, payload)
+
+    def remove(self, doc_id: str) -> bool:
+        """Forget one memory; False when it was not indexed."""
+        doc = self._docs.pop(doc_id, None)
+        if doc is None:
+            return False
+        del self._len[doc_id]
+        self._total_len -= doc.length
+        for term in doc.tf:
+            posting = self._postings.get(term)
+            if posting is not None:
+                posting.pop(doc_id, None)
+                if not posting:
+                    del self._postings[term]
+        if doc.group is not None:
+            members = self._groups.get(doc.group)
+            if members is not None:
+                i = bisect.bisect_left(members, doc.order)
+                if i < len(members) and members[i] == doc.order:
+                    members.pop(i)
+                self._pos.pop(doc.group, None)
+                if not members:
+                    del self._groups[doc.group]
+        return True
+
+    def clear(self) -> None:
+        self._docs.clear()
+        self._len.clear()
+        self._postings.clear()
+        self._groups.clear()
+        self._pos.clear()
+        self._total_len = 0
+
+    # ------------------------------------------------------------------ scoring
+    def score_terms(self, terms: Iterable[str]) -> dict[str, float]:
+        """BM25 of every document containing at least one of ``terms`` (distinct terms)."""
+        out: dict[str, float] = {}
+        if not self._docs:
+            return out
+        k1, b = self.k1, self.b
+        c1 = k1 * (1.0 - b)  # tf + k1·(1 − b + b·|d|/avgdl) = tf + c1 + c2·|d|
+        c2 = k1 * b / (self.avgdl or 1.0)
+        lengths = self._len
+        get = out.get
+        for term in dict.fromkeys(terms):
+            posting = self._postings.get(term)
+            if not posting:
+                continue
+            w = self.idf(term) * (k1 + 1.0)
+            for doc_id, f in posting.items():
+                out[doc_id] = get(doc_id, 0.0) + w * f / (f + c1 + c2 * lengths[doc_id])
+        return out
+
+    def score(self, query: str) -> dict[str, float]:
+        """BM25 of every document sharing a term with ``query``."""
+        return self.score_terms(self.terms(query))
+
+    def idf_mass(self, terms: Iterable[str]) -> float:
+        """Σ idf over the distinct ``terms`` known to the index: a document of average length that
+        holds each of them once scores exactly this (the calibration of the weighted fusion)."""
+        return sum(self.idf(t) for t in dict.fromkeys(terms) if t in self._postings)
+
+    def top(self, query: str, n: int) -> list[tuple[str, float]]:
+        """The ``n`` best ``(id, score)`` pairs, best first (ties by id)."""
+        scores = self.score(query)
+        return heapq.nsmallest(n, scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    # ------------------------------------------------------------------ neighbours
+    def neighbours(self, doc_id: str, window: int) -> list[str]:
+        """Up to ``window`` documents before and after ``doc_id`` in its group, nearest first."""
+        doc = self._docs.get(doc_id)
+        if doc is None or doc.group is None or window < 1:
+            return []
+        members = self._groups[doc.group]
+        pos = self._pos.get(doc.group)
+        if pos is None:
+            pos = self._pos[doc.group] = {m[1]: k for k, m in enumerate(members)}
+        i = pos[doc_id]
+        out: list[str] = []
+        for d in range(1, window + 1):
+            if i - d >= 0:
+                out.append(members[i - d][1])
+            if i + d < len(members):
+                out.append(members[i + d][1])
+        return out
+
+
+__all__ = ["BM25Index", "STOPWORDS", "tokenize"]

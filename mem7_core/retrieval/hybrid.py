@@ -1,0 +1,223 @@
+"""Hybrid retrieval: the vector ranking and the BM25 ranking of one scope, fused; then, optionally,
+neighbour expansion. It replaces the plain vector search step of ``search()`` (spec §6); rerank,
+scorers and the threshold then run on its scores as they do on cosine.
+
+For one query (``pool = max(fetch, retrieval.candidates)``):
+
+1. vector search in scope with the filters: ``pool`` hits with their cosine and payload;
+2. BM25 over the scope's index (exact for every memory of the scope, no I/O): the best ``pool``
+   (with a filter: every match, since the filter is checked on the payload, read later);
+3. the *candidates* are the union; each gets its own fused score. With expansion on, the
+   neighbours of the candidates are eligible too; a memory that is not a candidate owns 0 and
+   comes up on its neighbours' strength alone: ``final = own + weight · Σ own(neighbour)``;
+4. scores are first *upper bounds* computed without I/O (a memory the vector search did not
+   return has a cosine of at most the lowest one it returned); then, best bound first, memories
+   are *verified* in batches — payload and vector read from the store (``get``), kept only when in
+   scope and passing the filters (:func:`mem7_core.filters.evaluate`), exact cosine computed —
+   until the best ``fetch`` scores are all exact and no bound beats them. Only a few records are
+   read per search, and the result is the exact top ``fetch``.
+
+The returned ``score`` is the fused score: ``dense_weight · cosine + (1 − dense_weight) ·
+min(1, BM25 / idf mass)`` with the default weighted fusion (in [−w, 1]; 1 is a perfect vector match
+holding every query word), ``Σ 1 / (rrf_k + rank)`` with RRF, the calibrated BM25 in ``bm25``
+mode, the cosine in ``dense`` mode; plus the expansion bonus when expansion is on. When the store
+gives no vector for a memory, its cosine is taken as that lowest returned cosine. The weighted sum
+assumes the store's score is a cosine (true of every bundled store).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
+from typing import Any
+
+from ..config import RetrievalConfig
+from ..filters import Filter, evaluate
+from ..models import Scope, ScoredRecord
+from ..providers.vector_store import VectorStore
+from .bm25 import BM25Index
+from .fusion import calibrate_bm25, cosines, rrf, weighted
+from .index import ScopeIndexes
+
+log = logging.getLogger("mem7.retrieval")
+
+DenseSearch = Callable[[Any, Scope, int, "Filter | None"], Awaitable[list[ScoredRecord]]]
+
+
+class HybridRetriever:
+    """Candidates for one search, by vector, by keyword, or both fused.
+
+    :param config: the ``retrieval`` section.
+    :param store: the vector store (``get`` fetches payloads and vectors of keyword hits).
+    :param dense_search: the engine's vector search (with its filter fallback).
+    """
+
+    def __init__(self, config: RetrievalConfig, store: VectorStore, dense_search: DenseSearch) -> None:
+        self.config = config
+        self._store = store
+        self._dense_search = dense_search
+        group = config.expand.group_by if config.expand.enabled else None
+        self.indexes = ScopeIndexes(
+            store,
+            lambda: BM25Index(k1=config.k1, b=config.b, stopwords=config.stopwords, group_by=group),
+            max_scopes=config.max_scopes,
+        )
+
+    async def search(
+        self, query: str, vector: Any, scope: Scope, node: Filter | None, fetch: int
+    ) -> list[ScoredRecord]:
+        """The best ``fetch`` memories in ``scope`` passing ``node``, best first, with fused scores."""
+        cfg = self.config
+        pool = max(fetch, cfg.candidates)
+        fuse_rrf = cfg.mode == "hybrid" and cfg.fusion == "rrf"
+        expanding = cfg.expand.enabled
+        window, beta = cfg.expand.window, cfg.expand.weight
+        index = await self.indexes.get(scope)
+
+        payloads: dict[str, dict[str, Any]] = {}  # verified: in scope, passing the filter
+        cos: dict[str, float] = {}
+        dense_ids: list[str] = []
+        if cfg.mode != "bm25":
+            for h in await self._dense_search(vector, scope, pool, node):
+                payloads[h.id] = h.payload
+                cos[h.id] = float(h.score)
+                dense_ids.append(h.id)
+            writing = self.indexes.writing
+            if any(i not in index and i not in writing for i in dense_ids):
+                # Written by another process: rebuild this scope's index on the next search.
+                log.debug("keyword index of %s is stale; it will be rebuilt on the next search", scope)
+                self.indexes.invalidate(scope)
+        floor = min(cos.values(), default=0.0)
+
+        bm25: dict[str, float] = {}
+        mass = 0.0
+        kw_ids: list[str] = []
+        if cfg.mode != "dense":
+            terms = index.terms(query)
+            bm25 = index.score_terms(terms)
+            mass = index.idf_mass(terms)
+            # best first, ties by id (two C-level stable sorts: no Python key per document)
+            kw_ids = sorted(sorted(bm25), key=bm25.__getitem__, reverse=True)
+            if node is None:
+                kw_ids = kw_ids[:pool]
+
+        # Each memory's own score (before expansion) given its cosine c.
+        w = cfg.dense_weight
+
+        def kw_of(i: str) -> float:
+            return calibrate_bm25(bm25.get(i, 0.0), mass)
+
+        if fuse_rrf:
+            rrf_own = rrf([dense_ids, kw_ids[:pool]], k=cfg.rrf_k)
+            own: Callable[[str, float], float] = lambda i, c: rrf_own.get(i, 0.0)  # noqa: E731
+        elif cfg.mode == "dense":
+            own = lambda i, c: c  # noqa: E731
+        elif cfg.mode == "bm25":
+            own = lambda i, c: kw_of(i)  # noqa: E731
+        else:
+            own = lambda i, c: weighted(c, kw_of(i), w)  # noqa: E731
+        needs_cosine = cfg.mode == "hybrid" and not fuse_rrf
+
+        candidates = dict.fromkeys(dense_ids)
+        candidates.update(dict.fromkeys(kw_ids))
+        # own_score: a candidate's fused score, exact once verified (payload read, in scope, filter
+        # passed), else an upper bound (a memory the vector search did not return has a cosine of
+        # at most ``floor``). Memories that are not candidates own 0: with expansion they can still
+        # come up, on their neighbours' strength alone.
+        own_score = {i: own(i, cos[i]) for i in payloads}
+        for i in candidates:
+            if i not in own_score:
+                own_score[i] = own(i, floor)
+        verified = set(payloads)
+        dropped: set[str] = set()
+        scores = dict(own_score)
+        # Expansion, pushed from the candidates: each lends beta × its own score (if positive) to
+        # its neighbours; lenders[n] are the candidates lending to n.
+        nbrs: dict[str, list[str]] = {}
+        lenders: dict[str, list[str]] = {}
+        if expanding:
+            for c in candidates:
+                share = beta * max(own_score[c], 0.0)
+                for n in nbrs.setdefault(c, index.neighbours(c, window)):
+                    lenders.setdefault(n, []).append(c)
+                    scores[n] = scores.get(n, 0.0) + share
+
+        margin = fetch + fetch // 2
+        while True:
+            ahead = heapq.nsmallest(margin, scores, key=lambda i: (-scores[i], i))
+            top = ahead[:fetch]
+            need = [i for i in top if i not in verified]
+            if expanding:  # the candidates lending to the top must have exact scores too
+                need += [c for i in top for c in lenders.get(i, ()) if c not in verified and c not in dropped]
+            if not need:
+                break  # every score in top is exact, and no other memory's bound beats them
+            # Verify a little beyond the top too: fewer round trips when bounds were optimistic.
+            need += [i for i in ahead[fetch:] if i not in verified]
+            if expanding:
+                need += [c for i in ahead[fetch:] for c in lenders.get(i, ()) if c not in verified and c not in dropped]
+            need = list(dict.fromkeys(need))
+            cosine_of = vector if needs_cosine else None
+            await self._verify(need, scope, node, index, cosine_of, candidates, floor, payloads, cos, dropped)
+            for i in need:
+                old = own_score.get(i, 0.0)
+                if i in dropped:
+                    new = 0.0
+                    scores.pop(i, None)
+                else:
+                    verified.add(i)
+                    new = own(i, cos[i]) if i in candidates else 0.0
+                    if i in scores:
+                        scores[i] += new - old
+                own_score[i] = new
+                if expanding and i in nbrs:  # a candidate: what it lends changes too
+                    delta = beta * (max(new, 0.0) - max(old, 0.0))
+                    if delta:
+                        for n in nbrs[i]:
+                            if n in scores:
+                                scores[n] += delta
+        return [ScoredRecord(id=i, score=scores[i], payload=payloads[i]) for i in top]
+
+    async def _verify(
+        self,
+        ids: Sequence[str],
+        scope: Scope,
+        node: Filter | None,
+        index: BM25Index,
+        query_vector: Any,
+        candidates: Container[str],
+        floor: float,
+        payloads: dict[str, dict[str, Any]],
+        cos: dict[str, float],
+        dropped: set[str],
+    ) -> None:
+        """Read ``ids`` from the store: keep those in scope and passing the filter, drop the others;
+        forget ids the store no longer has (another process deleted them). With ``query_vector``,
+        the candidates among them get their exact cosine (``floor`` when the store gives no vector)."""
+        records = await self._store.get(list(ids))
+        found: set[str] = set()
+        with_vector: list[tuple[str, Any]] = []
+        for r in records:
+            found.add(r.id)
+            if not (scope.matches(r.payload) and evaluate(node, r.payload)):
+                dropped.add(r.id)
+                continue
+            payloads[r.id] = r.payload
+            if r.id in cos:
+                continue
+            if query_vector is not None and r.vector is not None and r.id in candidates:
+                with_vector.append((r.id, r.vector))
+            else:
+                cos[r.id] = floor
+        for (i, _), c in zip(with_vector, cosines(query_vector, [v for _, v in with_vector])):
+            cos[i] = c
+        for gone in _missing(ids, found):
+            index.remove(gone)
+            dropped.add(gone)
+
+
+def _missing(ids: Iterable[str], found: set[str]) -> list[str]:
+    return [i for i in ids if i not in found]
+
+
+__all__ = ["HybridRetriever"]

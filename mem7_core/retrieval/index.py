@@ -1,0 +1,175 @@
+"""The engine's keyword indexes: one :class:`BM25Index` per searched scope, kept up to date.
+
+An index is built lazily, from the vector store's ``list(scope=...)``, the first time its scope is
+searched, so it works with every store and with data persisted by an earlier process. After that
+the engine's write path (add, update, delete, delete_all, reset) updates every cached index whose
+scope the written memory belongs to: nothing is rebuilt per query or per write.
+
+A write that lands while an index is being built is recorded and replayed onto it once the build
+finishes (upserts and deletes are idempotent, so it does not matter whether the listing saw it).
+At most ``max_scopes`` indexes are kept (least recently searched dropped first; rebuilt on demand).
+
+Another process writing the same store is not seen by this process's indexes. The engine repairs
+what it can notice cheaply (a memory the vector search returns but the index lacks drops the
+scope's index, to be rebuilt on the next search; an indexed memory the store no longer has is
+removed from it), but a memory re-worded by another process keeps its old keywords until the
+index is rebuilt (:meth:`ScopeIndexes.invalidate`, or a new engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import Scope, VectorRecord
+from ..providers.vector_store import VectorStore
+from .bm25 import BM25Index
+
+_Op = tuple[str, str, str, dict[str, Any] | None]
+"""("add", id, text, payload) or ("remove", id, "", None)."""
+
+
+@dataclass(slots=True)
+class _Build:
+    scope: Scope
+    future: asyncio.Future[BM25Index]
+    ops: list[_Op] = field(default_factory=list)
+
+
+def _text(payload: dict[str, Any]) -> str:
+    return str(payload.get("data") or "")
+
+
+class ScopeIndexes:
+    """BM25 indexes by scope for one engine.
+
+    :param store: where indexes are built from (``list(scope=...)``).
+    :param make: returns a new empty index (carries k1, b, stopwords, group key).
+    :param max_scopes: how many scopes' indexes to keep.
+    """
+
+    def __init__(self, store: VectorStore, make: Callable[[], BM25Index], *, max_scopes: int = 256) -> None:
+        self._store = store
+        self._make = make
+        self._max = max_scopes
+        self._indexes: OrderedDict[Hashable, tuple[Scope, BM25Index]] = OrderedDict()
+        self._building: dict[Hashable, _Build] = {}
+        self.builds = 0
+        """How many indexes were built from the store so far (tests count rebuilds with it)."""
+        self.writing: set[str] = set()
+        """Ids this engine is inserting right now (in the store, not yet in the indexes)."""
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def cached(self, scope: Scope) -> BM25Index | None:
+        hit = self._indexes.get(scope.key())
+        return hit[1] if hit is not None else None
+
+    async def get(self, scope: Scope) -> BM25Index:
+        """The scope's index, built from the store on first use (concurrent callers share one build)."""
+        key = scope.key()
+        while True:
+            hit = self._indexes.get(key)
+            if hit is not None:
+                self._indexes.move_to_end(key)
+                return hit[1]
+            build = self._building.get(key)
+            if build is None:
+                return await self._build(scope, key)
+            try:
+                return await asyncio.shield(build.future)
+            except asyncio.CancelledError:
+                if build.future.cancelled():  # the builder was cancelled, not us: try again
+                    continue
+                raise
+
+    async def _build(self, scope: Scope, key: Hashable) -> BM25Index:
+        build = _Build(scope, asyncio.get_running_loop().create_future())
+        self._building[key] = build
+        try:
+            records = await self._store.list(scope=scope)
+            index = self._make()
+            for r in records:
+                if scope.matches(r.payload):
+                    index.add(r.id, _text(r.payload), r.payload)
+            for op, doc_id, text, payload in build.ops:
+                if op == "add":
+                    index.add(doc_id, text, payload)
+                else:
+                    index.remove(doc_id)
+        except asyncio.CancelledError:
+            build.future.cancel()
+            raise
+        except BaseException as exc:
+            build.future.set_exception(exc)
+            build.future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            del self._building[key]
+        self.builds += 1
+        self._indexes[key] = (scope, index)
+        while len(self._indexes) > self._max:
+            self._indexes.popitem(last=False)
+        build.future.set_result(index)
+        return index
+
+    # ------------------------------------------------------------------ write path
+    def _targets(self) -> Iterable[tuple[Scope, Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]]:
+        for scope, index in self._indexes.values():
+            yield scope, index.add, index.remove
+        for build in self._building.values():
+            ops = build.ops
+            yield (
+                build.scope,
+                lambda i, t, p, ops=ops: ops.append(("add", i, t, p)),
+                lambda i, ops=ops: ops.append(("remove", i, "", None)),
+            )
+
+    def apply(
+        self,
+        *,
+        inserts: Sequence[VectorRecord] = (),
+        changes: Sequence[tuple[VectorRecord, VectorRecord]] = (),
+        removes: Sequence[VectorRecord] = (),
+    ) -> None:
+        """Reflect a successful write in every index whose scope it touches."""
+        if not (self._indexes or self._building):
+            return
+        for scope, add, remove in list(self._targets()):
+            for rec in inserts:
+                if scope.matches(rec.payload):
+                    add(rec.id, _text(rec.payload), rec.payload)
+            for old, new in changes:
+                if scope.matches(new.payload):
+                    add(new.id, _text(new.payload), new.payload)  # an upsert
+                elif scope.matches(old.payload):
+                    remove(old.id)
+            for rec in removes:
+                if scope.matches(rec.payload):
+                    remove(rec.id)
+
+    def invalidate_matching(self, payloads: Iterable[dict[str, Any]]) -> None:
+        """Drop the indexes of every scope one of these payloads belongs to (after a failed write)."""
+        payloads = list(payloads)
+        for key, (scope, _) in list(self._indexes.items()):
+            if any(scope.matches(p) for p in payloads):
+                del self._indexes[key]
+        for build in self._building.values():  # its listing may predate the undo: rebuild next time
+            if any(build.scope.matches(p) for p in payloads):
+                build.future.add_done_callback(lambda _f, k=build.scope.key(): self._indexes.pop(k, None))
+
+    def invalidate(self, scope: Scope | None = None) -> None:
+        """Forget one scope's index (or all); the next search rebuilds it from the store."""
+        if scope is None:
+            self._indexes.clear()
+            for build in self._building.values():
+                build.future.add_done_callback(lambda _f, k=build.scope.key(): self._indexes.pop(k, None))
+            return
+        self._indexes.pop(scope.key(), None)
+
+
+__all__ = ["ScopeIndexes"]
