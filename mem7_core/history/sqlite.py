@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from ..errors import ConfigError, ProviderError
 from ..models import HistoryEvent
 from ..providers.base import ProviderConfig
-from ..providers.history import HistoryStore
+from ..providers.history import HistoryStore, event_from_row
 
 T = TypeVar("T")
 
@@ -217,21 +217,7 @@ class SQLiteHistoryStore(HistoryStore):
 
     async def get(self, memory_id: str) -> list[HistoryEvent]:
         rows = await self._call(lambda conn: conn.execute(_SELECT, (memory_id,)).fetchall())
-        return [
-            HistoryEvent(
-                id=r[0],
-                memory_id=r[1],
-                old_memory=r[2],
-                new_memory=r[3],
-                event=r[4],
-                created_at=r[5],
-                updated_at=r[6],
-                is_deleted=bool(r[7]),
-                actor_id=r[8],
-                role=r[9],
-            )
-            for r in rows
-        ]
+        return [event_from_row(r) for r in rows]
 
     async def delete_events(self, event_ids: Sequence[str]) -> None:
         rows = [(i,) for i in dict.fromkeys(event_ids)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from ..models import HistoryEvent
 from .base import Provider
@@ -32,3 +33,17 @@ class HistoryStore(Provider):
     @abstractmethod
     async def reset(self) -> None:
         """Delete every event."""
+
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "id", "memory_id", "old_memory", "new_memory", "event",
+    "created_at", "updated_at", "is_deleted", "actor_id", "role",
+)
+"""The columns of an audit row, in the order SQL history stores select them."""
+
+
+def event_from_row(row: Sequence[Any]) -> HistoryEvent:
+    """A :class:`HistoryEvent` from a database row whose columns follow :data:`HISTORY_COLUMNS`."""
+    values = dict(zip(HISTORY_COLUMNS, row, strict=True))
+    values["is_deleted"] = bool(values["is_deleted"])
+    return HistoryEvent(**values)

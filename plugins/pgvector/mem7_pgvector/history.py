@@ -31,6 +31,7 @@ from pydantic import field_validator
 from mem7_core.errors import ConfigError
 from mem7_core.models import HistoryEvent
 from mem7_core.providers import HistoryStore
+from mem7_core.providers.history import event_from_row
 
 from ._common import (
     IDENTIFIER,
@@ -199,21 +200,7 @@ class PgHistoryStore(PgBase, HistoryStore):
             return await cur.fetchall()
 
         rows = await self._run("get", read)
-        return [
-            HistoryEvent(
-                id=r[0],
-                memory_id=r[1],
-                old_memory=r[2],
-                new_memory=r[3],
-                event=r[4],
-                created_at=r[5],
-                updated_at=r[6],
-                is_deleted=bool(r[7]),
-                actor_id=r[8],
-                role=r[9],
-            )
-            for r in rows
-        ]
+        return [event_from_row(r) for r in rows]
 
     async def delete_events(self, event_ids: Sequence[str]) -> None:
         ids = list(dict.fromkeys(i for i in event_ids if isinstance(i, str) and "\x00" not in i))
