@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Scope, VectorRecord
+from ..models import SCOPE_KEYS, Scope, VectorRecord
 from ..providers.vector_store import VectorStore
 from .bm25 import BM25Index
 
@@ -118,16 +118,25 @@ class ScopeIndexes:
         return index
 
     # ------------------------------------------------------------------ write path
-    def _targets(self) -> Iterable[tuple[Scope, Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]]:
-        for scope, index in self._indexes.values():
-            yield scope, index.add, index.remove
-        for build in self._building.values():
-            ops = build.ops
-            yield (
-                build.scope,
-                lambda i, t, p, ops=ops: ops.append(("add", i, t, p)),
-                lambda i, ops=ops: ops.append(("remove", i, "", None)),
-            )
+    def _targets(self, payload: dict[str, Any]) -> dict[Hashable, tuple[Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]]:
+        """The indexes (and builds in progress) whose scope this payload belongs to, by scope key.
+
+        Found by lookup, not by scanning every cached scope: a record can only be in the scopes made
+        of a subset of its own three ids, so at most eight keys are tried per record.
+        """
+        out: dict[Hashable, tuple[Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]] = {}
+        for key in _scope_keys(payload):
+            hit = self._indexes.get(key)
+            if hit is not None:
+                out[("index", key)] = (hit[1].add, hit[1].remove)
+            build = self._building.get(key)
+            if build is not None:
+                ops = build.ops
+                out[("build", key)] = (
+                    lambda i, t, p, ops=ops: ops.append(("add", i, t, p)),
+                    lambda i, ops=ops: ops.append(("remove", i, "", None)),
+                )
+        return out
 
     def apply(
         self,
@@ -139,18 +148,19 @@ class ScopeIndexes:
         """Reflect a successful write in every index whose scope it touches."""
         if not (self._indexes or self._building):
             return
-        for scope, add, remove in list(self._targets()):
-            for rec in inserts:
-                if scope.matches(rec.payload):
-                    add(rec.id, _text(rec.payload), rec.payload)
-            for old, new in changes:
-                if scope.matches(new.payload):
-                    add(new.id, _text(new.payload), new.payload)  # an upsert
-                elif scope.matches(old.payload):
+        for rec in inserts:
+            for add, _ in self._targets(rec.payload).values():
+                add(rec.id, _text(rec.payload), rec.payload)
+        for old, new in changes:
+            now_in = self._targets(new.payload)
+            for add, _ in now_in.values():
+                add(new.id, _text(new.payload), new.payload)  # an upsert
+            for target, (_, remove) in self._targets(old.payload).items():
+                if target not in now_in:
                     remove(old.id)
-            for rec in removes:
-                if scope.matches(rec.payload):
-                    remove(rec.id)
+        for rec in removes:
+            for _, remove in self._targets(rec.payload).values():
+                remove(rec.id)
 
     def invalidate_matching(self, payloads: Iterable[dict[str, Any]]) -> None:
         """Drop the indexes of every scope one of these payloads belongs to (after a failed write)."""
@@ -173,3 +183,9 @@ class ScopeIndexes:
 
 
 __all__ = ["ScopeIndexes"]
+
+
+def _scope_keys(payload: dict[str, Any]) -> set[tuple[str | None, ...]]:
+    """Every :meth:`Scope.key` whose scope ``payload`` matches: each id kept or left unset."""
+    ids = [v if isinstance(v, str) else None for v in (payload.get(k) for k in SCOPE_KEYS)]
+    return {tuple(v if mask >> i & 1 else None for i, v in enumerate(ids)) for mask in range(1 << len(ids))}
