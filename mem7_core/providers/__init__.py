@@ -2,7 +2,7 @@
 
 from .base import PROVIDER_KINDS, Provider, ProviderConfig, ProviderKind
 from .embedder import Embedder, EmbedPurpose
-from .graph_store import Entity, GraphRelation, GraphStore
+from .graph_store import Entity, GraphRelation, GraphStore, GraphStoreCapabilities
 from .history import HistoryStore
 from .llm import LLM, LLMCapabilities, Message
 from .reranker import Reranker
@@ -16,6 +16,7 @@ __all__ = [
     "Entity",
     "GraphRelation",
     "GraphStore",
+    "GraphStoreCapabilities",
     "HistoryStore",
     "LLM",
     "LLMCapabilities",
