@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,3 +20,19 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's keys, endpoints or config file."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
+
+
+# --------------------------------------------------------------------- servers for other stores
+# The store-parametrised tests (``_stores.STORES``) reuse the plugins' own test servers: the
+# embedded PostgreSQL of mem7-pgvector's tests and the loopback Upstash emulator.
+from _stores import REPO, HASH_DIMS, load_module  # noqa: E402
+
+if importlib.util.find_spec("psycopg") is not None:
+    pg_dsn = load_module("_mem7_reliability_pg", REPO / "plugins/pgvector/tests/conftest.py").pg_dsn
+
+
+@pytest.fixture(scope="session")
+def reliability_upstash():
+    emulator = load_module("_mem7_reliability_upstash", REPO / "plugins/upstash/tests/upstash_emulator.py")
+    with emulator.UpstashEmulator(dimension=HASH_DIMS) as server:
+        yield server

@@ -1,7 +1,8 @@
 """Group 3 — concurrency: 64 concurrent adds on one scope and on 64 scopes (async), 8 threads on
 the sync facade, and a mix of adds / updates / deletes: no exception, no lost memory, history
-consistent with the store — with the in-memory flat store and SQLite in memory, and with the
-persisted flat store and a SQLite file (reopened afterwards). And store and history stay
+consistent with the store — with the in-memory flat store and SQLite in memory, and with each
+persisted store of ``_stores.STORES`` (flat, qdrant local, upstash over its loopback emulator,
+pgvector on a real PostgreSQL) beside a SQLite file, reopened afterwards. And store and history stay
 consistent when a write fails half-way (fault-injecting wrappers around the vector store and the
 history store), also when many adds fail at random while others succeed.
 
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from _kit import assert_consistent, config, engine, history_rows, records
+from _stores import STORES
 from mem7_core import AsyncMemory, Memory
 from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.history.sqlite import SQLiteHistoryStore
@@ -38,19 +40,35 @@ def data_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
     return None if request.param == "memory" else tmp_path / "data"
 
 
-async def _reopened_check(data_dir: Path | None, expected: int) -> None:
-    """With persistence: a new engine on the same directory sees the same consistent state."""
+async def _reopened_check(data_dir: Path | dict[str, Any] | None, expected: int) -> None:
+    """With persistence: a new engine on the same data (a directory, or a ``stack`` config) sees
+    the same consistent state."""
     if data_dir is None:
         return
-    async with engine(data_dir) as again:
+    again = AsyncMemory(data_dir) if isinstance(data_dir, dict) else engine(data_dir)
+    async with again:
         await assert_consistent(again)
         assert len(await records(again)) == expected
 
 
+@pytest.fixture(params=["flat-memory", *STORES])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any] | None:
+    """``None``: flat in memory + SQLite :memory:; otherwise the config of a persisted store
+    (``_stores.STORES``) with a SQLite history file, reopened by ``_reopened_check``."""
+    if request.param == "flat-memory":
+        return None
+    history = {"provider": "sqlite", "config": {"path": str(tmp_path / "history.db")}}
+    return config(vector_store=STORES[request.param](tmp_path, request), history_store=history)
+
+
+def _engine(stack: dict[str, Any] | None, **kwargs: Any) -> AsyncMemory:
+    return engine(None, **kwargs) if stack is None else AsyncMemory(stack, **kwargs)
+
+
 # ----------------------------------------------------------------------------------- async adds
-async def test_64_concurrent_adds_on_one_scope(data_dir):
+async def test_64_concurrent_adds_on_one_scope(stack):
     llm = ScriptedLLM(delay=0.005)  # rule-based model; LLM calls of all adds overlap
-    async with engine(data_dir, llm=llm) as mem:
+    async with _engine(stack, llm=llm) as mem:
         await mem.add("I keep a diary", user_id="u", infer=False)
 
         async def one(i: int) -> Any:
@@ -68,10 +86,10 @@ async def test_64_concurrent_adds_on_one_scope(data_dir):
         for r in added:
             assert stored[r["id"]] == r["memory"], "an add returned an id that is not stored"
         await assert_consistent(mem)
-    await _reopened_check(data_dir, N + 1)
+    await _reopened_check(stack, N + 1)
 
 
-async def test_64_concurrent_adds_on_different_scopes(data_dir):
+async def test_64_concurrent_adds_on_different_scopes(stack):
     def scope(i: int) -> dict[str, str]:
         out = {"user_id": f"user{i % 32}"}
         if i >= 32:
@@ -81,7 +99,7 @@ async def test_64_concurrent_adds_on_different_scopes(data_dir):
         return out
 
     llm = ScriptedLLM(delay=0.005)
-    async with engine(data_dir, llm=llm) as mem:
+    async with _engine(stack, llm=llm) as mem:
         outs = await asyncio.gather(*(mem.add(f"My lucky number is {i}", **scope(i)) for i in range(N)))
         assert [len(out["results"]) for out in outs] == [1] * N
         for i, out in enumerate(outs):
@@ -92,11 +110,11 @@ async def test_64_concurrent_adds_on_different_scopes(data_dir):
                 assert [g["memory"] for g in got] == [f"My lucky number is {i}"]
         assert len(await records(mem)) == N
         await assert_consistent(mem)
-    await _reopened_check(data_dir, N)
+    await _reopened_check(stack, N)
 
 
-async def test_concurrent_adds_updates_and_deletes_keep_history_consistent(data_dir):
-    async with engine(data_dir, llm=ScriptedLLM(delay=0.002)) as mem:
+async def test_concurrent_adds_updates_and_deletes_keep_history_consistent(stack):
+    async with _engine(stack, llm=ScriptedLLM(delay=0.002)) as mem:
         seeded = [(await mem.add(f"Seed fact number {i}", user_id="u", infer=False))["results"][0]["id"] for i in range(32)]
         await mem.add(["other a", "other b"], user_id="v", infer=False)
         rng = random.Random(7)
@@ -122,7 +140,7 @@ async def test_concurrent_adds_updates_and_deletes_keep_history_consistent(data_
             events = [e["event"] for e in await mem.history(mem_id)]
             assert (await mem.get(mem_id) is None) == (events[-1] == "DELETE")
         expected = len(await records(mem))
-    await _reopened_check(data_dir, expected)
+    await _reopened_check(stack, expected)
 
 
 # ----------------------------------------------------------------------------------- sync facade

