@@ -177,6 +177,10 @@ def rule_based_reply(messages: Sequence[Message]) -> str:
     """
     system = _system_text(messages)
     user = _user_text(messages)
+    from .graph_rules import graph_rule_reply  # here: graph_rules imports the engine's prompts too
+
+    if (graph := graph_rule_reply(messages)) is not None:
+        return graph
     if system.startswith(FACT_EXTRACTION_MARKER):
         return json.dumps({"facts": _extract_facts(user, "user")})
     if system.startswith(AGENT_FACT_EXTRACTION_MARKER):
@@ -246,7 +250,8 @@ class ScriptedLLM(LLM):
         if isinstance(reply, Exception):
             if isinstance(reply, ProviderError):
                 raise reply
-            raise ProviderError("scripted", str(reply)) from reply
+            # A scripted plain exception models a transient failure (timeout, dropped connection).
+            raise ProviderError("scripted", str(reply), retryable=True) from reply
         if isinstance(reply, dict):
             reply = json.dumps(reply)
         return LLMResponse(content=str(reply))

@@ -205,14 +205,14 @@ async def test_transient_429_is_retried_and_succeeds(openai_server):
         assert openai_server.count("chat") == 1 + MAX_RETRIES
 
 
-async def test_wrong_key_says_check_the_key_and_is_not_retried_by_the_provider():
+async def test_wrong_key_says_check_the_key_and_is_not_retried():
     with OpenAIServer(api_key="sk-right") as srv:
         async with AsyncMemory(openai_config(srv.url, api_key="sk-wrong")) as mem:
             with pytest.raises(ProviderError) as info:
                 await mem.add("I like tea.", user_id="u")
             msg = str(info.value)
             assert "authentication failed (401)" in msg and "OPENAI_API_KEY" in msg and "llm.config.api_key" in msg
-            assert srv.count("chat") == 1 + LLM_RETRIES  # the provider does not retry a 401
+            assert srv.count("chat") == 1  # neither the provider nor the engine asks again after a 401
             with pytest.raises(ProviderError, match="embedder.config.api_key"):
                 await mem.add("I like tea.", user_id="u", infer=False)
             assert await records(mem) == {}
