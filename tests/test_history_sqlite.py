@@ -248,3 +248,27 @@ def test_worker_helper_in_process(tmp_path):
             await store.aclose()
 
     assert asyncio.run(read()) == ["w-0", "w-1", "w-2"]
+
+
+def test_sync_memory_left_open_exits_without_a_closing_error(tmp_path):
+    """A sync ``Memory`` never closed is closed by its finalizer at interpreter exit, when no new
+    worker thread may start: the history store must still close cleanly, with nothing logged."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from mem7_core import Memory
+        m = Memory({{"llm": None, "embedder": {{"provider": "hash"}}, "vector_store": {{"provider": "flat"}},
+                    "history_store": {{"provider": "sqlite", "config": {{"path": {str(tmp_path / "h.db")!r}}}}}}})
+        m.add("hello there", user_id="u", infer=False)
+        print("added")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "added"
+    assert done.stderr == ""

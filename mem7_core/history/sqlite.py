@@ -235,4 +235,9 @@ class SQLiteHistoryStore(HistoryStore):
                 if conn is not None:
                     conn.close()
 
-        await asyncio.to_thread(close)
+        try:
+            await asyncio.to_thread(close)
+        except RuntimeError:
+            # At interpreter exit (a sync Memory closed by its finalizer) no new worker thread may
+            # start ("cannot schedule new futures after shutdown"): closing a connection is quick.
+            close()
