@@ -11,10 +11,14 @@ Scope semantics, shared by every method:
 - **Reads and changes** (search, get_all, invalidate, rehearse, delete_all) take a scope with the
   vector stores' matching rule (:meth:`mem7_core.models.Scope.matches`): every id the scope sets
   must equal the stored one; ids it leaves unset match anything. An empty scope is refused by
-  ``delete_all`` (use :meth:`GraphStore.reset`).
+  ``delete_all`` (use :meth:`GraphStore.reset`). A read returns each stored relation: the same
+  triple stored in two exact scopes that both match (say ``user_id=u1`` and ``user_id=u1,
+  agent_id=a`` read with ``user_id=u1``) comes back twice, each copy with its own bookkeeping.
 
 Names, types and relationship labels are data: stores keep them literally (parameters, never
 string building) and compare them exactly (the engine normalises names before they get here).
+Timestamps are kept and returned as the exact strings given. Returned relations are new objects:
+changing them never changes the store.
 """
 
 from __future__ import annotations
@@ -102,7 +106,8 @@ class GraphStore(Provider):
         :param now: the write time.
         :returns: the relations as stored after the write, in the order given.
         :raises ValueError: for an empty scope, a new entity without embedding, or a relation
-            whose endpoint is neither given nor stored.
+            whose endpoint is neither given nor stored; checked before anything is written, so
+            nothing changes when it raises.
         """
 
     @abstractmethod
@@ -136,7 +141,11 @@ class GraphStore(Provider):
 
     @abstractmethod
     async def rehearse(self, scope: Scope, relations: Sequence[GraphRelation], *, now: str) -> None:
-        """Recall strengthens: ``mentions + 1`` and ``last_accessed_at = now`` for these triples."""
+        """Recall strengthens: ``mentions + 1`` and ``last_accessed_at = now`` for these triples.
+
+        Applies to every stored copy in ``scope``, valid or not; other fields are unchanged, and
+        triples not stored are ignored.
+        """
 
     @abstractmethod
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:

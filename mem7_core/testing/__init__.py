@@ -2,7 +2,7 @@
 
 - Conformance suites a provider's tests subclass, supplying one fixture (LangChain's
   standard-tests are the model): :class:`VectorStoreConformance`, :class:`EmbedderConformance`,
-  :class:`LLMConformance`, :class:`HistoryConformance`.
+  :class:`LLMConformance`, :class:`HistoryConformance`, :class:`GraphStoreConformance`.
 - Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
 - A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
 """
@@ -15,6 +15,7 @@ from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .embedder import EmbedderConformance
+    from .graph_store import GraphStoreConformance
     from .history import HistoryConformance
     from .llm import LLMConformance
     from .vector_store import VectorStoreConformance
@@ -26,6 +27,7 @@ _LAZY = {
     "EmbedderConformance": "mem7_core.testing.embedder",
     "LLMConformance": "mem7_core.testing.llm",
     "HistoryConformance": "mem7_core.testing.history",
+    "GraphStoreConformance": "mem7_core.testing.graph_store",
 }
 
 __all__ = sorted(_LAZY)
