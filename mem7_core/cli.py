@@ -1,6 +1,8 @@
 """``mem7``: the command line interface.
 
-Commands: ``add``, ``search``, ``list``, ``get``, ``history``, ``update``, ``delete`` and ``plugins``.
+Commands: ``add``, ``search``, ``list``, ``get``, ``history``, ``update``, ``delete``, ``plugins``,
+``import``, ``export`` and ``config check`` (in :mod:`mem7_core.cli_commands`),
+and the servers ``serve`` (REST) and ``mcp`` (MCP over stdio), which need their extras.
 Without a config file the CLI runs the *embedded default* (no service needed): the local fastembed
 embedder, a flat vector store persisted under ``--data-dir`` and SQLite history beside it, plus the
 OpenAI LLM when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set. A config file (``--config`` or
@@ -38,6 +40,7 @@ EXIT_INTERRUPTED = 130
 DATA_DIR_ENV = "MEM7_DATA_DIR"
 USER_ID_ENV = "MEM7_USER_ID"
 LOG_LEVEL_ENV = "MEM7_LOG_LEVEL"
+SERVER_ENV_PREFIX = "MEM7_SERVER_"
 DEFAULT_DATA_DIR = "~/.mem7"
 MEMORY_TYPE_CHOICES = ("factual", "preference", "procedural", "episodic")
 
@@ -182,7 +185,9 @@ def resolve_config(args: argparse.Namespace) -> MemoryConfig:
 
     data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
     base = MemoryConfig.embedded(data_dir)
-    return load_config(args.config, base=base)
+    # MEM7_SERVER_* configure `mem7 serve` (tokens, host, port), not the engine.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_ENV_PREFIX)}
+    return load_config(args.config, base=base, environ=environ)
 
 
 def _open(args: argparse.Namespace) -> Memory:
@@ -442,6 +447,57 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _missing_extra(exc: ImportError, modules: set[str]) -> bool:
+    """True when ``exc`` is one of an optional extra's packages missing (not a bug inside one)."""
+    return (exc.name or "").split(".")[0] in modules
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import SERVER_EXTRA_HINT
+
+    try:
+        from .server import rest
+    except ImportError as exc:
+        if not _missing_extra(exc, {"fastapi", "uvicorn", "starlette"}):
+            raise
+        print(SERVER_EXTRA_HINT, file=sys.stderr)
+        return EXIT_USAGE
+    from .server.auth import TokenTable
+
+    tokens = TokenTable.from_sources(tokens_file=args.tokens_file, require_auth=args.require_auth)
+    config = resolve_config(args)
+    if not tokens.enabled and args.host not in {"127.0.0.1", "localhost", "::1"}:
+        _note(f"serving on {args.host} without auth: anyone who can reach it can read and change every memory "
+              "(set MEM7_SERVER_TOKENS or --tokens-file)")
+    port = args.port
+    if port is None:
+        raw = os.environ.get("MEM7_SERVER_PORT", "").strip() or "8000"
+        if not raw.isdigit() or int(raw) > 65535:
+            raise UsageError(f"MEM7_SERVER_PORT must be a port number (0-65535), got {raw!r}")
+        port = int(raw)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
+    level = "debug" if args.verbose >= 2 else "info" if args.verbose == 1 else "warning"
+    rest.serve(config, host=args.host, port=port, tokens=tokens, log_level=level,
+               graceful_timeout=args.graceful_timeout,
+               announce=lambda line: print(f"{PROG} serve: {line}", file=sys.stderr, flush=True))
+    return EXIT_OK
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from .server import MCP_EXTRA_HINT
+
+    try:
+        from .server import mcp
+    except ImportError as exc:
+        if not _missing_extra(exc, {"mcp", "mcp_types"}):
+            raise
+        print(MCP_EXTRA_HINT, file=sys.stderr)
+        return EXIT_USAGE
+    mcp.run_stdio(resolve_config(args), default_scope=_scope(args))
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------ parser
 _SCOPE_HELP = (
     "Scope: --user/--agent/--run; when none is given, the user id is $MEM7_USER_ID or your OS user name."
@@ -532,6 +588,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scope_options(p, default_note=False)
 
     command("plugins", "list installed providers, the plugins they come from, and plugins that failed", cmd_plugins)
+    from .cli_commands import add_parsers  # import, export, config check (mem7_core/cli_commands.py)
+
+    add_parsers(command, _add_scope_options, _add_global_options)
+
+    p = command("serve", "serve the REST API over HTTP (needs mem7-core[server])", cmd_serve,
+                epilog="Auth: MEM7_SERVER_TOKENS (JSON {token: {user_id: ...} | null}, or comma-separated "
+                       "tokens) and/or --tokens-file; see docs/server.md. SIGINT/SIGTERM shut down gracefully.")
+    p.add_argument("--host", default=os.environ.get("MEM7_SERVER_HOST", "127.0.0.1"),
+                   help="address to listen on (default $MEM7_SERVER_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port (default $MEM7_SERVER_PORT or 8000; 0 picks a free one, printed on stderr)")
+    p.add_argument("--tokens-file", metavar="PATH", help="JSON/YAML file mapping bearer token -> pinned scope or null")
+    p.add_argument("--require-auth", action="store_true",
+                   help="refuse to start without tokens (also $MEM7_SERVER_REQUIRE_AUTH=1)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECS",
+                   help="on shutdown, wait this long for in-flight requests (default 30)")
+
+    p = command("mcp", "serve memory tools to an MCP client over stdio (needs mem7-core[mcp])", cmd_mcp)
+    _add_scope_options(p)
     return parser
 
 

@@ -29,6 +29,8 @@ ENV_PREFIX = "MEM7_"
 CONFIG_PATH_ENV = "MEM7_CONFIG"
 #: MEM7_* variables that are not config fields.
 _NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL", "MEM7_USER_ID"}
+_NON_CONFIG_ENV_PREFIXES = ("MEM7_SERVER_",)
+"""Settings of ``mem7 serve`` / ``mem7 mcp`` (tokens, host), not engine config."""
 
 
 class ProviderSpec(BaseModel):
@@ -80,10 +82,21 @@ class RerankerConfig(ProviderSpec):
 
 
 class GraphStoreConfig(ProviderSpec):
+    """Graph memory (spec §8): the store (``provider`` + its ``config``) and the pipeline's knobs.
+
+    - ``llm``: a separate LLM for the graph calls (default: the engine's ``llm``).
+    - ``custom_prompt``: extra instructions appended to the entity/relation extraction prompt.
+    - ``threshold``: cosine an entity must reach to match (conflict check and search).
+    - ``search_multiplier``: search takes ``limit × search_multiplier`` relations before BM25.
+    - ``conflict_limit``: at most this many existing relations go to the conflict check.
+    """
+
     provider: str = "flat"
     llm: LlmConfig | None = None
     custom_prompt: str | None = None
     threshold: float = Field(0.5, ge=-1.0, le=1.0)
+    search_multiplier: int = Field(3, ge=1, le=50)
+    conflict_limit: int = Field(50, ge=1, le=1000)
 
 
 class ScorerConfig(ProviderSpec):
@@ -196,12 +209,25 @@ class RetrievalConfig(_Section):
 
 
 class TelemetryConfig(_Section):
-    """OpenTelemetry spans. Off unless enabled; query text only when ``record_query_text``."""
+    """OpenTelemetry spans (spec §11; ``mem7_core.telemetry``). Off unless enabled, and nothing is
+    sent anywhere until it is; the search query is recorded only with ``record_query_text``.
+    Needs the extra: ``pip install 'mem7-core[otel]'``."""
 
     enabled: bool = False
+    """Open a span per operation and a child span per provider call."""
+    exporter: Literal["otlp", "global"] = "otlp"
+    """``otlp``: mem7 exports to ``otlp_endpoint`` itself; ``global``: spans go to the application's
+    own global tracer provider (which it configured with ``opentelemetry.trace.set_tracer_provider``)."""
     otlp_endpoint: str = "http://localhost:4317"
+    """The collector (``exporter: otlp``). For ``http/protobuf`` the ``/v1/traces`` path is added."""
+    otlp_protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    """Sent with every export, e.g. ``{"authorization": "Bearer ..."}``."""
+    otlp_timeout_secs: float = Field(10.0, gt=0)
     service_name: str = "mem7"
+    """The ``service.name`` resource attribute of the spans mem7 exports itself."""
     record_query_text: bool = False
+    """Put the search query on the ``search`` span as ``mem7.query`` (off: queries can be private)."""
 
 
 class MemoryConfig(BaseModel):
@@ -227,6 +253,21 @@ class MemoryConfig(BaseModel):
     candidates_per_fact: int = Field(5, ge=1, le=100)
     llm_retries: int = Field(1, ge=0, le=5)
     """How many times a malformed or failed LLM answer is asked again before add() gives up."""
+    add_mode: Literal["two_call", "one_call"] = "two_call"
+    """How ``add(infer=True)`` asks the LLM (spec §3; measured in ``bench/results/addmode.md``).
+
+    - ``two_call`` (default): extract facts (call 1), retrieve each fact's nearest memories, then
+      decide ADD / UPDATE / DELETE / NONE against them (call 2).
+    - ``one_call``: embed the conversation's sentences, retrieve their nearest memories first, and
+      let one call return both the facts and the decisions (half the LLM latency per add; UPDATE
+      and DELETE kept). A custom extraction or update prompt (config or ``prompt=``) is written for
+      its own call, so an add that uses one runs ``two_call``.
+    """
+
+    @field_validator("add_mode", mode="before")
+    @classmethod
+    def _add_mode(cls, v: Any) -> Any:
+        return v.strip().lower().replace("-", "_") if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _history_path(self) -> MemoryConfig:
@@ -261,10 +302,14 @@ class MemoryConfig(BaseModel):
 
 # ------------------------------------------------------------------------------------- loading
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, recursively; a provider section naming another provider replaces the
+    lower one whole (flat's ``path`` must not follow a switch to pgvector)."""
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
+        lower = out.get(key)
+        if isinstance(value, Mapping) and isinstance(lower, Mapping):
+            switched = "provider" in value and "provider" in lower and value["provider"] != lower["provider"]
+            out[key] = dict(value) if switched else _deep_merge(lower, value)
         else:
             out[key] = value
     return out
@@ -312,7 +357,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
     out: dict[str, Any] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in _NON_CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in _NON_CONFIG_ENV or name.startswith(_NON_CONFIG_ENV_PREFIXES):
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
         if not path:

@@ -211,6 +211,8 @@ class _Envelope(Result):
 class AddResult(_Envelope):
     results: list[ActionResult]
     relations: list[Relation] = []
+    graph_error: str | None = None
+    """Set when the graph path failed and the memory changes in ``results`` were kept (logged too)."""
 
 
 class SearchResult(_Envelope):

@@ -1,9 +1,10 @@
 """Print the repo's local distributions as pip install specs, one a line, in install order.
 
-mem7-core first, then the plugins under plugins/ (a plugin depending on another local one comes
-after it), then distributions registering no ``mem7`` entry point (the ``mem7`` meta dist). A spec
+mem7-core first, then the plugins under plugins/ and the tutorial's example plugin under
+docs/example-plugin/ (a plugin depending on another local one comes after it), then distributions registering no ``mem7`` entry point (the ``mem7`` meta dist). A spec
 carries the distribution's ``test``/``testing`` extras when it declares them, e.g.
-``plugins/openai[testing]``. Used by scripts/setup.sh; run from the repo root.
+``plugins/openai[testing]`` (the core also its ``server``/``mcp`` extras: ``.[testing,server,mcp]``).
+Used by scripts/setup.sh; run from the repo root.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def dep_name(req: str) -> str:
 
 def main() -> None:
     dists: dict[str, tuple[Path, list[str], set[str], bool]] = {}  # name -> path, extras, deps, plugin?
-    for pp in [Path("pyproject.toml"), *sorted(Path("plugins").glob("*/pyproject.toml"))]:
+    # docs/example-plugin: the provider tutorial's finished package, installed and tested like a plugin.
+    examples = [p for p in [Path("docs/example-plugin/pyproject.toml")] if p.is_file()]
+    for pp in [Path("pyproject.toml"), *sorted(Path("plugins").glob("*/pyproject.toml")), *examples]:
         try:
             project = tomllib.loads(pp.read_text())["project"]
             name = norm(project["name"])
@@ -34,7 +37,9 @@ def main() -> None:
         if name in dists:
             sys.exit(f"{pp}: distribution {name} is defined twice")
         optional = project.get("optional-dependencies", {})
-        extras = [e for e in ("test", "testing") if e in optional]
+        # The core also gets its server extras, so `mem7 serve` / `mem7 mcp` and their tests work.
+        wanted = ("test", "testing", "server", "mcp") if pp.parent == Path(".") else ("test", "testing")
+        extras = [e for e in wanted if e in optional]
         reqs = list(project.get("dependencies", []))
         for e in extras:
             reqs += optional[e]

@@ -76,6 +76,14 @@ if [[ "${MEM7_SETUP_BENCH:-0}" == "1" ]]; then
     pip install -q --group bench
 fi
 
+# The TypeScript client's dev dependencies (tsc, @types/node), from its package-lock.json, so its
+# tests (tests/server/test_typescript_client.py) download nothing. Skipped without npm.
+if [[ -x "$(command -v npm)" ]]; then
+    step "installing the TypeScript client's dependencies (npm ci in clients/typescript)"
+    (cd "$ROOT/clients/typescript" && npm ci --no-audit --no-fund --loglevel=error) \
+        || die "npm ci failed in clients/typescript"
+fi
+
 # ------------------------------------------------------------------ check
 "$VPY" - "${SPECS[@]}" <<'PY' || die "the venv's mem7 packages do not point to this checkout"
 import json, sys, tomllib

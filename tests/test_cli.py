@@ -359,3 +359,79 @@ def test_llm_server_error_falls_back_in_process(capsys: pytest.CaptureFixture[st
     assert "server error 500" in line and line.endswith("storing verbatim")
     assert openai_server.count("chat") == 1
     assert [i["memory"] for i in cli_json(capsys, "list")["results"]] == ["The deploy key rotates monthly."]
+
+
+# ------------------------------------------------------------------------------------ config check
+def test_config_check_names_every_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text(textwrap.dedent("""
+        llm:
+          provider: openai
+          config: {modell: gpt-4.1-mini, temperature: 9}
+        embedder: {provider: nosuch}
+        vector_store:
+          provider: flat
+          config: {pathh: /tmp/x}
+        decay: {enabled: true, base_half_life_secs: -1}
+        candidates_per_fact: 0
+        bogus: 1
+    """))
+    code, out, _ = cli(capsys, "config", "check", str(cfg))
+    assert code == 1
+    assert "7 problem(s)" in out
+    for expected in ("llm.config.modell: Extra inputs are not permitted", "llm.config.temperature:",
+                     "embedder.provider: No embedder provider named 'nosuch'", "pip install mem7-nosuch",
+                     "vector_store.config.pathh: Extra inputs are not permitted", "decay.base_half_life_secs:",
+                     "candidates_per_fact:", "bogus: Extra inputs are not permitted"):
+        assert expected in out, expected
+    code, out, _ = cli(capsys, "config", "check", "--json", str(cfg))
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and len(report["problems"]) == 7
+
+
+def test_config_check_passes_a_good_config_and_the_embedded_default(capsys: pytest.CaptureFixture[str],
+                                                                    tmp_path: Path) -> None:
+    cfg = tmp_path / "mem7.toml"
+    cfg.write_text('[embedder]\nprovider = "hash"\n[vector_store]\nprovider = "flat"\n[decay]\nenabled = true\n')
+    code, out, _ = cli(capsys, "config", "check", str(cfg))
+    assert code == 0, out
+    assert "ok (" in out and "embedder=hash" in out and "decay=decay" in out
+    code, out, _ = cli(capsys, "config", "check")  # nothing given: the embedded default the CLI runs on
+    assert code == 0 and out.startswith("the embedded default: ok")
+
+
+def test_config_check_reports_syntax_errors_and_missing_files(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"llm": ')
+    code, out, _ = cli(capsys, "config", "check", str(bad))
+    assert code == 1 and "is not valid JSON" in out
+    code, out, _ = cli(capsys, "config", "check", str(tmp_path / "absent.yaml"))
+    assert code == 1 and "does not exist" in out
+
+
+def test_config_check_build_catches_what_only_a_constructor_knows(capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text("llm: {provider: openai}\nembedder: {provider: hash}\n")
+    code, out, _ = cli(capsys, "config", "check", str(cfg))
+    assert code == 0, out  # the model alone accepts it
+    code, out, _ = cli(capsys, "config", "check", "--build", str(cfg))
+    assert code == 1 and "no api_key" in out and "OPENAI_API_KEY" in out
+
+
+def test_config_check_telemetry_without_the_extra(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text("embedder: {provider: hash}\ntelemetry: {enabled: true}\n")
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)
+    code, out, _ = cli(capsys, "config", "check", str(cfg))
+    assert code == 1 and "pip install 'mem7-core[otel]'" in out
+
+
+def test_config_check_validates_the_graph_llm_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text("embedder: {provider: hash}\ngraph_store:\n  provider: flat\n  llm: {provider: openai, config: {modelz: x}}\n")
+    code, out, _ = cli(capsys, "config", "check", str(cfg))
+    assert code == 1 and "graph_store.llm.config.modelz: Extra inputs are not permitted" in out

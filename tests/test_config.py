@@ -353,3 +353,22 @@ def test_embedded_default(tmp_path, monkeypatch):
     assert cfg.vector_store.config["path"] == str(tmp_path / "vectors")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert MemoryConfig.embedded(tmp_path).llm is not None
+
+
+def test_a_layer_switching_provider_drops_the_lower_layers_provider_config(tmp_path):
+    """The embedded default's flat ``path`` must not follow a switch to another vector store."""
+    from mem7_core.config import load_config
+
+    base = {"vector_store": {"provider": "flat", "config": {"path": str(tmp_path)}}}
+    cfg = load_config(None, environ={"MEM7_VECTOR_STORE__PROVIDER": "qdrant",
+                                     "MEM7_VECTOR_STORE__CONFIG__LOCATION": ":memory:"}, base=base)
+    assert cfg.vector_store.provider == "qdrant"
+    assert dict(cfg.vector_store.config) == {"location": ":memory:"}
+    same = load_config(None, environ={"MEM7_VECTOR_STORE__CONFIG__FSYNC": "false"}, base=base)
+    assert dict(same.vector_store.config) == {"path": str(tmp_path), "fsync": False}
+
+
+def test_server_settings_in_the_environment_are_not_engine_config():
+    from mem7_core.config import config_from_env
+
+    assert config_from_env({"MEM7_SERVER_TOKENS": "t1", "MEM7_DECAY__ENABLED": "true"}) == {"decay": {"enabled": True}}

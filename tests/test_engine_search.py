@@ -1140,6 +1140,8 @@ async def test_yaml_file_config(tmp_path):
         await mem.drain()
 
 
-def test_graph_store_configured_is_a_config_error():
-    with pytest.raises(ConfigError, match="graph_store"):
-        AsyncMemory(config(graph_store={"provider": "flat"}), llm=ScriptedLLM())
+async def test_graph_store_configured_builds_the_graph_pipeline():
+    # graph behaviour itself: tests/test_engine_graph.py
+    async with AsyncMemory(config(graph_store={"provider": "flat"}), llm=ScriptedLLM()) as mem:
+        assert mem.graph is not None and mem.graph_store is not None and mem.graph_store.name == "flat"
+        assert (await mem.search("anything", user_id="u"))["relations"] == []

@@ -71,3 +71,25 @@ def test_every_hook_exercised_by_a_test(kind):
         if hook in text or f'REGISTRATION_HOOKS["{kind}"]' in text:
             return
     pytest.fail(f"no test under tests/ or plugins/*/tests mentions {hook} (provider kind {kind!r})")
+
+
+def _sections() -> dict[str, str]:
+    """``## heading`` → the text up to the next heading of the same or a higher level."""
+    text = HOOK_DOCS.read_text(encoding="utf-8")
+    parts = re.split(r"^(#{1,2}) +(\S.*?)\s*$", text, flags=re.M)
+    return {parts[i + 1]: parts[i + 2] for i in range(1, len(parts) - 2, 3)}
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hook_section_shows_its_own_register_call(name):
+    """The register() example must be in the hook's own section, not anywhere further down the page."""
+    body = _sections().get(name)
+    assert body is not None, f"docs/hooks.md has no '## {name}' section"
+    assert "register(" in body, f"the '## {name}' section of docs/hooks.md shows no register() call"
+    assert f"def {name}(" in body, f"the '## {name}' section shows no @hookimpl def {name}(register) example"
+
+
+def test_docs_describe_no_hook_that_does_not_exist():
+    """A hook renamed or removed in hookspecs.py must not live on in the docs."""
+    documented = {h for h in _sections() if h.startswith("mem7_")}
+    assert documented <= set(HOOKS), f"docs/hooks.md documents unknown hooks: {sorted(documented - set(HOOKS))}"

@@ -18,6 +18,7 @@ from ..config import MemoryConfig
 from ..errors import ConfigError
 from ..plugins import PluginRegistry
 from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+from ..telemetry import Telemetry
 
 log = logging.getLogger("mem7.engine")
 
@@ -32,8 +33,12 @@ class Providers:
     history: HistoryStore
     reranker: Reranker | None = None
     graph_store: GraphStore | None = None
+    graph_llm: LLM | None = None
+    """The graph's own LLM (``graph_store.llm``); ``None`` means the graph uses ``llm``."""
     scorers: list[Scorer] = field(default_factory=list)
     owned: list[Any] = field(default_factory=list)
+    telemetry: Telemetry | None = None
+    """Set when ``telemetry.enabled``: the providers above are then wrapped in tracing proxies."""
 
 
 def _section(spec: Any) -> dict[str, Any]:
@@ -51,13 +56,22 @@ def build_providers(
     graph_store: GraphStore | None = None,
     reranker: Reranker | None = None,
     scorers: Sequence[Scorer] | None = None,
+    tracer_provider: Any | None = None,
 ) -> Providers:
-    """Instances passed in are used as they are; the rest are built from ``config``."""
+    """Instances passed in are used as they are; the rest are built from ``config``.
+
+    With ``telemetry.enabled`` each provider (given or built) is wrapped in a tracing proxy, and
+    ``tracer_provider`` (an OpenTelemetry one, e.g. the SDK's with an in-memory exporter) replaces
+    the one the config describes.
+    """
     owned: list[Any] = []
+    telemetry = Telemetry.from_config(config.telemetry, tracer_provider)
+    if telemetry is not None:
+        owned.append(telemetry)  # closed last (owned closes in reverse): flushes the providers' spans
 
     def make(kind: str, spec: Any, given: Any, where: str | None = None) -> Any:
         if given is not None:
-            return given
+            return telemetry.wrap(kind, given) if telemetry is not None else given
         if spec is None:
             return None
         try:
@@ -65,24 +79,17 @@ def build_providers(
         except ValidationError as exc:
             raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider)) from exc
         owned.append(provider)
-        return provider
+        return telemetry.wrap(kind, provider) if telemetry is not None else provider
 
     try:
-        if graph_store is not None or config.graph_store is not None:
-            raise ConfigError(
-                "graph_store: graph memory is not available in this version of mem7; "
-                "remove the graph_store section (vector memory works without it)"
-            )
-        if config.telemetry.enabled:
-            raise ConfigError(
-                "telemetry.enabled: OpenTelemetry spans are not available in this version of mem7; "
-                "set telemetry.enabled to false"
-            )
         built_llm = make("llm", config.llm, llm)
         built_embedder = make("embedder", config.embedder, embedder)
         built_vectors = make("vector_store", config.vector_store, vector_store)
         built_history = make("history_store", config.history_store, history_store)
         built_reranker = make("reranker", config.reranker, reranker)
+        graph_spec = config.graph_store
+        built_graph = make("graph_store", graph_spec, graph_store, "graph_store.config")
+        built_graph_llm = make("llm", graph_spec.llm, None, "graph_store.llm.config") if graph_spec and built_graph else None
         built_scorers: list[Scorer] = []
         if config.decay.enabled:
             built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None, "decay"))
@@ -101,8 +108,11 @@ def build_providers(
         vector_store=built_vectors,
         history=built_history,
         reranker=built_reranker,
+        graph_store=built_graph,
+        graph_llm=built_graph_llm,
         scorers=built_scorers,
         owned=owned,
+        telemetry=telemetry,
     )
 
 

@@ -1,5 +1,11 @@
 """From LLM answers to a change plan: facts out of extraction, decisions into ADD/UPDATE/DELETE.
 
+Both add modes end here: ``two_call`` parses the extraction answer (:func:`parse_facts`) and the
+decision answer (:func:`parse_decisions`) separately; ``one_call`` parses one answer holding both
+(:func:`parse_extract_and_decide`), with candidates retrieved per sentence of the conversation
+(:func:`retrieval_queries`). Either way :func:`plan_changes` makes the plan, so the guards below
+hold in both modes.
+
 Pure functions, no I/O, so every tolerance rule of spec §3 is tested on its own:
 
 - facts may be plain strings or ``{"text", "category"}`` dicts; unknown categories are ``factual``;
@@ -125,6 +131,60 @@ def parse_decisions(obj: dict[str, Any]) -> list[Decision]:
                 old_memory=as_text(entry.get("old_memory")),
             )
         )
+    return out
+
+
+_FACT_KEYS = ("facts", "new_facts", "extracted_facts")
+_DECISION_KEYS = ("memory", "memories", "actions", "decisions")
+
+
+def parse_extract_and_decide(obj: dict[str, Any], *, decisions_required: bool) -> tuple[list[Fact], list[Decision]]:
+    """Facts and decisions out of one one-call answer (``add_mode="one_call"``).
+
+    Facts come only from ``facts`` (or an alias); ``memory`` holds the decisions here, never facts.
+    Decisions may be left out when nothing was shown to decide against (or no fact was found);
+    when memories were shown and facts were extracted, a missing decision list makes the answer
+    unreadable (asked again), as it would be in the two-call pipeline.
+
+    :raises ValueError: the answer cannot be read (no fact list; decisions missing when required).
+    """
+    facts = parse_facts({"facts": _first_list(obj, _FACT_KEYS, "fact extraction")})
+    if not any(k in obj for k in _DECISION_KEYS):
+        if decisions_required and facts:
+            raise ValueError(f"update decision: expected a JSON object with key 'memory' beside 'facts', got keys {sorted(obj)}")
+        return facts, []
+    return facts, parse_decisions(obj)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+MAX_RETRIEVAL_QUERIES = 24
+"""One-call mode: at most this many texts retrieve candidates per add (more sentences are grouped)."""
+
+
+def retrieval_queries(lines: list[str], limit: int = MAX_RETRIEVAL_QUERIES) -> list[str]:
+    """The texts whose nearest memories a one-call add shows the LLM: one per sentence.
+
+    Sentences, not whole messages, because a message often carries several facts and each should
+    find its own neighbours (as each extracted fact does in the two-call pipeline). Beyond
+    ``limit`` sentences, neighbouring ones are joined so an add costs a bounded number of searches.
+    """
+    sentences: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        for s in _SENTENCE_END.split(line.strip()):
+            s = s.strip()
+            if s and len(_TOKEN.findall(s)) >= 1 and s not in seen:
+                seen.add(s)
+                sentences.append(s)
+    if len(sentences) <= limit:
+        return sentences
+    per, extra = divmod(len(sentences), limit)
+    out: list[str] = []
+    i = 0
+    for k in range(limit):
+        n = per + (1 if k < extra else 0)
+        out.append(" ".join(sentences[i : i + n]))
+        i += n
     return out
 
 

@@ -1,15 +1,25 @@
 """Per-scope write ordering: writes to one scope are serialised, different scopes never wait.
 
-mem7 has no global lock on the add path. LLM calls and embeddings of concurrent adds overlap
-freely; only the short apply step (re-validate targets, write history and vectors) holds the
-scope's lock, so two adds deciding against the same memory cannot both rewrite it.
+mem7 has no global lock on the add path. LLM calls, embeddings and candidate searches of
+concurrent adds overlap freely, in one scope too; only the short apply step (re-validate targets,
+write history and vectors) holds the scope's lock. That is all the ordering correctness needs:
+
+- two adds deciding against the same memory cannot both rewrite it: under the lock, an UPDATE or
+  DELETE whose target changed since its LLM saw it is not applied blindly (the UPDATE's text is
+  added instead, the DELETE skipped);
+- two adds extracting the same new fact at the same time would each see a scope without it and
+  both ADD it; :class:`WriteLog` lets the second see, under the lock, what the first stored while it
+  was deciding, so the fact is stored once (within one engine; separate processes can still
+  duplicate, as two sequential adds never do).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Hashable
 
 
@@ -37,3 +47,64 @@ class ScopeLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+@dataclass(slots=True)
+class _Log:
+    seq: int = 0
+    readers: Counter[int] = field(default_factory=Counter)
+    """The sequence number each in-flight add started at (how many adds started there)."""
+    entries: list[tuple[int, str, str]] = field(default_factory=list)
+    """(sequence number, normalised text, memory id) of each memory written while adds were in flight."""
+
+
+class WriteLog:
+    """Per scope, the memories written while an add of that scope was deciding (in-process).
+
+    An add calls :meth:`begin` before it retrieves candidates and :meth:`end` when done; writers
+    :meth:`record` what they stored. Under the scope lock, :meth:`since` tells the add what was
+    stored after it started, which its candidates could not show. Only scopes with adds in flight
+    keep a log, and only the entries some in-flight add has not seen yet.
+    """
+
+    def __init__(self) -> None:
+        self._logs: dict[Hashable, _Log] = {}
+
+    def begin(self, key: Hashable) -> int:
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log()
+        log.readers[log.seq] += 1
+        return log.seq
+
+    def end(self, key: Hashable, seq: int) -> None:
+        log = self._logs.get(key)
+        if log is None:
+            return
+        log.readers[seq] -= 1
+        if log.readers[seq] <= 0:
+            del log.readers[seq]
+        if not log.readers:
+            del self._logs[key]
+            return
+        oldest = min(log.readers)
+        if log.entries and log.entries[0][0] <= oldest:
+            log.entries = [e for e in log.entries if e[0] > oldest]
+
+    def record(self, key: Hashable, written: Iterable[tuple[str, str]]) -> None:
+        """``written``: (normalised text, memory id) of memories just stored in scope ``key``."""
+        log = self._logs.get(key)
+        if log is None:  # no add of this scope is deciding: nobody needs to know
+            return
+        log.seq += 1
+        log.entries.extend((log.seq, text, mem_id) for text, mem_id in written)
+
+    def since(self, key: Hashable, seq: int) -> dict[str, str]:
+        """Normalised text → memory id, of the memories written in scope ``key`` after ``seq``."""
+        log = self._logs.get(key)
+        if log is None:
+            return {}
+        return {text: mem_id for s, text, mem_id in log.entries if s > seq}
+
+    def __len__(self) -> int:
+        return len(self._logs)

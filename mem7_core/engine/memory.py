@@ -2,10 +2,14 @@
 
 Write path (``add`` with ``infer=True``, spec §3)::
 
-    extract facts (LLM 1) → embed facts (1 batch) → candidates per fact, gathered
+    extract facts (LLM 1) → embed facts (1 batch) → each fact's candidates (one ``search_many`` round)
     → [write-path scorers order and cut them] → decide (LLM 2, integer ids) → plan
-    → under the scope's lock: re-validate targets, embed new texts (1 batch),
-      history (one atomic batch) then vectors; on a vector failure, undo and drop the events.
+    → embed the texts to write (1 batch)
+    → under the scope's lock: re-validate targets, history (one atomic batch) then vectors;
+      on a vector failure, undo and drop the events.
+
+    ``add_mode="one_call"``: embed the conversation's sentences (1 batch) → their candidates
+    (one ``search_many``) → one LLM call returns facts and decisions → plan, embed, apply as above.
 
 Read path (``search``, spec §6)::
 
@@ -17,19 +21,19 @@ Read path (``search``, spec §6)::
 Every successful write also updates the per-scope keyword indexes (built lazily on first search).
 
 Nothing here holds a lock across an LLM or embedding call: concurrent adds overlap fully, and
-only writes to one scope are serialised.
+only writes to one scope are serialised (what that ordering guarantees: ``locks.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import MemoryConfig, load_config
+from ..config import GraphStoreConfig, MemoryConfig, load_config
 from ..errors import FilterError, LLMOutputError, MemoryNotFoundError, ProviderError, ScopeError
 from ..filters import Filter, evaluate, operators_of, parse_filters, split_scope
 from ..ids import iso, text_hash, utc_now, uuid7
@@ -40,6 +44,7 @@ from ..models import (
     AddResult,
     HistoryEvent,
     Item,
+    Relation,
     ListResult,
     MessageResult,
     Scope,
@@ -49,12 +54,25 @@ from ..models import (
 )
 from ..plugins import PluginRegistry, get_registry
 from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+from ..providers.graph_store import GraphRelation
 from ..providers.scorer import QueryContext, ScoredHit
 from ..retrieval.hybrid import HybridRetriever
 from . import prompts
+from ..telemetry import traced
 from .assembly import build_providers, wait_closing
-from .inference import Fact, Plan, norm_text, parse_decisions, parse_facts, plan_changes
-from .locks import ScopeLocks
+from .graph import GraphMemory
+from .inference import (
+    Decision,
+    Fact,
+    Plan,
+    norm_text,
+    parse_decisions,
+    parse_extract_and_decide,
+    parse_facts,
+    plan_changes,
+    retrieval_queries,
+)
+from .locks import ScopeLocks, WriteLog
 from .messages import image_parts, normalise_messages, text_of
 from .parsing import parse_json_object
 from .records import check_metadata, item_from_payload, new_payload
@@ -105,6 +123,8 @@ class AsyncMemory:
     :param scorers: extra scorers to run besides those the config enables.
     :param registry: the plugin registry to build providers from (default: the process-wide one).
     :param clock: returns the current UTC time; tests inject one to age memories without sleeping.
+    :param tracer_provider: an OpenTelemetry tracer provider to send spans to instead of the one
+        the ``telemetry`` section describes (used only when ``telemetry.enabled``).
     :raises ConfigError: naming the section and field (e.g. an unknown provider, a bad option).
     """
 
@@ -121,6 +141,7 @@ class AsyncMemory:
         scorers: Sequence[Scorer] | None = None,
         registry: PluginRegistry | None = None,
         clock: Clock | None = None,
+        tracer_provider: Any | None = None,
     ) -> None:
         self.config = config if isinstance(config, MemoryConfig) else load_config(config)
         self.registry = registry or get_registry()
@@ -134,6 +155,7 @@ class AsyncMemory:
             graph_store=graph_store,
             reranker=reranker,
             scorers=scorers,
+            tracer_provider=tracer_provider,
         )
         self.llm: LLM | None = parts.llm
         self.embedder: Embedder = parts.embedder
@@ -142,8 +164,15 @@ class AsyncMemory:
         self.reranker: Reranker | None = parts.reranker
         self.scorers: list[Scorer] = parts.scorers
         self._owned = parts.owned
+        self.graph_store: GraphStore | None = parts.graph_store
+        self.graph: GraphMemory | None = self._graph_memory(parts.graph_store, parts.graph_llm or parts.llm)
+        """The graph pipeline (spec §8) when a graph store is configured or given, else ``None``."""
+        self._telemetry = parts.telemetry
+        if self._telemetry is not None:  # spans for the @traced methods; nothing at all when disabled
+            self._telemetry.instrument(self)
         self._clock: Clock = clock or utc_now
         self._locks = ScopeLocks()
+        self._writes = WriteLog()  # what concurrent adds of a scope stored while another was deciding
         self._background: set[asyncio.Task[Any]] = set()
         self._warned_no_llm = False
         self._closed = False
@@ -275,19 +304,25 @@ class AsyncMemory:
         return found[0] if found else None
 
     # ------------------------------------------------------------------ LLM calls
-    async def _ask_json(self, messages: list[dict[str, Any]], parse: Callable[[dict[str, Any]], Any], what: str) -> Any:
+    async def _ask_json(
+        self, messages: list[dict[str, Any]], parse: Callable[[dict[str, Any]], Any], what: str, *, llm: LLM | None = None
+    ) -> Any:
         """One JSON-mode call, retried ``llm_retries`` times on a failed call or unreadable answer.
 
+        :param llm: ask this LLM instead of the engine's (the graph's own ``graph_store.llm``).
         :raises LLMOutputError: the answer could not be read after the retries (nothing is written).
         :raises ProviderError: the LLM itself kept failing (server down, timeout), naming it.
         """
-        assert self.llm is not None
+        llm = llm or self.llm
+        assert llm is not None
         attempts = 1 + self.config.llm_retries
         last: Exception | None = None
         for attempt in range(attempts):
             try:
-                resp = await self.llm.generate(messages, response_format="json", temperature=0.0)
+                resp = await llm.generate(messages, response_format="json", temperature=0.0)
             except ProviderError as exc:
+                if not exc.retryable:  # 401, 403, 404, 400: asking again cannot help
+                    raise
                 last = exc
                 log.warning("%s: LLM call failed (attempt %d/%d): %s", what, attempt + 1, attempts, exc)
                 continue
@@ -299,7 +334,7 @@ class AsyncMemory:
         if isinstance(last, ProviderError) and not isinstance(last, LLMOutputError):
             raise last
         raise LLMOutputError(
-            self.llm.name,
+            llm.name,
             f"{what}: the LLM's answer could not be read after {attempts} attempt(s): {last}. "
             "Nothing was stored. Check the model supports JSON output, or raise llm_retries.",
         ) from last
@@ -333,6 +368,7 @@ class AsyncMemory:
         return texts
 
     # ------------------------------------------------------------------ add
+    @traced("add")
     async def add(
         self,
         messages: Any,
@@ -355,7 +391,8 @@ class AsyncMemory:
         :param memory_type: force the type of every memory stored (factual, preference, procedural,
             episodic; ``procedural_memory`` is accepted).
         :param prompt: a fact-extraction prompt for this call only.
-        :returns: ``{"results": [ActionResult], "relations": []}``.
+        :returns: ``{"results": [ActionResult], "relations": [Relation]}`` (relations: the graph's
+            new or bumped triples, when a graph store is configured).
         """
         scope, rest = self._scope(user_id, agent_id, run_id, filters, operation="add()")
         if rest is not None:
@@ -371,8 +408,42 @@ class AsyncMemory:
                 self._warned_no_llm = True
             infer = False
         if not infer:
-            return await self._add_verbatim(msgs, scope, meta, forced_type)
-        return await self._add_inferred(msgs, scope, meta, forced_type, prompt)
+            vector_path = self._add_verbatim(msgs, scope, meta, forced_type)
+        else:
+            vector_path = self._add_inferred(msgs, scope, meta, forced_type, prompt)
+        if self.graph is None:
+            return await vector_path
+        return await self._add_with_graph(vector_path, msgs, scope)
+
+    def _graph_memory(self, store: GraphStore | None, llm: LLM | None) -> GraphMemory | None:
+        if store is None:
+            return None
+
+        async def ask(messages: list[dict[str, Any]], parse: Callable[[dict[str, Any]], Any], what: str) -> Any:
+            return await self._ask_json(messages, parse, what, llm=llm)
+
+        return GraphMemory(
+            store, llm=llm, embedder=self.embedder, config=self.config.graph_store or GraphStoreConfig(), ask=ask, spawn=self._spawn
+        )
+
+    async def _add_with_graph(self, vector_path: Awaitable[AddResult], msgs: list[dict[str, Any]], scope: Scope) -> AddResult:
+        """The vector path ‖ the graph path (spec §8), both to the end, whatever the other does.
+
+        Failure policy: the vector path decides. Its error propagates (its store is unchanged; the
+        graph may have been written). A graph error after a successful vector path does not undo
+        the committed memories: it is logged and reported in ``graph_error``, with no relations.
+        """
+        assert self.graph is not None
+        lines = [f"{m['role']}: {t}" for m in msgs if (t := text_of(m["content"]).strip())]
+        result, graph = await asyncio.gather(vector_path, self.graph.add(scope, lines, iso(self._now())), return_exceptions=True)
+        if isinstance(result, BaseException):
+            raise result
+        if isinstance(graph, BaseException):
+            if not isinstance(graph, Exception):
+                raise graph
+            log.error("add: the graph path failed (%s); the %d memory change(s) are kept", graph, len(result.results))
+            return AddResult(results=result.results, graph_error=f"{type(graph).__name__}: {graph}")
+        return AddResult(results=result.results, relations=graph)
 
     async def _add_verbatim(
         self, msgs: list[dict[str, Any]], scope: Scope, meta: dict[str, Any], forced_type: str | None
@@ -394,7 +465,10 @@ class AsyncMemory:
         async with self._locks.hold(scope.key()):
             await self._write(events, inserts=records)
         return AddResult(
-            results=[ActionResult(id=r.id, memory=r.payload["data"], event="ADD", action="ADD", new_value=r.payload["data"]) for r in records]
+            results=[
+                ActionResult.model_construct(id=r.id, memory=r.payload["data"], event="ADD", action="ADD", old_value=None, new_value=r.payload["data"])
+                for r in records
+            ]
         )
 
     def _extraction_messages(self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None) -> list[dict[str, Any]]:
@@ -417,7 +491,8 @@ class AsyncMemory:
         return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
     async def _candidates(self, vectors: Sequence[Any], scope: Scope) -> list[tuple[str, str, dict[str, Any]]]:
-        """The union of each fact's nearest memories in scope, as ``(id, text, payload)``, oldest first.
+        """The union of each vector's nearest memories in scope (a fact's; in one_call mode a
+        sentence's), as ``(id, text, payload)``, oldest first. One ``search_many`` store round.
 
         With write-path scorers (decay), each fact's neighbours are over-fetched, re-scored and cut,
         so stale memories really drop out of what the LLM sees.
@@ -425,7 +500,7 @@ class AsyncMemory:
         per_fact = self.config.candidates_per_fact
         write_scorers = [s for s in self.scorers if type(s).score_candidates is not Scorer.score_candidates]
         fetch = per_fact * _WRITE_PATH_OVERFETCH if write_scorers else per_fact
-        found = await asyncio.gather(*(self.vector_store.search(v, scope=scope, limit=fetch) for v in vectors))
+        found = await self.vector_store.search_many(vectors, scope=scope, limit=fetch)  # one store round
         now = self._now()
         union: dict[str, tuple[str, dict[str, Any]]] = {}
         for hits in found:
@@ -442,6 +517,16 @@ class AsyncMemory:
         ordered = sorted(union.items(), key=lambda kv: (str(kv[1][1].get("created_at") or ""), kv[0]))
         return [(mem_id, text, payload) for mem_id, (text, payload) in ordered]
 
+    def _agent_mode(self, msgs: list[dict[str, Any]], scope: Scope) -> bool:
+        """Remember the assistant's facts (not the user's): an agent scope and an assistant turn."""
+        return scope.agent_id is not None and any(m["role"] == "assistant" for m in msgs)
+
+    def _uses_one_call(self, prompt: str | None) -> bool:
+        """One-call mode, unless a custom prompt written for one of the two calls is in play."""
+        if self.config.add_mode != "one_call":
+            return False
+        return not (prompt or self.config.custom_fact_extraction_prompt or self.config.custom_update_memory_prompt)
+
     async def _add_inferred(
         self,
         msgs: list[dict[str, Any]],
@@ -451,37 +536,107 @@ class AsyncMemory:
         prompt: str | None,
     ) -> AddResult:
         texts = await self._describe_images(msgs)
+        key = scope.key()
+        seen = self._writes.begin(key)  # before candidates are retrieved: later writes are unseen
+        try:
+            if self._uses_one_call(prompt):
+                facts, plan, vector_of = await self._infer_one_call(msgs, texts, scope)
+            else:
+                facts, plan, vector_of = await self._infer_two_call(msgs, texts, scope, prompt)
+            if not facts:
+                return AddResult(results=[])
+            # The new texts' vectors before the scope lock: nothing waits on an embedding call.
+            vector_of = await self._embed_new_texts(plan, vector_of)
+            return await self._apply(plan, facts, vector_of, scope, meta, forced_type, seen=seen)
+        finally:
+            self._writes.end(key, seen)
+
+    async def _infer_two_call(
+        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None
+    ) -> tuple[list[Fact], Plan, dict[str, Any]]:
+        """Extract (LLM 1) → embed the facts → their candidates → decide (LLM 2), as a plan."""
         facts: list[Fact] = await self._ask_json(
             self._extraction_messages(msgs, texts, scope, prompt), parse_facts, "fact extraction"
         )
         if not facts:
-            return AddResult(results=[])
+            return facts, Plan(), {}
         fact_vectors = list(await self.embedder.embed([f.text for f in facts], purpose="add"))
-        candidates = await self._candidates(fact_vectors, scope)
-        pairs = [(mem_id, text) for mem_id, text, _ in candidates]
-        known = {norm_text(t) for _, t in pairs}
-        open_facts = [f for f in facts if norm_text(f.text) not in known]
-        if not candidates:
-            plan = Plan(adds=[(f.text, i) for i, f in enumerate(facts)])  # nothing to compare against
-        elif not open_facts:
-            plan = Plan()  # every fact is already stored word for word: nothing to ask
-        else:
-            system = self.config.custom_update_memory_prompt or prompts.UPDATE_MEMORY_PROMPT
-            system = _with_json_hint(system, '{"memory": [{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE"}]}')
-            if not system.startswith("# mem7:"):  # keep the task marker on a custom prompt too
-                system = f"{prompts.UPDATE_MEMORY_MARKER}\n{system}"
-            user = prompts.UPDATE_MEMORY_USER.format(
-                existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)),
-                facts="\n".join(f"- {f.text}" for f in open_facts),
-            )
-            decisions = await self._ask_json(
-                [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                parse_decisions,
-                "update decision",
-            )
-            plan = plan_changes(decisions, facts, pairs)
         vector_of = {f.text: v for f, v in zip(facts, fact_vectors)}
-        return await self._apply(plan, facts, vector_of, scope, meta, forced_type)
+        pairs = [(mem_id, text) for mem_id, text, _ in await self._candidates(fact_vectors, scope)]
+        open_facts = self._open_facts(facts, pairs)
+        if not pairs or not open_facts:
+            return facts, self._plan_without_llm(facts, pairs), vector_of
+        system = self.config.custom_update_memory_prompt or prompts.UPDATE_MEMORY_PROMPT
+        system = _with_json_hint(system, '{"memory": [{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE"}]}')
+        if not system.startswith("# mem7:"):  # keep the task marker on a custom prompt too
+            system = f"{prompts.UPDATE_MEMORY_MARKER}\n{system}"
+        user = prompts.UPDATE_MEMORY_USER.format(
+            existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)),
+            facts="\n".join(f"- {f.text}" for f in open_facts),
+        )
+        decisions = await self._ask_json(
+            [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            parse_decisions,
+            "update decision",
+        )
+        return facts, plan_changes(decisions, facts, pairs), vector_of
+
+    async def _infer_one_call(
+        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope
+    ) -> tuple[list[Fact], Plan, dict[str, Any]]:
+        """Embed the conversation's sentences → their candidates → one LLM call for facts and decisions.
+
+        The plan goes through the same :func:`plan_changes` as the two-call pipeline, so every guard
+        holds here too: integer ids mapped back, unknown ids, facts the decisions left out, typing.
+        """
+        agent_mode = self._agent_mode(msgs, scope)
+        speaker = "assistant" if agent_mode else "user"
+        lines = [t for m, t in zip(msgs, texts) if m["role"] == speaker and t.strip()] or [t for t in texts if t.strip()]
+        queries = retrieval_queries(lines)
+        vectors = list(await self.embedder.embed(queries, purpose="add")) if queries else []
+        vector_of = dict(zip(queries, vectors))  # a fact worded exactly as a sentence reuses its vector
+        pairs = [(mem_id, text) for mem_id, text, _ in await self._candidates(vectors, scope)] if vectors else []
+        template = prompts.AGENT_EXTRACT_AND_UPDATE_PROMPT if agent_mode else prompts.USER_EXTRACT_AND_UPDATE_PROMPT
+        user = prompts.EXTRACT_AND_UPDATE_USER.format(
+            existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)) or prompts.NO_EXISTING_MEMORIES,
+            conversation="\n".join(f"{m['role']}: {t}" for m, t in zip(msgs, texts) if t.strip()),
+        )
+        shown = bool(pairs)
+
+        def parse(obj: dict[str, Any]) -> tuple[list[Fact], list[Decision]]:
+            return parse_extract_and_decide(obj, decisions_required=shown)
+
+        facts, decisions = await self._ask_json(
+            [{"role": "system", "content": template.format(today=self._now().date().isoformat())}, {"role": "user", "content": user}],
+            parse,
+            "fact extraction and update decision",
+        )
+        if not facts:  # nothing worth remembering: nothing changes (as in two-call mode), whatever was decided
+            return facts, Plan(), vector_of
+        if not pairs or not self._open_facts(facts, pairs):
+            return facts, self._plan_without_llm(facts, pairs), vector_of
+        return facts, plan_changes(decisions, facts, pairs), vector_of
+
+    @staticmethod
+    def _open_facts(facts: list[Fact], pairs: list[tuple[str, str]]) -> list[Fact]:
+        """The facts not already stored word for word among the candidates."""
+        known = {norm_text(t) for _, t in pairs}
+        return [f for f in facts if norm_text(f.text) not in known]
+
+    @staticmethod
+    def _plan_without_llm(facts: list[Fact], pairs: list[tuple[str, str]]) -> Plan:
+        """No candidates: every fact is new. Every fact already stored word for word: nothing to do."""
+        if not pairs:
+            return Plan(adds=[(f.text, i) for i, f in enumerate(facts)])
+        return Plan()
+
+    async def _embed_new_texts(self, plan: Plan, vector_of: dict[str, Any]) -> dict[str, Any]:
+        """Vectors for every text the plan may write (ADDs, UPDATEs' merged texts), one batch."""
+        need = [t for t, _ in plan.adds] + [t for _, t, _ in plan.updates]
+        missing = list(dict.fromkeys(t for t in need if t not in vector_of))
+        if not missing:
+            return vector_of
+        return {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
 
     async def _apply(
         self,
@@ -491,7 +646,12 @@ class AsyncMemory:
         scope: Scope,
         meta: dict[str, Any],
         forced_type: str | None,
+        *,
+        seen: int | None = None,
     ) -> AddResult:
+        """Write ``plan`` under the scope's lock, re-checking it against writes made since ``seen``
+        (the scope's :class:`WriteLog` position when this add retrieved its candidates)."""
+
         def type_of(idx: int | None) -> str | None:
             if forced_type:
                 return forced_type
@@ -499,14 +659,18 @@ class AsyncMemory:
 
         async with self._locks.hold(scope.key()):
             targets = {u[0] for u in plan.updates} | set(plan.deletes)
-            current = {r.id: r for r in await self.vector_store.get(sorted(targets))} if targets else {}
+            # Memories concurrent adds stored after this one looked: an ADD of the same words is known.
+            fresh = self._writes.since(scope.key(), seen) if seen is not None else {}
+            twins = {fresh[k] for k in (norm_text(t) for t, _ in plan.adds + [(t, i) for _, t, i in plan.updates]) if k in fresh}
+            wanted = targets | twins
+            current = {r.id: r for r in await self.vector_store.get(sorted(wanted))} if wanted else {}
             adds = list(plan.adds)
             updates = []
 
             def unchanged(mem_id: str) -> bool:  # still there, in scope, with the text the LLM decided on
                 rec = current.get(mem_id)
-                seen = plan.seen.get(mem_id)
-                return rec is not None and scope.matches(rec.payload) and (seen is None or rec.payload.get("data") == seen)
+                decided_on = plan.seen.get(mem_id)
+                return rec is not None and scope.matches(rec.payload) and (decided_on is None or rec.payload.get("data") == decided_on)
 
             for mem_id, text, idx in plan.updates:
                 if unchanged(mem_id):
@@ -514,12 +678,13 @@ class AsyncMemory:
                 else:  # deleted or rewritten meanwhile by another writer: keep both, as a new memory
                     log.warning("add: memory %s changed or vanished before its UPDATE; the text is added instead", mem_id)
                     adds.append((text, idx))
+            adds = [a for a in adds if not self._stored_meanwhile(a[0], fresh, current, scope)]
             deletes = [m for m in plan.deletes if unchanged(m)]
             if len(deletes) < len(plan.deletes):
                 log.warning("add: %d DELETE(s) skipped: the memory changed or vanished since the LLM saw it", len(plan.deletes) - len(deletes))
             need = [t for t, _ in adds] + [t for _, t, _ in updates]
             missing = sorted({t for t in need if t not in vector_of})
-            if missing:
+            if missing:  # a caller that did not embed the plan first (``_embed_new_texts``)
                 vector_of = {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
             now = iso(self._now())
             events: list[HistoryEvent] = []
@@ -530,7 +695,7 @@ class AsyncMemory:
                 payload = new_payload(text, scope=scope, now=now, metadata=meta, memory_type=type_of(idx))
                 inserts.append(VectorRecord(id=mem_id, vector=vector_of[text], payload=payload))
                 events.append(self._event(mem_id, None, text, "ADD", now, payload))
-                results.append(ActionResult(id=mem_id, memory=text, event="ADD", action="ADD", new_value=text))
+                results.append(ActionResult.model_construct(id=mem_id, memory=text, event="ADD", action="ADD", old_value=None, new_value=text))
             changes: list[tuple[VectorRecord, VectorRecord]] = []
             for mem_id, text, idx in updates:
                 old = current[mem_id]
@@ -547,21 +712,32 @@ class AsyncMemory:
                     payload["memory_type"] = type_of(idx)
                 changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
                 events.append(self._event(mem_id, old_text, text, "UPDATE", now, payload))
-                results.append(ActionResult(id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text))
+                results.append(ActionResult.model_construct(id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text))
             removed = [current[m] for m in deletes]
             for rec in removed:
                 old_text = str(rec.payload.get("data", ""))
                 events.append(self._event(rec.id, old_text, None, "DELETE", now, rec.payload))
-                results.append(ActionResult(id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text))
+                results.append(ActionResult.model_construct(id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text, new_value=None))
             await self._write(events, inserts=inserts, changes=changes, removes=removed)
         return AddResult(results=results)
+
+    @staticmethod
+    def _stored_meanwhile(text: str, fresh: dict[str, str], current: dict[str, VectorRecord], scope: Scope) -> bool:
+        """Whether a concurrent add stored ``text`` (same words) in this scope after this add looked."""
+        mem_id = fresh.get(norm_text(text))
+        rec = current.get(mem_id) if mem_id is not None else None
+        if rec is None or not scope.matches(rec.payload) or norm_text(str(rec.payload.get("data", ""))) != norm_text(text):
+            return False
+        log.info("add: a concurrent add stored the same fact meanwhile (memory %s); it is kept once", mem_id)
+        return True
 
     # ------------------------------------------------------------------ writing
     @staticmethod
     def _event(
         memory_id: str, old: str | None, new: str | None, event: str, now: str, payload: Mapping[str, Any]
     ) -> HistoryEvent:
-        return HistoryEvent(
+        # Built from values the engine made itself: no validation pass on the write path.
+        return HistoryEvent.model_construct(
             id=uuid7(),
             memory_id=memory_id,
             old_memory=old,
@@ -635,6 +811,9 @@ class AsyncMemory:
         if self.retriever is not None:
             self.retriever.indexes.apply(inserts=inserts, changes=changes, removes=removes)
             self.retriever.indexes.writing.difference_update(r.id for r in inserts)
+        if len(self._writes):  # adds are deciding somewhere: tell them what now holds which words
+            for rec in [*inserts, *(new for _, new in changes)]:
+                self._writes.record(self._payload_scope(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
 
     async def _undo(self, inserted: list[str], changed: list[VectorRecord]) -> None:
         # Each step on its own: one failing undo must not stop the others.
@@ -688,6 +867,7 @@ class AsyncMemory:
             log.error("undo: could not restore %d deleted memories: %s", len(removed), exc)
 
     # ------------------------------------------------------------------ search
+    @traced("search")
     async def search(
         self,
         query: str,
@@ -708,7 +888,8 @@ class AsyncMemory:
         :param threshold: drop hits whose final score is below it (the fused score in hybrid mode,
             after rerank and scorers; see ``retrieval`` in the config).
         :param task_type: skip query classification and use this task type for context scoring.
-        :returns: ``{"results": [Item], "memories": same, "relations": []}``.
+        :returns: ``{"results": [Item], "memories": same, "relations": [Relation with score]}``
+            (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
         _check_text(query, "query")
         _check_limit(limit)
@@ -722,6 +903,7 @@ class AsyncMemory:
         fetch = limit * multiplier
         retriever = self.retriever
         keywords_only = retriever is not None and retriever.config.mode == "bm25"
+        graph_search = self._start_graph_search(scope, query, limit)  # runs beside the whole vector path
         embedded, *states = await asyncio.gather(
             _no_vector() if keywords_only else self.embedder.embed([query], purpose="search"),
             *(self._prepare(s, ctx) for s in self.scorers),
@@ -742,7 +924,22 @@ class AsyncMemory:
         items = [item_from_payload(h.id, h.payload, score=h.score) for h in hits]
         if self._rehearses and hits:
             self._spawn(self._rehearse([h.id for h in hits], scope, iso(now)))
-        return SearchResult(results=items, memories=items)
+        relations: list[Relation] = []
+        if graph_search is not None and self.graph is not None:
+            found_relations = await graph_search
+            relations = self.graph.finish(
+                found_relations, self.scorers, states, ctx, threshold=threshold, rehearse=self._rehearses, now=iso(now)
+            )
+        return SearchResult(results=items, memories=items, relations=relations)
+
+    def _start_graph_search(self, scope: Scope, query: str, limit: int) -> asyncio.Task[list[GraphRelation]] | None:
+        """The graph search as a background task (awaited by ``drain`` if the vector path raises)."""
+        if self.graph is None:
+            return None
+        task = asyncio.ensure_future(self.graph.search(scope, query, limit))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def _prepare(self, scorer: Scorer, ctx: QueryContext) -> Any:
         try:
@@ -790,6 +987,7 @@ class AsyncMemory:
             log.warning("rehearsal after search failed: %s", exc)
 
     # ------------------------------------------------------------------ read by id / list
+    @traced("get")
     async def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> Item | None:
@@ -800,6 +998,7 @@ class AsyncMemory:
             return None
         return item_from_payload(record.id, record.payload)
 
+    @traced("get_all")
     async def get_all(
         self,
         *,
@@ -814,14 +1013,17 @@ class AsyncMemory:
         scope, node = self._scope(user_id, agent_id, run_id, filters, operation="get_all()")
         records = await self._store_list(scope, node, limit)
         items = [item_from_payload(r.id, r.payload) for r in records]
-        return ListResult(results=items, memories=items)
+        relations = await self.graph.get_all(scope, limit) if self.graph is not None else None
+        return ListResult(results=items, memories=items, relations=relations)
 
+    @traced("history")
     async def history(self, memory_id: str) -> list[HistoryEvent]:
         """Every ADD / UPDATE / DELETE of one memory, oldest first."""
         _check_text(memory_id, "memory_id")
         return await self.history_store.get(memory_id)
 
     # ------------------------------------------------------------------ change by id
+    @traced("update")
     async def update(
         self,
         memory_id: str,
@@ -859,6 +1061,7 @@ class AsyncMemory:
             await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
         return MessageResult(message=f"Memory {memory_id} updated")
 
+    @traced("delete")
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MessageResult:
@@ -880,6 +1083,7 @@ class AsyncMemory:
             await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])
         return MessageResult(message=f"Memory {memory_id} deleted")
 
+    @traced("delete_all")
     async def delete_all(
         self,
         *,
@@ -895,8 +1099,11 @@ class AsyncMemory:
             now = iso(self._now())
             events = [self._event(r.id, str(r.payload.get("data", "")), None, "DELETE", now, r.payload) for r in records]
             await self._write(events, removes=records)
+        if self.graph is not None and node is None:  # a metadata filter selects memories, not relations
+            await self.graph.delete_all(scope)
         return MessageResult(message=f"Deleted {len(records)} memories")
 
+    @traced("reset")
     async def reset(self) -> MessageResult:
         """Delete every memory and every history event of this engine's stores."""
         await self.drain()
@@ -904,6 +1111,8 @@ class AsyncMemory:
         if self.retriever is not None:
             self.retriever.indexes.invalidate()
         await self.history_store.reset()
+        if self.graph is not None:
+            await self.graph.reset()
         return MessageResult(message="Memory store reset")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,24 @@ class VectorStore(Provider):
         :param limit: at most this many hits.
         :param filters: a parsed filter (:func:`mem7_core.filters.parse_filters`).
         """
+
+    async def search_many(
+        self,
+        vectors: Sequence[Sequence[float]],
+        *,
+        scope: Scope,
+        limit: int,
+        filters: Filter | None = None,
+    ) -> list[list[ScoredRecord]]:
+        """:meth:`search` for several query vectors in one scope: one hit list per vector, in order.
+
+        The engine's add path retrieves candidates for all of an add's facts at once through this.
+        The default runs the searches concurrently; a store that can score a batch of queries in one
+        pass (one read of its rows, one round trip) should override it.
+        """
+        if not vectors:
+            return []
+        return list(await asyncio.gather(*(self.search(v, scope=scope, limit=limit, filters=filters) for v in vectors)))
 
     @abstractmethod
     async def get(self, ids: Sequence[str]) -> list[VectorRecord]:

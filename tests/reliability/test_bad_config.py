@@ -72,8 +72,10 @@ BAD_FIELDS = {
     "decay-range": ({"decay": {"enabled": True, "decay_shape": 3}}, ["decay_shape"]),
     "retrieval-mode": ({"retrieval": {"mode": "fuzzy"}}, ["retrieval", "mode"]),
     "llm-retries-range": ({"llm_retries": 99}, ["llm_retries"]),
-    "telemetry-on": ({"telemetry": {"enabled": True}}, ["telemetry.enabled", "set telemetry.enabled to false"]),
-    "graph-store": ({"graph_store": {"provider": "flat"}}, ["graph_store", "remove the graph_store section"]),
+    "telemetry-protocol": ({"telemetry": {"enabled": True, "otlp_protocol": "udp"}}, ["telemetry.otlp_protocol", "grpc"]),
+    "graph-store-typo": ({"graph_store": {"provider": "flat", "config": {"pth": "x"}}}, ["'flat'", "graph_store.config.pth"]),
+    "graph-llm-typo": ({"graph_store": {"provider": "flat", "llm": {"provider": "openai", "config": {"api_key": "k", "modle": "m"}}}},
+                       ["'openai'", "graph_store.llm.config.modle"]),
 }
 
 

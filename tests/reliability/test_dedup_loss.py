@@ -5,6 +5,10 @@ Already proven elsewhere (see README.md): a DELETE-only answer to a contradictio
 fact (tests/test_engine_add.py::test_dedup_delete_without_add_never_loses_the_new_fact), UPDATE or
 DELETE naming an unknown id keeps the fact (…::test_update_of_unknown_id_adds_the_fact_instead,
 …::test_delete_of_unknown_id_is_skipped_and_the_fact_still_added).
+
+Every test that goes through the LLM runs in both add modes (``mode``): ``two_call`` (extraction,
+then the update decision) and ``one_call`` (one answer holding both). The scripts are two-call
+scripts wrapped by ``mem7_core.testing.one_call.as_one_call``, so the model answers the same in both.
 """
 
 from __future__ import annotations
@@ -15,8 +19,29 @@ from typing import Any
 import pytest
 
 from _kit import assert_consistent, engine, history_rows, records, router
-from mem7_core.engine.prompts import UPDATE_MEMORY_MARKER
+from mem7_core.engine.prompts import EXTRACT_AND_UPDATE_MARKER, FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.testing.fakes import ScriptedLLM
+from mem7_core.testing.one_call import as_one_call
+
+MODES = ["two_call", "one_call"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """The add mode under test (``MemoryConfig.add_mode``)."""
+    return request.param
+
+
+def llm_for(script: Any = None) -> ScriptedLLM:
+    """A scripted model answering both modes' prompts consistently (rule-based by default)."""
+    return ScriptedLLM(as_one_call(script))
+
+
+def assert_asked_in(mode: str, llm: ScriptedLLM) -> None:
+    """The adds really went through ``mode``'s prompts (no silent fallback to the other mode)."""
+    one_call = llm.calls_for(EXTRACT_AND_UPDATE_MARKER)
+    two_call = llm.calls_for(FACT_EXTRACTION_MARKER) + llm.calls_for(UPDATE_MEMORY_MARKER)
+    assert (one_call and not two_call) if mode == "one_call" else (two_call and not one_call), (mode, len(one_call), len(two_call))
 
 
 async def _texts(mem: Any, user_id: str = "u") -> list[str]:
@@ -29,16 +54,18 @@ async def _seed(mem: Any, text: str, user_id: str = "u") -> str:
 
 # ------------------------------------------------------------------------- the same fact twice
 @pytest.mark.parametrize("again", ["I like green tea", "i LIKE green tea!!", "I like green tea."])
-async def test_same_fact_twice_keeps_exactly_one_memory_and_asks_no_decision(again):
-    llm = ScriptedLLM()  # rule-based model
-    async with engine(llm=llm) as mem:
+async def test_same_fact_twice_keeps_exactly_one_memory_and_asks_no_decision(again, mode):
+    llm = llm_for()  # rule-based model
+    async with engine(llm=llm, add_mode=mode) as mem:
         first = await mem.add("I like green tea", user_id="u")
         (added,) = first["results"]
+        calls_before = len(llm.calls)
         out = await mem.add(again, user_id="u")
         assert out["results"] == []
         assert await _texts(mem) == ["I like green tea"]
         assert (await mem.get(added["id"]))["memory"] == "I like green tea"
         assert not llm.calls_for(UPDATE_MEMORY_MARKER), "a fact already stored word for word needs no decision"
+        assert len(llm.calls) - calls_before == 1, "one call in either mode: extraction, or the one-call answer"
         assert [e["event"] for e in await mem.history(added["id"])] == ["ADD"]
         await assert_consistent(mem)
 
@@ -51,25 +78,26 @@ async def test_same_fact_twice_verbatim_never_deletes_the_first():
         await assert_consistent(mem)
 
 
-async def test_restated_fact_deleted_by_the_llm_is_kept():
+async def test_restated_fact_deleted_by_the_llm_is_kept(mode):
     """Facts: a restated one and a new one; the LLM deletes the restated memory and adds the new."""
-    llm = ScriptedLLM(
+    llm = llm_for(
         router(
             facts={"facts": ["I like green tea", "I own a red kayak"]},
             decisions={"memory": [{"id": "0", "text": "I like green tea", "event": "DELETE"},
                                   {"id": "1", "text": "I own a red kayak", "event": "ADD"}]},
         )
     )
-    async with engine(llm=llm) as mem:
+    async with engine(llm=llm, add_mode=mode) as mem:
         await _seed(mem, "I like green tea")
         await mem.add("I like green tea. I own a red kayak.", user_id="u")
         assert await _texts(mem) == ["I like green tea", "I own a red kayak"]
+        assert_asked_in(mode, llm)
         await assert_consistent(mem)
 
 
 # ---------------------------------------------------------------------------------- contradiction
-async def test_contradiction_with_the_rule_based_model_replaces_not_erases():
-    async with engine(llm=ScriptedLLM()) as mem:
+async def test_contradiction_with_the_rule_based_model_replaces_not_erases(mode):
+    async with engine(llm=llm_for(), add_mode=mode) as mem:
         await mem.add("Paris is my home", user_id="u")
         out = await mem.add("Paris is not my home", user_id="u")
         assert sorted(r["event"] for r in out["results"]) == ["ADD", "DELETE"]
@@ -99,9 +127,9 @@ CONTRADICTION_ANSWERS: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("answer", CONTRADICTION_ANSWERS.values(), ids=CONTRADICTION_ANSWERS.keys())
-async def test_contradiction_never_ends_with_the_memory_gone_and_nothing_added(answer):
-    llm = ScriptedLLM(router(facts={"facts": [BERLIN]}, decisions=answer))
-    async with engine(llm=llm) as mem:
+async def test_contradiction_never_ends_with_the_memory_gone_and_nothing_added(answer, mode):
+    llm = llm_for(router(facts={"facts": [BERLIN]}, decisions=answer))
+    async with engine(llm=llm, add_mode=mode) as mem:
         paris = await _seed(mem, PARIS)
         await _seed(mem, "I have a dog", user_id="other")
         out = await mem.add("I moved: I live in Berlin now", user_id="u")
@@ -111,13 +139,14 @@ async def test_contradiction_never_ends_with_the_memory_gone_and_nothing_added(a
         if await mem.get(paris) is None:
             assert "ADD" in events or "UPDATE" in events
         assert await _texts(mem, "other") == ["I have a dog"]
+        assert_asked_in(mode, llm)
         await assert_consistent(mem)
 
 
-async def test_delete_by_real_uuid_of_a_candidate_still_adds_the_new_fact():
+async def test_delete_by_real_uuid_of_a_candidate_still_adds_the_new_fact(mode):
     holder: dict[str, str] = {}
-    llm = ScriptedLLM(router(facts={"facts": [BERLIN]}, decisions=lambda m: {"memory": [{"id": holder["paris"], "event": "DELETE"}]}))
-    async with engine(llm=llm) as mem:
+    llm = llm_for(router(facts={"facts": [BERLIN]}, decisions=lambda m: {"memory": [{"id": holder["paris"], "event": "DELETE"}]}))
+    async with engine(llm=llm, add_mode=mode) as mem:
         holder["paris"] = await _seed(mem, PARIS)
         out = await mem.add("I live in Berlin", user_id="u")
         assert sorted(r["event"] for r in out["results"]) == ["ADD", "DELETE"]
@@ -125,14 +154,14 @@ async def test_delete_by_real_uuid_of_a_candidate_still_adds_the_new_fact():
         await assert_consistent(mem)
 
 
-async def test_update_then_delete_of_the_same_memory_keeps_the_update():
-    llm = ScriptedLLM(
+async def test_update_then_delete_of_the_same_memory_keeps_the_update(mode):
+    llm = llm_for(
         router(
             facts={"facts": [BERLIN]},
             decisions={"memory": [{"id": "0", "text": BERLIN, "event": "UPDATE"}, {"id": "0", "event": "DELETE"}]},
         )
     )
-    async with engine(llm=llm) as mem:
+    async with engine(llm=llm, add_mode=mode) as mem:
         paris = await _seed(mem, PARIS)
         out = await mem.add("I live in Berlin", user_id="u")
         assert [(r["event"], r["id"]) for r in out["results"]] == [("UPDATE", paris)]
@@ -175,7 +204,7 @@ class _Gate:
     ],
     ids=["update-update", "update-delete"],
 )
-async def test_concurrent_decisions_on_one_memory_lose_neither_fact(second):
+async def test_concurrent_decisions_on_one_memory_lose_neither_fact(second, mode):
     """Two adds decide against the same stored memory; the first to apply rewrites it. The second's
     UPDATE/DELETE was decided on text that no longer exists: applying it blindly would erase the
     first add's information."""
@@ -184,8 +213,8 @@ async def test_concurrent_decisions_on_one_memory_lose_neither_fact(second):
         "I like tea with milk": {"memory": [second] + ([] if second["event"] == "UPDATE" else [
             {"id": "1", "text": "I like tea with milk", "event": "ADD"}])},
     }
-    llm = ScriptedLLM(_Gate(2, answers))
-    async with engine(llm=llm) as mem:
+    llm = llm_for(_Gate(2, answers))
+    async with engine(llm=llm, add_mode=mode) as mem:
         await _seed(mem, "I like tea")
         outs = await asyncio.gather(
             mem.add("I like green tea", user_id="u"), mem.add("I like tea with milk", user_id="u")
@@ -193,6 +222,7 @@ async def test_concurrent_decisions_on_one_memory_lose_neither_fact(second):
         stored = await _texts(mem)
         assert "I like green tea" in stored, f"the first add's update was lost: {stored} ({outs})"
         assert "I like tea with milk" in stored, f"the second add's fact was lost: {stored} ({outs})"
+        assert_asked_in(mode, llm)
         await assert_consistent(mem)
         assert len(await records(mem)) == len(stored)
         assert await history_rows(mem)

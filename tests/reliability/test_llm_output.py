@@ -9,6 +9,10 @@ unknown events, extra keys, facts as plain strings or numbers) and unreadable on
 truncated JSON, prose only, a JSON list, the wrong key, a failing call). Decisions name ids that
 exist, that do not, real UUIDs of candidates and of another user's memory.
 
+Both add modes run (``MemoryConfig.add_mode``): in ``one_call`` the one answer holds the facts and
+the decisions together, so the extraction attempt sequence is that call's and the decision attempts
+are unused; the oracle is the same (at most ``1 + llm_retries`` calls there).
+
 Named forms of each tolerance are pinned one by one in
 tests/test_engine_add.py::test_tolerant_parsing_of_llm_answers and the retry/failure tests next to it.
 """
@@ -19,15 +23,17 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from _kit import assert_consistent, engine, history_rows, snapshot, system_of, user_of
 from mem7_core.engine.inference import norm_text
 from mem7_core.engine.parsing import parse_json_object
-from mem7_core.engine.prompts import UPDATE_MEMORY_MARKER
+from mem7_core.engine.prompts import EXTRACT_AND_UPDATE_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.errors import LLMOutputError, ProviderError
 from mem7_core.testing.fakes import ScriptedLLM
+from mem7_core.testing.one_call import read_one_call
 
 EXISTING = ["Favourite colour is teal", "Works as a night nurse", "Has a cat named Miso"]
 FACTS = ["I own a red kayak", "My sister lives in Oslo", "Plays chess on Sundays", "Allergic to peanuts", "42"]
@@ -139,7 +145,27 @@ class Scripted:
         self.overflow = 0
         self.shown: list[str] = []  # candidate texts in the order the decision prompt showed them
 
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for d in self.decisions:
+            d = dict(d)
+            if d["id"] == "<cand-uuid>":
+                d["id"] = self.ids["cand"]
+            elif d["id"] == "<other-uuid>":
+                d["id"] = self.ids["other"]
+            rows.append(d)
+        return rows
+
     def __call__(self, messages: Any) -> Any:
+        one_call = read_one_call(messages)
+        if one_call is not None:  # facts and decisions in one answer, on the extraction attempts
+            if not self.extraction:
+                self.overflow += 1
+                return "{}"
+            kind, cut = self.extraction.pop(0)
+            self.shown = list(one_call.existing)
+            payload = {"facts": [_fact_entry(t, s) for t, s in self.facts], "memory": self._rows()}
+            return render(payload, "facts", kind, cut)
         if system_of(messages).startswith(UPDATE_MEMORY_MARKER):
             if not self.decision_attempts:
                 self.overflow += 1
@@ -147,15 +173,7 @@ class Scripted:
             kind, cut = self.decision_attempts.pop(0)
             existing = user_of(messages).partition("New facts:")[0]
             self.shown = [line.split(": ", 1)[1] for line in existing.splitlines() if line[:1].isdigit() and ": " in line]
-            rows = []
-            for d in self.decisions:
-                d = dict(d)
-                if d["id"] == "<cand-uuid>":
-                    d["id"] = self.ids["cand"]
-                elif d["id"] == "<other-uuid>":
-                    d["id"] = self.ids["other"]
-                rows.append(d)
-            return render({"memory": rows}, "memory", kind, cut)
+            return render({"memory": self._rows()}, "memory", kind, cut)
         if not self.extraction:
             self.overflow += 1
             return "{}"
@@ -171,10 +189,11 @@ def _outcome(attempts: list[tuple[str, float]]) -> tuple[bool, bool]:
     return False, attempts[-1][0] == "error"
 
 
-async def scenario(facts, extraction, decisions, decision_attempts) -> None:
+async def scenario(facts, extraction, decisions, decision_attempts, mode: str = "two_call") -> None:
     script = Scripted(facts, extraction, decisions, decision_attempts)
     llm = ScriptedLLM(script)
-    async with engine(llm=llm, llm_retries=RETRIES) as mem:
+    one_call = mode == "one_call"
+    async with engine(llm=llm, llm_retries=RETRIES, add_mode=mode) as mem:
         ids = [(await mem.add(t, user_id="u", infer=False))["results"][0]["id"] for t in EXISTING]
         other = (await mem.add(OTHER, user_id="other", infer=False))["results"][0]["id"]
         script.ids = {"cand": ids[1], "other": other}
@@ -184,7 +203,7 @@ async def scenario(facts, extraction, decisions, decision_attempts) -> None:
         fact_texts = [t for t, _ in facts]
         ok_extract, extract_call_failed = _outcome(extraction)
         open_facts = [t for t in fact_texts if norm_text(t) not in {norm_text(e) for e in EXISTING}]
-        asks_decision = ok_extract and bool(open_facts)
+        asks_decision = ok_extract and bool(open_facts) and not one_call  # one_call: same answer
         ok_decide, decide_call_failed = _outcome(decision_attempts) if asks_decision else (True, False)
 
         try:
@@ -200,7 +219,8 @@ async def scenario(facts, extraction, decisions, decision_attempts) -> None:
         # any other exception type propagates and fails the test
         assert ok_extract and ok_decide, f"expected one clear error, got results {out['results']}"
         assert script.overflow == 0
-        assert len(llm.calls) <= 2 * (1 + RETRIES), "retries are bounded"
+        assert len(llm.calls) <= (1 if one_call else 2) * (1 + RETRIES), "retries are bounded"
+        assert bool(llm.calls_for(EXTRACT_AND_UPDATE_MARKER)) == one_call, "the mode's own prompts were used"
 
         stored = {i["id"]: i["memory"] for i in (await mem.get_all(user_id="u", limit=1000))["results"]}
         stored_norm = {norm_text(t) for t in stored.values()}
@@ -235,6 +255,7 @@ async def scenario(facts, extraction, decisions, decision_attempts) -> None:
         await assert_consistent(mem)
 
 
+@pytest.mark.parametrize("mode", ["two_call", "one_call"])
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(facts=facts_st, extraction=attempts_st, decisions=decisions_st, decision_attempts=attempts_st)
 @example(  # the contradiction answered DELETE + NONE on the deleted memory
@@ -259,8 +280,8 @@ async def scenario(facts, extraction, decisions, decision_attempts) -> None:
     facts=[("42", "number")], extraction=[("error", 0.5), ("error", 0.5)], decisions=[],
     decision_attempts=[("plain", 0.5)] * 2,
 )
-def test_add_survives_any_llm_answer(facts, extraction, decisions, decision_attempts):
-    asyncio.run(scenario(facts, extraction, decisions, decision_attempts))
+def test_add_survives_any_llm_answer(mode, facts, extraction, decisions, decision_attempts):
+    asyncio.run(scenario(facts, extraction, decisions, decision_attempts, mode))
 
 
 @settings(max_examples=300, deadline=None)

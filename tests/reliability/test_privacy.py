@@ -10,8 +10,9 @@ record every attempt and refuse non-loopback ones) watches:
   installed packages) — with the async engine and the sync facade: no connection attempt at all;
 - a configured OpenAI-compatible endpoint: connections go to that host and port only.
 
-Telemetry is off by default, records no query text unless asked, and cannot be switched on in this
-release (spans are issue 8). Nothing the user wrote shows up in the engine's logs during search.
+Telemetry is off by default (no OpenTelemetry module is even imported); switched on, its spans carry
+no query or memory text unless ``record_query_text`` is set, and its exporter talks only to the
+configured endpoint. Nothing the user wrote shows up in the engine's logs during search.
 """
 
 from __future__ import annotations
@@ -97,10 +98,13 @@ async def _session(mem: AsyncMemory) -> None:
 async def test_embedded_default_with_hash_embedder_connects_nowhere(guard, tmp_path):
     cfg = MemoryConfig.embedded(tmp_path, embedder={"provider": "hash", "config": {}})
     assert cfg.llm is None and cfg.telemetry.enabled is False
+    before = set(sys.modules)
     async with AsyncMemory(cfg) as mem:
         await _session(mem)
     assert guard.attempts == []
-    assert not [m for m in sys.modules if m.split(".")[0] in TELEMETRY_MODULES]
+    # Nothing imported here (other tests of this run may have loaded opentelemetry already; the
+    # fresh-interpreter probe below checks that a default engine never loads it at all).
+    assert not [m for m in set(sys.modules) - before if m.split(".")[0] in TELEMETRY_MODULES]
 
 
 def test_sync_facade_on_the_embedded_default_connects_nowhere(guard, tmp_path):
@@ -198,8 +202,63 @@ def test_telemetry_is_off_by_default_and_never_records_query_text_unasked():
     cfg = MemoryConfig()
     assert cfg.telemetry.enabled is False and cfg.telemetry.record_query_text is False
     assert MemoryConfig.embedded("/tmp/x").telemetry.enabled is False
-    with pytest.raises(ConfigError, match="telemetry.enabled"):  # spans arrive with issue 8
-        AsyncMemory({"telemetry": {"enabled": True}, "llm": None, "embedder": {"provider": "hash"}})
+
+
+def _in_memory_spans() -> tuple[Any, Any]:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="needs the otel extra")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+async def test_spans_carry_no_user_text_unless_asked_and_send_nothing(guard, tmp_path):
+    """Switched on with a tracer provider of the application's: spans, but no text and no socket."""
+    provider, exporter = _in_memory_spans()
+    cfg = MemoryConfig.embedded(tmp_path, embedder={"provider": "hash", "config": {}}, telemetry={"enabled": True})
+    async with AsyncMemory(cfg, tracer_provider=provider) as mem:
+        await _session(mem)
+    spans = exporter.get_finished_spans()
+    assert {"add", "search", "update"} <= {s.name for s in spans}
+    recorded = " ".join(str(v) for s in spans for v in s.attributes.values())
+    assert "passport" not in recorded and "X123" not in recorded and "Lisbon" not in recorded
+    assert guard.attempts == []
+
+
+async def test_otlp_exporter_connects_only_to_the_configured_collector(guard, tmp_path):
+    """The OTLP exporter sends to ``otlp_endpoint`` and nowhere else (here a loopback receiver)."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="needs the otel extra")
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paths: list[str] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            paths.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        telemetry = {"enabled": True, "otlp_protocol": "http/protobuf", "otlp_endpoint": f"http://127.0.0.1:{server.server_port}"}
+        cfg = MemoryConfig.embedded(tmp_path, embedder={"provider": "hash", "config": {}}, telemetry=telemetry)
+        async with AsyncMemory(cfg) as mem:
+            await _session(mem)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert paths and set(paths) == {"/v1/traces"}
+    targets = {(a[1][0], a[1][1]) for a in guard.attempts if a[0] != "getaddrinfo"}
+    assert targets == {("127.0.0.1", server.server_port)}
 
 
 async def test_no_user_text_in_logs_during_search_and_verbatim_add(caplog, tmp_path):

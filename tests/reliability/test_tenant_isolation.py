@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from _kit import assert_consistent, engine, history_rows, router, snapshot, user_of
+from mem7_core.engine.prompts import GRAPH_CONFLICT_MARKER
 from mem7_core.errors import MemoryNotFoundError, ScopeError
 from mem7_core.models import Scope
 from mem7_core.testing.fakes import ScriptedLLM
@@ -206,6 +207,40 @@ async def test_rehearsal_after_search_touches_only_returned_memories_of_the_scop
         assert (await mem.get(b))["access_count"] == 0
 
 
-def test_graph_entities_and_relations_are_per_scope():
-    pytest.skip("graph memory is not in this release (issue 5: graph memory with FlatGraph, Kuzu and Neo4j); "
-                "configuring graph_store is a ConfigError (tests/test_engine_search.py::test_graph_store_configured_is_a_config_error)")
+async def test_graph_entities_and_relations_are_per_scope():
+    """Every owner stores the same entity names ("ana", "zoo") with a relation only it has. Each
+    caller lists and finds exactly the relations of the scopes it may see; the conflict check of an
+    add is shown only those; a contradiction in bob's scope soft-deletes only bob's triple; delete_all
+    empties only the caller's scope."""
+    llm = ScriptedLLM()
+    async with engine(llm=llm, graph_store={"provider": "flat"}) as mem:
+        for scope, owner in OWNERS:
+            await mem.add(f"Ana feeds the {UNIQUE[owner]} at Zoo", infer=False, **scope)
+            for call in llm.calls_for(GRAPH_CONFLICT_MARKER):
+                shown = user_of(call["messages"]).partition("New relations:")[0]
+                assert {o for o, w in UNIQUE.items() if w in shown} <= _allowed(scope), f"{owner}'s add was shown {shown!r}"
+            llm.calls.clear()
+
+        def owners_of(relations: Any) -> set[str]:
+            return {o for r in relations for o, w in UNIQUE.items() if f"feeds_the_{w}_at" == r["relationship"]}
+
+        for caller in CALLERS:
+            allowed = _allowed(caller)
+            assert owners_of((await mem.get_all(**caller))["relations"]) == allowed, caller
+            found = (await mem.search("who feeds the animals at the zoo, Ana?", **caller, limit=100))["relations"]
+            assert owners_of(found) == allowed, caller
+        assert await mem.graph_store.entity_count(Scope(user_id="bob")) == 4  # ana + zoo, in bob's two exact scopes
+        assert await mem.graph_store.entity_count(Scope(user_id="carol")) == 0
+
+        # a contradiction in bob's exact scope: only bob's triple goes
+        await mem.add("Ana feeds the zebra at Park", user_id="bob", infer=False)
+        assert owners_of((await mem.get_all(user_id="bob", run_id="r1"))["relations"]) == {"bob-a1-r1"}
+        bobs = [r["destination"] for r in (await mem.get_all(user_id="bob"))["relations"] if r["relationship"] == "feeds_the_zebra_at"]
+        assert bobs == ["park"]
+        assert owners_of((await mem.get_all(user_id="alice"))["relations"]) == _allowed({"user_id": "alice"})
+
+        await mem.delete_all(user_id="alice")
+        assert (await mem.get_all(user_id="alice"))["relations"] == []
+        for caller in ({"user_id": "bob"}, {"agent_id": "a1"}, {"run_id": "r1"}):
+            left = _allowed(caller) - _allowed({"user_id": "alice"})
+            assert owners_of((await mem.get_all(**caller))["relations"]) == left, caller

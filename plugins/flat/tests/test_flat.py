@@ -184,31 +184,39 @@ async def test_search_reads_only_its_scope_rows() -> None:
         agent = "rare" if i % 100 == 0 else f"agent-{i % 4}"
         records.append(rec(i, unit(rng, 1)[0], user=user, agent_id=agent))
     await store.insert(records)
-    by_row_user = lambda rows: {store._payloads[r]["user_id"] for r in rows.tolist()}  # noqa: E731
+    assert store.stats()["segments"] == 6
 
-    rows = store._candidate_rows(Scope(user_id="user-1"))
-    assert len(rows) == 100 and by_row_user(rows) == {"user-1"}
-
-    scored: list[np.ndarray] = []
+    scored: list[tuple[str | None, int]] = []  # (user of the block read, columns multiplied)
     original = store._scores
 
-    def spy(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        scored.append(rows.copy())
-        return original(rows, q)
+    def spy(seg, cols, q):  # type: ignore[no-untyped-def]
+        scored.append((seg.user, seg.n))
+        return original(seg, cols, q)
 
     store._scores = spy  # type: ignore[method-assign]
     await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-1"), limit=5)
-    assert len(scored[-1]) == 100 and by_row_user(scored[-1]) == {"user-1"}
+    assert scored == [("user-1", 100)]
     assert store._last_scanned == 100
-    # Intersection starts from the smallest list: "rare" has 6 rows; only user-0's are scored.
-    await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-0", agent_id="rare"), limit=5)
+    # user + agent: the user's block only, narrowed by a mask to its 2 "rare" rows.
+    scored.clear()
+    hits = await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-0", agent_id="rare"), limit=5)
     expected = [r for r in records if r.payload["user_id"] == "user-0" and r.payload["agent_id"] == "rare"]
-    assert len(expected) == 2 and len(scored[-1]) == 2
-    assert {store._ids[r] for r in scored[-1].tolist()} == {r.id for r in expected}
+    assert len(expected) == 2 and scored == [("user-0", 100)] and store._last_scanned == 2
+    assert {h.id for h in hits} == {r.id for r in expected}
+    # agent only: just the blocks that hold that agent (i = 0, 100, ..., 500 -> users 0, 4, 2).
+    scored.clear()
+    hits = await store.search(unit(rng, 1)[0].tolist(), scope=Scope(agent_id="rare"), limit=10)
+    assert sorted(u for u, _ in scored) == ["user-0", "user-2", "user-4"]
+    assert {h.id for h in hits} == {r.id for r in records if r.payload["agent_id"] == "rare"}
     # An unknown scope value reads nothing at all.
-    n_before = len(scored)
+    scored.clear()
     assert await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="nobody"), limit=5) == []
-    assert len(scored) == n_before and store._last_scanned == 0
+    assert await store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="user-1", run_id="nope"), limit=5) == []
+    assert scored == [] and store._last_scanned == 0
+
+
+def _users_in(store: FlatVectorStore, scope: Scope) -> set[str]:
+    return {seg.payloads[c]["user_id"] for seg, c in store._refs(scope)}  # type: ignore[index]
 
 
 async def test_scope_index_survives_deletes_moves_and_compaction() -> None:
@@ -225,15 +233,15 @@ async def test_scope_index_survives_deletes_moves_and_compaction() -> None:
     await store.delete(gone)
     for g in gone:
         recs.pop(g)
-    assert store.stats()["tombstones"] < store.stats()["rows"] * 0.1 + 32
+    stats = store.stats()
+    assert stats["tombstones"] < stats["rows"] * 0.1 + 32 * stats["segments"]  # compacted per user block
     q = unit(rng, 1)[0]
     for u in range(4):
         scope = Scope(user_id=f"u{u}")
         assert [h.id for h in await store.search(q.tolist(), scope=scope, limit=20)] == await brute_force(recs, q, scope, 20)
         want = sorted((r for r in recs.values() if r.payload["user_id"] == f"u{u}"), key=lambda r: (r.payload["created_at"], r.id))
         assert [r.id for r in await store.list(scope=scope)] == [r.id for r in want]
-        rows = store._candidate_rows(scope)
-        assert {store._payloads[r]["user_id"] for r in rows.tolist()} == {f"u{u}"}
+        assert _users_in(store, scope) == {f"u{u}"}
 
 
 # ------------------------------------------------------------------------------------ compaction
@@ -307,13 +315,14 @@ async def test_persistence_round_trip_1000(tmp_path: Path) -> None:
         return out
 
     before = await answers(store)
+    vectors = np.asarray([g.vector for g in await store.get(list(recs))], dtype=np.float32)
     crash(store)  # the log alone (plus the periodic snapshots) must restore everything
     reopened = make(tmp_path)
     assert len(reopened) == 1000
     got = await reopened.get(list(recs))
     assert [g.id for g in got] == list(recs)
     assert all(g.payload == recs[g.id].payload for g in got)
-    np.testing.assert_array_equal(np.asarray([g.vector for g in got], dtype=np.float32), store._mat[:1000])
+    np.testing.assert_array_equal(np.asarray([g.vector for g in got], dtype=np.float32), vectors)
     assert await answers(reopened) == before
     await reopened.aclose()  # snapshot on close
     files = sorted(p.name for p in coll_dir(reopened).iterdir())
@@ -510,44 +519,106 @@ def test_threads_insert_and_search_concurrently(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ layout
-async def test_rows_are_regrouped_by_user() -> None:
+async def test_interleaved_users_each_get_one_contiguous_block() -> None:
     rng = np.random.default_rng(15)
     vecs = unit(rng, 4000)
     store = make()
     recs = {}
-    for i in range(4000):  # users interleaved: every append lands next to another user's row
+    for i in range(4000):  # users interleaved: every append follows another user's row
         r = rec(i, vecs[i], user=f"u{i % 4}")
         await store.insert([r])
         recs[r.id] = r
-    assert store._scattered < 2048  # regrouped automatically on the way (3999 rows were scattered)
-    store._compact()
+    stats = store.stats()
+    assert stats["segments"] == 4 and stats["rows"] == 4000
+    assert stats["capacity"] < 2 * 4000  # amortised doubling per block
     q = unit(rng, 1)[0]
     for u in range(4):
         scope = Scope(user_id=f"u{u}")
-        rows = store._candidate_rows(scope)
-        assert len(rows) == 1000 and int(rows[-1]) - int(rows[0]) + 1 == 1000  # one contiguous slice
+        seg = store._segs[f"u{u}"]
+        assert seg.n == 1000 and seg.mat.flags.c_contiguous and seg.mat.shape[0] == DIMS  # columns = rows
         assert [h.id for h in await store.search(q.tolist(), scope=scope, limit=10)] == await brute_force(recs, q, scope, 10)
         mine = sorted((r for r in recs.values() if r.payload["user_id"] == f"u{u}"), key=lambda r: (r.payload["created_at"], r.id))
         assert [r.id for r in await store.list(scope=scope, limit=3)] == [r.id for r in mine[:3]]
 
 
-def test_scores_over_runs_and_scattered_rows_equal_gather() -> None:
+def test_scores_of_a_column_subset_equal_a_gather() -> None:
     rng = np.random.default_rng(16)
     store = make()
-    asyncio.run(store.insert([rec(i, v) for i, v in enumerate(unit(rng, 6000))]))
+    vecs = unit(rng, 3000)
+    asyncio.run(store.insert([rec(i, v) for i, v in enumerate(vecs)]))
+    seg = store._segs["u1"]
     q = unit(rng, 1)[0]
-    cases = [
-        np.arange(100, 1500),  # contiguous
-        np.arange(100, 3000, 3),  # dense span
-        np.unique(rng.choice(6000, 300, replace=False)),  # scattered, small
-        np.unique(rng.choice(6000, 900, replace=False)),  # scattered, large
-        np.concatenate([np.arange(0, 800), np.arange(1000, 1600, 2), np.unique(rng.choice(np.arange(2000, 6000), 400, replace=False))]),
-        np.concatenate([np.unique(rng.choice(np.arange(0, 3000), 300, replace=False)), np.arange(4000, 4700)]),
-        np.array([5]),
-    ]
-    for rows in cases:
-        rows = rows.astype(np.int64)
-        np.testing.assert_allclose(store._scores(rows, q), store._mat[rows] @ q, atol=1e-5)
+    np.testing.assert_allclose(store._scores(seg, None, q), vecs @ q, atol=1e-5)
+    for cols in (np.arange(100, 1500), np.unique(rng.choice(3000, 300, replace=False)), np.array([5])):
+        np.testing.assert_allclose(store._scores(seg, cols, q), vecs[cols] @ q, atol=1e-5)
+
+
+async def test_many_small_tenants_reserve_little() -> None:
+    rng = np.random.default_rng(18)
+    store = make()
+    vecs = unit(rng, 2000)
+    for i in range(2000):
+        await store.insert([rec(i, vecs[i], user=f"t{i % 1000}")])
+    stats = store.stats()
+    assert stats["segments"] == 1000 and stats["capacity"] <= 2 * 2000
+    # Emptying a tenant frees its block at once.
+    await store.delete(["id-00007", "id-01007"])
+    assert "t7" not in store._segs and store.stats()["tombstones"] == 0
+    assert await store.count(scope=Scope(user_id="t7")) == 0
+    assert await store.search(vecs[7].tolist(), scope=Scope(user_id="t7"), limit=3) == []
+    await store.insert([rec(7, vecs[7], user="t7")])
+    (hit,) = await store.search(vecs[7].tolist(), scope=Scope(user_id="t7"), limit=3)
+    assert hit.id == "id-00007" and hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_records_without_user_and_moves_between_users() -> None:
+    rng = np.random.default_rng(19)
+    store = make()
+    vecs = unit(rng, 30)
+    recs = {}
+    for i in range(30):
+        payload = {"data": f"m{i}", "created_at": f"2024-01-01T00:00:{i:02d}+00:00", "agent_id": f"a{i % 2}"}
+        if i % 3:
+            payload["user_id"] = f"u{i % 3}"
+        recs[f"r{i}"] = VectorRecord(id=f"r{i}", vector=vecs[i].tolist(), payload=payload)
+    await store.insert(list(recs.values()))
+    moved = {**recs["r1"].payload, "user_id": "u9"}
+    await store.update("r1", payload=moved)
+    recs["r1"] = VectorRecord(id="r1", vector=recs["r1"].vector, payload=moved)
+    await store.update("r0", payload={"data": "m0", "created_at": "2024-01-01T00:00:00+00:00", "agent_id": "a0",
+                                      "user_id": "u1"})
+    recs["r0"] = VectorRecord(id="r0", vector=recs["r0"].vector, payload={**recs["r0"].payload, "user_id": "u1"})
+    q = unit(rng, 1)[0]
+    for scope in (Scope(agent_id="a0"), Scope(agent_id="a1"), Scope(user_id="u9"), Scope(user_id="u1", agent_id="a0"), Scope()):
+        assert [h.id for h in await store.search(q.tolist(), scope=scope, limit=30)] == await brute_force(recs, q, scope, 30)
+        assert await store.count(scope=scope) == sum(1 for r in recs.values() if scope.matches(r.payload))
+
+
+def test_blas_runs_on_one_thread_inside_searches_and_is_restored() -> None:
+    from mem7_flat import _blas
+
+    if not _blas.available():
+        pytest.skip("numpy's BLAS is not an OpenBLAS this helper can steer")
+    before = _blas.current_threads()
+    seen: list[int | None] = []
+    store = make()
+    rng = np.random.default_rng(20)
+    asyncio.run(store.insert([rec(i, v) for i, v in enumerate(unit(rng, 50))]))
+    original = store._scores
+
+    def spy(seg, cols, q):  # type: ignore[no-untyped-def]
+        seen.append(_blas.current_threads())
+        return original(seg, cols, q)
+
+    store._scores = spy  # type: ignore[method-assign]
+    asyncio.run(store.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="u1"), limit=3))
+    assert seen == [1] and _blas.current_threads() == before
+    store2 = make(blas_one_thread=False)
+    asyncio.run(store2.insert([rec(i, v) for i, v in enumerate(unit(rng, 50))]))
+    original2 = store2._scores
+    store2._scores = lambda seg, cols, q: (seen.append(_blas.current_threads()), original2(seg, cols, q))[1]  # type: ignore[method-assign]
+    asyncio.run(store2.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="u1"), limit=3))
+    assert seen[-1] == before
 
 
 async def test_malformed_but_parseable_log_record_is_skipped(tmp_path: Path) -> None:

@@ -1,4 +1,9 @@
-"""What the LLM and the embedder share: aliases, config resolution, the client, retries, errors."""
+"""What the LLM and the embedder share: aliases, config resolution, retries, errors.
+
+``openai`` is imported only where an error is classified (an exception already exists, so the
+module is loaded): importing this plugin, or building an engine with it, does not pay for
+``import openai`` (~0.5 s cold). The client itself lives in :mod:`._client`.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-import openai
 
 from mem7_core.errors import ConfigError, ProviderError
 
@@ -165,33 +168,6 @@ def resolve_connection(
     return Connection(alias, base_url.rstrip("/"), key)
 
 
-def make_client(conn: Connection, config: Any) -> openai.AsyncOpenAI:
-    """One client per provider instance (its connection pool is reused by every call).
-
-    The client's own retries are off: :func:`with_retries` does them, bounded and observable.
-    """
-    headers = dict(config.default_headers or {})
-    if conn.alias.azure:
-        return openai.AsyncAzureOpenAI(
-            api_key=conn.api_key,
-            azure_endpoint=conn.base_url,
-            azure_deployment=conn.azure_deployment,
-            api_version=conn.api_version,
-            timeout=config.timeout,
-            max_retries=0,
-            default_headers=headers or None,
-        )
-    return openai.AsyncOpenAI(
-        api_key=conn.api_key,
-        base_url=conn.base_url,
-        organization=config.organization,
-        project=config.project,
-        timeout=config.timeout,
-        max_retries=0,
-        default_headers=headers or None,
-    )
-
-
 # ------------------------------------------------------------------------------------ retries
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
@@ -217,6 +193,8 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def is_retryable(exc: BaseException) -> bool:
+    import openai
+
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -264,7 +242,7 @@ class Retrier:
 
 
 # ------------------------------------------------------------------------------------- errors
-def _server_message(exc: openai.APIStatusError) -> str:
+def _server_message(exc: Any) -> str:
     body = exc.body
     if isinstance(body, dict):
         err = body.get("error", body)
@@ -278,6 +256,8 @@ def _server_message(exc: openai.APIStatusError) -> str:
 def describe_error(exc: BaseException, *, attempts: int, alias: Alias, kind: str, base_url: str,
                    model: str, timeout: float) -> ProviderError:
     """A ``ProviderError`` naming the provider, saying what went wrong and what to check."""
+    import openai
+
     who = f"{alias.name} {kind}" if alias.name != "openai" else kind
     tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
     if isinstance(exc, ProviderError):

@@ -17,10 +17,10 @@ from ._common import (
     Alias,
     Retrier,
     describe_error,
-    make_client,
     resolve_alias,
     resolve_connection,
 )
+from ._client import LazyClient
 from .config import OpenAILLMConfig
 
 log = logging.getLogger("mem7.openai")
@@ -68,17 +68,17 @@ def text_only(messages: Sequence[Message]) -> list[Message]:
     return out
 
 
-def _tool_call(call: Any) -> dict[str, Any]:
-    fn = getattr(call, "function", None)
-    raw = getattr(fn, "arguments", None) or "{}"
+def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    raw = fn.get("arguments") or "{}"
     try:
-        args = json.loads(raw)
+        args = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         args = None
     out: dict[str, Any] = {
-        "id": getattr(call, "id", None),
-        "type": getattr(call, "type", "function"),
-        "name": getattr(fn, "name", None),
+        "id": call.get("id"),
+        "type": call.get("type") or "function",
+        "name": fn.get("name"),
         "arguments": args if isinstance(args, dict) else {},
     }
     if not isinstance(args, dict):
@@ -121,7 +121,7 @@ class OpenAILLM(LLM):
         )
         self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
                                 max_backoff=cfg.retry_max_backoff)
-        self._client = make_client(self.connection, cfg)
+        self._http = LazyClient(self.connection, cfg)  # built on the first request
         self._closed = False
 
     @classmethod
@@ -173,26 +173,29 @@ class OpenAILLM(LLM):
     ) -> LLMResponse:
         if self._closed:
             raise ProviderError(PROVIDER, "llm: generate() called after aclose()")
-        kwargs = self._request(messages, response_format, tools, temperature, max_tokens)
-        completions = self._client.chat.completions
+        body = self._request(messages, response_format, tools, temperature, max_tokens)
+        http = self._http
 
         async def call() -> Any:
-            return await completions.create(**kwargs)
+            return await http.post_json("/chat/completions", body)
 
         response = await self._retrier.run(call, self._describe)
         try:
-            choices = response.choices
+            choices = response["choices"]
             if not choices:
                 raise ValueError("the response has no choices")
-            message = choices[0].message
-            content = message.content or ""
-            tool_calls = [_tool_call(c) for c in (message.tool_calls or [])]
+            message = choices[0]["message"]
+            content = message.get("content") or ""
+            if not isinstance(content, str):
+                raise TypeError(f"message content is a {type(content).__name__}, not a string")
+            tool_calls = [_tool_call(c) for c in (message.get("tool_calls") or [])]
             usage: dict[str, int] = {}
-            if response.usage is not None:
+            raw_usage = response.get("usage")
+            if isinstance(raw_usage, dict):
                 usage = {
-                    "prompt_tokens": int(response.usage.prompt_tokens or 0),
-                    "completion_tokens": int(response.usage.completion_tokens or 0),
-                    "total_tokens": int(response.usage.total_tokens or 0),
+                    "prompt_tokens": int(raw_usage.get("prompt_tokens") or 0),
+                    "completion_tokens": int(raw_usage.get("completion_tokens") or 0),
+                    "total_tokens": int(raw_usage.get("total_tokens") or 0),
                 }
         except Exception as exc:  # a body that parsed as JSON but is not a chat completion
             raise self._describe(exc, 1) from exc
@@ -206,7 +209,12 @@ class OpenAILLM(LLM):
         if self._closed:
             return
         self._closed = True
-        await self._client.close()
+        await self._http.aclose()
+
+    @property
+    def _client(self) -> Any:
+        """The ``openai`` client once a request has built it (None before: construction is cheap)."""
+        return self._http.built
 
     def __repr__(self) -> str:
         return f"<OpenAILLM {self.alias.name} model={self.model!r} base_url={self.base_url!r}>"

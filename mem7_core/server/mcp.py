@@ -1,0 +1,153 @@
+"""The MCP server (``mem7 mcp``): memory tools for an MCP host (Claude Desktop, IDEs), over stdio.
+
+Tools, each returning the Python API's result as JSON:
+
+- ``add_memory(text, user_id?, agent_id?, run_id?, metadata?, infer?)`` → ``{"results": [...]}``
+- ``search_memories(query, user_id?, agent_id?, run_id?, limit?, filters?, threshold?)`` → ``{"results": [...]}``
+- ``list_memories(user_id?, agent_id?, run_id?, limit?, filters?)`` → ``{"results": [...]}``
+- ``delete_memory(memory_id, user_id?, agent_id?, run_id?)`` → ``{"message": ...}``
+
+A tool call naming no scope uses the server's default scope: ``mem7 mcp --user/--agent/--run``,
+else the CLI's default user (``$MEM7_USER_ID``, else the OS user name). The engine is built when
+the session starts (the SDK's lifespan) and closed when it ends. Built on the official MCP Python
+SDK (``mem7-core[mcp]``): ``MCPServer`` in mcp 2, ``FastMCP`` in mcp 1, whose tool API is the same.
+stdout carries the protocol, so everything else (logs, notices) goes to stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from ..config import MemoryConfig
+from ..engine.memory import AsyncMemory
+from ..errors import Mem7Error
+from ..models import SCOPE_KEYS
+
+try:  # mcp >= 2
+    from mcp.server.mcpserver import MCPServer as _Server
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,import-not-found]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found]
+
+INSTRUCTIONS = (
+    "Long-term memory. Call search_memories before answering questions that may depend on what the "
+    "user said in earlier conversations; call add_memory with facts worth remembering (preferences, "
+    "plans, personal details). Memories are scoped per user, agent and run."
+)
+
+
+def _dump(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json", exclude_none=True)
+    return obj
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """Bad input and provider failures reach the model as the tool's error text (the SDK hides
+    the message of any other exception, treating it as a crash)."""
+    try:
+        yield
+    except (Mem7Error, ValueError) as exc:
+        raise ToolError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+
+
+class _Holder:
+    """The engine of the running session (set by the lifespan, read by the tools)."""
+
+    memory: AsyncMemory | None = None
+
+    def get(self) -> AsyncMemory:
+        if self.memory is None:
+            raise RuntimeError("the mem7 engine is not running")
+        return self.memory
+
+
+def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None) -> Any:
+    """The MCP server object (not yet running); ``.run("stdio")`` serves it.
+
+    :param default_scope: used by a tool call that names no scope id at all.
+    """
+    holder = _Holder()
+    defaults = {k: v for k, v in (default_scope or {}).items() if v is not None}
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        holder.memory = await AsyncMemory.create(config)
+        try:
+            yield None
+        finally:
+            memory, holder.memory = holder.memory, None
+            await memory.aclose()
+
+    server = _Server("mem7", instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING")
+
+    def scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+        given = {k: v for k, v in zip(SCOPE_KEYS, (user_id, agent_id, run_id)) if v}
+        return given or dict(defaults)
+
+    @server.tool(description="Remember text for a scope; with an LLM configured, facts are extracted and "
+                             "reconciled with what is already stored (ADD / UPDATE / DELETE).")
+    async def add_memory(
+        text: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+    ) -> dict[str, Any]:
+        memory = holder.get()
+        infer = infer and memory.llm is not None
+        with _tool_errors():
+            return _dump(await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer))
+
+    @server.tool(description="The memories most relevant to a query, best first, with scores.")
+    async def search_memories(
+        query: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+    ) -> dict[str, Any]:
+        with _tool_errors():
+            result = await holder.get().search(
+                query, **scope(user_id, agent_id, run_id), limit=limit, filters=filters, threshold=threshold
+            )
+        return {"results": _dump(result)["results"]}
+
+    @server.tool(description="Every memory of a scope, oldest first.")
+    async def list_memories(
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        with _tool_errors():
+            result = await holder.get().get_all(**scope(user_id, agent_id, run_id), limit=limit, filters=filters)
+        return {"results": _dump(result)["results"]}
+
+    @server.tool(description="Delete one memory by id (only within the given or default scope).")
+    async def delete_memory(
+        memory_id: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        with _tool_errors():
+            return _dump(await holder.get().delete(memory_id, **scope(user_id, agent_id, run_id)))
+
+    return server
+
+
+def run_stdio(config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None) -> None:
+    """Serve the tools over stdin/stdout until the client closes the session."""
+    build_server(config, default_scope=default_scope).run("stdio")
+
+
+__all__ = ["INSTRUCTIONS", "build_server", "run_stdio"]

@@ -1,0 +1,97 @@
+"""Request bodies of the REST API: the keyword arguments of ``AsyncMemory``'s methods, as JSON.
+
+Responses reuse the engine's own result models (:mod:`mem7_core.models`), so a REST client gets
+exactly the shapes the Python API returns. Bounds here (``limit`` at most :data:`MAX_LIMIT`) are
+server policy: one request should not be able to ask a store for an unbounded result set.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..models import MemoryType, TaskType
+
+MAX_LIMIT = 10_000
+
+
+def _scope_id() -> Any:
+    return Field(None, min_length=1, description="scope id (add/search/list/delete-all need at least one)")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(_Body):
+    """One chat message; ``content`` may be a list of parts (text, ``image_url``)."""
+
+    role: Literal["system", "user", "assistant", "tool"] = "user"
+    content: str | list[dict[str, Any]] = ""
+    name: str | None = None
+
+
+class ScopeFields(_Body):
+    user_id: str | None = _scope_id()
+    agent_id: str | None = _scope_id()
+    run_id: str | None = _scope_id()
+
+
+class AddRequest(ScopeFields):
+    """``add(messages, ...)``: a string, one message, or a list of messages / strings."""
+
+    messages: str | Message | list[str | Message]
+    metadata: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = Field(None, description="scope ids the mem0 way ({'user_id': ...})")
+    infer: bool = True
+    memory_type: MemoryType | None = None
+    prompt: str | None = Field(None, description="a fact-extraction prompt for this call only")
+
+
+class SearchRequest(ScopeFields):
+    query: str = Field(min_length=1)
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    filters: dict[str, Any] | None = None
+    rerank: bool = True
+    threshold: float | None = None
+    task_type: TaskType | None = None
+
+
+class ListRequest(ScopeFields):
+    """``get_all`` with filters in a body (``GET /memories`` takes them as a JSON query parameter)."""
+
+    filters: dict[str, Any] | None = None
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+
+
+class UpdateRequest(ScopeFields):
+    """``update(memory_id, text, metadata=...)``; scope ids restrict which memory may be changed."""
+
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every non-validation error: a readable message, plus the provider at fault for 502/503."""
+
+    detail: str
+    provider: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+__all__ = [
+    "MAX_LIMIT",
+    "AddRequest",
+    "ErrorBody",
+    "Health",
+    "ListRequest",
+    "Message",
+    "ScopeFields",
+    "SearchRequest",
+    "UpdateRequest",
+]

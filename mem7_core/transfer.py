@@ -1,0 +1,406 @@
+"""Bulk import and export of memories as JSON Lines (``mem7 import`` / ``mem7 export``).
+
+One JSON object per line; blank lines and lines starting with ``#`` are skipped. A line is one of:
+
+- **a conversation**: ``{"messages": [{"role": "user", "content": "..."}, ...], "user_id": "alice"}``,
+  added as one ``add()`` call (facts extracted by the LLM with ``infer``, else stored verbatim);
+- **a message**: ``{"role": "user", "content": "...", "user_id": "alice"}``, added like a
+  one-message conversation;
+- **a memory**, as ``export`` writes it: ``{"id": "...", "memory": "...", "user_id": "alice",
+  "created_at": "...", ...}``, stored verbatim with its id, timestamps, metadata and access
+  counters (no LLM; re-embedded), and an ADD history event.
+
+Every kind may carry ``user_id`` / ``agent_id`` / ``run_id`` (a line without any takes the scope
+given on the command line) and ``metadata``; conversations and messages may carry ``memory_type``.
+
+The whole file is read and checked before anything is written, so a bad line (named by its number
+and field) stops the import with nothing half-done; ``continue_on_error`` skips bad lines instead
+and reports them. Exporting, then importing the file into an empty store, then exporting again
+gives the same file: that is the round trip ``tests/test_cli_import_export.py`` checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .ids import iso, text_hash, uuid7
+from .models import MEMORY_TYPES, SCOPE_KEYS, HistoryEvent, Scope, VectorRecord
+
+if TYPE_CHECKING:
+    from .engine.memory import AsyncMemory
+
+EXPORT_FIELDS = (
+    "id", "memory", "user_id", "agent_id", "run_id", "metadata", "memory_type", "role", "actor_id",
+    "created_at", "updated_at", "last_accessed_at", "access_count",
+)
+"""What one exported memory carries, in this order (``text``, ``hash`` and ``score`` are derived)."""
+IMPORT_BATCH = 64
+"""Memory lines embedded and written per batch (one embedding call, one history batch)."""
+
+Progress = Callable[[int], None]
+"""Called with the number of lines just finished."""
+
+
+class _Line(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(None, min_length=1)
+    agent_id: str | None = Field(None, min_length=1)
+    run_id: str | None = Field(None, min_length=1)
+    metadata: dict[str, Any] | None = None
+
+    def scope(self, default: Mapping[str, str]) -> dict[str, str]:
+        own = {k: getattr(self, k) for k in SCOPE_KEYS if getattr(self, k) is not None}
+        return own or dict(default)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant", "system"]
+    content: Any
+    name: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, v: Any) -> Any:
+        if isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, dict) for p in v)):
+            return v
+        raise ValueError("must be a string or a list of content parts ({\"type\": \"text\", ...})")
+
+
+class ConversationLine(_Line):
+    """``{"messages": [...]}``: one ``add()``."""
+
+    messages: list[_Message] = Field(min_length=1)
+    memory_type: str | None = None
+
+    @field_validator("memory_type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        return _check_type(v)
+
+
+class MessageLine(_Message, _Line):
+    """``{"role": ..., "content": ...}``: a one-message ``add()``."""
+
+    memory_type: str | None = None
+
+    @field_validator("memory_type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        return _check_type(v)
+
+
+class MemoryLine(_Line):
+    """An exported memory, stored as it is (``text``/``hash``/``score`` are accepted and ignored)."""
+
+    id: str | None = Field(None, min_length=1)
+    memory: str = Field(min_length=1)
+    text: str | None = None
+    hash: str | None = None
+    score: float | None = None
+    memory_type: str | None = None
+    role: str | None = None
+    actor_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    last_accessed_at: str | None = None
+    access_count: int = Field(0, ge=0)
+
+    @field_validator("memory_type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        return _check_type(v)
+
+
+def _check_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = value.strip().lower().removesuffix("_memory")
+    if v not in MEMORY_TYPES:
+        raise ValueError(f"must be one of {', '.join(MEMORY_TYPES)}")
+    return v
+
+
+Line = ConversationLine | MessageLine | MemoryLine
+
+
+class ImportFormatError(ValueError):
+    """Lines of an import file that are not valid; ``problems`` has one ``line N: field: why`` each."""
+
+    def __init__(self, problems: list[str], total: int) -> None:
+        self.problems = problems
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        super().__init__(
+            f"{len(problems)} bad line(s) of {total}; nothing was imported (--continue-on-error skips them):\n  "
+            + "\n  ".join(shown)
+        )
+
+
+@dataclass(slots=True)
+class ParsedLine:
+    number: int
+    line: Line
+    scope: dict[str, str]
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did: lines imported, memories written, and the lines skipped with why."""
+
+    lines: int = 0
+    imported: int = 0
+    memories: int = 0
+    already_present: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"imported {self.imported} of {self.lines} line(s)", f"{self.memories} memory change(s)"]
+        if self.already_present:
+            parts.append(f"{self.already_present} already present (same id, left as they were)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} line(s) skipped")
+        return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------- reading
+def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> ParsedLine | None:
+    """One line of the file, validated (``None`` for a blank or comment line).
+
+    :raises ValueError: ``line N: field: problem`` for the first kind the line looks like.
+    """
+    text = raw.strip()
+    if not text or text.startswith("#"):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"line {number}: must be a JSON object, got {type(data).__name__}")
+    kind: type[BaseModel]
+    if "messages" in data:
+        kind = ConversationLine
+    elif "memory" in data:
+        kind = MemoryLine
+    elif "content" in data or "role" in data:
+        kind = MessageLine
+    else:
+        raise ValueError(
+            f"line {number}: unknown kind of line: give 'messages' (a conversation), 'role' and 'content' "
+            "(a message) or 'memory' (an exported memory)"
+        )
+    try:
+        line = kind.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(f"line {number}: {problems}") from None
+    if isinstance(line, MemoryLine) and line.metadata:
+        from .engine.records import check_metadata
+
+        try:
+            check_metadata(line.metadata)
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+    scope = {k: v for k, v in line.scope(default_scope).items() if v}  # type: ignore[union-attr]
+    if not scope:
+        raise ValueError(f"line {number}: no scope: give user_id, agent_id or run_id on the line, or --user/--agent/--run")
+    return ParsedLine(number, line, scope)  # type: ignore[arg-type]
+
+
+def read_lines(
+    lines: Iterable[str], default_scope: Mapping[str, str], *, continue_on_error: bool = False
+) -> tuple[list[ParsedLine], list[str]]:
+    """Every line checked before anything is written.
+
+    :returns: the valid lines and, with ``continue_on_error``, the problems of the skipped ones.
+    :raises ImportFormatError: listing every bad line (without ``continue_on_error``).
+    """
+    parsed: list[ParsedLine] = []
+    problems: list[str] = []
+    total = 0
+    for number, raw in enumerate(lines, 1):
+        try:
+            item = parse_line(number, raw, default_scope)
+        except ValueError as exc:
+            problems.append(str(exc))
+            total += 1
+            continue
+        if item is not None:
+            parsed.append(item)
+            total += 1
+    if problems and not continue_on_error:
+        raise ImportFormatError(problems, total)
+    return parsed, problems
+
+
+# ---------------------------------------------------------------------- writing
+async def import_lines(
+    engine: AsyncMemory,
+    parsed: list[ParsedLine],
+    *,
+    infer: bool = True,
+    continue_on_error: bool = False,
+    progress: Progress | None = None,
+    skipped: list[str] | None = None,
+) -> ImportReport:
+    """Write checked lines through the engine, in file order.
+
+    Conversations and messages go through ``add()``; runs of memory lines are written in batches
+    (one embedding call each) keeping their ids and timestamps. A failing line stops the import
+    (the lines before it stay imported, as the error says) unless ``continue_on_error``.
+    """
+    report = ImportReport(lines=len(parsed) + len(skipped or []), skipped=list(skipped or []))
+    batch: list[ParsedLine] = []
+
+    async def flush() -> None:
+        if not batch:
+            return
+        todo = list(batch)
+        batch.clear()
+        try:
+            written, present = await _write_memories(engine, todo)
+        except Exception as exc:
+            if not continue_on_error:
+                raise _stopped(report, todo[0].number, exc) from exc
+            report.skipped.extend(f"line {p.number}: {type(exc).__name__}: {exc}" for p in todo)
+        else:
+            report.imported += len(todo)
+            report.memories += written
+            report.already_present += present
+        if progress:
+            progress(len(todo))
+
+    for item in parsed:
+        if isinstance(item.line, MemoryLine):
+            batch.append(item)
+            if len(batch) >= IMPORT_BATCH:
+                await flush()
+            continue
+        await flush()
+        try:
+            result = await _add(engine, item, infer)
+        except Exception as exc:
+            if not continue_on_error:
+                raise _stopped(report, item.number, exc) from exc
+            report.skipped.append(f"line {item.number}: {type(exc).__name__}: {exc}")
+        else:
+            report.imported += 1
+            report.memories += len(result.results)
+        if progress:
+            progress(1)
+    await flush()
+    return report
+
+
+class ImportStopped(RuntimeError):
+    """A line failed while writing; the lines before it were imported (``report`` says how many)."""
+
+    def __init__(self, report: ImportReport, number: int, exc: BaseException) -> None:
+        self.report = report
+        self.line_number = number
+        super().__init__(
+            f"line {number} failed ({type(exc).__name__}: {exc}); lines before it were imported "
+            f"({report.summary()}), it and the lines after it were not"
+        )
+
+
+def _stopped(report: ImportReport, number: int, exc: BaseException) -> ImportStopped:
+    return ImportStopped(report, number, exc)
+
+
+async def _add(engine: AsyncMemory, item: ParsedLine, infer: bool) -> Any:
+    line = item.line
+    if isinstance(line, ConversationLine):
+        messages = [m.model_dump(exclude_none=True) for m in line.messages]
+    else:
+        assert isinstance(line, MessageLine)
+        messages = [{"role": line.role, "content": line.content, **({"name": line.name} if line.name else {})}]
+    return await engine.add(
+        messages, infer=infer and engine.llm is not None, metadata=line.metadata, memory_type=line.memory_type, **item.scope
+    )
+
+
+async def _write_memories(engine: AsyncMemory, items: list[ParsedLine]) -> tuple[int, int]:
+    """Store exported memories as they are: their ids, times, counters; one ADD event each.
+
+    Ids already in the store are left alone (importing the same file twice changes nothing).
+    Goes through the engine's one write path (history, then vectors, keyword indexes, undo on
+    failure) under each scope's lock, as ``add()`` does.
+    """
+    lines: list[tuple[MemoryLine, dict[str, str]]] = [(p.line, p.scope) for p in items]  # type: ignore[misc]
+    ids = [line.id or uuid7() for line, _ in lines]
+    present = {r.id for r in await engine.vector_store.get([i for i in ids if i])}
+    todo = [(mem_id, line, scope) for mem_id, (line, scope) in zip(ids, lines) if mem_id not in present]
+    todo = list({mem_id: (mem_id, line, scope) for mem_id, line, scope in todo}.values())  # one per id
+    if not todo:
+        return 0, len(items)
+    vectors = await engine.embedder.embed([line.memory for _, line, _ in todo], purpose="add")
+    now = iso(engine._now())
+    by_scope: dict[tuple[str | None, ...], tuple[list[HistoryEvent], list[VectorRecord]]] = {}
+    for (mem_id, line, scope_ids), vector in zip(todo, vectors):
+        scope = Scope(**scope_ids)
+        payload = _payload(line, scope, now)
+        events, records = by_scope.setdefault(scope.key(), ([], []))
+        records.append(VectorRecord(id=mem_id, vector=vector, payload=payload))
+        events.append(engine._event(mem_id, None, line.memory, "ADD", payload["created_at"], payload))
+    for key, (events, records) in by_scope.items():
+        async with engine._locks.hold(key):
+            await engine._write(events, inserts=records)
+    return len(todo), len(items) - len(todo)
+
+
+def _payload(line: MemoryLine, scope: Scope, now: str) -> dict[str, Any]:
+    payload: dict[str, Any] = dict(line.metadata or {})
+    created = line.created_at or now
+    payload.update(
+        data=line.memory,
+        hash=text_hash(line.memory),
+        created_at=created,
+        updated_at=line.updated_at or created,
+        access_count=line.access_count,
+    )
+    payload.update(scope.as_dict())
+    for key in ("memory_type", "role", "actor_id", "last_accessed_at"):
+        value = getattr(line, key)
+        if value is not None:
+            payload[key] = value
+    return payload
+
+
+# ---------------------------------------------------------------------- export
+async def export_lines(engine: AsyncMemory, scope: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each."""
+    from .engine.records import item_from_payload
+
+    records = await engine.vector_store.list(scope=Scope(**(scope or {})), limit=None)
+    out: list[str] = []
+    for record in records:
+        item = item_from_payload(record.id, record.payload).model_dump(mode="json", exclude_none=True)
+        row = {k: item[k] for k in EXPORT_FIELDS if k in item}
+        out.append(json.dumps(row, ensure_ascii=False, sort_keys=False))
+    return iter(out)
+
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "ConversationLine",
+    "ImportFormatError",
+    "ImportReport",
+    "ImportStopped",
+    "MemoryLine",
+    "MessageLine",
+    "ParsedLine",
+    "export_lines",
+    "import_lines",
+    "parse_line",
+    "read_lines",
+]
