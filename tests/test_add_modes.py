@@ -215,6 +215,21 @@ async def test_one_call_memory_types_from_the_answer_survive_a_rephrase(make):
     assert {i["memory_type"] for i in (await mem.get_all(user_id="u2"))["results"]} == {"episodic"}
 
 
+@pytest.mark.parametrize("decay", [False, True])
+async def test_one_call_write_path_decay_changes_the_candidates_shown(decay):
+    """Write-path scorers cut the candidates in one_call mode too (decayed scores order and cut)."""
+    now = {"t": NOW.replace(year=2024)}
+    llm = ScriptedLLM(one_call_reply)
+    cfg = {**BASE, "add_mode": "one_call", "decay": {"enabled": decay}, "candidates_per_fact": 1}
+    async with AsyncMemory(cfg, llm=llm, clock=lambda: now["t"]) as mem:
+        await seed(mem, "I drink green tea every morning")  # a year old, most similar
+        now["t"] = NOW
+        await seed(mem, "I drink black coffee every evening")  # fresh, less similar
+        await mem.add("I drink green tea every evening", user_id="u")
+        shown = read_one_call(llm.calls[0]["messages"]).existing
+    assert shown == (["I drink black coffee every evening"] if decay else ["I drink green tea every morning"])
+
+
 # ------------------------------------------------------------------------------------ one-call answers
 async def test_one_call_invalid_json_after_retry_raises_and_writes_nothing(make):
     llm = ScriptedLLM(["{not json", '```json\n{"facts": [\n```'])

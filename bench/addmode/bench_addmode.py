@@ -62,8 +62,8 @@ def log(*a: Any) -> None:
 async def agreement_run(mode: str, script: Any, sessions: list[dict[str, Any]], seed_rows: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Run ``sessions`` (scope + adds) in ``mode`` with ``script``; what each scope ends with."""
     from mem7_core import AsyncMemory
-    from mem7_core.ids import iso, uuid7
     from mem7_core.engine.records import new_payload
+    from mem7_core.ids import iso, uuid7
     from mem7_core.models import Scope, VectorRecord
     from mem7_core.testing.fakes import ScriptedLLM, hash_embedding
     from mem7_core.testing.one_call import as_one_call
@@ -114,7 +114,10 @@ def rephrasing(script: Any) -> Any:
     """``script`` with facts reworded in the third person ("I love sushi" → "User love sushi"), as real
     models do: a fact's words then differ from its sentence's, so retrieving candidates per sentence
     (one_call) and per fact (two_call) can find different neighbours."""
-    from mem7_core.engine.prompts import AGENT_FACT_EXTRACTION_MARKER, FACT_EXTRACTION_MARKER
+    from mem7_core.engine.prompts import (
+        AGENT_FACT_EXTRACTION_MARKER,
+        FACT_EXTRACTION_MARKER,
+    )
 
     def reword(text: str) -> str:
         for old, new in _REPHRASE:

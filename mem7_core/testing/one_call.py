@@ -38,7 +38,7 @@ from .fakes import rule_based_reply
 __all__ = ["OneCallPrompt", "as_one_call", "one_call_reply", "read_one_call"]
 
 Message = dict[str, Any]
-_TODAY = re.compile(r"Today's date is (\S+?)\.?$", re.M)
+_TODAY = re.compile(r"Today's date is (\S+?)\.?$", re.MULTILINE)
 _EXISTING_LINE = re.compile(r"^(\d+): (.*)$")
 
 

@@ -691,6 +691,25 @@ class VectorStoreConformance:
             self.expected_order([r for r in recs if r.payload["even"]])[:2]
         )
 
+    async def test_search_many_equals_one_search_per_vector(self, vector_store: VectorStore) -> None:
+        """``search_many`` (the add path's batched candidate retrieval) answers exactly what one
+        ``search`` per vector answers, in the order of the vectors, scope and filters included."""
+        recs = [self.record(f"sm-{i}", created=i, user_id="u1" if i % 3 else "u2", even=i % 2 == 0) for i in range(18)]
+        await vector_store.insert(recs)
+        queries = [self.vec(f"sm-q{i}") for i in range(4)] + [list(recs[4].vector)]  # type: ignore[arg-type]
+        for scope, filters in ((Scope(user_id="u1"), None), (Scope(user_id="u2"), None), (Scope(user_id="u1"), {"even": True})):
+            node = parse_filters(filters) if filters else None
+            if node is not None:
+                self.skip_unless_pushed_down(vector_store, node)
+            batched = await vector_store.search_many(queries, scope=scope, limit=3, filters=node)
+            assert len(batched) == len(queries)
+            for q, hits in zip(queries, batched):
+                single = await vector_store.search(q, scope=scope, limit=3, filters=node)
+                assert self.ids(hits) == self.ids(single), (scope, filters)
+                for a, b in zip(hits, single):
+                    assert a.score == pytest.approx(b.score, abs=self.score_tolerance)
+        assert await vector_store.search_many([], scope=Scope(user_id="u1"), limit=3) == []
+
     # ============================================================================ filters
     @pytest.mark.parametrize("case", FILTER_CASES, ids=[name for name, _ in FILTER_CASES])
     async def test_filter_matches_reference(self, vector_store: VectorStore, case: tuple[str, dict[str, Any]]) -> None:
