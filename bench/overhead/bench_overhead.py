@@ -890,7 +890,9 @@ def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], cons: dic
         "ops of each kind first. Calls/op from the server's request counters over the measured ops. "
         "*Engine-process CPU* is `time.process_time()` (all threads of the engine's process, BLAS threads "
         "included) over the measured ops; it is less sensitive than wall time to other load on the machine.",
-        f"- BLAS threads: {res['threads']} (numpy's OpenBLAS; see *BLAS threads* below for the comparison).",
+        f"- BLAS threads: {res['threads']} (numpy's OpenBLAS, by environment; mem7-flat itself scores on one "
+        "BLAS thread, its `blas_one_thread` default)"
+        + ("; see *BLAS threads* below for the comparison." if len(runs) > 1 else "."),
         "",
         *issue_table(args, res, cons),
         "## Results",

@@ -466,11 +466,12 @@ class FlatVectorStore(VectorStore):
             yield from ((seg, c) for c in (range(seg.n) if cols is None else cols.tolist()))
 
     def _scores(self, seg: _Segment, cols: np.ndarray | None, q: np.ndarray) -> np.ndarray:
-        """Cosine of ``q`` with the block's columns ``cols`` (all when None): one product over
-        the block's contiguous columns, then the in-scope ones picked (a column gather costs
-        far more than computing the few out-of-scope columns of the same user)."""
+        """Cosine of ``q`` (one query, or a ``(queries, dims)`` stack) with the block's columns
+        ``cols`` (all when None): one product over the block's contiguous columns, then the
+        in-scope ones picked (a column gather costs far more than computing the few out-of-scope
+        columns of the same user)."""
         full = q @ seg.mat[:, : seg.n]
-        return full if cols is None else full[cols]
+        return full if cols is None else full[..., cols]
 
     # ================================================================== interface
     async def insert(self, records: Sequence[VectorRecord]) -> None:
@@ -520,64 +521,92 @@ class FlatVectorStore(VectorStore):
         limit: int,
         filters: Filter | None = None,
     ) -> list[ScoredRecord]:
+        return (await self.search_many([vector], scope=scope, limit=limit, filters=filters))[0]
+
+    async def search_many(
+        self,
+        vectors: Sequence[Sequence[float]],
+        *,
+        scope: Scope,
+        limit: int,
+        filters: Filter | None = None,
+    ) -> list[list[ScoredRecord]]:
+        """One hit list per query vector. The scope's block is read once for all of them: one
+        matrix-matrix product (the add path asks for every fact's candidates at once)."""
+        if not len(vectors):
+            return []
         with self._lock:
             if limit <= 0 or self._dims is None or not self._where:
-                return []
-            q = self._query(vector)
+                return [[] for _ in vectors]
+            q = np.stack([self._query(v) for v in vectors])  # (queries, dims)
             parts = self._parts(scope)
             sizes = [seg.n if cols is None else len(cols) for seg, cols in parts]
             total = sum(sizes)
             self._last_scanned = total
             if not total:
-                return []
+                return [[] for _ in vectors]
             with one_thread(self.config.blas_one_thread):
-                chunks = [self._scores(seg, cols, q) for seg, cols in parts]
-            scores = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            if len(parts) == 1:
-                seg0, cols0 = parts[0]
+                chunks = [self._scores(seg, cols, q if len(q) > 1 else q[0]) for seg, cols in parts]
+            if len(q) == 1:
+                chunks = [c[None, :] for c in chunks]
+            scores = chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=1)
+            return [self._hits(row, parts, sizes, total, limit, filters) for row in scores]
 
-                def ref(i: int) -> tuple[_Segment, int]:
-                    return seg0, (i if cols0 is None else int(cols0[i]))
-            else:
-                bounds = np.cumsum(sizes)
+    def _hits(
+        self,
+        scores: np.ndarray,
+        parts: list[tuple[_Segment, np.ndarray | None]],
+        sizes: list[int],
+        total: int,
+        limit: int,
+        filters: Filter | None,
+    ) -> list[ScoredRecord]:
+        """The best ``limit`` records of one query's ``scores`` over ``parts`` passing ``filters``."""
+        if len(parts) == 1:
+            seg0, cols0 = parts[0]
 
-                def ref(i: int) -> tuple[_Segment, int]:
-                    p = int(np.searchsorted(bounds, i, side="right"))
-                    seg, cols = parts[p]
-                    j = i - (int(bounds[p - 1]) if p else 0)
-                    return seg, (j if cols is None else int(cols[j]))
+            def ref(i: int) -> tuple[_Segment, int]:
+                return seg0, (i if cols0 is None else int(cols0[i]))
+        else:
+            bounds = np.cumsum(sizes)
 
-            picked: list[int] = []
-            if filters is None:
-                picked = self._top(scores, min(limit, total)).tolist()
-            else:
-                # Best first, widening the window until ``limit`` pass or every candidate was seen.
-                k = min(total, max(4 * limit, 64))
-                checked = 0
-                while True:
-                    order = self._top(scores, k).tolist()
-                    for i in order[checked:]:
-                        seg, col = ref(i)
-                        if evaluate(filters, seg.payloads[col]):  # type: ignore[arg-type]
-                            picked.append(i)
-                            if len(picked) == limit:
-                                break
-                    checked = len(order)
-                    if len(picked) == limit or k == total:
-                        break
-                    k = min(total, 4 * k)
-            picked_scores = scores[picked].tolist() if picked else []
-            out = []
-            for i, score in zip(picked, picked_scores):
-                seg, col = ref(i)
-                out.append(
-                    ScoredRecord(
-                        id=seg.ids[col],  # type: ignore[arg-type]
-                        score=score,
-                        payload=_copy_payload(seg.payloads[col]),  # type: ignore[arg-type]
-                    )
+            def ref(i: int) -> tuple[_Segment, int]:
+                p = int(np.searchsorted(bounds, i, side="right"))
+                seg, cols = parts[p]
+                j = i - (int(bounds[p - 1]) if p else 0)
+                return seg, (j if cols is None else int(cols[j]))
+
+        picked: list[int] = []
+        if filters is None:
+            picked = self._top(scores, min(limit, total)).tolist()
+        else:
+            # Best first, widening the window until ``limit`` pass or every candidate was seen.
+            k = min(total, max(4 * limit, 64))
+            checked = 0
+            while True:
+                order = self._top(scores, k).tolist()
+                for i in order[checked:]:
+                    seg, col = ref(i)
+                    if evaluate(filters, seg.payloads[col]):  # type: ignore[arg-type]
+                        picked.append(i)
+                        if len(picked) == limit:
+                            break
+                checked = len(order)
+                if len(picked) == limit or k == total:
+                    break
+                k = min(total, 4 * k)
+        picked_scores = scores[picked].tolist() if picked else []
+        out = []
+        for i, score in zip(picked, picked_scores):
+            seg, col = ref(i)
+            out.append(
+                ScoredRecord(
+                    id=seg.ids[col],  # type: ignore[arg-type]
+                    score=score,
+                    payload=_copy_payload(seg.payloads[col]),  # type: ignore[arg-type]
                 )
-            return out
+            )
+        return out
 
     @staticmethod
     def _top(scores: np.ndarray, k: int) -> np.ndarray:

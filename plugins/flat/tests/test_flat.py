@@ -634,3 +634,36 @@ async def test_malformed_but_parseable_log_record_is_skipped(tmp_path: Path) -> 
     await again.insert([rec(1, unit(rng, 1)[0])])
     crash(again)
     assert len(make(tmp_path)) == 2
+
+
+async def test_search_many_reads_each_block_once_and_equals_single_searches() -> None:
+    rng = np.random.default_rng(21)
+    store = make()
+    vecs = unit(rng, 300)
+    recs = {}
+    for i in range(300):
+        r = rec(i, vecs[i], user=f"u{i % 3}", agent_id=f"a{i % 2}", n=i)
+        recs[r.id] = r
+    await store.insert(list(recs.values()))
+    queries = [q.tolist() for q in unit(rng, 4)] + [vecs[7].tolist()]
+    calls: list[tuple[str | None, tuple[int, ...]]] = []
+    original = store._scores
+
+    def spy(seg, cols, q):  # type: ignore[no-untyped-def]
+        calls.append((seg.user, q.shape))
+        return original(seg, cols, q)
+
+    store._scores = spy  # type: ignore[method-assign]
+    for scope, filters in ((Scope(user_id="u1"), None), (Scope(agent_id="a1"), None),
+                           (Scope(user_id="u2", agent_id="a0"), {"n": {"gte": 100}})):
+        node = parse_filters(filters) if filters else None
+        calls.clear()
+        batched = await store.search_many(queries, scope=scope, limit=5, filters=node)
+        blocks = {u for u, _ in calls}
+        assert len(calls) == len(blocks) and all(shape == (5, DIMS) for _, shape in calls)  # one product per block
+        for q, hits in zip(queries, batched):
+            want = await brute_force(recs, np.asarray(q, dtype=np.float32), scope, 5, filters)
+            assert [h.id for h in hits] == want
+            single = await store.search(q, scope=scope, limit=5, filters=node)
+            assert [(h.id, round(h.score, 5)) for h in hits] == [(h.id, round(h.score, 5)) for h in single]
+    assert await store.search_many(queries, scope=Scope(user_id="nobody"), limit=5) == [[]] * 5
