@@ -403,47 +403,46 @@ async def test_no_provider_call_while_a_scope_lock_is_held(make, mode):
     assert hits["results"][0]["memory"] == "I like green tea with honey"  # the UPDATE was re-embedded
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_llm_calls_of_concurrent_adds_in_different_scopes_overlap(make, mode):
-    state = {"now": 0, "max": 0}
+class InFlight:
+    """A script answering like ``one_call_reply`` after ``delay`` seconds, and counting the most calls
+    in flight at once (one event loop: plain counters are exact)."""
 
-    async def slow(messages: Sequence[dict]) -> Any:
-        state["now"] += 1
-        state["max"] = max(state["max"], state["now"])
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.now = 0
+        self.max = 0
+
+    async def __call__(self, messages: Sequence[dict]) -> Any:
+        self.now += 1
+        self.max = max(self.max, self.now)
         try:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(self.delay)
         finally:
-            state["now"] -= 1
+            self.now -= 1
         return one_call_reply(messages)
 
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_llm_calls_of_concurrent_adds_in_different_scopes_overlap(make, mode):
+    slow = InFlight(0.05)
     llm = ScriptedLLM(slow)
     mem = make(llm, mode=mode)
     for i in range(16):
         await seed(mem, f"I have {i} old notes", user_id=f"user{i}")
     outs = await asyncio.gather(*(mem.add(f"My lucky number is {i}", user_id=f"user{i}") for i in range(16)))
     assert len(llm.calls) == (16 if mode == "one_call" else 32)
-    assert state["max"] == 16, f"LLM calls of concurrent adds must overlap (max in flight {state['max']})"
+    assert slow.max == 16, f"LLM calls of concurrent adds must overlap (max in flight {slow.max})"
     for i, out in enumerate(outs):
         assert [r["memory"] for r in out["results"]] == [f"My lucky number is {i}"]
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_concurrent_adds_on_one_scope_overlap_and_lose_nothing(make, mode):
-    state = {"now": 0, "max": 0}
-
-    async def slow(messages: Sequence[dict]) -> Any:
-        state["now"] += 1
-        state["max"] = max(state["max"], state["now"])
-        try:
-            await asyncio.sleep(0.02)
-        finally:
-            state["now"] -= 1
-        return one_call_reply(messages)
-
+    slow = InFlight(0.02)
     mem = make(ScriptedLLM(slow), mode=mode)
     await seed(mem, "I keep a diary")
     outs = await asyncio.gather(*(mem.add(f"My locker code is {i:04d}", user_id="u") for i in range(32)))
-    assert state["max"] == 32, "one scope: the LLM calls overlap too; only the apply step is ordered"
+    assert slow.max == 32, "one scope: the LLM calls overlap too; only the apply step is ordered"
     added = [r for out in outs for r in out["results"] if r["event"] == "ADD"]
     assert len({r["id"] for r in added}) == 32
     assert len(await texts(mem)) == 33

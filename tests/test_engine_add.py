@@ -977,27 +977,8 @@ async def test_update_failure_after_applying_is_undone(make):
 
 
 # ------------------------------------------------------------------------ concurrency
-async def test_llm_calls_of_concurrent_adds_overlap(make):
-    state = {"now": 0, "max": 0}
-
-    async def slow(messages):
-        state["now"] += 1
-        state["max"] = max(state["max"], state["now"])
-        try:
-            await asyncio.sleep(0.05)
-        finally:
-            state["now"] -= 1
-        return rule_based_reply(messages)
-
-    llm = ScriptedLLM(slow)
-    mem = make(llm=llm)
-    for i in range(16):  # give each scope a candidate so every add makes both calls
-        await seed(mem, f"I have {i} old notes", user_id=f"user{i}")
-    outs = await asyncio.gather(*(mem.add(f"My lucky number is {i}", user_id=f"user{i}") for i in range(16)))
-    assert len(llm.calls) == 32
-    assert state["max"] == 16, f"LLM calls of concurrent adds must overlap (max in flight {state['max']})"
-    for i, out in enumerate(outs):
-        assert [r["memory"] for r in out["results"]] == [f"My lucky number is {i}"]
+# LLM calls of concurrent adds in different scopes overlap (two_call: 2 calls per add, 16 in flight):
+# tests/test_add_modes.py::test_llm_calls_of_concurrent_adds_in_different_scopes_overlap, both modes.
 
 
 async def test_concurrent_adds_on_one_scope_lose_nothing(make):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -41,17 +40,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from bench._common.loopback import Loopback
+
 CONVERSATIONS = ROOT / "tests/add_conversations.json"
 MODES = ("two_call", "one_call")
-
-
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # picklable by name (the corpus is hashed in a process pool)
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(*a: Any) -> None:
@@ -241,46 +235,6 @@ def timed_locks() -> Any:
     return TimedLocks()
 
 
-class Loopback:
-    """``loopback_addmode.py`` in its own process, driven over stdin / stdout."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "loopback_addmode.py"), "--embedding-dims", "384"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        hello = json.loads(self._readline())
-        self.url: str = hello["url"]
-        self.api_key: str = hello["api_key"]
-
-    def _readline(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("loopback server process exited")
-        return line
-
-    def cmd(self, **kw: Any) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(kw) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self._readline())
-
-    def counts(self) -> Counter[str]:
-        return Counter(self.cmd(cmd="counts"))
-
-    def stop(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
-            self.proc.stdin.flush()
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 async def speed(args: argparse.Namespace, overhead: Any, srv: Loopback, mode: str) -> dict[str, Any]:
     from mem7_core import AsyncMemory
 
@@ -378,12 +332,12 @@ async def engine_alone(args: argparse.Namespace, overhead: Any, mode: str) -> di
     in the speed part. What is left is the engine, the flat search and the history writes."""
     import numpy as np
 
+    from bench.addmode import loopback_addmode as loopback
     from mem7_core import AsyncMemory
     from mem7_core.providers.embedder import Embedder
     from mem7_core.testing.fakes import ScriptedLLM, hash_embedding
     from mem7_core.testing.one_call import as_one_call
 
-    loopback = sys.modules["_mem7_bench_addmode_loopback"]
     rng = random.Random(args.seed + 11)
     items = overhead.corpus(args.n + args.concurrency * args.per_scope, args.seed)
     avoid = {t for _, t in items}
@@ -611,9 +565,9 @@ def main() -> None:
     args = p.parse_args()
     if args.corpus_cache is None:
         args.corpus_cache = Path(tempfile.gettempdir()) / f"mem7-bench-addmode-corpus-{args.seed}-{args.n}-{args.concurrency}x{args.per_scope}.npy"
-    sys.path.insert(0, str(ROOT))
-    overhead = _load("_mem7_bench_overhead", ROOT / "bench/overhead/bench_overhead.py")
-    loopback = _load("_mem7_bench_addmode_loopback", HERE / "loopback_addmode.py")
+    from bench.addmode import loopback_addmode as loopback
+    from bench.overhead import bench_overhead as overhead
+
     t0 = time.perf_counter()
     agree = asyncio.run(agreement(args, overhead, loopback))
     fast: dict[str, dict[str, Any]] = {}
@@ -621,7 +575,7 @@ def main() -> None:
     if not args.no_speed:
         for mode in MODES:
             alone[mode] = asyncio.run(engine_alone(args, overhead, mode))
-        srv = Loopback()
+        srv = Loopback(HERE / "loopback_addmode.py")
         try:
             for mode in MODES:
                 fast[mode] = asyncio.run(speed(args, overhead, srv, mode))

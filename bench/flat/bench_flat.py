@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+# bench._common.machine imports no numpy: the worker sets the thread counts before numpy loads.
+from bench._common.machine import blas, cpu_model
 
 
 def _worker(args: argparse.Namespace) -> dict:
@@ -172,27 +176,6 @@ def isolation(args: argparse.Namespace, data: Any, queries: Any) -> dict[str, An
     return asyncio.run(go())
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _blas() -> str:
-    import numpy as np
-
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # pragma: no cover - old numpy
-        return "unknown"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100_000)
@@ -274,10 +257,10 @@ def main() -> None:
         "",
         "## Machine",
         "",
-        f"- CPU: {_cpu_model()}",
+        f"- CPU: {cpu_model()}",
         f"- nproc: {nproc}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
-        f"- numpy: {results[0]['numpy']} (BLAS: {_blas()})",
+        f"- numpy: {results[0]['numpy']} (BLAS: {blas()})",
         f"- faiss-cpu: {results[0]['faiss']}",
         f"- OS: {platform.platform()}",
         f"- load average when written: {', '.join(f'{x:.2f}' if isinstance(x, float) else x for x in load)} "

@@ -30,18 +30,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench" / "overhead"))
+sys.path.insert(0, str(ROOT))
 
-from bench_overhead import (
-    Loopback,
-    _cpu_model,
-    _git,
-    _versions,
-    engine_config,
-    new_fact,
-    pct,
-    query,
-)
+from bench._common.engine import engine_config
+from bench._common.loopback import Loopback
+from bench._common.machine import cpu_model, git_state, versions
+from bench._common.measure import pct
+from bench._common.text import new_fact, query
 
 
 def conversation(rng: random.Random) -> list[dict[str, str]]:
@@ -110,8 +105,8 @@ def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], total_s: 
         "",
         f"Command: `{command}`",
         "",
-        (f"Machine: {_cpu_model()}, {platform.system()} {platform.release()}, Python {platform.python_version()}; "
-        f"{_versions()}; {_git()}. Total run time {total_s:.0f} s; load average at start {args.load:.1f} "
+        (f"Machine: {cpu_model()}, {platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"{versions()}; {git_state()}. Total run time {total_s:.0f} s; load average at start {args.load:.1f} "
         f"(on {os.cpu_count()} CPUs, shared with other work: latencies are noisy, compare on and off rows)."),
         "",
         (f"Each configuration: a fresh engine seeded with {args.seed_adds} adds (first-person conversations of 1-2 "

@@ -32,158 +32,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
 
-# --------------------------------------------------------------------------------- synthetic text
-_NAMES = "Ana Ben Chloe Dara Eli Fatima Gus Hana Ivan Jun Kira Leo Maya Nils Omar Pia Quinn Ravi Sara Tom Uma Vik Wen Yara Zoe".split()
-_CITIES = ("Lisbon Berlin Osaka Denver Lagos Quito Oslo Hanoi Austin Porto Lyon Cairo Perth Seoul Lima Tallinn Zurich "
-           "Boston Nairobi Krakow Dublin Madrid Bergen Accra Kyoto").split()
-_FOODS = ("sushi ramen tacos paella pho falafel lasagna curry dumplings pierogi risotto ceviche bibimbap shakshuka "
-          "goulash pad-thai burritos gnocchi croissants kimchi couscous empanadas moussaka tempura laksa").split()
-_JOBS = ("nurse teacher plumber architect data-scientist pilot chef lawyer designer electrician pharmacist "
-         "journalist carpenter accountant firefighter dentist translator librarian mechanic biologist").split()
-_HOBBIES = ("hiking chess pottery climbing sailing painting running cycling knitting surfing gardening birdwatching "
-            "photography fencing baking kayaking skiing drumming juggling origami").split()
-_PETS = "dog cat parrot rabbit hamster tortoise ferret goldfish iguana horse".split()
-_LANGS = "Spanish Japanese German Portuguese Korean Arabic Italian Swahili Dutch Polish Greek Hindi Turkish".split()
-_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-_MONTHS = "January February March April May June July August September October November December".split()
-_COLORS = "red blue green black white silver yellow orange".split()
-_CARS = "Volvo Toyota Tesla Fiat Skoda Honda Subaru Mazda".split()
+from bench._common.engine import engine_config
+from bench._common.loopback import Loopback
+from bench._common.machine import blas, cpu_model, git_state, versions
+from bench._common.measure import pct
+from bench._common.text import conversation, corpus, new_fact, query
 
-_TEMPLATES: list[tuple[str, str]] = [
-    ("preference", "Likes {food} from the place near {city} station"),
-    ("preference", "Prefers {food} over {food2} for dinner"),
-    ("factual", "Works as a {job} in {city}"),
-    ("factual", "Has a {pet} named {name}"),
-    ("episodic", "Visited {city} in {month} with {name}"),
-    ("factual", "Sister {name} lives in {city} and works as a {job}"),
-    ("procedural", "Goes {hobby} every {day} morning before work"),
-    ("factual", "Is learning {lang} to talk with {name}"),
-    ("factual", "Drives a {color} {car} bought in {city}"),
-    ("preference", "Enjoys {hobby} and {hobby2} on weekends in {city}"),
-    ("factual", "Is allergic to {food} and avoids it at {name}'s place"),
-    ("episodic", "Met {name} at a {hobby} club in {city} last {month}"),
-]
-
-
-def _fill(rng: random.Random, tpl: str) -> str:
-    food, food2 = rng.sample(_FOODS, 2)
-    hobby, hobby2 = rng.sample(_HOBBIES, 2)
-    return tpl.format(
-        food=food, food2=food2, city=rng.choice(_CITIES), job=rng.choice(_JOBS), pet=rng.choice(_PETS),
-        name=rng.choice(_NAMES), month=rng.choice(_MONTHS), hobby=hobby, hobby2=hobby2, day=rng.choice(_DAYS),
-        lang=rng.choice(_LANGS), color=rng.choice(_COLORS), car=rng.choice(_CARS),
-    )
-
-
-def corpus(n: int, seed: int) -> list[tuple[str, str]]:
-    """n distinct (category, text) memories."""
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    out: list[tuple[str, str]] = []
-    while len(out) < n:
-        cat, tpl = rng.choice(_TEMPLATES)
-        text = _fill(rng, tpl)
-        if text not in seen:
-            seen.add(text)
-            out.append((cat, text))
-    return out
-
-
-def new_fact(rng: random.Random, avoid: set[str] | frozenset[str]) -> str:
-    """A fact shaped like the stored ones (same templates, so it has close neighbours) but not one of them."""
-    while True:
-        text = _fill(rng, rng.choice(_TEMPLATES)[1])
-        if text not in avoid:
-            return text
-
-
-def conversation(rng: random.Random, avoid: set[str] | frozenset[str] = frozenset()) -> list[dict[str, str]]:
-    """A user turn of 1 or 2 new fact sentences (→ 1-2 extracted facts) and an assistant reply."""
-    k = rng.choice((1, 2))
-    sentences = [new_fact(rng, avoid) + "." for _ in range(k)]
-    return [
-        {"role": "user", "content": " ".join(sentences)},
-        {"role": "assistant", "content": "Noted, I will remember that."},
-    ]
-
-
-def query(rng: random.Random) -> str:
-    return rng.choice((
-        f"What does the user like to eat, e.g. {rng.choice(_FOODS)}?",
-        f"Where does the user work, maybe in {rng.choice(_CITIES)}?",
-        f"Who is {rng.choice(_NAMES)} to the user?",
-        f"Which hobbies like {rng.choice(_HOBBIES)} does the user have?",
-        f"Has the user been to {rng.choice(_CITIES)}?",
-    ))
+__all__ = ["Loopback", "conversation", "corpus", "corpus_vectors", "engine_config", "new_fact", "pct", "populate", "query"]
 
 
 # ------------------------------------------------------------------------------------ helpers
-class Loopback:
-    """The loopback server process (bench/overhead/loopback.py), driven over its stdin/stdout."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "loopback.py"), "--embedding-dims", "384"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        )
-        hello = json.loads(self._readline())
-        self.url: str = hello["url"]
-        self.api_key: str = hello["api_key"]
-
-    def _readline(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("loopback server process exited")
-        return line
-
-    def cmd(self, **kw: Any) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(kw) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self._readline())
-
-    def counts(self) -> Counter[str]:
-        return Counter(self.cmd(cmd="counts"))
-
-    def stop(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
-            self.proc.stdin.flush()
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def engine_config(url: str, api_key: str, history_path: str) -> dict[str, Any]:
-    return {
-        "llm": {"provider": "openai", "config": {"base_url": url, "api_key": api_key, "model": "gpt-4.1-nano"}},
-        "embedder": {"provider": "openai", "config": {
-            "base_url": url, "api_key": api_key, "model": "text-embedding-3-small", "embedding_dims": 384}},
-        "vector_store": {"provider": "flat", "config": {"dims": 384}},
-        "history_store": {"provider": "sqlite", "config": {"path": history_path}},
-    }
-
-
 def _retrieval_mode(mem: Any) -> str | None:
     """The engine's retrieval mode (``hybrid`` / ``dense`` / ``bm25``), None if it has no such setting."""
     retrieval = getattr(mem.config, "retrieval", None)
     return getattr(retrieval, "mode", None)
-
-
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    if not s:
-        return float("nan")
-    i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
-    return s[i]
 
 
 def summary(lat: list[float], calls: Counter[str], ops: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -599,7 +463,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
         mem = AsyncMemory(engine_config(srv.url, srv.api_key, os.path.join(tmp, "history-verbatim.db")))
         vuid = "bench-verbatim"
         add_v = lambda c: mem.add(c, user_id=vuid, infer=False)  # noqa: E731
-        msgs = [[{"role": "user", "content": _fill(rng, rng.choice(_TEMPLATES)[1])}] for _ in range(args.verbatim_adds)]
+        msgs = [[{"role": "user", "content": new_fact(rng)}] for _ in range(args.verbatim_adds)]
         await timed(srv, add_v, msgs[: args.warmup])
         lat, calls, _, ex = await timed(srv, add_v, msgs[args.warmup:], Meter(mem))
         extras["verbatim_seq"] = summary(lat, calls, len(lat), ex) | {
@@ -620,7 +484,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
         await timed(srv, add_in, [conversation(rng, avoid) for _ in range(args.warmup)])
         await timed(srv, s10, [query(rng) for _ in range(args.warmup)])
         await timed(srv, s100, [query(rng) for _ in range(args.warmup)])
-        await timed(srv, add_verb, [[{"role": "user", "content": _fill(rng, rng.choice(_TEMPLATES)[1])}] for _ in range(args.warmup)])
+        await timed(srv, add_verb, [[{"role": "user", "content": new_fact(rng)}] for _ in range(args.warmup)])
         before_n = await mem.vector_store.count(scope=Scope(user_id=uid))
         row: dict[str, Any] = {"n": n, "populate_s": pop_s, "scope_at_start": before_n}
         lat, calls, _, ex = await timed(srv, s10, [query(rng) for _ in range(ops)], meter)
@@ -645,7 +509,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
         ev: Counter[str] = Counter(r.event for o in outs for r in o.results)
         row["add_infer"]["events"] = dict(ev)
         row["add_infer"]["facts_sent"] = sum(c[0]["content"].count(".") for c in convs) / ops
-        lat, calls, _, ex = await timed(srv, add_verb, [[{"role": "user", "content": _fill(rng, rng.choice(_TEMPLATES)[1])}] for _ in range(ops)], meter)
+        lat, calls, _, ex = await timed(srv, add_verb, [[{"role": "user", "content": new_fact(rng)}] for _ in range(ops)], meter)
         row["add_verbatim"] = summary(lat, calls, ops, ex)
         row["scope_at_end"] = await mem.vector_store.count(scope=Scope(user_id=uid))
         log(f"  search(limit=10) p50 {row['search10']['p50_ms']:.2f} ms; search(limit=100) p50 "
@@ -741,51 +605,6 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- report
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _blas() -> str:
-    import numpy as np
-
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # pragma: no cover - old numpy
-        return "unknown"
-
-
-def _git() -> str:
-    """Commit and locally modified files (read-only git commands)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mem7_core", "plugins"],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
-        files = [line[3:] for line in dirty if line.strip()]
-        return f"commit {head}" + (f", with local changes to {', '.join(files)}" if files else ", clean")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no git)"
-
-
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for dist in ("openai", "httpx2", "httpcore2", "httpx", "pydantic", "numpy"):
-        try:
-            out.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(out)
-
-
 # Issue #9's reference figures (measured by the issue's author on these machines, same loopback setup)
 # and targets, quoted for the comparison table; only the last columns are measured by this script.
 ISSUE9: list[tuple[str, str, str, str]] = [
@@ -1069,12 +888,12 @@ def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], cons: dic
     L += [
         "## Machine",
         "",
-        f"- CPU: {_cpu_model()}",
+        f"- CPU: {cpu_model()}",
         f"- nproc: {nproc} (engine and server processes share them)",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
-        f"- {_versions()}; BLAS: {_blas()}",
+        f"- {versions()}; BLAS: {blas()}",
         f"- OS: {platform.platform()}",
-        f"- code: {_git()}",
+        f"- code: {git_state()}",
         f"- load average when written: {', '.join(f'{x:.2f}' for x in load)} (a shared machine: expect noise)",
         f"- total bench run time: {total_s:.0f} s",
         "",

@@ -1,15 +1,8 @@
 """The loopback OpenAI-compatible server in its own process, for benchmarks.
 
-``mem7_core.testing.openai_server.OpenAIServer`` serves from a thread of the process that starts
-it; a benchmark that ran it in-process would share the GIL (and its CPU time) with the engine it
-measures. This script runs it alone in a process and is driven over stdin / stdout, one JSON object
-per line:
-
-- on start it prints ``{"url": "http://127.0.0.1:<port>/v1", "api_key": ...}``;
-- ``{"cmd": "counts"}`` → ``{"chat": n, "embeddings": n, ...}`` (cumulative; diff them);
-- ``{"cmd": "chat_latency", "value": 0.05}`` → seconds added to every chat call only
-  (``OpenAIServer.latency`` would delay embeddings too);
-- ``{"cmd": "stop"}`` (or EOF) stops it.
+Driven over stdin / stdout, one JSON object per line (the protocol: ``bench/_common/loopback.py``):
+on start it prints ``{"url": ..., "api_key": ...}``; then ``counts``, ``chat_latency`` (seconds
+added to chat calls only), ``errors``, ``stop``.
 
 Chat replies: fact extraction is the server's default rule-based answer (each user sentence of two
 or more words is a fact). The update decision is scripted here (:func:`decide`) to look like a real
@@ -22,16 +15,18 @@ deterministic hash embeddings.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import re
 import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench._common.loopback import BenchServer, serve, server_arguments
 from mem7_core.engine.prompts import UPDATE_MEMORY_MARKER
-from mem7_core.testing.openai_server import OpenAIServer
+
+__all__ = ["BenchServer", "decide", "main"]
 
 _LINE = re.compile(r"^(\d+): (.*)$")
 
@@ -76,48 +71,12 @@ def decide(messages: list[dict[str, Any]]) -> Any:
     return {"memory": out}
 
 
-class BenchServer(OpenAIServer):
-    """OpenAIServer with a latency that applies to chat calls only."""
-
-    chat_latency = 0.0
-
-    async def _dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
-        resp = await super()._dispatch(method, target, headers, raw)
-        if self.chat_latency and self._route(method, target.partition("?")[0])[0] == "chat":
-            await asyncio.sleep(self.chat_latency)
-        return resp
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--api-key", default="sk-bench")
-    p.add_argument("--embedding-dims", type=int, default=384)
-    args = p.parse_args()
-    srv = BenchServer(api_key=args.api_key, port=args.port, embedding_dims=args.embedding_dims)
+    args = server_arguments(__doc__.split("\n\n")[0])
+    srv = BenchServer(api_key=args.api_key, port=args.port, embedding_dims=args.embedding_dims,
+                      max_recorded=args.max_recorded)
     srv.script(decide)
-    srv.start()
-    print(json.dumps({"url": srv.url, "api_key": args.api_key}), flush=True)
-    try:
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            cmd = json.loads(line)
-            name = cmd.get("cmd")
-            if name == "counts":
-                reply: Any = srv.counts
-            elif name == "chat_latency":
-                srv.chat_latency = float(cmd["value"])
-                reply = {"chat_latency": srv.chat_latency}
-            elif name == "errors":
-                reply = {"errors": [repr(e) for e in srv.errors]}
-            elif name == "stop":
-                break
-            else:
-                reply = {"error": f"unknown command {name!r}"}
-            print(json.dumps(reply), flush=True)
-    finally:
-        srv.stop()
+    serve(srv, args.api_key)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ process. Reports throughput over time, the engine process's memory (RSS) over ti
 kind of op, and errors (must be 0); then checks that store and history agree and that the data
 directory reopens with every memory.
 
-Setup: ``AsyncMemory`` with mem7-openai as LLM and embedder (384-d) over HTTP to
-``mem7_core.testing.openai_server.OpenAIServer`` run by this same script in a child process
-(``--serve``), mem7-flat persisted under the data directory (fsync on), SQLite history file beside
-it, default retrieval settings. ``--concurrency`` tasks issue ops back to back; each op picks a
-scope at random among ``--scopes`` users and is an add with probability ``1 - --search-fraction``
-(1-2 fact sentences; the server's update decision is scripted ADD 50 % / UPDATE 30 % / NONE 20 %
-against the shown candidates, as a real model answers) or else a search (``limit=10``).
+Setup: ``AsyncMemory`` with mem7-openai as LLM and embedder (384-d) over HTTP to the overhead
+bench's loopback server (``bench/overhead/loopback.py``, ``mem7_core.testing.openai_server.OpenAIServer``)
+in a child process, mem7-flat persisted under the data directory (fsync on), SQLite history file
+beside it, default retrieval settings. ``--concurrency`` tasks issue ops back to back; each op picks
+a scope at random among ``--scopes`` users and is an add with probability ``1 - --search-fraction``
+(1-2 fact sentences from the benches' synthetic facts, ``bench/_common/text.py``; the server's
+update decision is scripted ADD 50 % / UPDATE 30 % / NONE 20 % against the shown candidates, as a
+real model answers) or else a search (``limit=10``).
 
     .venv/bin/python bench/soak/bench_soak.py                       # 100k ops, writes bench/results/soak.md
     .venv/bin/python bench/soak/bench_soak.py --ops 20000 --out /tmp/soak.md
@@ -25,140 +26,22 @@ import os
 import platform
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import zlib
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-# ---------------------------------------------------------------------------------- synthetic text
-_NAMES = "Ana Ben Chloe Dara Eli Fatima Gus Hana Ivan Jun Kira Leo Maya Nils Omar Pia Quinn Ravi Sara Tom".split()
-_CITIES = "Lisbon Berlin Osaka Denver Lagos Quito Oslo Hanoi Austin Porto Lyon Cairo Perth Seoul Lima".split()
-_FOODS = "sushi ramen tacos paella pho falafel lasagna curry dumplings pierogi risotto ceviche bibimbap".split()
-_JOBS = "nurse teacher plumber architect pilot chef lawyer designer electrician pharmacist journalist".split()
-_HOBBIES = "hiking chess pottery climbing sailing painting running cycling knitting surfing gardening".split()
-_PETS = "dog cat parrot rabbit hamster tortoise ferret goldfish".split()
-_MONTHS = "January February March April May June July August September October November December".split()
-_TEMPLATES = [
-    "Likes {food} from the place near {city} station",
-    "Works as a {job} in {city}",
-    "Has a {pet} named {name}",
-    "Visited {city} in {month} with {name}",
-    "Goes {hobby} every weekend with {name}",
-    "Sister {name} lives in {city} and works as a {job}",
-    "Prefers {food} over {food2} for dinner",
-    "Is allergic to {food} since {month}",
-]
-
-
-def fact(rng: random.Random) -> str:
-    food, food2 = rng.sample(_FOODS, 2)
-    return rng.choice(_TEMPLATES).format(
-        food=food, food2=food2, city=rng.choice(_CITIES), job=rng.choice(_JOBS), pet=rng.choice(_PETS),
-        name=rng.choice(_NAMES), month=rng.choice(_MONTHS), hobby=rng.choice(_HOBBIES),
-    )
-
-
-def conversation(rng: random.Random) -> list[dict[str, str]]:
-    sentences = " ".join(fact(rng) + "." for _ in range(rng.choice((1, 2))))
-    return [{"role": "user", "content": sentences}, {"role": "assistant", "content": "Noted, I will remember that."}]
-
-
-def query(rng: random.Random) -> str:
-    return rng.choice((
-        f"What does the user like to eat, e.g. {rng.choice(_FOODS)}?",
-        f"Where does the user work, maybe in {rng.choice(_CITIES)}?",
-        f"Who is {rng.choice(_NAMES)} to the user?",
-        f"Which hobbies like {rng.choice(_HOBBIES)} does the user have?",
-    ))
-
-
-# ---------------------------------------------------------------------------------- server process
-def decide(messages: list[dict[str, Any]]) -> Any:
-    """Scripted update decision (None: the server's default answer handles other prompts)."""
-    from mem7_core.engine.prompts import UPDATE_MEMORY_MARKER
-
-    system = next((m.get("content") for m in messages if m.get("role") == "system"), "")
-    if not isinstance(system, str) or not system.startswith(UPDATE_MEMORY_MARKER):
-        return None
-    user = "\n".join(m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
-    existing_part, _, facts_part = user.partition("New facts:")
-    existing: dict[str, str] = {}
-    for line in existing_part.splitlines():
-        head, sep, text = line.strip().partition(": ")
-        if sep and head.isdigit():
-            existing[head] = text
-    facts = [ln.strip()[2:].strip() for ln in facts_part.splitlines() if ln.strip().startswith("- ")]
-    out: list[dict[str, str]] = []
-    used: set[str] = set()
-    next_id = len(existing)
-    for f in facts:
-        free = [k for k in existing if k not in used]
-        r = zlib.crc32(f.encode()) % 10
-        if r < 5 or not free:
-            out.append({"id": str(next_id), "text": f, "event": "ADD"})
-            next_id += 1
-        elif r < 8:
-            k = free[0]
-            out.append({"id": k, "text": f"{existing[k]}; {f}", "event": "UPDATE", "old_memory": existing[k]})
-            used.add(k)
-        else:
-            k = free[0]
-            out.append({"id": k, "text": existing[k], "event": "NONE"})
-            used.add(k)
-    return {"memory": out}
-
-
-def serve() -> None:
-    from mem7_core.testing.openai_server import OpenAIServer
-
-    srv = OpenAIServer(api_key="sk-soak", embedding_dims=384, max_recorded=16)
-    srv.script(decide)
-    srv.start()
-    print(json.dumps({"url": srv.url}), flush=True)
-    for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "counts":
-            print(json.dumps({**srv.counts, "server_errors": [repr(e) for e in srv.errors[:5]]}), flush=True)
-        elif cmd == "stop":
-            break
-    srv.stop()
-
-
-class Server:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        self.url = json.loads(self._line())["url"]
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("loopback server process exited")
-        return line
-
-    def counts(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("counts\n")
-        self.proc.stdin.flush()
-        return json.loads(self._line())
-
-    def stop(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.close()
-            self.proc.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
+from bench._common.engine import engine_config
+from bench._common.loopback import Loopback
+from bench._common.measure import pct
+from bench._common.text import conversation, query
 
 
 # ---------------------------------------------------------------------------------- measurement
@@ -170,19 +53,9 @@ def rss_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))] if s else float("nan")
-
-
-def engine_config(url: str, data_dir: Path) -> dict[str, Any]:
-    conn = {"base_url": url, "api_key": "sk-soak"}
-    return {
-        "llm": {"provider": "openai", "config": {**conn, "model": "gpt-4.1-nano"}},
-        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 384}},
-        "vector_store": {"provider": "flat", "config": {"path": str(data_dir / "vectors"), "dims": 384}},
-        "history_store": {"provider": "sqlite", "config": {"path": str(data_dir / "history.db")}},
-    }
+def soak_config(server: Loopback, data_dir: Path) -> dict[str, Any]:
+    """The loopback engine configuration with the flat store and the history persisted under ``data_dir``."""
+    return engine_config(server.url, server.api_key, str(data_dir / "history.db"), vectors_path=str(data_dir / "vectors"))
 
 
 def consistency(data_dir: Path, stored: dict[str, str]) -> dict[str, int]:
@@ -208,7 +81,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from mem7_core.models import Scope
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="mem7-soak-"))
-    server = Server()
+    server = Loopback(ROOT / "bench" / "overhead" / "loopback.py", "--api-key", "sk-soak", "--max-recorded", "16")
     rng = random.Random(args.seed)
     lat: dict[str, list[float]] = {"add": [], "search": []}
     results: Counter[str] = Counter()
@@ -216,7 +89,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     first_errors: list[str] = []
     samples: list[dict[str, float]] = []
     started = done = 0
-    mem = AsyncMemory(engine_config(server.url, data_dir))
+    mem = AsyncMemory(soak_config(server, data_dir))
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
@@ -261,12 +134,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu = time.process_time() - cpu0
         await mem.drain()
         stored = {r.id: str(r.payload.get("data")) for r in await mem.vector_store.list(scope=Scope())}
-        counts = server.counts()
+        counts = {**server.counts(), "server_errors": server.cmd(cmd="errors")["errors"][:5]}
     finally:
         await mem.aclose()
     check = consistency(data_dir, stored)
     t_reopen = time.perf_counter()
-    async with AsyncMemory(engine_config(server.url, data_dir)) as again:
+    async with AsyncMemory(soak_config(server, data_dir)) as again:
         reopened = len(again.vector_store)
         reopen_s = time.perf_counter() - t_reopen
         probe = await again.search(query(rng), user_id="user0000", limit=10)
@@ -360,11 +233,7 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.md"))
     p.add_argument("--note", default="", help="a paragraph appended to the report")
     p.add_argument("--progress", action="store_true", help="print a line per 2 %% of ops to stderr")
-    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.serve:
-        serve()
-        return
     import logging
 
     # The engine warns when the scripted decisions leave a fact out (it then adds it): expected here.

@@ -47,14 +47,8 @@ import pytest
 
 from ..models import Scope
 from ..providers.graph_store import Entity, GraphRelation, GraphStore
-
-try:  # hypothesis is optional: without it the property test is skipped
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    HAVE_HYPOTHESIS = True
-except ImportError:  # pragma: no cover - exercised only where hypothesis is absent
-    HAVE_HYPOTHESIS = False
+from ..retrieval.fusion import cosine
+from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
 
 Triple = tuple[str, str, str]
 
@@ -97,14 +91,6 @@ HOSTILE_LABELS: list[str] = [
     "ünïcødé_relation",
 ]
 """Relationship labels a store must keep literally (the engine normalises; the store must not break)."""
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(x * x for x in b))
-    if na == 0 or nb == 0:
-        return 0.0
-    return sum(x * y for x, y in zip(a, b)) / (na * nb)
 
 
 def rel(source: str, relationship: str, destination: str) -> GraphRelation:
@@ -757,7 +743,7 @@ class GraphStoreConformance:
         assert await graph_store.entity_count(U1) == len(names)
         # Search by each name's exact embedding returns that name's relations (per a brute-force reference).
         for n in names:
-            matched = {m for m in names if _cosine(vectors[m], vectors[n]) >= 0.999}
+            matched = {m for m in names if cosine(vectors[m], vectors[n]) >= 0.999}
             want = sorted(t for t in rels if t[0] in matched or t[2] in matched)
             got_t = triples(await self.search(graph_store, U1, [vectors[n]], threshold=0.999))
             assert sorted(got_t) == want, repr(n)
@@ -860,16 +846,7 @@ class GraphStoreConformance:
     if HAVE_HYPOTHESIS:
 
         @given(data=st.data())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            suppress_health_check=[
-                HealthCheck.function_scoped_fixture,
-                HealthCheck.too_slow,
-                HealthCheck.differing_executors,
-            ],
-        )
+        @property_settings
         async def test_property_operations_match_model(self, graph_store: GraphStore, data: Any) -> None:
             """Random upserts, invalidations, rehearsals and deletes against a plain-Python model."""
             if not self.run_property_tests:

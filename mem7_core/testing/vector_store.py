@@ -50,14 +50,8 @@ from ..errors import MemoryNotFoundError
 from ..filters import Condition, Filter, Not, Or, evaluate, parse_filters
 from ..models import Scope, ScoredRecord, VectorRecord
 from ..providers.vector_store import VectorStore
-
-try:  # hypothesis is optional: without it the property tests are skipped
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    HAVE_HYPOTHESIS = True
-except ImportError:  # pragma: no cover - exercised only where hypothesis is absent
-    HAVE_HYPOTHESIS = False
+from ..retrieval.fusion import cosine
+from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
 
 _ID_NAMESPACE = uuid.UUID("6d656d37-0000-4000-8000-766563746f72")
 
@@ -207,14 +201,6 @@ def _operators(node: Filter | None) -> tuple[set[str], bool]:
     return ops, nested
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(x * x for x in b))
-    if na == 0 or nb == 0:
-        return 0.0
-    return sum(x * y for x, y in zip(a, b)) / (na * nb)
-
-
 class VectorStoreConformance:
     """Behaviour every vector store must show. Subclass it and provide the ``vector_store`` fixture."""
 
@@ -344,7 +330,7 @@ class VectorStoreConformance:
             assert have.payload == want.payload
             if have.vector is not None:
                 assert len(have.vector) == self.dims
-                assert _cosine(have.vector, want.vector) == pytest.approx(1.0, abs=self.score_tolerance)  # type: ignore[arg-type]
+                assert cosine(have.vector, want.vector) == pytest.approx(1.0, abs=self.score_tolerance)  # type: ignore[arg-type]
 
     async def test_get_keeps_requested_order_and_skips_missing(self, vector_store: VectorStore) -> None:
         recs = [self.record(f"go-{i}", created=i, user_id="u1") for i in range(4)]
@@ -527,7 +513,7 @@ class VectorStoreConformance:
             assert await self.list_ids(vector_store, Scope(user_id=user)) == self.expected_order(want)
             q = self.vec("md-q")
             got = await self.search_ids(vector_store, q, Scope(user_id=user), limit=5)
-            best = sorted(want, key=lambda r: -_cosine(q, r.vector))[:5]  # type: ignore[arg-type]
+            best = sorted(want, key=lambda r: -cosine(q, r.vector))[:5]  # type: ignore[arg-type]
             assert got == [r.id for r in best]
 
     # ============================================================================ list
@@ -591,7 +577,7 @@ class VectorStoreConformance:
         recs = [self.record(f"sb-{i}", created=i, user_id="u1") for i in range(15)]
         await vector_store.insert(recs)
         q = self.vec("sb-query")
-        ranked = sorted(recs, key=lambda r: -_cosine(q, r.vector))  # type: ignore[arg-type]
+        ranked = sorted(recs, key=lambda r: -cosine(q, r.vector))  # type: ignore[arg-type]
         hits = await vector_store.search(q, scope=Scope(user_id="u1"), limit=4)
         assert self.ids(hits) == [r.id for r in ranked[:4]]
         scores = [h.score for h in hits]
@@ -599,7 +585,7 @@ class VectorStoreConformance:
         assert all(math.isfinite(s) for s in scores)
         if self.cosine_scores:
             for h, r in zip(hits, ranked):
-                assert h.score == pytest.approx(_cosine(q, r.vector), abs=self.score_tolerance)  # type: ignore[arg-type]
+                assert h.score == pytest.approx(cosine(q, r.vector), abs=self.score_tolerance)  # type: ignore[arg-type]
         everything = await vector_store.search(q, scope=Scope(user_id="u1"), limit=100)
         assert self.ids(everything) == [r.id for r in ranked]
         assert len(await vector_store.search(q, scope=Scope(user_id="u1"), limit=1)) == 1
@@ -685,7 +671,7 @@ class VectorStoreConformance:
         q = self.vec("sf-q")
         node = parse_filters({"even": True})
         self.skip_unless_pushed_down(vector_store, node)
-        want = [r.id for r in sorted(recs, key=lambda r: -_cosine(q, r.vector)) if r.payload["even"]]  # type: ignore[arg-type]
+        want = [r.id for r in sorted(recs, key=lambda r: -cosine(q, r.vector)) if r.payload["even"]]  # type: ignore[arg-type]
         assert await self.search_ids(vector_store, q, Scope(user_id="u1"), limit=3, filters=node) == want[:3]
         assert await self.list_ids(vector_store, Scope(user_id="u1"), filters=node, limit=2) == (
             self.expected_order([r for r in recs if r.payload["even"]])[:2]
@@ -729,7 +715,7 @@ class VectorStoreConformance:
         q = self.vec("cf-query")
         got_search = await self.search_ids(vector_store, q, scope, filters=node, limit=len(mine) + 5)
         assert sorted(got_search) == sorted(r.id for r in want), f"search() with {filters}"
-        ranked = [r.id for r in sorted(want, key=lambda r: -_cosine(q, r.vector))]  # type: ignore[arg-type]
+        ranked = [r.id for r in sorted(want, key=lambda r: -cosine(q, r.vector))]  # type: ignore[arg-type]
         assert got_search == ranked, f"search() order with {filters}"
         if want:
             top = await self.search_ids(vector_store, q, scope, filters=node, limit=1)
@@ -938,16 +924,7 @@ class VectorStoreConformance:
             )
 
         @given(data=st.data())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            suppress_health_check=[
-                HealthCheck.function_scoped_fixture,
-                HealthCheck.too_slow,
-                HealthCheck.differing_executors,
-            ],
-        )
+        @property_settings
         async def test_property_filters_match_reference(self, vector_store: VectorStore, data: Any) -> None:
             if not self.run_property_tests:
                 pytest.skip("property tests disabled")
@@ -979,16 +956,7 @@ class VectorStoreConformance:
             assert sorted(got) == sorted(r.id for r in want)
 
         @given(data=st.data())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            suppress_health_check=[
-                HealthCheck.function_scoped_fixture,
-                HealthCheck.too_slow,
-                HealthCheck.differing_executors,
-            ],
-        )
+        @property_settings
         async def test_property_operations_match_model(self, vector_store: VectorStore, data: Any) -> None:
             if not self.run_property_tests:
                 pytest.skip("property tests disabled")

@@ -25,12 +25,15 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from mem7_core.errors import ConfigError
 
 log = logging.getLogger("mem7.flat")
 
@@ -233,7 +236,48 @@ class Persistence:
         self.records_since_snapshot = 0
         self._remove_debris()
 
+    def snapshot_due(self, every: int) -> bool:
+        """Whether the log has grown to ``every`` records since the last snapshot."""
+        return self.records_since_snapshot >= every
+
+    def close_after_snapshot(self, snapshot: Callable[[], None]) -> None:
+        """A store's ``aclose``: ``snapshot()`` if the log has grown since the last one (the next open
+        then replays nothing), and close the log (it reopens on the next write)."""
+        if self.records_since_snapshot:
+            snapshot()
+        self.close()
+
     def close(self) -> None:
         if self._wal is not None:
             self._wal.close()
             self._wal = None
+
+
+def expand_path(cls: type, v: str | None) -> str | None:
+    """The stores' ``path`` validator: ``~`` expanded, so the directory is the one the user meant."""
+    return None if v is None else str(Path(v).expanduser())
+
+
+@contextmanager
+def path_errors(section: str, path: str, in_memory: str) -> Iterator[None]:
+    """While a store opens its directory: an ``OSError`` (not a directory, not writable, missing
+    parent...) becomes a ``ConfigError`` naming ``<section>.config.path`` and the fix.
+
+    :param in_memory: what leaving the path unset keeps in memory ("memories", "the graph").
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"{section} flat: cannot use path {path!r} ({exc.strerror or exc}: {exc.filename}); "
+            f"set {section}.config.path to a writable directory, or leave it unset to keep {in_memory} in memory"
+        ) from exc
+
+
+def persistence_stats(p: Persistence | None) -> dict[str, Any]:
+    """The persistence part of a store's ``stats()``."""
+    return {
+        "persistent": p is not None,
+        "generation": None if p is None else p.generation,
+        "log_records": None if p is None else p.records_since_snapshot,
+    }

@@ -31,11 +31,24 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from mem7_core.errors import ConfigError, ScopeError
+from mem7_core.errors import ScopeError
 from mem7_core.models import SCOPE_KEYS, Scope
-from mem7_core.providers import Entity, GraphRelation, GraphStore, GraphStoreCapabilities, ProviderConfig
+from mem7_core.providers import (
+    Entity,
+    GraphRelation,
+    GraphStore,
+    GraphStoreCapabilities,
+    ProviderConfig,
+)
 
-from ._persist import Persistence, decode_vector, encode_vector
+from ._persist import (
+    Persistence,
+    decode_vector,
+    encode_vector,
+    expand_path,
+    path_errors,
+    persistence_stats,
+)
 
 log = logging.getLogger("mem7.flat")
 
@@ -155,10 +168,7 @@ class FlatGraphStore(GraphStore):
         fsync: bool = True
         """fsync the log after every mutation (durable acknowledgement). Off only for throwaway data."""
 
-        @field_validator("path")
-        @classmethod
-        def _expand(cls, v: str | None) -> str | None:
-            return None if v is None else str(Path(v).expanduser())
+        _expand = field_validator("path")(expand_path)
 
     config: Config
 
@@ -174,13 +184,8 @@ class FlatGraphStore(GraphStore):
         self._persist: Persistence | None = None
         if cfg.path is not None:
             self._persist = Persistence(Path(cfg.path) / cfg.collection_name, fsync=cfg.fsync)
-            try:
+            with path_errors("graph_store", cfg.path, "the graph"):
                 self._load()
-            except OSError as exc:  # not a directory, not writable, missing parent...
-                raise ConfigError(
-                    f"graph_store flat: cannot use path {cfg.path!r} ({exc.strerror or exc}: {exc.filename}); "
-                    "set graph_store.config.path to a writable directory, or leave it unset to keep the graph in memory"
-                ) from exc
 
     # ================================================================== state
     def _clear(self) -> None:
@@ -375,7 +380,7 @@ class FlatGraphStore(GraphStore):
 
     def _after_write(self) -> None:
         p = self._persist
-        if p is not None and p.records_since_snapshot >= self.config.snapshot_every:
+        if p is not None and p.snapshot_due(self.config.snapshot_every):
             self._snapshot()
 
     def _snapshot(self) -> None:
@@ -525,9 +530,7 @@ class FlatGraphStore(GraphStore):
         """
         with self._lock:
             if self._persist is not None:
-                if self._persist.records_since_snapshot:
-                    self._snapshot()
-                self._persist.close()
+                self._persist.close_after_snapshot(self._snapshot)
 
     # ================================================================== introspection
     def stats(self) -> dict[str, Any]:
@@ -538,7 +541,5 @@ class FlatGraphStore(GraphStore):
                 "entities": sum(g.n for g in self._graphs.values()),
                 "relations": sum(len(g.rels) for g in self._graphs.values()),
                 "dims": self._dims,
-                "persistent": self._persist is not None,
-                "generation": None if self._persist is None else self._persist.generation,
-                "log_records": None if self._persist is None else self._persist.records_since_snapshot,
+                **persistence_stats(self._persist),
             }

@@ -41,13 +41,20 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import AliasChoices, Field, field_validator
 
-from mem7_core.errors import ConfigError, MemoryNotFoundError
+from mem7_core.errors import MemoryNotFoundError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
 
 from ._blas import one_thread
-from ._persist import Persistence, decode_vector, encode_vector
+from ._persist import (
+    Persistence,
+    decode_vector,
+    encode_vector,
+    expand_path,
+    path_errors,
+    persistence_stats,
+)
 
 log = logging.getLogger("mem7.flat")
 
@@ -161,10 +168,7 @@ class FlatVectorStore(VectorStore):
         worker threads would otherwise spin on a core while the engine awaits I/O. ``false`` keeps
         the library's thread count (faster for one huge scope searched in a tight loop)."""
 
-        @field_validator("path")
-        @classmethod
-        def _expand(cls, v: str | None) -> str | None:
-            return None if v is None else str(Path(v).expanduser())
+        _expand = field_validator("path")(expand_path)
 
     config: Config
 
@@ -179,13 +183,8 @@ class FlatVectorStore(VectorStore):
         self._persist: Persistence | None = None
         if cfg.path is not None:
             self._persist = Persistence(Path(cfg.path) / cfg.collection_name, fsync=cfg.fsync)
-            try:
+            with path_errors("vector_store", cfg.path, "memories"):
                 self._load()
-            except OSError as exc:  # not a directory, not writable, missing parent...
-                raise ConfigError(
-                    f"vector_store flat: cannot use path {cfg.path!r} ({exc.strerror or exc}: {exc.filename}); "
-                    "set vector_store.config.path to a writable directory, or leave it unset to keep memories in memory"
-                ) from exc
 
     # ================================================================== state
     def _clear(self, dims: int | None) -> None:
@@ -378,7 +377,7 @@ class FlatVectorStore(VectorStore):
     def _after_write(self) -> None:
         self._maybe_compact()
         p = self._persist
-        if p is not None and p.records_since_snapshot >= self.config.snapshot_every:
+        if p is not None and p.snapshot_due(self.config.snapshot_every):
             self._snapshot()
 
     def _live_rows(self) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -692,9 +691,7 @@ class FlatVectorStore(VectorStore):
         """
         with self._lock:
             if self._persist is not None:
-                if self._persist.records_since_snapshot:
-                    self._snapshot()
-                self._persist.close()
+                self._persist.close_after_snapshot(self._snapshot)
 
     # ================================================================== introspection
     def __len__(self) -> int:
@@ -711,9 +708,7 @@ class FlatVectorStore(VectorStore):
                 "capacity": sum(s.capacity for s in segs),
                 "segments": len(self._segs),
                 "dims": self._dims,
-                "persistent": self._persist is not None,
-                "generation": None if self._persist is None else self._persist.generation,
-                "log_records": None if self._persist is None else self._persist.records_since_snapshot,
+                **persistence_stats(self._persist),
             }
 
 

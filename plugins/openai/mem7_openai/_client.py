@@ -86,27 +86,13 @@ class LazyClient:
         # The SDK's default client class (its limits, redirects) with the shared TLS context.
         http_client = openai.DefaultAsyncHttpxClient(verify=shared_ssl_context(), timeout=config.timeout)
         # The client's own retries are off: ``Retrier`` does them, bounded and observable.
+        common: dict[str, Any] = {"api_key": conn.api_key, "timeout": config.timeout, "max_retries": 0,
+                                  "default_headers": headers or None, "http_client": http_client}
         if conn.alias.azure:
-            return openai.AsyncAzureOpenAI(
-                api_key=conn.api_key,
-                azure_endpoint=conn.base_url,
-                azure_deployment=conn.azure_deployment,
-                api_version=conn.api_version,
-                timeout=config.timeout,
-                max_retries=0,
-                default_headers=headers or None,
-                http_client=http_client,
-            )
-        return openai.AsyncOpenAI(
-            api_key=conn.api_key,
-            base_url=conn.base_url,
-            organization=config.organization,
-            project=config.project,
-            timeout=config.timeout,
-            max_retries=0,
-            default_headers=headers or None,
-            http_client=http_client,
-        )
+            return openai.AsyncAzureOpenAI(azure_endpoint=conn.base_url, azure_deployment=conn.azure_deployment,
+                                           api_version=conn.api_version, **common)
+        return openai.AsyncOpenAI(base_url=conn.base_url, organization=config.organization, project=config.project,
+                                  **common)
 
     async def post_json(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` to ``path`` (relative to the base URL) and return the parsed JSON answer.

@@ -10,18 +10,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from mem7_core.errors import ConfigError, ProviderError
-from mem7_core.providers import Embedder, EmbedPurpose, ProviderConfig
+from mem7_core.providers import Embedder, EmbedPurpose
 
-from ._common import (
-    EMBEDDER_ALIASES,
-    PROVIDER,
-    Alias,
-    Retrier,
-    describe_error,
-    resolve_alias,
-    resolve_connection,
-)
-from ._client import LazyClient
+from ._common import EMBEDDER_ALIASES, PROVIDER, Alias, resolve_alias
+from ._provider import OpenAIProvider
 from .config import OpenAIEmbedderConfig
 
 
@@ -47,7 +39,7 @@ def supports_dimensions(model: str) -> bool:
     return "text-embedding-3" in model
 
 
-class OpenAIEmbedder(Embedder):
+class OpenAIEmbedder(OpenAIProvider, Embedder):
     """Embeddings through the official ``openai`` client: one client per instance, batches split
     into ``batch_size`` requests sent concurrently (at most ``max_concurrency`` in flight)."""
 
@@ -75,30 +67,14 @@ class OpenAIEmbedder(Embedder):
             self.send_dimensions = cfg.send_dimensions
         else:
             self.send_dimensions = dims_explicit or supports_dimensions(self.model)
-        self.connection = resolve_connection(cfg, self.alias, kind="embedder", model=self.model,
-                                             azure_deployment=cfg.azure_deployment)
-        self.base_url = self.connection.base_url
-        self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
-                                max_backoff=cfg.retry_max_backoff)
-        self._http = LazyClient(self.connection, cfg)  # built on the first request
-        self._closed = False
-
-    @classmethod
-    def from_config(
-        cls, section: dict[str, Any] | ProviderConfig | None = None, *, selected_as: str | None = None
-    ) -> OpenAIEmbedder:
-        config = section if isinstance(section, OpenAIEmbedderConfig) else cls.Config.model_validate(
-            section.model_dump(exclude_unset=True) if isinstance(section, ProviderConfig) else (section or {})
-        )
-        return cls(config, alias=selected_as or "openai")
+        self._connect(azure_deployment=cfg.azure_deployment)
 
     @property
     def dims(self) -> int:
         return self._dims
 
     async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
-        if self._closed:
-            raise ProviderError(PROVIDER, "embedder: embed() called after aclose()")
+        self._check_open("embed")
         # The API rejects empty strings; a blank text embeds like a space.
         batch = [t if t else " " for t in texts]
         if not batch:
@@ -122,12 +98,7 @@ class OpenAIEmbedder(Embedder):
         body: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "base64"}
         if self.send_dimensions:
             body["dimensions"] = self._dims
-        http = self._http
-
-        async def call() -> Any:
-            return await http.post_json("/embeddings", body)
-
-        response = await self._retrier.run(call, self._describe)
+        response = await self._post("/embeddings", body)
         try:
             data = sorted(response["data"], key=lambda d: d["index"])
             vectors = [_vector(d["embedding"]) for d in data]
@@ -144,21 +115,6 @@ class OpenAIEmbedder(Embedder):
                     f"embedding_dims is {self._dims}; set embedder.config.embedding_dims to {len(vec)}",
                 )
         return vectors
-
-    def _describe(self, exc: BaseException, attempts: int) -> ProviderError:
-        return describe_error(exc, attempts=attempts, alias=self.alias, kind="embedder", base_url=self.base_url,
-                              model=self.model, timeout=self.config.timeout)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._http.aclose()
-
-    @property
-    def _client(self) -> Any:
-        """The ``openai`` client once a request has built it (None before: construction is cheap)."""
-        return self._http.built
 
     def __repr__(self) -> str:
         return f"<OpenAIEmbedder {self.alias.name} model={self.model!r} dims={self._dims}>"

@@ -7,20 +7,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from mem7_core.errors import ConfigError, ProviderError
+from mem7_core.errors import ConfigError
 from mem7_core.models import LLMResponse
-from mem7_core.providers import LLM, LLMCapabilities, Message, ProviderConfig
+from mem7_core.providers import LLM, LLMCapabilities, Message
 
-from ._common import (
-    LLM_ALIASES,
-    PROVIDER,
-    Alias,
-    Retrier,
-    describe_error,
-    resolve_alias,
-    resolve_connection,
-)
-from ._client import LazyClient
+from ._common import LLM_ALIASES, Alias, resolve_alias
+from ._provider import OpenAIProvider
 from .config import OpenAILLMConfig
 
 log = logging.getLogger("mem7.openai")
@@ -86,7 +78,7 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OpenAILLM(LLM):
+class OpenAILLM(OpenAIProvider, LLM):
     """Chat completions through the official ``openai`` client.
 
     One ``AsyncOpenAI`` (or ``AsyncAzureOpenAI``) client per instance, so calls share its
@@ -105,33 +97,17 @@ class OpenAILLM(LLM):
         cfg = self.config
         self.alias = alias if isinstance(alias, Alias) else resolve_alias(alias)
         explicit = cfg.model_fields_set
-        model = cfg.model if "model" in explicit else (self.alias.llm_model or cfg.model)
         if "model" not in explicit and self.alias.llm_model is None:
             raise ConfigError(
                 f"{self.alias.name} llm: no model. Set llm.config.model to the model the server serves"
             )
-        self.model = model
+        self.model = cfg.model if "model" in explicit else (self.alias.llm_model or cfg.model)
         self.json_mode = cfg.json_mode or self.alias.json_mode
-        self.connection = resolve_connection(cfg, self.alias, kind="llm", model=model,
-                                             azure_deployment=cfg.azure_deployment)
-        self.base_url = self.connection.base_url
+        self._connect(azure_deployment=cfg.azure_deployment)
         # Instance-level capabilities: vision and JSON mode depend on the config.
         self.capabilities = LLMCapabilities(  # type: ignore[misc]
             json_mode=self.json_mode != "off", tools=True, vision=cfg.enable_vision
         )
-        self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
-                                max_backoff=cfg.retry_max_backoff)
-        self._http = LazyClient(self.connection, cfg)  # built on the first request
-        self._closed = False
-
-    @classmethod
-    def from_config(
-        cls, section: dict[str, Any] | ProviderConfig | None = None, *, selected_as: str | None = None
-    ) -> OpenAILLM:
-        config = section if isinstance(section, OpenAILLMConfig) else cls.Config.model_validate(
-            section.model_dump(exclude_unset=True) if isinstance(section, ProviderConfig) else (section or {})
-        )
-        return cls(config, alias=selected_as or "openai")
 
     # --------------------------------------------------------------------------------- calls
     def _request(
@@ -171,15 +147,9 @@ class OpenAILLM(LLM):
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> LLMResponse:
-        if self._closed:
-            raise ProviderError(PROVIDER, "llm: generate() called after aclose()")
+        self._check_open("generate")
         body = self._request(messages, response_format, tools, temperature, max_tokens)
-        http = self._http
-
-        async def call() -> Any:
-            return await http.post_json("/chat/completions", body)
-
-        response = await self._retrier.run(call, self._describe)
+        response = await self._post("/chat/completions", body)
         try:
             choices = response["choices"]
             if not choices:
@@ -200,21 +170,6 @@ class OpenAILLM(LLM):
         except Exception as exc:  # a body that parsed as JSON but is not a chat completion
             raise self._describe(exc, 1) from exc
         return LLMResponse(content=content, tool_calls=tool_calls, usage=usage)
-
-    def _describe(self, exc: BaseException, attempts: int) -> ProviderError:
-        return describe_error(exc, attempts=attempts, alias=self.alias, kind="llm", base_url=self.base_url,
-                              model=self.model, timeout=self.config.timeout)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._http.aclose()
-
-    @property
-    def _client(self) -> Any:
-        """The ``openai`` client once a request has built it (None before: construction is cheap)."""
-        return self._http.built
 
     def __repr__(self) -> str:
         return f"<OpenAILLM {self.alias.name} model={self.model!r} base_url={self.base_url!r}>"

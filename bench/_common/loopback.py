@@ -1,0 +1,137 @@
+"""The loopback OpenAI server in a process of its own, and the client that drives it.
+
+``mem7_core.testing.openai_server.OpenAIServer`` serves from a thread of the process that starts
+it; a benchmark that ran it in-process would share the GIL (and its CPU time) with the engine it
+measures. A server script (``bench/overhead/loopback.py``, ``bench/addmode/loopback_addmode.py``)
+builds its server and hands it to :func:`serve`, which speaks this protocol on stdin / stdout, one
+JSON object per line:
+
+- on start it prints ``{"url": "http://127.0.0.1:<port>/v1", "api_key": ...}``;
+- ``{"cmd": "counts"}`` → ``{"chat": n, "embeddings": n, ...}`` (cumulative; diff them);
+- ``{"cmd": "chat_latency", "value": 0.05}`` → seconds added to every chat call only
+  (``OpenAIServer.latency`` would delay embeddings too);
+- ``{"cmd": "errors"}`` → ``{"errors": [...]}`` (exceptions the server caught);
+- a script's own commands (``extra``);
+- ``{"cmd": "stop"}`` (or EOF) stops it.
+
+:class:`Loopback` starts such a script and sends the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mem7_core.testing.openai_server import OpenAIServer
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The overhead benchmark's server: rule-based extraction, scripted update decisions.
+DEFAULT_SERVER = ROOT / "bench" / "overhead" / "loopback.py"
+
+
+class BenchServer(OpenAIServer):
+    """OpenAIServer with a latency that applies to chat calls only."""
+
+    chat_latency = 0.0
+
+    async def _dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+        resp = await super()._dispatch(method, target, headers, raw)
+        if self.chat_latency and self._route(method, target.partition("?")[0])[0] == "chat":
+            await asyncio.sleep(self.chat_latency)
+        return resp
+
+
+def server_arguments(description: str) -> argparse.Namespace:
+    """A server script's command line: ``--port``, ``--api-key``, ``--embedding-dims``, ``--max-recorded``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--api-key", default="sk-bench")
+    p.add_argument("--embedding-dims", type=int, default=384)
+    p.add_argument("--max-recorded", type=int, default=256,
+                   help="recent requests the server keeps (a long run wants few: they hold memory)")
+    return p.parse_args()
+
+
+Command = Callable[[Any, dict[str, Any]], Any]
+
+
+def serve(srv: BenchServer, api_key: str, extra: Mapping[str, Command] | None = None) -> None:
+    """Start ``srv``, print its address, answer commands from stdin until ``stop`` or EOF, stop it.
+
+    ``extra`` maps a script's own command names to ``fn(srv, cmd) -> reply``.
+    """
+    commands: dict[str, Command] = {
+        "counts": lambda s, c: s.counts,
+        "chat_latency": _set_chat_latency,
+        "errors": lambda s, c: {"errors": [repr(e) for e in s.errors]},
+        **(extra or {}),
+    }
+    srv.start()
+    print(json.dumps({"url": srv.url, "api_key": api_key}), flush=True)
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            cmd = json.loads(line)
+            name = cmd.get("cmd")
+            if name == "stop":
+                break
+            fn = commands.get(name)
+            reply = fn(srv, cmd) if fn else {"error": f"unknown command {name!r}"}
+            print(json.dumps(reply), flush=True)
+    finally:
+        srv.stop()
+
+
+def _set_chat_latency(srv: BenchServer, cmd: dict[str, Any]) -> Any:
+    srv.chat_latency = float(cmd["value"])
+    return {"chat_latency": srv.chat_latency}
+
+
+class Loopback:
+    """A server script (default: the overhead bench's) in its own process, driven over its stdin / stdout."""
+
+    def __init__(self, script: Path = DEFAULT_SERVER, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), "--embedding-dims", "384", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        hello = json.loads(self._readline())
+        self.url: str = hello["url"]
+        self.api_key: str = hello["api_key"]
+
+    def _readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("loopback server process exited")
+        return line
+
+    def cmd(self, **kw: Any) -> Any:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(kw) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self._readline())
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.cmd(cmd="counts"))
+
+    def stop(self) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
