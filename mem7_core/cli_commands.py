@@ -83,8 +83,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise UsageError("--infer needs an LLM (set OPENAI_API_KEY or configure llm); use --no-infer to store verbatim")
         bar = ProgressBar(len(parsed), quiet=args.quiet)
         try:
-            report = memory._call(import_lines(memory.engine, parsed, infer=infer, continue_on_error=args.continue_on_error,
-                                               progress=bar.advance, skipped=problems))
+            report = import_lines(memory, parsed, infer=infer, continue_on_error=args.continue_on_error,
+                                  progress=bar.advance, skipped=problems)
         except ImportStopped as exc:
             bar.close()
             print(f"{cli.PROG}: error: {exc}", file=sys.stderr)
@@ -109,7 +109,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     scope = cli._explicit_scope(args)
 
     def work(memory: Any) -> int:
-        rows = list(memory._call(export_lines(memory.engine, scope)))
+        rows = list(export_lines(memory, scope))
         if args.output in (None, "-"):
             for row in rows:
                 print(row)

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .ids import iso, text_hash, uuid7
-from .models import MEMORY_TYPES, SCOPE_KEYS, HistoryEvent, Scope, VectorRecord
+from .models import MEMORY_TYPES, SCOPE_KEYS
 
 if TYPE_CHECKING:
-    from .engine.memory import AsyncMemory
+    from .engine.sync import Memory
 
 EXPORT_FIELDS = (
     "id", "memory", "user_id", "agent_id", "run_id", "metadata", "memory_type", "role", "actor_id",
@@ -243,8 +242,8 @@ def read_lines(
 
 
 # ---------------------------------------------------------------------- writing
-async def import_lines(
-    engine: AsyncMemory,
+def import_lines(
+    memory: Memory,
     parsed: list[ParsedLine],
     *,
     infer: bool = True,
@@ -252,42 +251,45 @@ async def import_lines(
     progress: Progress | None = None,
     skipped: list[str] | None = None,
 ) -> ImportReport:
-    """Write checked lines through the engine, in file order.
+    """Write checked lines through the engine's public API, in file order.
 
-    Conversations and messages go through ``add()``; runs of memory lines are written in batches
-    (one embedding call each) keeping their ids and timestamps. A failing line stops the import
-    (the lines before it stay imported, as the error says) unless ``continue_on_error``.
+    Conversations and messages go through ``add()``; runs of memory lines go through
+    ``import_memories()`` in batches (one embedding call each), keeping their ids and timestamps;
+    ids already stored are left as they are. A failing line stops the import (the lines before it
+    stay imported, as the error says) unless ``continue_on_error``.
     """
     report = ImportReport(lines=len(parsed) + len(skipped or []), skipped=list(skipped or []))
     batch: list[ParsedLine] = []
 
-    async def flush() -> None:
+    def flush() -> None:
         if not batch:
             return
         todo = list(batch)
         batch.clear()
         try:
-            written, present = await _write_memories(engine, todo)
+            result = memory.import_memories([_item(p) for p in todo], on_conflict="skip", batch_size=IMPORT_BATCH)
         except Exception as exc:
             if not continue_on_error:
                 raise _stopped(report, todo[0].number, exc) from exc
             report.skipped.extend(f"line {p.number}: {type(exc).__name__}: {exc}" for p in todo)
         else:
             report.imported += len(todo)
-            report.memories += written
-            report.already_present += present
+            report.memories += result.imported + result.replaced
+            report.already_present += result.skipped
         if progress:
             progress(len(todo))
 
     for item in parsed:
         if isinstance(item.line, MemoryLine):
+            if item.line.id is not None and any(p.line.id == item.line.id for p in batch):
+                flush()  # the same id twice: the second is "already present", as in separate runs
             batch.append(item)
             if len(batch) >= IMPORT_BATCH:
-                await flush()
+                flush()
             continue
-        await flush()
+        flush()
         try:
-            result = await _add(engine, item, infer)
+            result = _add(memory, item, infer)
         except Exception as exc:
             if not continue_on_error:
                 raise _stopped(report, item.number, exc) from exc
@@ -297,7 +299,7 @@ async def import_lines(
             report.memories += len(result.results)
         if progress:
             progress(1)
-    await flush()
+    flush()
     return report
 
 
@@ -317,76 +319,32 @@ def _stopped(report: ImportReport, number: int, exc: BaseException) -> ImportSto
     return ImportStopped(report, number, exc)
 
 
-async def _add(engine: AsyncMemory, item: ParsedLine, infer: bool) -> Any:
+def _add(memory: Memory, item: ParsedLine, infer: bool) -> Any:
     line = item.line
     if isinstance(line, ConversationLine):
         messages = [m.model_dump(exclude_none=True) for m in line.messages]
     else:
         assert isinstance(line, MessageLine)
         messages = [{"role": line.role, "content": line.content, **({"name": line.name} if line.name else {})}]
-    return await engine.add(
-        messages, infer=infer and engine.llm is not None, metadata=line.metadata, memory_type=line.memory_type, **item.scope
+    return memory.add(
+        messages, infer=infer and memory.engine.llm is not None, metadata=line.metadata, memory_type=line.memory_type,
+        **item.scope,
     )
 
 
-async def _write_memories(engine: AsyncMemory, items: list[ParsedLine]) -> tuple[int, int]:
-    """Store exported memories as they are: their ids, times, counters; one ADD event each.
-
-    Ids already in the store are left alone (importing the same file twice changes nothing).
-    Goes through the engine's one write path (history, then vectors, keyword indexes, undo on
-    failure) under each scope's lock, as ``add()`` does.
-    """
-    lines: list[tuple[MemoryLine, dict[str, str]]] = [(p.line, p.scope) for p in items]  # type: ignore[misc]
-    ids = [line.id or uuid7() for line, _ in lines]
-    present = {r.id for r in await engine.vector_store.get([i for i in ids if i])}
-    todo = [(mem_id, line, scope) for mem_id, (line, scope) in zip(ids, lines) if mem_id not in present]
-    todo = list({mem_id: (mem_id, line, scope) for mem_id, line, scope in todo}.values())  # one per id
-    if not todo:
-        return 0, len(items)
-    vectors = await engine.embedder.embed([line.memory for _, line, _ in todo], purpose="add")
-    now = iso(engine._now())
-    by_scope: dict[tuple[str | None, ...], tuple[list[HistoryEvent], list[VectorRecord]]] = {}
-    for (mem_id, line, scope_ids), vector in zip(todo, vectors):
-        scope = Scope(**scope_ids)
-        payload = _payload(line, scope, now)
-        events, records = by_scope.setdefault(scope.key(), ([], []))
-        records.append(VectorRecord(id=mem_id, vector=vector, payload=payload))
-        events.append(engine._event(mem_id, None, line.memory, "ADD", payload["created_at"], payload))
-    for key, (events, records) in by_scope.items():
-        async with engine._locks.hold(key):
-            await engine._write(events, inserts=records)
-    return len(todo), len(items) - len(todo)
-
-
-def _payload(line: MemoryLine, scope: Scope, now: str) -> dict[str, Any]:
-    payload: dict[str, Any] = dict(line.metadata or {})
-    created = line.created_at or now
-    payload.update(
-        data=line.memory,
-        hash=text_hash(line.memory),
-        created_at=created,
-        updated_at=line.updated_at or created,
-        access_count=line.access_count,
-    )
-    payload.update(scope.as_dict())
-    for key in ("memory_type", "role", "actor_id", "last_accessed_at"):
-        value = getattr(line, key)
-        if value is not None:
-            payload[key] = value
-    return payload
+def _item(parsed: ParsedLine) -> dict[str, Any]:
+    """A memory line as an ``import_memories`` item, in the scope the line resolved to."""
+    item = parsed.line.model_dump(exclude_none=True, exclude=set(SCOPE_KEYS))
+    return {**item, **parsed.scope}
 
 
 # ---------------------------------------------------------------------- export
-async def export_lines(engine: AsyncMemory, scope: Mapping[str, str] | None = None) -> Iterator[str]:
+def export_lines(memory: Memory, scope: Mapping[str, str] | None = None) -> Iterator[str]:
     """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each."""
-    from .engine.records import item_from_payload
-
-    records = await engine.vector_store.list(scope=Scope(**(scope or {})), limit=None)
     out: list[str] = []
-    for record in records:
-        item = item_from_payload(record.id, record.payload).model_dump(mode="json", exclude_none=True)
-        row = {k: item[k] for k in EXPORT_FIELDS if k in item}
-        out.append(json.dumps(row, ensure_ascii=False, sort_keys=False))
+    for item in memory.export_memories(**(scope or {})):
+        row = item.model_dump(mode="json", exclude_none=True)
+        out.append(json.dumps({k: row[k] for k in EXPORT_FIELDS if k in row}, ensure_ascii=False, sort_keys=False))
     return iter(out)
 
 

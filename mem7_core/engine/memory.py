@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,13 @@ from .locks import ScopeLocks, WriteLog
 from .messages import image_parts, normalise_messages, text_of
 from .parsing import parse_json_object
 from .records import check_metadata, item_from_payload, new_payload
+from .restore import ON_CONFLICT, ImportResult, MemoryConflictError, OnConflict, Restored, check_items
 
 log = logging.getLogger("mem7.engine")
 
 Clock = Callable[[], datetime]
+IMPORT_BATCH_SIZE = 64
+"""Memories ``import_memories`` embeds and writes per batch (one embedding call, one history batch)."""
 _WRITE_PATH_OVERFETCH = 3
 """With write-path scorers on, fetch this many times the candidates, then score and cut."""
 
@@ -105,6 +109,28 @@ def _check_limit(value: Any, field: str = "limit") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{field} must be a positive integer, got {value!r}")
     return value
+
+
+MAX_FILTER_DEPTH = 64
+"""How deep a filter may nest (AND / OR / NOT inside each other): parsing it recurses."""
+
+
+def _check_filter_depth(filters: Mapping[str, Any] | None) -> None:
+    """Refuse a filter nested deeper than :data:`MAX_FILTER_DEPTH` before it is parsed, so a
+    hostile one (a REST body nested a thousand times) is a ``FilterError``, not a ``RecursionError``.
+    Walked without recursion."""
+    todo: list[tuple[Any, int]] = [(filters, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(f"filters nest deeper than {MAX_FILTER_DEPTH} levels; flatten the AND / OR / NOT groups")
+        todo.extend((child, depth + 1) for child in children)
 
 
 def _with_json_hint(prompt: str, shape: str) -> str:
@@ -249,6 +275,7 @@ class AsyncMemory:
         """
         if filters is not None and not isinstance(filters, Mapping):
             raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
+        _check_filter_depth(filters)
         from_filters, rest = split_scope(filters, SCOPE_KEYS)
         ids: dict[str, str | None] = {}
         for key, given in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
@@ -1022,6 +1049,109 @@ class AsyncMemory:
         _check_text(memory_id, "memory_id")
         return await self.history_store.get(memory_id)
 
+    # ------------------------------------------------------------------ bulk restore / export
+    @traced("export_memories")
+    async def export_memories(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> list[Item]:
+        """Every memory of a scope, or of the whole store when no id is given, oldest first.
+
+        Unlike ``get_all`` there is no limit and no scope is required: this is the backup side
+        of :meth:`import_memories` (``mem7 export``), an operator's tool rather than an agent's.
+        """
+        scope, _ = self._scope(user_id, agent_id, run_id, required=False)
+        records = await self.vector_store.list(scope=scope, limit=None)
+        return [item_from_payload(r.id, r.payload) for r in records]
+
+    @traced("import_memories")
+    async def import_memories(
+        self,
+        items: Iterable[Mapping[str, Any] | Item],
+        *,
+        on_conflict: OnConflict = "skip",
+        batch_size: int = IMPORT_BATCH_SIZE,
+    ) -> ImportResult:
+        """Restore memories verbatim: their ids, scope, metadata, timestamps and access counters.
+
+        No LLM is asked and nothing is deduplicated: this is the restore side of
+        :meth:`export_memories` (``mem7 import``). Each item is a memory as ``get_all`` returns it
+        (see :mod:`mem7_core.engine.restore`); a missing ``id`` gets a new one, a missing
+        ``created_at`` is now. Every item is checked before anything is written.
+
+        Batches of ``batch_size`` items are embedded in one call and written all-or-nothing under
+        their scopes' locks (history first, then vectors, undone together on a failure, as every
+        write); a failing batch stops the call, the batches before it stay written.
+
+        :param on_conflict: what to do with an id already stored: ``"skip"`` (leave the stored
+            memory; importing a file twice changes nothing), ``"replace"`` (overwrite it, possibly
+            into another scope; history gets an UPDATE event), ``"error"`` (raise
+            :class:`MemoryConflictError` before writing anything).
+        :returns: ``{"imported", "replaced", "skipped"}`` counts.
+        :raises ValueError: a bad item, named as ``items[i].field``; a bad ``on_conflict``.
+        :raises MemoryConflictError: ``on_conflict="error"`` and an id is already stored.
+        """
+        if on_conflict not in ON_CONFLICT:
+            raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}")
+        _check_limit(batch_size, "batch_size")
+        restored = check_items(items, iso(self._now()))
+        result = ImportResult()
+        if not restored:
+            return result
+        stored = {r.id for r in await self.vector_store.get([r.id for r in restored])}
+        if on_conflict == "error" and stored:
+            raise MemoryConflictError(sorted(stored))
+        for start in range(0, len(restored), batch_size):
+            batch = restored[start : start + batch_size]
+            todo = batch if on_conflict == "replace" else [r for r in batch if r.id not in stored]
+            result.skipped += len(batch) - len(todo)
+            if not todo:
+                continue
+            vectors = await self.embedder.embed([r.text for r in todo], purpose="add")
+            added, replaced, skipped = await self._restore_batch(todo, vectors, on_conflict)
+            result.imported += added
+            result.replaced += replaced
+            result.skipped += skipped
+        return result
+
+    async def _restore_batch(self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str) -> tuple[int, int, int]:
+        """Write one checked, embedded batch under the locks of every scope it touches.
+
+        A replaced memory may live in another scope than its import: that scope is locked too.
+        The stored records are read again under the locks (a concurrent writer may have added or
+        deleted one of the ids since the first look); should one have moved into a scope not yet
+        locked, the locks are taken again with it.
+        """
+        keys = {r.scope.key() for r in todo}
+        while True:
+            async with AsyncExitStack() as stack:
+                for key in sorted(keys, key=repr):  # one global order: two imports cannot deadlock
+                    await stack.enter_async_context(self._locks.hold(key))
+                current = {r.id: r for r in await self.vector_store.get([r.id for r in todo])}
+                moved = {self._payload_scope(r.payload).key() for r in current.values()} - keys
+                if moved and on_conflict == "replace":
+                    keys |= moved
+                    continue
+                if current and on_conflict == "error":
+                    raise MemoryConflictError(sorted(current))
+                now = iso(self._now())
+                events: list[HistoryEvent] = []
+                inserts: list[VectorRecord] = []
+                changes: list[tuple[VectorRecord, VectorRecord]] = []
+                skipped = 0
+                for item, vector in zip(todo, vectors):
+                    record = VectorRecord(id=item.id, vector=vector, payload=item.payload)
+                    old = current.get(item.id)
+                    if old is None:
+                        inserts.append(record)
+                        events.append(self._event(item.id, None, item.text, "ADD", now, item.payload))
+                    elif on_conflict == "replace":
+                        changes.append((old, record))
+                        events.append(self._event(item.id, str(old.payload.get("data", "")), item.text, "UPDATE", now, item.payload))
+                    else:  # stored by a concurrent writer since the first look: left as it is
+                        skipped += 1
+                await self._write(events, inserts=inserts, changes=changes)
+                return len(inserts), len(changes), skipped
+
     # ------------------------------------------------------------------ change by id
     @traced("update")
     async def update(
@@ -1054,6 +1184,7 @@ class AsyncMemory:
             record = await self._get_record(memory_id)
             if record is None:
                 raise MemoryNotFoundError(memory_id)
+            self._check_owner(memory_id, record.payload, scope)  # still the caller's (a restore may move it)
             old_text = str(record.payload.get("data", ""))
             now = iso(self._now())
             payload = {**record.payload, **meta, "data": text, "hash": text_hash(text), "updated_at": now}
@@ -1078,6 +1209,7 @@ class AsyncMemory:
             record = await self._get_record(memory_id)
             if record is None:
                 raise MemoryNotFoundError(memory_id)
+            self._check_owner(memory_id, record.payload, scope)  # still the caller's (a restore may move it)
             old_text = str(record.payload.get("data", ""))
             now = iso(self._now())
             await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])

@@ -8,6 +8,7 @@ memory to another scope through metadata.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,8 +32,28 @@ def check_metadata(metadata: Mapping[str, Any] | None, *, field: str = "metadata
         if key in RESERVED_PAYLOAD_KEYS:
             hint = " (pass scope ids as arguments)" if key in SCOPE_KEYS else ""
             raise ValueError(f"{field} key {key!r} is reserved by mem7; rename it{hint}")
+        _check_value(value, f"{field}[{key!r}]", 1)
         out[key] = value
     return out
+
+
+MAX_METADATA_DEPTH = 32
+"""How deep metadata values may nest (dicts in lists in dicts...): deeper is refused, not stored."""
+
+
+def _check_value(value: Any, where: str, depth: int) -> None:
+    """NaN and Infinity are not JSON, and very deep nesting overflows JSON encoders: stored, either
+    would break every later read of the memory (a JSON response, a server-backed store), so both
+    are refused on the way in, naming where."""
+    field = where.split("[", 1)[0]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{field} value at {where} is {value!r}; NaN and Infinity are not JSON numbers, use null or a string")
+    if isinstance(value, (Mapping, list, tuple)):
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"{field} value at {where[:80]}... nests deeper than {MAX_METADATA_DEPTH} levels; flatten it")
+        children = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for k, v in children:
+            _check_value(v, f"{where}[{k!r}]", depth + 1)
 
 
 def new_payload(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from ..config import MemoryConfig
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
 from .assembly import wait_closing
 from .memory import AsyncMemory
+from .restore import ImportResult
 
 T = TypeVar("T")
 
@@ -135,6 +136,14 @@ class Memory:
     def history(self, memory_id: str) -> list[HistoryEvent]:
         """See :meth:`AsyncMemory.history`."""
         return self._call(self.engine.history(memory_id))
+
+    def export_memories(self, **kwargs: Any) -> list[Item]:
+        """See :meth:`AsyncMemory.export_memories`."""
+        return self._call(self.engine.export_memories(**kwargs))
+
+    def import_memories(self, items: Iterable[Mapping[str, Any] | Item], **kwargs: Any) -> ImportResult:
+        """See :meth:`AsyncMemory.import_memories`."""
+        return self._call(self.engine.import_memories(items, **kwargs))
 
     def reset(self) -> MessageResult:
         """See :meth:`AsyncMemory.reset`."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
 from ..filters import split_scope
@@ -55,6 +55,17 @@ class Pin(BaseModel):
     user_id: str | None = Field(None, min_length=1)
     agent_id: str | None = Field(None, min_length=1)
     run_id: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _names_an_id(self) -> Pin:
+        # A pin with every key None would confine nothing: every scope reachable, yet read as
+        # restricted. A token meant to be unrestricted is written as null instead.
+        if not self.items():
+            raise ValueError(
+                "the pin names no id (all of user_id, agent_id, run_id are null); give at least one, "
+                "or map the token to null to make it unrestricted"
+            )
+        return self
 
     def items(self) -> list[tuple[str, str]]:
         return [(k, v) for k in SCOPE_KEYS if (v := getattr(self, k)) is not None]

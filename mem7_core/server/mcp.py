@@ -139,8 +139,11 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
+        ids = scope(user_id, agent_id, run_id)
+        if not ids:  # no default scope either: an id alone would reach a memory of any scope
+            raise ToolError("delete_memory needs user_id, agent_id or run_id: a memory is deleted only within its scope")
         with _tool_errors():
-            return _dump(await holder.get().delete(memory_id, **scope(user_id, agent_id, run_id)))
+            return _dump(await holder.get().delete(memory_id, **ids))
 
     return server
 

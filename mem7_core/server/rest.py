@@ -10,13 +10,15 @@
 ``PUT    /memories/{id}``              ``update`` (body: :class:`~.schemas.UpdateRequest`) → ``{"message"}``
 ``DELETE /memories/{id}``              ``delete`` → ``{"message"}``
 ``GET    /memories/{id}/history``      ``history`` → ``[HistoryEvent]``
+``POST   /memories/import``            ``import_memories`` (unrestricted tokens only) → ``{"imported", "replaced", "skipped"}``
 ``POST   /reset``                      ``reset`` (unrestricted tokens only) → ``{"message"}``
 =====================================  ===========================================================
 
 Errors: 401 missing/unknown token, 403 a pinned token reaching outside its scope, 404 no such
-memory (in the caller's scope), 422 bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}``
-shape, for the engine's own ``ValueError``\\s too, so ``loc`` names the field), 502 a provider
-failed (``{"detail", "provider"}``), 503 the same but retryable (rate limit, timeout).
+memory (in the caller's scope), 409 an imported id already stored (``on_conflict="error"``), 422
+bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` shape, for the engine's own
+``ValueError``\\s too, so ``loc`` names the field), 502 a provider failed (``{"detail", "provider"}``),
+503 the same but retryable (rate limit, timeout).
 
 Stateless: the only state in the process is the engine (its providers may cache: see
 ``docs/server.md`` on the flat store), so several processes can serve the same server-backed
@@ -44,10 +46,11 @@ from fastapi.security import HTTPBearer
 from .. import __version__
 from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
+from ..engine.restore import ImportResult, MemoryConflictError
 from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderError, ScopeError
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
-from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, SearchRequest, UpdateRequest
+from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
 
 log = logging.getLogger("mem7.server")
 
@@ -108,6 +111,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_not_found(request: Request, exc: Exception) -> JSONResponse:
         return _error(404, str(exc))
 
+    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, " ".join(str(exc).split()))
+
     async def on_provider(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProviderError)
         log.warning("%s %s: provider %s failed: %s", request.method, request.url.path, exc.provider, exc)
@@ -120,6 +126,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, on_auth)
     app.add_exception_handler(ScopeForbidden, on_forbidden)
     app.add_exception_handler(MemoryNotFoundError, on_not_found)
+    app.add_exception_handler(MemoryConflictError, on_conflict)
     app.add_exception_handler(ProviderError, on_provider)
     app.add_exception_handler(ValueError, on_value)
 
@@ -157,6 +164,8 @@ def _filters_query(
         value = json.loads(filters)
     except json.JSONDecodeError as exc:
         raise FilterError(f"filters is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:  # the parser's own limit (a thousand levels); the engine allows far fewer
+        raise FilterError("filters nest too deeply; flatten the AND / OR / NOT groups") from None
     if not isinstance(value, dict):
         raise FilterError(f'filters must be a JSON object, e.g. {{"topic": "food"}}, got {type(value).__name__}')
     return value
@@ -251,6 +260,14 @@ def _install_routes(app: FastAPI) -> None:
         if not events and await memory.get(memory_id) is None:
             raise MemoryNotFoundError(memory_id)
         return events
+
+    @app.post("/memories/import", response_model=ImportResult, tags=["admin"],
+              responses={**_COMMON, 409: {"model": ErrorBody, "description": "on_conflict=error and an id is already stored"}},
+              summary="import_memories: restore memories verbatim (unrestricted tokens only)")
+    async def import_memories(body: ImportRequest, memory: Engine, who: Caller) -> ImportResult:
+        # Items name their own scopes (and may replace a memory of any scope): no pin can confine that.
+        require_unrestricted(who, "import")
+        return await memory.import_memories(body.items, on_conflict=body.on_conflict)
 
     @app.post("/reset", response_model=MessageResult, responses=_COMMON, tags=["admin"],
               summary="reset: delete every memory and history event (unrestricted tokens only)")

@@ -72,6 +72,18 @@ class UpdateRequest(ScopeFields):
     metadata: dict[str, Any] | None = None
 
 
+class ImportRequest(_Body):
+    """``import_memories(items, on_conflict=...)``: memories restored verbatim (unrestricted tokens only)."""
+
+    items: list[dict[str, Any]] = Field(
+        max_length=MAX_LIMIT,
+        description="memories as GET /memories returns them: memory, scope ids, optional id, metadata, timestamps",
+    )
+    on_conflict: Literal["skip", "replace", "error"] = Field(
+        "skip", description="an id already stored: keep it (skip), overwrite it (replace) or refuse the request (409)"
+    )
+
+
 class ErrorBody(BaseModel):
     """Every non-validation error: a readable message, plus the provider at fault for 502/503."""
 
@@ -89,6 +101,7 @@ __all__ = [
     "AddRequest",
     "ErrorBody",
     "Health",
+    "ImportRequest",
     "ListRequest",
     "Message",
     "ScopeFields",

@@ -37,6 +37,9 @@ def test_env_accepts_plain_tokens_or_a_json_mapping() -> None:
         ('{"t1": ', "MEM7_SERVER_TOKENS is not valid JSON"),
         ('{"has space": null}', "without spaces"),
         ('{"t1": "alice"}', "(pin)"),
+        # a pin naming no id would pin nothing (every scope reachable): refused, not read as unrestricted
+        ('{"t1": {"user_id": null}}', "names no id"),
+        ('{"t1": {"user_id": null, "agent_id": null, "run_id": null}}', "names no id"),
     ],
 )
 def test_bad_token_settings_name_the_problem(raw: str, needle: str) -> None:

@@ -94,3 +94,24 @@ def test_mcp_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
                           timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == "mem7 mcp needs the mcp extra: pip install 'mem7-core[mcp]'"
+
+
+async def test_delete_memory_needs_a_scope_when_the_server_has_no_default(tmp_path: Path) -> None:
+    """A server built without a default scope (library use): ``delete_memory`` with no scope id must
+    not delete a memory of any scope by its id alone (the tool promises "within the given scope")."""
+    client_cls = getattr(mcp, "Client", None)
+    if client_cls is None:
+        pytest.skip("an in-process MCP client needs mcp >= 2")
+    from mem7_core.config import MemoryConfig
+    from mem7_core.server.mcp import build_server
+
+    config = MemoryConfig.model_validate({
+        "llm": None, "embedder": {"provider": "hash"}, "vector_store": {"provider": "flat"},
+        "history_store": {"provider": "sqlite", "config": {"path": str(tmp_path / "h.db")}},
+    })
+    async with client_cls(build_server(config)) as client:
+        added = await call(client, "add_memory", text="zoe's note", user_id="zoe")
+        memory_id = added["results"][0]["id"]
+        assert "user_id" in await call_error(client, "delete_memory", memory_id=memory_id)
+        assert [m["id"] for m in (await call(client, "list_memories", user_id="zoe"))["results"]] == [memory_id]
+        assert "deleted" in (await call(client, "delete_memory", memory_id=memory_id, user_id="zoe"))["message"]

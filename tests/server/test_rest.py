@@ -354,3 +354,81 @@ def test_serve_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
                           timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == "mem7 serve needs the server extra: pip install 'mem7-core[server]'"
+
+
+# ------------------------------------------------------------------------------------ review fixes
+def test_non_finite_numbers_are_422_and_never_stored(rest_server: ServeProcess) -> None:
+    """JSON has no NaN / Infinity: Python's parser accepts them, but a stored NaN would make every
+    later read of the scope fail to serialise (a 500 for the tenant, for good)."""
+    with client(rest_server) as http:
+        added = http.post("/memories", content='{"messages": "x", "user_id": "nan-u", "infer": false, "metadata": {"k": NaN}}',
+                          headers={"Content-Type": "application/json"})
+        assert "metadata" in loc_names(added) and "NaN" in added.text
+        kept = http.post("/memories", json={"messages": "fine", "user_id": "nan-u", "infer": False}).json()["results"][0]["id"]
+        nested = http.put(f"/memories/{kept}", content='{"text": "y", "metadata": {"k": [1, {"z": Infinity}]}}',
+                          headers={"Content-Type": "application/json"})
+        assert "metadata" in loc_names(nested)
+        listed = http.get("/memories", params={"user_id": "nan-u"})
+        assert listed.status_code == 200 and [m["memory"] for m in listed.json()["results"]] == ["fine"]
+
+
+def test_deeply_nested_filters_are_422_not_500(rest_server: ServeProcess) -> None:
+    with client(rest_server) as http:
+        for depth in (100, 1500):  # past the engine's nesting limit; past the JSON parser's recursion limit
+            text = '{"NOT": ' * depth + '{"k": 1}' + "}" * depth
+            assert "filters" in loc_names(http.get("/memories", params={"user_id": "u", "filters": text}))
+            r = http.post("/memories/search", content='{"query": "q", "user_id": "u", "filters": ' + text + "}",
+                          headers={"Content-Type": "application/json"})
+            assert r.status_code in (400, 422), r.text
+    text = '{"NOT": ' * 100 + '{"k": 1}' + "}" * 100
+    with client(rest_server) as http:
+        assert "filters" in loc_names(http.get("/memories", params={"user_id": "u", "filters": text}))
+        r = http.post("/memories/search", content='{"query": "q", "user_id": "u", "filters": ' + text + "}",
+                      headers={"Content-Type": "application/json"})
+        assert r.status_code in (400, 422), r.text
+
+
+def test_history_and_get_of_another_tenant_with_unpinned_keys(rest_server: ServeProcess) -> None:
+    """A pin on user_id leaves agent/run free, but never reaches a memory of another user through them."""
+    with client(rest_server, ALICE) as alice, client(rest_server, BOB) as bob:
+        theirs = bob.post("/memories", json={"messages": "bob's agent note", "agent_id": "shared", "infer": False})
+        theirs_id = theirs.json()["results"][0]["id"]
+        for r in (
+            alice.get(f"/memories/{theirs_id}", params={"agent_id": "shared"}),
+            alice.get(f"/memories/{theirs_id}/history", params={"agent_id": "shared"}),
+            alice.delete(f"/memories/{theirs_id}", params={"agent_id": "shared"}),
+            alice.put(f"/memories/{theirs_id}", json={"text": "hacked", "agent_id": "shared"}),
+        ):
+            assert r.status_code == 404, r.text
+        assert alice.get("/memories", params={"agent_id": "shared"}).json()["results"] == []
+        assert alice.delete("/memories", params={"agent_id": "shared"}).json()["message"] == "Deleted 0 memories"
+        hits = alice.post("/memories/search", json={"query": "bob's agent note", "agent_id": "shared",
+                                                    "filters": {"OR": [{"user_id": "bob"}, {"agent_id": "shared"}]}})
+        assert hits.status_code == 200 and hits.json()["results"] == []
+        assert bob.get(f"/memories/{theirs_id}").json()["memory"] == "bob's agent note"
+    with client(rest_server) as admin:  # delete_all never runs unscoped, even for an unrestricted token
+        assert "user_id" in loc_names(admin.delete("/memories"))
+        assert "user_id" in loc_names(admin.delete("/memories", params={"filters": '{"topic": "x"}'}))
+        assert admin.get(f"/memories/{theirs_id}").status_code == 200
+
+
+def test_import_is_for_unrestricted_tokens_and_restores_verbatim(rest_server: ServeProcess) -> None:
+    items = [
+        {"id": "0190c2d2-0000-7000-8000-00000000a001", "memory": "imported fact", "user_id": "imp-u",
+         "created_at": "2024-01-02T03:04:05+00:00", "metadata": {"src": "backup"}, "access_count": 2},
+    ]
+    with client(rest_server) as admin, client(rest_server, ALICE) as alice:
+        refused = alice.post("/memories/import", json={"items": [{**items[0], "user_id": "alice"}]})
+        assert refused.status_code == 403 and "pinned" in refused.json()["detail"]
+        done = admin.post("/memories/import", json={"items": items})
+        assert done.status_code == 200, done.text
+        assert done.json() == {"imported": 1, "replaced": 0, "skipped": 0}
+        item = admin.get(f"/memories/{items[0]['id']}").json()
+        assert (item["memory"], item["created_at"], item["metadata"], item["access_count"]) == (
+            "imported fact", "2024-01-02T03:04:05+00:00", {"src": "backup"}, 2)
+        assert admin.post("/memories/import", json={"items": items}).json()["skipped"] == 1
+        conflict = admin.post("/memories/import", json={"items": items, "on_conflict": "error"})
+        assert conflict.status_code == 409 and items[0]["id"] in conflict.json()["detail"]
+        bad = admin.post("/memories/import", json={"items": [{"memory": "", "user_id": "u"}]})
+        assert "items" in loc_names(bad) and "items[0].memory" in bad.text
+        assert "on_conflict" in loc_names(admin.post("/memories/import", json={"items": items, "on_conflict": "merge"}))
