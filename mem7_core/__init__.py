@@ -44,6 +44,8 @@ _EXPORTS = {
     "MemoryNotFoundError": "mem7_core.errors",
     "FilterError": "mem7_core.errors",
     "ScopeError": "mem7_core.errors",
+    "MemoryConflictError": "mem7_core.errors",
+    "ImportResult": "mem7_core.engine.restore",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -66,12 +68,14 @@ if TYPE_CHECKING:
         load_config,
     )
     from .engine.memory import AsyncMemory
+    from .engine.restore import ImportResult
     from .engine.sync import Memory
     from .errors import (
         ConfigError,
         FilterError,
         LLMOutputError,
         Mem7Error,
+        MemoryConflictError,
         MemoryNotFoundError,
         ProviderError,
         ProviderNotFoundError,

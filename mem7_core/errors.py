@@ -74,3 +74,22 @@ class LLMOutputError(ProviderError):
 
     Raised before anything is written, so the store is unchanged.
     """
+
+
+class MemoryConflictError(Mem7Error, ValueError):
+    """``import_memories(..., on_conflict="error")`` met ids already stored (``ids`` lists them).
+
+    Raised before anything of the batch is written.
+    """
+
+    MAX_SHOWN = 20
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        shown = ", ".join(ids[: self.MAX_SHOWN])
+        if len(ids) > self.MAX_SHOWN:
+            shown += f" and {len(ids) - self.MAX_SHOWN} more"
+        super().__init__(
+            f"items name {len(ids)} id(s) already stored ({shown}); nothing of this batch was written. "
+            "Pass on_conflict='skip' to keep the stored ones or 'replace' to overwrite them"
+        )

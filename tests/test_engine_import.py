@@ -15,7 +15,7 @@ import pytest
 from mem7_flat import FlatVectorStore
 
 from mem7_core.engine.memory import AsyncMemory
-from mem7_core.engine.restore import MemoryConflictError
+from mem7_core import MemoryConflictError
 from mem7_core.engine.sync import Memory
 from mem7_core.errors import ProviderError
 from mem7_core.models import VectorRecord

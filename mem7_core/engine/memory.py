@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import GraphStoreConfig, MemoryConfig, load_config
-from ..errors import FilterError, LLMOutputError, MemoryNotFoundError, ProviderError, ScopeError
+from ..errors import FilterError, LLMOutputError, MemoryConflictError, MemoryNotFoundError, ProviderError, ScopeError
 from ..filters import Filter, evaluate, operators_of, parse_filters, split_scope
 from ..ids import iso, text_hash, utc_now, uuid7
 from ..models import (
@@ -77,7 +77,7 @@ from .locks import ScopeLocks, WriteLog
 from .messages import image_parts, normalise_messages, text_of
 from .parsing import parse_json_object
 from .records import check_metadata, item_from_payload, new_payload
-from .restore import ON_CONFLICT, ImportResult, MemoryConflictError, OnConflict, Restored, check_items
+from .restore import ON_CONFLICT, ImportResult, OnConflict, Restored, check_items
 
 log = logging.getLogger("mem7.engine")
 

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import Mem7Error
 from ..ids import text_hash, uuid7
 from ..models import MEMORY_TYPES, SCOPE_KEYS, Result, Scope
 from .records import check_metadata
@@ -31,18 +30,6 @@ from .records import check_metadata
 OnConflict = Literal["skip", "replace", "error"]
 ON_CONFLICT: tuple[str, ...] = ("skip", "replace", "error")
 MAX_PROBLEMS_SHOWN = 20
-
-
-class MemoryConflictError(Mem7Error, ValueError):
-    """``on_conflict="error"`` and some imported ids are already stored (``ids`` lists them)."""
-
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-        shown = ", ".join(ids[:MAX_PROBLEMS_SHOWN]) + (f" and {len(ids) - MAX_PROBLEMS_SHOWN} more" if len(ids) > MAX_PROBLEMS_SHOWN else "")
-        super().__init__(
-            f"items name {len(ids)} id(s) already stored ({shown}); nothing of this batch was written. "
-            "Pass on_conflict='skip' to keep the stored ones or 'replace' to overwrite them"
-        )
 
 
 class ImportResult(Result):

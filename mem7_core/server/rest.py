@@ -46,7 +46,8 @@ from fastapi.security import HTTPBearer
 from .. import __version__
 from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
-from ..engine.restore import ImportResult, MemoryConflictError
+from ..engine.restore import ImportResult
+from ..errors import MemoryConflictError
 from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderError, ScopeError
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted

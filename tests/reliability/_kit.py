@@ -99,7 +99,9 @@ def consistency_problems(stored: dict[str, dict[str, Any]], rows: Sequence[tuple
     - every stored id has an ADD event, and its latest event is not a DELETE;
     - the latest event's new text is the stored text;
     - every memory whose events have an ADD and no DELETE is stored;
-    - no memory has two ADD events, and no event comes after a DELETE.
+    - a memory's events are lives, each an ADD, UPDATEs, then maybe a DELETE: no second ADD
+      without a DELETE before it, nothing but an ADD after a DELETE (a memory restored by
+      ``import_memories`` after its deletion starts a new life under the same id).
     """
     problems: list[str] = []
     by_memory: dict[str, list[tuple[Any, ...]]] = {}
@@ -117,11 +119,12 @@ def consistency_problems(stored: dict[str, dict[str, Any]], rows: Sequence[tuple
             problems.append(f"memory {mem_id}: history says {events[-1][4]!r}, store says {payload.get('data')!r}")
     for mem_id, events in by_memory.items():
         kinds = [e[2] for e in events]
-        if kinds.count("ADD") > 1:
-            problems.append(f"memory {mem_id} has {kinds.count('ADD')} ADD events")
-        if "DELETE" in kinds and kinds.index("DELETE") != len(kinds) - 1:
-            problems.append(f"memory {mem_id} has events after its DELETE: {kinds}")
-        if "ADD" in kinds and "DELETE" not in kinds and mem_id not in stored:
+        for before, kind in zip(kinds, kinds[1:]):
+            if kind == "ADD" and before != "DELETE":
+                problems.append(f"memory {mem_id} has a second ADD event without a DELETE before it: {kinds}")
+            elif before == "DELETE" and kind != "ADD":
+                problems.append(f"memory {mem_id} has events after its DELETE: {kinds}")
+        if "ADD" in kinds and kinds[-1] != "DELETE" and mem_id not in stored:
             problems.append(f"memory {mem_id} was ADDed and never DELETEd but is not stored ({kinds})")
     return problems
 

@@ -347,3 +347,19 @@ async def test_failed_undo_keeps_history_describing_the_store(data_dir, faults):
         await mem.aclose()
         await store._inner.aclose()
     await _reopened_check(data_dir, count)
+
+
+def test_consistency_check_accepts_a_restore_after_delete_and_nothing_looser():
+    """The checker every group relies on: ADD, DELETE, ADD (a restore) is a consistent life; a
+    second ADD with no DELETE between, or an UPDATE after a DELETE, is not."""
+    from _kit import consistency_problems
+
+    def rows(*kinds: str) -> list[tuple[Any, ...]]:
+        return [(f"e{i}", "m", k, None, "text") for i, k in enumerate(kinds)]
+
+    stored = {"m": {"data": "text"}}
+    assert consistency_problems(stored, rows("ADD", "DELETE", "ADD")) == []
+    assert consistency_problems({}, rows("ADD", "DELETE", "ADD", "DELETE")) == []
+    assert consistency_problems(stored, rows("ADD", "ADD")) != []
+    assert consistency_problems({}, rows("ADD", "DELETE", "UPDATE")) != []
+    assert consistency_problems({}, rows("ADD", "DELETE", "ADD")) != []  # restored, but not stored
