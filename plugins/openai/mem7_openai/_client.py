@@ -13,12 +13,30 @@ provider relies on (auth and Azure headers and URL rewriting, timeouts, typed
 methods' per-call request transform (a recursive walk of the params against their TypedDicts) and
 the pydantic response models; the JSON body is parsed here with :func:`json.loads`. Measured on the
 loopback server: ~25-35 % less CPU per call than ``embeddings.create`` / ``chat.completions.create``.
+
+Why the *direct* path (``request_path: direct``, the default): even ``post()`` costs ~0.35-0.5 ms of
+CPU per call in the SDK before the HTTP library sees the request (profiled, issue #9): its
+``request()`` copies the options model twice, makes an idempotency key, and ``_build_request``
+rebuilds ~17 headers through five ``Headers`` objects and parses the URL three times, although for
+one provider they never change between calls. So the client builds that request *once* per
+``(path, model)`` - with its own ``_prepare_options`` / ``_build_request`` (auth, platform and
+custom headers, Azure URL routing and extensions, timeout) - and every call sends a copy of it with
+the new JSON body through the client's own ``httpx`` client (its pool, redirects, timeouts),
+raising the same ``openai`` exceptions as ``request()`` would. Those two methods are the SDK's
+internals: :meth:`LazyClient._direct_ok` checks, once per client, that they and the client state the
+path depends on exist and are in the plain case (string API key, no token provider, workload
+identity or provider runtime); otherwise every call takes ``post()``. ``tests/test_request_path.py``
+asserts the direct path is taken on the installed SDK and sends what ``post()`` sends, so an SDK
+upgrade that changes them fails there, not silently.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily at run time (see the module docstring)
@@ -27,6 +45,8 @@ if TYPE_CHECKING:  # imported lazily at run time (see the module docstring)
     import openai
 
     from ._common import Connection
+
+log = logging.getLogger("mem7.openai")
 
 _ssl_lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None
@@ -52,11 +72,26 @@ def _http_module() -> Any:
     return getattr(base, "httpx2", None) or base.httpx  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """The request the SDK builds for one ``(path, model)``, minus its body: sent again per call."""
+
+    url: Any  # the HTTP library's URL and Headers (copied per call: a list copy)
+    headers: Any
+    extensions: dict[str, Any]
+
+
+def _dumps(body: Any) -> bytes:
+    """The body as the SDK serialises it (``openapi_dumps``: compact, UTF-8, no NaN)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 class LazyClient:
     """An ``AsyncOpenAI`` / ``AsyncAzureOpenAI`` built on first use, with a JSON ``post``.
 
     Not built per call: the first request creates it and every later one reuses it (and its
-    keep-alive connection pool) until :meth:`aclose`.
+    keep-alive connection pool) until :meth:`aclose`. ``direct`` (the config's ``request_path``)
+    chooses the direct path (see the module docstring) over ``client.post()``.
     """
 
     def __init__(self, conn: Connection, config: Any) -> None:
@@ -64,6 +99,14 @@ class LazyClient:
         self._config = config
         self._client: openai.AsyncOpenAI | None = None
         self._response_cls: Any = None
+        self.direct: bool = getattr(config, "request_path", "direct") == "direct"
+        self._direct: bool | None = None  # None: not checked yet (see _direct_ok)
+        self._templates: dict[tuple[str, Any], _Template] = {}
+        self._http: Any = None
+        self._timeouts: tuple[type[BaseException], ...] = ()
+        self._conn_errors: tuple[type[BaseException], ...] = ()
+        self.direct_calls = 0
+        """Calls sent by the direct path (tests and benchmarks read it)."""
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -80,6 +123,7 @@ class LazyClient:
         import openai
 
         http = _http_module()
+        self._http = http
         self._response_cls = http.Response
         conn, config = self._conn, self._config
         headers = dict(config.default_headers or {})
@@ -101,9 +145,110 @@ class LazyClient:
         timeouts); a body that is not JSON raises ``ValueError``.
         """
         client = self.client
+        if self.direct and self._direct is not False:
+            key = (path, body.get("model"))
+            template = self._templates.get(key)
+            if template is None and self._direct_ok(client):
+                if client._platform is None:  # as request() does first: platform headers, off the loop
+                    from openai._base_client import get_platform
+
+                    client._platform = await asyncio.to_thread(get_platform)
+                template = await self._template(client, path, key[1])
+            if template is not None:
+                return await self._send_direct(client, template, body)
         response = await client.post(path, body=body, cast_to=self._response_cls)
+        return json.loads(response.content)
+
+    # ------------------------------------------------------------------------------ direct path
+    def _direct_ok(self, client: Any) -> bool:
+        """Whether the direct path can stand in for ``post()`` on this client (checked once; see
+        the module docstring)."""
+        if self._direct is not None:
+            return self._direct
+        try:
+            from openai._base_client import FinalRequestOptions, get_platform  # noqa: F401  (used later)
+
+            plain = (
+                callable(getattr(client, "_build_request", None))
+                and callable(getattr(client, "_prepare_options", None))
+                and callable(getattr(client, "_make_status_error_from_response", None))
+                and getattr(client, "_provider_runtime", None) is None
+                and getattr(client, "_workload_identity_auth", None) is None
+                and getattr(client, "_api_key_provider", None) is None
+                and getattr(client, "_azure_ad_token_provider", None) is None
+                and getattr(client, "_azure_ad_token", None) is None
+                and client.custom_auth is None
+                and isinstance(client.api_key, str)
+                and isinstance(getattr(client, "_client", None), self._http.AsyncClient)
+                and hasattr(client, "_platform")
+                and hasattr(client, "_idempotency_header")
+            )
+        except Exception as exc:  # noqa: BLE001 - an SDK whose internals moved: the plain path, said once
+            log.debug("openai: direct request path unavailable (%s: %s); using client.post()", type(exc).__name__, exc)
+            plain = False
+        if not plain:
+            self._direct = False
+            return False
+        self._timeouts, self._conn_errors = _transport_errors(self._http)
+        self._direct = True
+        return True
+
+    async def _template(self, client: Any, path: str, model: Any) -> _Template | None:
+        """The SDK's own request for ``path`` (options prepared, request built), kept without body."""
+        from openai._base_client import FinalRequestOptions
+
+        try:
+            options = FinalRequestOptions.construct(method="post", url=path, json_data={"model": model})
+            options = await client._prepare_options(options)
+            request = client._build_request(options, retries_taken=0)
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises here, post() still works
+            log.debug("openai: direct request path unavailable (%s: %s); using client.post()", type(exc).__name__, exc)
+            self._direct = False
+            return None
+        headers = self._http.Headers(request.headers)  # the body's own length is set per call
+        for name in ("content-length", "transfer-encoding"):
+            headers.pop(name, None)
+        template = _Template(request.url, headers, dict(request.extensions))
+        self._templates[(path, model)] = template
+        return template
+
+    async def _send_direct(self, client: Any, template: _Template, body: dict[str, Any]) -> Any:
+        """One call as ``request()`` makes it with ``max_retries=0``: send, map transport errors to
+        ``APITimeoutError`` / ``APIConnectionError``, a non-2xx answer to the client's status error."""
+        import openai
+
+        http = self._http
+        request = http.Request("POST", template.url, headers=template.headers, content=_dumps(body),
+                               extensions=template.extensions)
+        idempotency_header = client._idempotency_header
+        if idempotency_header:  # a fresh key per call, as request() makes one
+            request.headers[idempotency_header] = client._idempotency_key()
+        self.direct_calls += 1
+        try:
+            response = await client._client.send(request)
+        except self._timeouts as exc:
+            raise openai.APITimeoutError(request=request) from exc
+        except openai.OpenAIError:
+            raise
+        except self._conn_errors as exc:
+            raise openai.APIConnectionError(request=request) from exc
+        if not response.is_success:
+            if not response.is_closed:
+                await response.aread()
+            raise client._make_status_error_from_response(response) from None
         return json.loads(response.content)
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def _transport_errors(http: Any) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The exceptions ``request()`` maps to ``APITimeoutError`` and to ``APIConnectionError``: the
+    SDK's own lists when it has them, else the HTTP library's timeout and request errors."""
+    try:
+        from openai._httpx2 import request_exceptions, timeout_exceptions
+
+        return tuple(timeout_exceptions()), tuple(request_exceptions())
+    except ImportError:
+        return (http.TimeoutException,), (http.RequestError,)

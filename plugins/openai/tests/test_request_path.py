@@ -91,3 +91,110 @@ async def test_embedding_answer_with_missing_vectors_is_a_clear_error(openai_ser
     with pytest.raises(ProviderError, match="malformed response"):
         await emb.embed(["hello"])
     await emb.aclose()
+
+
+# ------------------------------------------------------------------------- the direct path
+def _provider_pair(kind: str, conn: dict[str, object], alias: str) -> tuple[object, object]:
+    cls = OpenAILLM if kind == "llm" else OpenAIEmbedder
+    direct = cls.from_config({**conn, "request_path": "direct"}, selected_as=alias)
+    sdk = cls.from_config({**conn, "request_path": "sdk"}, selected_as=alias)
+    return direct, sdk
+
+
+async def _call(provider: object, i: int) -> object:
+    if isinstance(provider, OpenAILLM):
+        return (await provider.generate([{"role": "user", "content": f"json please {i}"}],
+                                        response_format="json")).content
+    assert isinstance(provider, OpenAIEmbedder)
+    return await provider.embed([f"text {i}"])
+
+
+@pytest.mark.parametrize("alias", ["openai", "azure"])
+@pytest.mark.parametrize("kind", ["llm", "embedder"])
+async def test_direct_path_is_taken_and_sends_what_the_sdk_sends(openai_server: OpenAIServer, kind: str,
+                                                                  alias: str) -> None:
+    """Fails when an SDK upgrade moves the internals the direct path uses (it would fall back to
+    ``post()`` and ``direct_calls`` stays 0), or when the two paths stop sending the same request."""
+    if alias == "azure":
+        conn: dict[str, object] = {"api_key": "k", "azure_endpoint": openai_server.root_url,
+                                   "azure_deployment": "dep", "api_version": "2024-08-01-preview"}
+    else:
+        conn = {"api_key": "k", "base_url": openai_server.url, "organization": "org-1",
+                "default_headers": {"X-Tenant": "t1"}}
+    if kind == "embedder":
+        conn["embedding_dims"] = 16
+    direct, sdk = _provider_pair(kind, conn, alias)
+    endpoint = "chat" if kind == "llm" else "embeddings"
+    sent = []
+    for provider in (direct, sdk):
+        openai_server.script(["{}"] * 3)
+        answers = [await _call(provider, i) for i in range(3)]
+        rec = openai_server.last_request(endpoint)
+        assert rec is not None
+        sent.append((answers, rec.path, rec.body, rec.headers))
+    assert direct._http.direct_calls == 3  # type: ignore[attr-defined]
+    assert sdk._http.direct_calls == 0  # type: ignore[attr-defined]
+    assert sent[0] == sent[1]
+    headers = sent[0][3]
+    assert headers["authorization" if alias == "openai" else "api-key"] in ("Bearer k", "k")
+    if alias == "azure":
+        assert sent[0][1].startswith("/openai/deployments/dep/")
+    else:
+        assert headers["openai-organization"] == "org-1" and headers["x-tenant"] == "t1"
+    for provider in (direct, sdk):
+        await provider.aclose()  # type: ignore[attr-defined]
+
+
+async def test_direct_path_errors_are_the_sdks(openai_server: OpenAIServer) -> None:
+    """Status errors, Retry-After and dropped connections behave the same on both paths."""
+    import openai
+
+    for path in ("direct", "sdk"):
+        emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8,
+                                          "request_path": path, "max_retries": 0})
+        openai_server.fail_next(status=400, body={"error": {"message": "bad input field"}}, endpoint="embeddings")
+        with pytest.raises(ProviderError, match=r"rejected \(400\).*bad input field") as info:
+            await emb.embed(["x"])
+        assert isinstance(info.value.__cause__, openai.BadRequestError)
+        openai_server.fail_next(status=429, retry_after=2, endpoint="embeddings")
+        with pytest.raises(ProviderError, match="rate limited") as info:
+            await emb.embed(["x"])
+        cause = info.value.__cause__
+        assert isinstance(cause, openai.RateLimitError) and cause.response.headers["retry-after"] == "2"
+        openai_server.drop_next(endpoint="embeddings")
+        with pytest.raises(ProviderError, match="unreachable") as info:
+            await emb.embed(["x"])
+        assert isinstance(info.value.__cause__, openai.APIConnectionError)
+        assert len(await emb.embed(["x"])) == 1
+        assert emb._http.direct_calls == (4 if path == "direct" else 0)
+        await emb.aclose()
+
+
+async def test_direct_path_falls_back_to_post_when_the_sdk_lacks_what_it_needs(
+    openai_server: OpenAIServer,
+) -> None:
+    """An SDK without the internals the direct path relies on: every call goes through ``post()``."""
+    emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8})
+    client = emb._http.client
+    client._make_status_error_from_response = None  # type: ignore[method-assign]  # as if renamed
+    vectors = await emb.embed(["a", "b"])
+    assert len(vectors) == 2 and emb._http.direct_calls == 0
+    assert openai_server.count("embeddings") == 1
+    await emb.aclose()
+
+
+async def test_direct_path_keeps_one_connection(openai_server: OpenAIServer) -> None:
+    """Calls on the direct path reuse the client's keep-alive pool (no connection per call)."""
+    llm = OpenAILLM.from_config({"api_key": "k", "base_url": openai_server.url})
+    for _ in range(5):
+        await llm.generate([{"role": "user", "content": "hi"}])
+    pool = llm._client._client._transport._pool
+    assert len(pool.connections) == 1 and llm._http.direct_calls == 5
+    await llm.aclose()
+
+
+def test_request_path_is_validated() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="request_path"):
+        OpenAILLM.from_config({"api_key": "k", "request_path": "fast"})
