@@ -41,6 +41,8 @@ STOPWORDS: frozenset[str] = frozenset(
 "may" is kept: in memories it is as often the month."""
 
 _WORD = re.compile(r"[^\W_]+")
+_TERMS_CACHED = 1024
+"""At most this many terms' contributions are cached per index (the cache empties when full)."""
 
 
 def tokenize(text: str, *, stopwords: bool = True) -> list[str]:
@@ -93,6 +95,9 @@ class BM25Index:
         self._groups: dict[Any, list[tuple[str, str]]] = {}
         self._pos: dict[Any, dict[str, int]] = {}
         """Per group, each member's position in creation order (rebuilt after out-of-order changes)."""
+        self._terms_cache: dict[str, dict[str, float]] = {}
+        """Per query term, each posting's BM25 contribution, valid until the next change (any change
+        moves N and avgdl): a read-heavy scope pays the arithmetic once per term, not per search."""
 
     # ------------------------------------------------------------------ contents
     def __len__(self) -> int:
@@ -121,6 +126,7 @@ class BM25Index:
         """Index (or re-index) one memory. ``payload`` gives its group and creation order."""
         if doc_id in self._docs:
             self.remove(doc_id)
+        self._terms_cache.clear()
         payload = payload or {}
         tokens = tokenize(text, stopwords=self.stopwords)
         tf: dict[str, int] = {}
@@ -153,6 +159,7 @@ class BM25Index:
         doc = self._docs.pop(doc_id, None)
         if doc is None:
             return False
+        self._terms_cache.clear()
         del self._len[doc_id]
         self._total_len -= doc.length
         for term in doc.tf:
@@ -173,6 +180,7 @@ class BM25Index:
         return True
 
     def clear(self) -> None:
+        self._terms_cache.clear()
         self._docs.clear()
         self._len.clear()
         self._postings.clear()
@@ -186,19 +194,35 @@ class BM25Index:
         out: dict[str, float] = {}
         if not self._docs:
             return out
+        cache = self._terms_cache
+        get = out.get
+        for term in dict.fromkeys(terms):
+            contrib = cache.get(term)
+            if contrib is None:
+                contrib = self._contributions(term)
+                if contrib is None:
+                    continue
+                if len(cache) >= _TERMS_CACHED:
+                    cache.clear()
+                cache[term] = contrib
+            if not out:
+                out.update(contrib)  # 0.0 + x == x: the same floats as summing from zero
+            else:
+                for doc_id, x in contrib.items():
+                    out[doc_id] = get(doc_id, 0.0) + x
+        return out
+
+    def _contributions(self, term: str) -> dict[str, float] | None:
+        """``term``'s BM25 contribution to each document holding it (None: no document does)."""
+        posting = self._postings.get(term)
+        if not posting:
+            return None
         k1, b = self.k1, self.b
         c1 = k1 * (1.0 - b)  # tf + k1·(1 − b + b·|d|/avgdl) = tf + c1 + c2·|d|
         c2 = k1 * b / (self.avgdl or 1.0)
         lengths = self._len
-        get = out.get
-        for term in dict.fromkeys(terms):
-            posting = self._postings.get(term)
-            if not posting:
-                continue
-            w = self.idf(term) * (k1 + 1.0)
-            for doc_id, f in posting.items():
-                out[doc_id] = get(doc_id, 0.0) + w * f / (f + c1 + c2 * lengths[doc_id])
-        return out
+        w = self.idf(term) * (k1 + 1.0)
+        return {doc_id: w * f / (f + c1 + c2 * lengths[doc_id]) for doc_id, f in posting.items()}
 
     def score(self, query: str) -> dict[str, float]:
         """BM25 of every document sharing a term with ``query``."""

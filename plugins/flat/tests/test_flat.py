@@ -667,3 +667,42 @@ async def test_search_many_reads_each_block_once_and_equals_single_searches() ->
             single = await store.search(q, scope=scope, limit=5, filters=node)
             assert [(h.id, round(h.score, 5)) for h in hits] == [(h.id, round(h.score, 5)) for h in single]
     assert await store.search_many(queries, scope=Scope(user_id="nobody"), limit=5) == [[]] * 5
+
+
+@pytest.mark.parametrize("scope", [Scope(user_id="u1"), Scope(user_id="u1", agent_id="a1")], ids=["user", "user+agent"])
+async def test_unfiltered_search_fast_path_matches_brute_force(scope: Scope) -> None:
+    """The one-block, no-filter path (columns gathered by numpy): same ids, order and scores as a
+    brute-force ranking, with tombstones in the block and a narrower scope masking columns."""
+    rng = np.random.default_rng(11)
+    store = make()
+    recs = {r.id: r for r in (rec(i, v, agent_id=f"a{i % 3}") for i, v in enumerate(unit(rng, 300)))}
+    await store.insert(list(recs.values()))
+    gone = [f"id-{i:05d}" for i in range(0, 300, 7)]
+    await store.delete(gone)
+    for g in gone:
+        del recs[g]
+    q = unit(rng, 1)[0]
+    hits = await store.search(q.tolist(), scope=scope, limit=12)
+    assert [h.id for h in hits] == await brute_force(recs, q, scope, 12)
+    for h in hits:
+        assert h.score == pytest.approx(float(np.dot(np.asarray(recs[h.id].vector, dtype=np.float32), q)), abs=1e-5)
+        assert h.payload == recs[h.id].payload
+
+
+@pytest.mark.parametrize("extra", [{}, {"tags": ["x"], "meta": {"k": [1]}}], ids=["scalar payload", "nested payload"])
+async def test_hits_and_gets_are_copies(extra: dict[str, object]) -> None:
+    """Hits and get() hand out copies (shallow for scalar-only payloads, deep otherwise): changing
+    them, nested values included, never changes what the store holds."""
+    rng = np.random.default_rng(12)
+    store = make()
+    await store.insert([rec(i, v, **extra) for i, v in enumerate(unit(rng, 5))])
+    q = unit(rng, 1)[0].tolist()
+    for got in ((await store.search(q, scope=Scope(user_id="u1"), limit=5))[0], (await store.get(["id-00001"]))[0]):
+        got.payload["data"] = "changed"
+        if extra:
+            got.payload["tags"].append("y")  # type: ignore[union-attr]
+            got.payload["meta"]["k"].append(2)  # type: ignore[index]
+        again = (await store.get([got.id]))[0].payload
+        assert again["data"] != "changed"
+        if extra:
+            assert again["tags"] == ["x"] and again["meta"] == {"k": [1]}
