@@ -35,6 +35,21 @@ RESERVED_PAYLOAD_KEYS: frozenset[str] = frozenset(
 
 MemoryType = Literal["factual", "preference", "procedural", "episodic"]
 MEMORY_TYPES: tuple[str, ...] = ("factual", "preference", "procedural", "episodic")
+
+
+def memory_type_of(value: str | None) -> str | None:
+    """``value`` as one of :data:`MEMORY_TYPES` ("Factual", "factual_memory" → "factual"); ``None`` stays.
+
+    :raises ValueError: ``must be one of ...`` (callers add the field name).
+    """
+    if value is None:
+        return None
+    v = value.strip().lower().removesuffix("_memory")
+    if v not in MEMORY_TYPES:
+        raise ValueError(f"must be one of {', '.join(MEMORY_TYPES)}")
+    return v
+
+
 TaskType = Literal["troubleshooting", "design", "factual_lookup", "planning", "general"]
 TASK_TYPES: tuple[str, ...] = ("troubleshooting", "design", "factual_lookup", "planning", "general")
 Event = Literal["ADD", "UPDATE", "DELETE"]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .models import MEMORY_TYPES, SCOPE_KEYS
+from .models import SCOPE_KEYS, memory_type_of
 
 if TYPE_CHECKING:
     from .engine.sync import Memory
@@ -82,7 +82,7 @@ class ConversationLine(_Line):
     @field_validator("memory_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
-        return _check_type(v)
+        return memory_type_of(v)
 
 
 class MessageLine(_Message, _Line):
@@ -93,7 +93,7 @@ class MessageLine(_Message, _Line):
     @field_validator("memory_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
-        return _check_type(v)
+        return memory_type_of(v)
 
 
 class MemoryLine(_Line):
@@ -115,16 +115,7 @@ class MemoryLine(_Line):
     @field_validator("memory_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
-        return _check_type(v)
-
-
-def _check_type(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = value.strip().lower().removesuffix("_memory")
-    if v not in MEMORY_TYPES:
-        raise ValueError(f"must be one of {', '.join(MEMORY_TYPES)}")
-    return v
+        return memory_type_of(v)
 
 
 Line = ConversationLine | MessageLine | MemoryLine

@@ -41,7 +41,7 @@ from ..providers.graph_store import Entity, GraphRelation
 from ..providers.scorer import QueryContext, ScoredHit, Scorer
 from ..retrieval.bm25 import BM25Index
 from . import prompts
-from .parsing import as_text
+from .parsing import as_text, first_list
 
 log = logging.getLogger("mem7.graph")
 
@@ -117,20 +117,6 @@ class Extraction:
     relations: list[tuple[str, str, str]]
 
 
-def _list(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> list[Any]:
-    for key in keys:
-        if key in obj:
-            value = obj[key]
-            if value is None:
-                return []
-            if isinstance(value, list):
-                return value
-            if isinstance(value, dict):
-                return [value]
-            raise ValueError(f"{what}: {key!r} must be a list, got {type(value).__name__}")
-    return []
-
-
 def parse_extraction(obj: dict[str, Any], speaker: str) -> Extraction:
     """Entities and relations out of the extraction answer, tolerant of key names and odd rows.
 
@@ -143,7 +129,7 @@ def parse_extraction(obj: dict[str, Any], speaker: str) -> Extraction:
     if not any(k in obj for k in ("entities", "nodes", "relations", "relationships", "edges", "triples")):
         raise ValueError(f"graph extraction: expected keys 'entities' and 'relations', got {sorted(obj)}")
     entities: dict[str, str] = {}
-    for row in _list(obj, ("entities", "nodes"), "graph extraction"):
+    for row in first_list(obj, ("entities", "nodes"), "graph extraction", required=False):
         if isinstance(row, dict):
             name = normalise_name(row.get("name") or row.get("entity") or row.get("id"), speaker)
             kind = normalise_type(row.get("type") or row.get("entity_type") or row.get("label"))
@@ -157,7 +143,7 @@ def parse_extraction(obj: dict[str, Any], speaker: str) -> Extraction:
             entities[name] = kind
     relations: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str, str]] = set()
-    for row in _list(obj, ("relations", "relationships", "edges", "triples"), "graph extraction"):
+    for row in first_list(obj, ("relations", "relationships", "edges", "triples"), "graph extraction", required=False):
         if isinstance(row, dict):
             src = normalise_name(row.get("source") or row.get("subject") or row.get("from"), speaker)
             label = normalise_label(row.get("relationship") or row.get("relation") or row.get("predicate") or row.get("type"))
@@ -221,7 +207,7 @@ def parse_query_entities(obj: dict[str, Any], speaker: str) -> list[str]:
     if not any(k in obj for k in ("entities", "nodes", "names")):
         raise ValueError(f"graph query entities: expected key 'entities', got {sorted(obj)}")
     names: list[str] = []
-    for row in _list(obj, ("entities", "nodes", "names"), "graph query entities"):
+    for row in first_list(obj, ("entities", "nodes", "names"), "graph query entities", required=False):
         raw = row.get("name") or row.get("entity") if isinstance(row, dict) else row
         name = normalise_name(raw, speaker)
         if name is not None and name not in names:

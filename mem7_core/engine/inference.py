@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import MEMORY_TYPES
-from .parsing import as_text
+from .parsing import as_text, first_list
 
 log = logging.getLogger("mem7.add")
 
@@ -76,27 +76,13 @@ def normalise_category(value: Any) -> str:
     return "factual"
 
 
-def _first_list(obj: dict[str, Any], keys: tuple[str, ...], what: str) -> list[Any]:
-    for key in keys:
-        if key in obj:
-            value = obj[key]
-            if value is None:
-                return []
-            if isinstance(value, list):
-                return value
-            if isinstance(value, dict):
-                return [value]
-            raise ValueError(f"{what}: {key!r} must be a list, got {type(value).__name__}")
-    raise ValueError(f"{what}: expected a JSON object with key {keys[0]!r}, got keys {sorted(obj)}")
-
-
 def norm_text(text: str) -> str:
     return " ".join(_TOKEN.findall(text.casefold()))
 
 
 def parse_facts(obj: dict[str, Any]) -> list[Fact]:
     """Facts out of the extraction answer; duplicates (same words) collapse to the first."""
-    raw = _first_list(obj, ("facts", "memories", "memory"), "fact extraction")
+    raw = first_list(obj, ("facts", "memories", "memory"), "fact extraction")
     facts: list[Fact] = []
     seen: set[str] = set()
     for entry in raw:
@@ -116,7 +102,7 @@ def parse_facts(obj: dict[str, Any]) -> list[Fact]:
 
 
 def parse_decisions(obj: dict[str, Any]) -> list[Decision]:
-    raw = _first_list(obj, ("memory", "memories", "actions", "decisions"), "update decision")
+    raw = first_list(obj, ("memory", "memories", "actions", "decisions"), "update decision")
     out: list[Decision] = []
     for entry in raw:
         if not isinstance(entry, dict):
@@ -148,7 +134,7 @@ def parse_extract_and_decide(obj: dict[str, Any], *, decisions_required: bool) -
 
     :raises ValueError: the answer cannot be read (no fact list; decisions missing when required).
     """
-    facts = parse_facts({"facts": _first_list(obj, _FACT_KEYS, "fact extraction")})
+    facts = parse_facts({"facts": first_list(obj, _FACT_KEYS, "fact extraction")})
     if not any(k in obj for k in _DECISION_KEYS):
         if decisions_required and facts:
             raise ValueError(f"update decision: expected a JSON object with key 'memory' beside 'facts', got keys {sorted(obj)}")

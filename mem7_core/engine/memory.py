@@ -52,6 +52,7 @@ from ..models import (
     ScoredRecord,
     SearchResult,
     VectorRecord,
+    memory_type_of,
 )
 from ..plugins import PluginRegistry, get_registry
 from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
@@ -89,14 +90,10 @@ _WRITE_PATH_OVERFETCH = 3
 
 
 def _memory_type(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    if v.endswith("_memory"):
-        v = v[: -len("_memory")]
-    if v not in MEMORY_TYPES:
-        raise ValueError(f"memory_type must be one of {', '.join(MEMORY_TYPES)} (or None), got {value!r}")
-    return v
+    try:
+        return memory_type_of(value)
+    except ValueError:
+        raise ValueError(f"memory_type must be one of {', '.join(MEMORY_TYPES)} (or None), got {value!r}") from None
 
 
 def _check_text(value: Any, field: str) -> str:

@@ -53,3 +53,25 @@ def as_text(value: Any) -> str | None:
         return None
     s = str(value).strip()
     return s or None
+
+
+def first_list(obj: dict[str, Any], keys: tuple[str, ...], what: str, *, required: bool = True) -> list[Any]:
+    """The value of the first of ``keys`` present in ``obj``, as a list (null → ``[]``, one object
+    → ``[object]``): models name the same list differently ("facts", "memories", ...).
+
+    :param required: when none of ``keys`` is present, raise (True) or answer ``[]`` (False).
+    :raises ValueError: the value is not a list, or (``required``) no key is present.
+    """
+    for key in keys:
+        if key in obj:
+            value = obj[key]
+            if value is None:
+                return []
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict):
+                return [value]
+            raise ValueError(f"{what}: {key!r} must be a list, got {type(value).__name__}")
+    if required:
+        raise ValueError(f"{what}: expected a JSON object with key {keys[0]!r}, got keys {sorted(obj)}")
+    return []

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..ids import text_hash, uuid7
-from ..models import MEMORY_TYPES, SCOPE_KEYS, Result, Scope
+from ..models import SCOPE_KEYS, Result, Scope, memory_type_of
 from .records import check_metadata
 
 OnConflict = Literal["skip", "replace", "error"]
@@ -72,12 +72,7 @@ class RestoreItem(BaseModel):
     @field_validator("memory_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        t = v.strip().lower().removesuffix("_memory")
-        if t not in MEMORY_TYPES:
-            raise ValueError(f"must be one of {', '.join(MEMORY_TYPES)}")
-        return t
+        return memory_type_of(v)
 
     @field_validator("created_at", "updated_at", "last_accessed_at")
     @classmethod
@@ -173,4 +168,4 @@ def _payload(item: RestoreItem, scope: Scope, now: str) -> dict[str, Any]:
     return payload
 
 
-__all__ = ["ON_CONFLICT", "ImportResult", "MemoryConflictError", "OnConflict", "RestoreItem", "check_items"]
+__all__ = ["ON_CONFLICT", "ImportResult", "OnConflict", "RestoreItem", "check_items"]
