@@ -1076,3 +1076,26 @@ def test_sync_memory_close_is_idempotent_and_later_calls_raise():
         m2.add("I like tea", user_id="u", infer=False)
     with pytest.raises(RuntimeError):
         m2.add("x", user_id="u")
+
+
+def test_update_rewriting_the_memory_that_held_a_restated_fact_keeps_that_fact():
+    """Found by test_llm_output's property test: the stored "teal" memory is restated and the LLM
+    UPDATEs that very memory to the other new fact. The old text no longer survives, so the
+    restated fact must be added, not counted as known by a memory this plan rewrites."""
+    from mem7_core.engine.inference import Decision, Fact, plan_changes
+
+    facts = [Fact("Favourite colour is teal"), Fact("I own a red kayak")]
+    candidates = [("m1", "Favourite colour is teal")]
+    plan = plan_changes([Decision(id="0", text="I own a red kayak", event="UPDATE")], facts, candidates)
+    assert plan.updates == [("m1", "I own a red kayak", 1)]
+    assert plan.adds == [("Favourite colour is teal", 0)]
+    # A NONE vouching for the fact through that memory is void once the memory is rewritten too.
+    plan = plan_changes(
+        [Decision(id="0", text="Favourite colour is teal", event="NONE"),
+         Decision(id="0", text="I own a red kayak", event="UPDATE")],
+        facts, candidates,
+    )
+    assert ("Favourite colour is teal", 0) in plan.adds
+    # Untouched, the memory still holds the fact: nothing extra is added.
+    plan = plan_changes([Decision(id="0", text="Favourite colour is teal", event="NONE")], facts, candidates)
+    assert plan.adds == [("I own a red kayak", 1)]

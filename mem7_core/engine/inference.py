@@ -268,13 +268,16 @@ def plan_changes(decisions: list[Decision], facts: list[Fact], candidates: list[
                 covered.add(idx)
                 vouched.append((idx, mem_id))
 
-    surviving = {norm_text(t) for m, t in candidates if m not in plan.deletes}
+    # Memories this plan deletes or rewrites no longer hold their old text.
+    replaced = set(plan.deletes) | {mem_id for mem_id, _, _ in plan.updates}
+    surviving = {norm_text(t) for m, t in candidates if m not in replaced}
     surviving |= {norm_text(t) for _, t, _ in plan.updates}
     surviving |= {norm_text(t) for t, _ in plan.adds}
     # A fact is represented by an ADD/UPDATE mapped to it, or by a memory vouching for it that this
-    # plan does not delete (a NONE naming a memory the same answer deletes would lose the fact).
+    # plan neither deletes nor rewrites (a NONE naming a memory the same answer deletes or UPDATEs
+    # to other words would lose the fact).
     represented = {i for _, i in plan.adds if i is not None} | {i for _, _, i in plan.updates if i is not None}
-    represented |= {i for i, mem_id in vouched if mem_id not in plan.deletes}
+    represented |= {i for i, mem_id in vouched if mem_id not in replaced}
     for i, fact in enumerate(facts):
         if i in represented or norm_text(fact.text) in surviving:
             continue
