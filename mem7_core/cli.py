@@ -185,7 +185,7 @@ def resolve_config(args: argparse.Namespace) -> MemoryConfig:
 
     data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
     base = MemoryConfig.embedded(data_dir)
-    # MEM7_SERVER_* configure `mem7 serve` (tokens, host, port), not the engine.
+    # MEM7_SERVER_* configure `mem7 serve` (tokens, host, port, workers), not the engine.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_ENV_PREFIX)}
     return load_config(args.config, base=base, environ=environ)
 
@@ -452,6 +452,17 @@ def _missing_extra(exc: ImportError, modules: set[str]) -> bool:
     return (exc.name or "").split(".")[0] in modules
 
 
+def _serve_workers(flag: str | None) -> int:
+    """``--workers``, else ``$MEM7_SERVER_WORKERS``, else 1: a whole number >= 1."""
+    name, raw = "--workers", flag
+    if raw is None:
+        name, raw = "MEM7_SERVER_WORKERS", os.environ.get("MEM7_SERVER_WORKERS", "").strip() or "1"
+    text = raw.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{name} must be a whole number of worker processes, 1 or more; got {raw!r}")
+    return int(text)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import SERVER_EXTRA_HINT
 
@@ -464,6 +475,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from .server.auth import TokenTable
 
+    workers = _serve_workers(args.workers)
     tokens = TokenTable.from_sources(tokens_file=args.tokens_file, require_auth=args.require_auth)
     config = resolve_config(args)
     if not tokens.enabled and args.host not in {"127.0.0.1", "localhost", "::1"}:
@@ -479,7 +491,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     level = "debug" if args.verbose >= 2 else "info" if args.verbose == 1 else "warning"
     rest.serve(config, host=args.host, port=port, tokens=tokens, log_level=level,
-               graceful_timeout=args.graceful_timeout,
+               graceful_timeout=args.graceful_timeout, workers=workers,
                announce=lambda line: print(f"{PROG} serve: {line}", file=sys.stderr, flush=True))
     return EXIT_OK
 
@@ -604,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to start without tokens (also $MEM7_SERVER_REQUIRE_AUTH=1)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECS",
                    help="on shutdown, wait this long for in-flight requests (default 30)")
+    p.add_argument("--workers", metavar="N", default=None,
+                   help="worker processes, each with its own engine (default $MEM7_SERVER_WORKERS or 1); "
+                        "only for stores several processes may share, see docs/server.md")
 
     p = command("mcp", "serve memory tools to an MCP client over stdio (needs mem7-core[mcp])", cmd_mcp)
     _add_scope_options(p)

@@ -73,6 +73,9 @@ class VectorStoreConfig(ProviderSpec):
 
 
 class HistoryStoreConfig(ProviderSpec):
+    """The audit log. ``auto`` keeps it in the vector store's own database when the store has one
+    (flat with a ``path``: one transaction per write for both), else SQLite at ``config.path``."""
+
     provider: str = "sqlite"
 
 
@@ -272,7 +275,7 @@ class MemoryConfig(BaseModel):
     @model_validator(mode="after")
     def _history_path(self) -> MemoryConfig:
         # mem0's top-level history_db_path feeds the SQLite history store's ``path``.
-        if self.history_db_path and self.history_store.provider == "sqlite":
+        if self.history_db_path and self.history_store.provider in ("sqlite", "auto"):
             self.history_store.config.setdefault("path", self.history_db_path)
         return self
 
@@ -280,7 +283,9 @@ class MemoryConfig(BaseModel):
     def embedded(cls, data_dir: str | Path, **overrides: Any) -> MemoryConfig:
         """The embedded default: no service needed.
 
-        Flat store persisted under ``data_dir``, SQLite history beside it, the local fastembed
+        Flat store persisted under ``data_dir`` (one SQLite database shared by every process that
+        opens the directory) with the history in the same database (``auto``; a ``history.db``
+        written by earlier versions is copied in once), the local fastembed
         embedder (all-MiniLM-L6-v2, 384 dims), and the OpenAI LLM only when ``OPENAI_API_KEY`` or
         ``OPENAI_BASE_URL`` is set (otherwise none: add() stores verbatim).
         """
@@ -295,7 +300,7 @@ class MemoryConfig(BaseModel):
             "llm": llm,
             "embedder": {"provider": "fastembed", "config": {}},
             "vector_store": {"provider": "flat", "config": {"path": str(data / "vectors")}},
-            "history_store": {"provider": "sqlite", "config": {"path": str(data / "history.db")}},
+            "history_store": {"provider": "auto", "config": {"path": str(data / "history.db")}},
         }
         return cls.model_validate(_deep_merge(base, overrides))
 

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .config import MemoryConfig, ProviderSpec, _deep_merge, config_from_env, read_config_file
+from .engine.assembly import AUTO_HISTORY
 from .errors import ConfigError
 from .plugins import PluginRegistry, get_registry
 
@@ -103,7 +104,8 @@ def check_config(
 
     built: list[Any] = []
     for where, kind, spec in specs:
-        cls = _lookup(registry, kind, spec.provider, where, result)
+        auto = kind == "history_store" and spec.provider == AUTO_HISTORY  # checked as its SQLite fallback
+        cls = _lookup(registry, kind, "sqlite" if auto else spec.provider, where, result)
         if cls is None:
             continue
         section = dict(spec.config)
@@ -113,7 +115,7 @@ def check_config(
         except ValidationError as exc:
             result.problems.extend(_errors(exc, cfg_where))
             continue
-        if build:
+        if build and not auto:
             try:
                 built.append(cls.from_config(section, selected_as=spec.provider))
             except ValidationError as exc:

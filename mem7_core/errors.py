@@ -93,3 +93,17 @@ class MemoryConflictError(Mem7Error, ValueError):
             f"items name {len(ids)} id(s) already stored ({shown}); nothing of this batch was written. "
             "Pass on_conflict='skip' to keep the stored ones or 'replace' to overwrite them"
         )
+
+
+class StoreConflictError(Mem7Error):
+    """A :meth:`VectorStore.commit` found records no longer as the engine read them: another
+    process changed, deleted or stored them in between (``ids`` lists them). Nothing of the batch
+    was written; the engine reads them again and retries the operation.
+    """
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        super().__init__(
+            f"{len(ids)} record(s) changed since they were read ({', '.join(ids[:5])}{'...' if len(ids) > 5 else ''}); "
+            "nothing was written. Read them again and retry"
+        )

@@ -114,7 +114,7 @@ def test_end_to_end_with_the_embedded_default(mem7_exe: str, clean_env: Path,
     assert first.stdout.startswith("ADD ") and "My favourite drink is green tea" in first.stdout
     second = run(mem7_exe, "add", "-", stdin="I go hiking in the Alps every summer\n")  # from stdin
     assert second.returncode == 0, second.stderr
-    assert (clean_env / "vectors").is_dir() and (clean_env / "history.db").is_file()
+    assert (clean_env / "vectors" / "mem7_memories" / "mem7.db").is_file() and not (clean_env / "history.db").exists()
 
     # Another process sees both, and ranks the relevant one first.
     found = run(mem7_exe, "--json", "search", "what", "do", "I", "like", "to", "drink?")

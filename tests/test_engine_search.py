@@ -472,17 +472,17 @@ async def test_no_rehearsal_without_decay():
 
 
 class GatedStore(FlatVectorStore):
-    """update() waits on a gate: models a slow store write during rehearsal."""
+    """rehearse() waits on a gate: models a slow store write during rehearsal."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
         self.entered = asyncio.Event()
 
-    async def update(self, id, *, vector=None, payload=None):  # type: ignore[override]
+    async def rehearse(self, ids, now):  # type: ignore[override]
         self.entered.set()
         await self.gate.wait()
-        await super().update(id, vector=vector, payload=payload)
+        await super().rehearse(ids, now)
 
 
 async def test_rehearsal_never_delays_search():

@@ -152,17 +152,17 @@ def test_entry_point_plugin_can_be_disabled(installed_plugin, monkeypatch):
 
 # ------------------------------------------------------------------------- rehearsal, persisted
 class GatedFlat(FlatVectorStore):
-    """A persisted flat store whose update() waits on a gate (a slow disk during rehearsal)."""
+    """A persisted flat store whose rehearse() waits on a gate (a slow disk during rehearsal)."""
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
         self.gate = asyncio.Event()
         self.entered = asyncio.Event()
 
-    async def update(self, id, *, vector=None, payload=None):  # type: ignore[override]
+    async def rehearse(self, ids, now):  # type: ignore[override]
         self.entered.set()
         await self.gate.wait()
-        await super().update(id, vector=vector, payload=payload)
+        await super().rehearse(ids, now)
 
 
 @pytest.mark.parametrize("retrieval", ["dense", "hybrid"])

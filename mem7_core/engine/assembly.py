@@ -39,6 +39,8 @@ class Providers:
     owned: list[Any] = field(default_factory=list)
     telemetry: Telemetry | None = None
     """Set when ``telemetry.enabled``: the providers above are then wrapped in tracing proxies."""
+    atomic_history: bool = False
+    """``history`` lives in the vector store's own database: one ``commit`` writes both."""
 
 
 def _section(spec: Any) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def build_providers(
         built_llm = make("llm", config.llm, llm)
         built_embedder = make("embedder", config.embedder, embedder)
         built_vectors = make("vector_store", config.vector_store, vector_store)
-        built_history = make("history_store", config.history_store, history_store)
+        built_history, atomic = _history(config, built_vectors, history_store, make)
         built_reranker = make("reranker", config.reranker, reranker)
         graph_spec = config.graph_store
         built_graph = make("graph_store", graph_spec, graph_store, "graph_store.config")
@@ -113,7 +115,26 @@ def build_providers(
         scorers=built_scorers,
         owned=owned,
         telemetry=telemetry,
+        atomic_history=atomic,
     )
+
+
+AUTO_HISTORY = "auto"
+"""``history_store.provider: auto``: the vector store's own history when it keeps one (flat with a
+``path``: the same SQLite database, written in one transaction with the vectors), else SQLite at
+``history_store.config.path`` (which, with the store's own, is migrated from once if it exists)."""
+
+
+def _history(config: MemoryConfig, vectors: VectorStore, given: HistoryStore | None, make: Any) -> tuple[HistoryStore, bool]:
+    spec = config.history_store
+    if given is not None or spec.provider != AUTO_HISTORY:
+        return make("history_store", spec, given), False
+    section = _section(spec)
+    if vectors.capabilities.atomic_history:
+        own = vectors.own_history(migrate_from=section.get("path"))
+        if own is not None:
+            return make("history_store", None, own), True
+    return make("history_store", _Spec("sqlite", section), None, "history_store.config"), False
 
 
 def _describe(exc: ValidationError, where: str, provider: str) -> str:

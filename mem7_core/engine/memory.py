@@ -28,14 +28,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import GraphStoreConfig, MemoryConfig, load_config
-from ..errors import FilterError, LLMOutputError, MemoryConflictError, MemoryNotFoundError, ProviderError, ScopeError
+from ..errors import (
+    FilterError,
+    LLMOutputError,
+    MemoryConflictError,
+    MemoryNotFoundError,
+    ProviderError,
+    ScopeError,
+    StoreConflictError,
+)
 from ..filters import Filter, evaluate, operators_of, parse_filters, split_scope
 from ..ids import iso, text_hash, utc_now, uuid7
 from ..models import (
@@ -55,7 +64,7 @@ from ..models import (
     memory_type_of,
 )
 from ..plugins import PluginRegistry, get_registry
-from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore, WriteBatch
 from ..providers.graph_store import GraphRelation
 from ..providers.scorer import QueryContext, ScoredHit
 from ..retrieval.hybrid import HybridRetriever
@@ -81,6 +90,11 @@ from .records import check_metadata, item_from_payload, new_payload
 from .restore import ON_CONFLICT, ImportResult, OnConflict, Restored, check_items
 
 log = logging.getLogger("mem7.engine")
+T = TypeVar("T")
+
+CONFLICT_ATTEMPTS = 8
+"""How many times an operation is read and decided again when another process changed what it
+read before it could commit (a :class:`StoreConflictError`)."""
 
 Clock = Callable[[], datetime]
 IMPORT_BATCH_SIZE = 64
@@ -184,6 +198,8 @@ class AsyncMemory:
         self.embedder: Embedder = parts.embedder
         self.vector_store: VectorStore = parts.vector_store
         self.history_store: HistoryStore = parts.history
+        self._atomic = parts.atomic_history
+        """History lives in the vector store's database: each write is one ``commit``."""
         self.reranker: Reranker | None = parts.reranker
         self.scorers: list[Scorer] = parts.scorers
         self._owned = parts.owned
@@ -320,6 +336,17 @@ class AsyncMemory:
             return await self.vector_store.list(scope=scope, filters=node, limit=limit)
         records = [r for r in await self.vector_store.list(scope=scope) if evaluate(node, r.payload)]
         return records if limit is None else records[:limit]
+
+    async def _owned_record(self, memory_id: str, scope: Scope) -> VectorRecord:
+        """The stored record, still the caller's (a restore may have moved it), read under its lock.
+
+        :raises MemoryNotFoundError: gone, or not in ``scope``.
+        """
+        record = await self._get_record(memory_id)
+        if record is None:
+            raise MemoryNotFoundError(memory_id)
+        self._check_owner(memory_id, record.payload, scope)
+        return record
 
     async def _get_record(self, memory_id: str) -> VectorRecord | None:
         if not isinstance(memory_id, str) or not memory_id:
@@ -681,68 +708,85 @@ class AsyncMemory:
                 return forced_type
             return facts[idx].category if idx is not None else "factual"
 
-        async with self._locks.hold(scope.key()):
-            targets = {u[0] for u in plan.updates} | set(plan.deletes)
-            # Memories concurrent adds stored after this one looked: an ADD of the same words is known.
-            fresh = self._writes.since(scope.key(), seen) if seen is not None else {}
-            twins = {fresh[k] for k in (norm_text(t) for t, _ in plan.adds + [(t, i) for _, t, i in plan.updates]) if k in fresh}
-            wanted = targets | twins
-            current = {r.id: r for r in await self.vector_store.get(sorted(wanted))} if wanted else {}
-            adds = list(plan.adds)
-            updates = []
+        async def step() -> AddResult:
+            async with self._locks.hold(scope.key()):
+                return await self._apply_locked(plan, facts, vector_of, scope, meta, type_of, forced_type, seen)
 
-            def unchanged(mem_id: str) -> bool:  # still there, in scope, with the text the LLM decided on
-                rec = current.get(mem_id)
-                decided_on = plan.seen.get(mem_id)
-                return rec is not None and scope.matches(rec.payload) and (decided_on is None or rec.payload.get("data") == decided_on)
+        return await self._retrying(step)
 
-            for mem_id, text, idx in plan.updates:
-                if unchanged(mem_id):
-                    updates.append((mem_id, text, idx))
-                else:  # deleted or rewritten meanwhile by another writer: keep both, as a new memory
-                    log.warning("add: memory %s changed or vanished before its UPDATE; the text is added instead", mem_id)
-                    adds.append((text, idx))
-            adds = [a for a in adds if not self._stored_meanwhile(a[0], fresh, current, scope)]
-            deletes = [m for m in plan.deletes if unchanged(m)]
-            if len(deletes) < len(plan.deletes):
-                log.warning("add: %d DELETE(s) skipped: the memory changed or vanished since the LLM saw it", len(plan.deletes) - len(deletes))
-            need = [t for t, _ in adds] + [t for _, t, _ in updates]
-            missing = sorted({t for t in need if t not in vector_of})
-            if missing:  # a caller that did not embed the plan first (``_embed_new_texts``)
-                vector_of = {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
-            now = iso(self._now())
-            events: list[HistoryEvent] = []
-            results: list[ActionResult] = []
-            inserts: list[VectorRecord] = []
-            for text, idx in adds:
-                mem_id = uuid7()
-                payload = new_payload(text, scope=scope, now=now, metadata=meta, memory_type=type_of(idx))
-                inserts.append(VectorRecord(id=mem_id, vector=vector_of[text], payload=payload))
-                events.append(self._event(mem_id, None, text, "ADD", now, payload))
-                results.append(ActionResult.model_construct(id=mem_id, memory=text, event="ADD", action="ADD", old_value=None, new_value=text))
-            changes: list[tuple[VectorRecord, VectorRecord]] = []
-            for mem_id, text, idx in updates:
-                old = current[mem_id]
-                payload = dict(old.payload)
-                payload.update(meta)  # stored metadata kept, the new merged over it
-                old_text = str(old.payload.get("data", ""))
-                payload.update(
-                    data=text,
-                    hash=text_hash(text),
-                    updated_at=now,
-                    access_count=int(old.payload.get("access_count") or 0) + 1,
-                )
-                if forced_type or idx is not None:
-                    payload["memory_type"] = type_of(idx)
-                changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
-                events.append(self._event(mem_id, old_text, text, "UPDATE", now, payload))
-                results.append(ActionResult.model_construct(id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text))
-            removed = [current[m] for m in deletes]
-            for rec in removed:
-                old_text = str(rec.payload.get("data", ""))
-                events.append(self._event(rec.id, old_text, None, "DELETE", now, rec.payload))
-                results.append(ActionResult.model_construct(id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text, new_value=None))
-            await self._write(events, inserts=inserts, changes=changes, removes=removed)
+    async def _apply_locked(
+        self,
+        plan: Plan,
+        facts: list[Fact],
+        vector_of: dict[str, Any],
+        scope: Scope,
+        meta: dict[str, Any],
+        type_of: Callable[[int | None], str | None],
+        forced_type: str | None,
+        seen: int | None,
+    ) -> AddResult:
+        """:meth:`_apply`'s one attempt, under the scope's lock."""
+        targets = {u[0] for u in plan.updates} | set(plan.deletes)
+        # Memories concurrent adds stored after this one looked: an ADD of the same words is known.
+        fresh = self._writes.since(scope.key(), seen) if seen is not None else {}
+        twins = {fresh[k] for k in (norm_text(t) for t, _ in plan.adds + [(t, i) for _, t, i in plan.updates]) if k in fresh}
+        wanted = targets | twins
+        current = {r.id: r for r in await self.vector_store.get(sorted(wanted))} if wanted else {}
+        adds = list(plan.adds)
+        updates = []
+
+        def unchanged(mem_id: str) -> bool:  # still there, in scope, with the text the LLM decided on
+            rec = current.get(mem_id)
+            decided_on = plan.seen.get(mem_id)
+            return rec is not None and scope.matches(rec.payload) and (decided_on is None or rec.payload.get("data") == decided_on)
+
+        for mem_id, text, idx in plan.updates:
+            if unchanged(mem_id):
+                updates.append((mem_id, text, idx))
+            else:  # deleted or rewritten meanwhile by another writer: keep both, as a new memory
+                log.warning("add: memory %s changed or vanished before its UPDATE; the text is added instead", mem_id)
+                adds.append((text, idx))
+        adds = [a for a in adds if not self._stored_meanwhile(a[0], fresh, current, scope)]
+        deletes = [m for m in plan.deletes if unchanged(m)]
+        if len(deletes) < len(plan.deletes):
+            log.warning("add: %d DELETE(s) skipped: the memory changed or vanished since the LLM saw it", len(plan.deletes) - len(deletes))
+        need = [t for t, _ in adds] + [t for _, t, _ in updates]
+        missing = sorted({t for t in need if t not in vector_of})
+        if missing:  # a caller that did not embed the plan first (``_embed_new_texts``)
+            vector_of = {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
+        now = iso(self._now())
+        events: list[HistoryEvent] = []
+        results: list[ActionResult] = []
+        inserts: list[VectorRecord] = []
+        for text, idx in adds:
+            mem_id = uuid7()
+            payload = new_payload(text, scope=scope, now=now, metadata=meta, memory_type=type_of(idx))
+            inserts.append(VectorRecord(id=mem_id, vector=vector_of[text], payload=payload))
+            events.append(self._event(mem_id, None, text, "ADD", now, payload))
+            results.append(ActionResult.model_construct(id=mem_id, memory=text, event="ADD", action="ADD", old_value=None, new_value=text))
+        changes: list[tuple[VectorRecord, VectorRecord]] = []
+        for mem_id, text, idx in updates:
+            old = current[mem_id]
+            payload = dict(old.payload)
+            payload.update(meta)  # stored metadata kept, the new merged over it
+            old_text = str(old.payload.get("data", ""))
+            payload.update(
+                data=text,
+                hash=text_hash(text),
+                updated_at=now,
+                access_count=int(old.payload.get("access_count") or 0) + 1,
+            )
+            if forced_type or idx is not None:
+                payload["memory_type"] = type_of(idx)
+            changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
+            events.append(self._event(mem_id, old_text, text, "UPDATE", now, payload))
+            results.append(ActionResult.model_construct(id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text))
+        removed = [current[m] for m in deletes]
+        for rec in removed:
+            old_text = str(rec.payload.get("data", ""))
+            events.append(self._event(rec.id, old_text, None, "DELETE", now, rec.payload))
+            results.append(ActionResult.model_construct(id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text, new_value=None))
+        await self._write(events, inserts=inserts, changes=changes, removes=removed)
         return AddResult(results=results)
 
     @staticmethod
@@ -791,6 +835,9 @@ class AsyncMemory:
         """
         if not (events or inserts or changes or removes):
             return
+        if self._atomic:
+            await self._commit(events, inserts, changes, removes)
+            return
         try:
             await self.history_store.add_events(events)
         except BaseException:
@@ -838,6 +885,45 @@ class AsyncMemory:
         if len(self._writes):  # adds are deciding somewhere: tell them what now holds which words
             for rec in [*inserts, *(new for _, new in changes)]:
                 self._writes.record(self._payload_scope(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
+
+    async def _commit(
+        self,
+        events: list[HistoryEvent],
+        inserts: Sequence[VectorRecord],
+        changes: Sequence[tuple[VectorRecord, VectorRecord]],
+        removes: Sequence[VectorRecord],
+    ) -> None:
+        """The store keeps history in its own database: vectors and events in one transaction,
+        so nothing needs undoing; then the keyword indexes follow."""
+        expected: dict[str, Any] = {r.id: None for r in inserts}
+        expected.update((old.id, old.payload) for old, _ in changes)
+        expected.update((r.id, r.payload) for r in removes)
+        batch = WriteBatch(
+            inserts=list(inserts),
+            updates=[new for _, new in changes],
+            deletes=[r.id for r in removes],
+            events=events,
+            expected=expected,
+        )
+        await self.vector_store.commit(batch)
+        if self.retriever is not None:
+            self.retriever.indexes.apply(inserts=inserts, changes=changes, removes=removes)
+        if len(self._writes):
+            for rec in [*inserts, *(new for _, new in changes)]:
+                self._writes.record(self._payload_scope(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
+
+    async def _retrying(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` (read, decide, write) again when its commit finds that another process
+        changed what it read (:class:`StoreConflictError`: nothing was written), a few times."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return await step()
+            except StoreConflictError as exc:
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                log.info("write conflict with another process (%s); reading again", exc)
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise AssertionError("unreachable")
 
     async def _undo(self, inserted: list[str], changed: list[VectorRecord]) -> None:
         # Each step on its own: one failing undo must not stop the others.
@@ -999,14 +1085,7 @@ class AsyncMemory:
         """access_count + 1 and last_accessed_at = now for each returned memory; no history."""
         try:
             async with self._locks.hold(scope.key()):
-                for record in await self.vector_store.get(ids):
-                    payload = dict(record.payload)
-                    payload["access_count"] = int(payload.get("access_count") or 0) + 1
-                    payload["last_accessed_at"] = now
-                    try:
-                        await self.vector_store.update(record.id, payload=payload)
-                    except MemoryNotFoundError:
-                        continue  # deleted since the search: nothing to rehearse
+                await self.vector_store.rehearse(ids, now)
         except Exception as exc:
             log.warning("rehearsal after search failed: %s", exc)
 
@@ -1111,6 +1190,9 @@ class AsyncMemory:
         return result
 
     async def _restore_batch(self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str) -> tuple[int, int, int]:
+        return await self._retrying(lambda: self._restore_batch_once(todo, vectors, on_conflict))
+
+    async def _restore_batch_once(self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str) -> tuple[int, int, int]:
         """Write one checked, embedded batch under the locks of every scope it touches.
 
         A replaced memory may live in another scope than its import: that scope is locked too.
@@ -1172,21 +1254,19 @@ class AsyncMemory:
         text = _check_text(text, "text")
         meta = check_metadata(metadata)
         scope, _ = self._scope(user_id, agent_id, run_id, required=False)
-        record = await self._get_record(memory_id)
-        if record is None:
-            raise MemoryNotFoundError(memory_id)
-        self._check_owner(memory_id, record.payload, scope)
+        key = self._payload_scope((await self._owned_record(memory_id, scope)).payload).key()
         vector = (await self.embedder.embed([text], purpose="update"))[0]
-        async with self._locks.hold(self._payload_scope(record.payload).key()):
-            record = await self._get_record(memory_id)
-            if record is None:
-                raise MemoryNotFoundError(memory_id)
-            self._check_owner(memory_id, record.payload, scope)  # still the caller's (a restore may move it)
-            old_text = str(record.payload.get("data", ""))
-            now = iso(self._now())
-            payload = {**record.payload, **meta, "data": text, "hash": text_hash(text), "updated_at": now}
-            event = self._event(memory_id, old_text, text, "UPDATE", now, payload)
-            await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
+
+        async def step() -> None:
+            async with self._locks.hold(key):
+                record = await self._owned_record(memory_id, scope)
+                old_text = str(record.payload.get("data", ""))
+                now = iso(self._now())
+                payload = {**record.payload, **meta, "data": text, "hash": text_hash(text), "updated_at": now}
+                event = self._event(memory_id, old_text, text, "UPDATE", now, payload)
+                await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
+
+        await self._retrying(step)
         return MessageResult(message=f"Memory {memory_id} updated")
 
     @traced("delete")
@@ -1198,18 +1278,16 @@ class AsyncMemory:
         :raises MemoryNotFoundError: no such memory (in the given scope, when one is given).
         """
         scope, _ = self._scope(user_id, agent_id, run_id, required=False)
-        record = await self._get_record(memory_id)
-        if record is None:
-            raise MemoryNotFoundError(memory_id)
-        self._check_owner(memory_id, record.payload, scope)
-        async with self._locks.hold(self._payload_scope(record.payload).key()):
-            record = await self._get_record(memory_id)
-            if record is None:
-                raise MemoryNotFoundError(memory_id)
-            self._check_owner(memory_id, record.payload, scope)  # still the caller's (a restore may move it)
-            old_text = str(record.payload.get("data", ""))
-            now = iso(self._now())
-            await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])
+        key = self._payload_scope((await self._owned_record(memory_id, scope)).payload).key()
+
+        async def step() -> None:
+            async with self._locks.hold(key):
+                record = await self._owned_record(memory_id, scope)
+                old_text = str(record.payload.get("data", ""))
+                now = iso(self._now())
+                await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])
+
+        await self._retrying(step)
         return MessageResult(message=f"Memory {memory_id} deleted")
 
     @traced("delete_all")
@@ -1223,11 +1301,16 @@ class AsyncMemory:
     ) -> MessageResult:
         """Delete every memory of a scope (a scope is required: ``reset()`` wipes everything)."""
         scope, node = self._scope(user_id, agent_id, run_id, filters, operation="delete_all()")
-        async with self._locks.hold(scope.key()):
-            records = await self._store_list(scope, node, None)
-            now = iso(self._now())
-            events = [self._event(r.id, str(r.payload.get("data", "")), None, "DELETE", now, r.payload) for r in records]
-            await self._write(events, removes=records)
+
+        async def step() -> list[VectorRecord]:
+            async with self._locks.hold(scope.key()):
+                records = await self._store_list(scope, node, None)
+                now = iso(self._now())
+                events = [self._event(r.id, str(r.payload.get("data", "")), None, "DELETE", now, r.payload) for r in records]
+                await self._write(events, removes=records)
+                return records
+
+        records = await self._retrying(step)
         if self.graph is not None and node is None:  # a metadata filter selects memories, not relations
             await self.graph.delete_all(scope)
         return MessageResult(message=f"Deleted {len(records)} memories")

@@ -18,7 +18,6 @@ import asyncio
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,45 +27,22 @@ from pydantic import Field, field_validator
 from ..errors import ConfigError, ProviderError
 from ..models import HistoryEvent
 from ..providers.base import ProviderConfig
-from ..providers.history import HistoryStore, event_from_row
+from ..providers.sqlite import retry_busy
+from ..providers.history import (
+    SQLITE_HISTORY_INSERT,
+    SQLITE_HISTORY_SCHEMA,
+    SQLITE_HISTORY_SELECT,
+    HistoryStore,
+    event_from_row,
+    event_row,
+)
 
 T = TypeVar("T")
 
-_COLUMNS = (
-    "id",
-    "memory_id",
-    "old_memory",
-    "new_memory",
-    "event",
-    "created_at",
-    "updated_at",
-    "is_deleted",
-    "actor_id",
-    "role",
-)
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS history (
-        id TEXT PRIMARY KEY,
-        memory_id TEXT NOT NULL,
-        old_memory TEXT,
-        new_memory TEXT,
-        event TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT,
-        is_deleted INTEGER NOT NULL DEFAULT 0,
-        actor_id TEXT,
-        role TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS idx_history_memory_id ON history (memory_id)",
-)
-_INSERT = f"INSERT INTO history ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM history WHERE memory_id = ? ORDER BY created_at, rowid"
+_SCHEMA = SQLITE_HISTORY_SCHEMA
+_INSERT = SQLITE_HISTORY_INSERT
+_SELECT = SQLITE_HISTORY_SELECT
 _MEMORY = ":memory:"
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    msg = str(exc).lower()
-    return "locked" in msg or "busy" in msg
 
 
 class SQLiteHistoryStore(HistoryStore):
@@ -154,21 +130,7 @@ class SQLiteHistoryStore(HistoryStore):
             raise
 
     def _with_retry(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``, retrying "database is locked" until the busy timeout has passed.
-
-        SQLite's busy handler covers most waits; a few (switching a fresh file to WAL while another
-        process does the same) report busy at once, so they are retried here too.
-        """
-        deadline = time.monotonic() + self.config.busy_timeout_ms / 1000.0
-        delay = 0.001
-        while True:
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+        return retry_busy(fn, self.config.busy_timeout_ms)
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -196,21 +158,7 @@ class SQLiteHistoryStore(HistoryStore):
 
     # ------------------------------------------------------------------------- API
     async def add_events(self, events: Sequence[HistoryEvent]) -> None:
-        rows = [
-            (
-                e.id,
-                e.memory_id,
-                e.old_memory,
-                e.new_memory,
-                e.event,
-                e.created_at,
-                e.updated_at,
-                1 if e.is_deleted else 0,
-                e.actor_id,
-                e.role,
-            )
-            for e in events
-        ]
+        rows = [event_row(e) for e in events]
         if not rows:
             return
         await self._call(lambda conn: self._write(conn, _INSERT, rows))

@@ -7,10 +7,11 @@ from .history import HistoryStore
 from .llm import LLM, LLMCapabilities, Message
 from .reranker import Reranker
 from .scorer import QueryContext, ScoredHit, Scorer
-from .vector_store import VectorStore, VectorStoreCapabilities
+from .vector_store import ChangeBatch, StoreChange, VectorStore, VectorStoreCapabilities, WriteBatch
 
 __all__ = [
     "PROVIDER_KINDS",
+    "ChangeBatch",
     "EmbedPurpose",
     "Embedder",
     "Entity",
@@ -28,6 +29,8 @@ __all__ = [
     "Reranker",
     "ScoredHit",
     "Scorer",
+    "StoreChange",
     "VectorStore",
     "VectorStoreCapabilities",
+    "WriteBatch",
 ]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import MemoryNotFoundError
 from ..filters import ALL_OPERATORS, Filter
-from ..models import Scope, ScoredRecord, VectorRecord
+from ..models import HistoryEvent, Scope, ScoredRecord, VectorRecord
 from .base import Provider
+
+if TYPE_CHECKING:
+    from .history import HistoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +29,54 @@ class VectorStoreCapabilities:
     logical: bool = True
     """Whether AND/OR/NOT nest inside the store's own filter language."""
     persistent: bool = False
+    change_feed: bool = False
+    """Writes made by *other* processes (or other store instances) sharing this store reach this
+    one, and :meth:`VectorStore.changes_since` reports them, so the engine's in-process caches
+    (the keyword indexes) catch up instead of going stale."""
+    keyword_search: bool = False
+    """:meth:`VectorStore.keyword_search` ranks by keywords inside the store itself, so every
+    replica sharing the store gives the same keyword ranking (no per-process index needed)."""
+    atomic_history: bool = False
+    """:meth:`VectorStore.own_history` gives a history store kept in the store's own database, and
+    :meth:`VectorStore.commit` writes vector changes and history events in one transaction."""
 
 
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """One engine operation's writes, committed together by :meth:`VectorStore.commit`.
+
+    ``updates`` replace the payload (and the vector, when given) of records that must exist;
+    ``inserts`` upsert; ``deletes`` ignore unknown ids; ``events`` are its history rows.
+    ``expected`` holds, per id, the payload the engine read before deciding (``None``: it read
+    the id as absent): the store checks them inside its transaction, so a change made by another
+    process in between raises :class:`~mem7_core.errors.StoreConflictError` instead of being lost.
+    """
+
+    inserts: Sequence[VectorRecord] = ()
+    updates: Sequence[VectorRecord] = ()
+    deletes: Sequence[str] = ()
+    events: Sequence[HistoryEvent] = ()
+    expected: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreChange:
+    """One record as another writer changed it: the payload before (``None``: it did not exist)
+    and after (``None``: deleted)."""
+
+    id: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """What :meth:`VectorStore.changes_since` returns: a new cursor and the changes since the old
+    one, or ``changes=None`` when they cannot be listed (a reset, or a cursor too old): every cache
+    built from the store must then be dropped."""
+
+    cursor: int
+    changes: Sequence[StoreChange] | None
 class VectorStore(Provider):
     """Stores vectors with payloads, scoped by user/agent/run ids.
 
@@ -113,3 +163,53 @@ class VectorStore(Provider):
     async def count(self, *, scope: Scope) -> int:
         """How many records are in ``scope``. Stores may override with something cheaper."""
         return len(await self.list(scope=scope))
+
+    async def rehearse(self, ids: Sequence[str], now: str) -> None:
+        """Count one recall of each of ``ids``: ``access_count + 1`` and ``last_accessed_at = now``
+        in its payload; ids that no longer exist are skipped.
+
+        The default reads and rewrites each payload, which can lose a concurrent change made by
+        another process in between; a store shared by processes should override it with one
+        atomic read-modify-write, so a recall is never lost, applied twice, or undoes another
+        writer's change.
+        """
+        for record in await self.get(ids):
+            payload = dict(record.payload)
+            payload["access_count"] = int(payload.get("access_count") or 0) + 1
+            payload["last_accessed_at"] = now
+            try:
+                await self.update(record.id, payload=payload)
+            except MemoryNotFoundError:
+                continue  # deleted since it was read
+
+    async def changes_since(self, cursor: int | None) -> ChangeBatch:
+        """Changes made by other writers since ``cursor`` (``None``: start a cursor now, no
+        changes). Only for stores declaring ``capabilities.change_feed``."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare change_feed")
+
+    async def keyword_search(
+        self, query: str, *, scope: Scope, limit: int, filters: Filter | None = None
+    ) -> list[ScoredRecord]:
+        """The ``limit`` best records in ``scope`` for ``query`` by keywords, best first, each
+        score in ``[0, 1]`` calibrated like :func:`mem7_core.retrieval.fusion.calibrate_bm25`
+        (1: every query term matched as strongly as it can be). Only for stores declaring
+        ``capabilities.keyword_search``."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare keyword_search")
+
+    def own_history(self, *, migrate_from: str | None = None) -> HistoryStore | None:
+        """A history store kept in this store's own database (``None``: this store has none).
+
+        :param migrate_from: a SQLite history file written before; its events are copied in once,
+            when the store's own history is still empty.
+        """
+        return None
+
+    async def commit(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` (vectors and history events) in one transaction: all of it or none.
+
+        Only for stores declaring ``capabilities.atomic_history``.
+
+        :raises StoreConflictError: a record is not as ``batch.expected`` says (nothing written).
+        :raises MemoryNotFoundError: an update names a record that does not exist (nothing written).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not declare atomic_history")

@@ -6,7 +6,15 @@ For one query (``pool = max(fetch, retrieval.candidates)``):
 
 1. vector search in scope with the filters: ``pool`` hits with their cosine and payload;
 2. BM25 over the scope's index (exact for every memory of the scope, no I/O): the best ``pool``
-   (with a filter: every match, since the filter is checked on the payload, read later);
+   (with a filter: every match, since the filter is checked on the payload, read later). A store
+   declaring ``capabilities.keyword_search`` ranks the keywords itself instead
+   (:meth:`~mem7_core.providers.VectorStore.keyword_search`: the best ``pool`` in scope passing
+   the filters, with calibrated scores), so every process sharing the store gives the same answer
+   and no per-process index is built; the engine keeps its own index only when expansion is on
+   (neighbours need it). A memory the store did not return has a keyword score of at most the
+   lowest one it returned (0 when it returned fewer than asked); when that bound matters for the
+   top, the store is asked again for 16× as many (its SQL ranks every match anyway; what grows is
+   the rows sent back) until it does not;
 3. the *candidates* are the union; each gets its own fused score. With expansion on, the
    neighbours of the candidates are eligible too; a memory that is not a candidate owns 0 and
    comes up on its neighbours' strength alone: ``final = own + weight · Σ own(neighbour)``;
@@ -27,6 +35,7 @@ assumes the store's score is a cosine (true of every bundled store).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
@@ -41,6 +50,10 @@ from .fusion import calibrate_bm25, cosines, rrf, weighted
 from .index import ScopeIndexes
 
 log = logging.getLogger("mem7.retrieval")
+
+_REASK_GROWTH = 16
+"""When the store's keyword ranking was cut too short for an exact top, ask again for this many
+times as many (one more round trip usually returns every match of a conversation-sized scope)."""
 
 DenseSearch = Callable[[Any, Scope, int, "Filter | None"], Awaitable[list[ScoredRecord]]]
 
@@ -57,6 +70,11 @@ class HybridRetriever:
         self.config = config
         self._store = store
         self._dense_search = dense_search
+        self.store_keywords = bool(store.capabilities.keyword_search) and not config.expand.enabled
+        """Keywords are ranked by the store (its ``keyword_search``), not by per-scope indexes here:
+        ``indexes`` then stays empty (expansion walks neighbours, which only the index knows)."""
+        self.keyword_requests = 0
+        """How many ``keyword_search`` calls this retriever made (tests count re-asks with it)."""
         group = config.expand.group_by if config.expand.enabled else None
         self.indexes = ScopeIndexes(
             store,
@@ -73,27 +91,48 @@ class HybridRetriever:
         fuse_rrf = cfg.mode == "hybrid" and cfg.fusion == "rrf"
         expanding = cfg.expand.enabled
         window, beta = cfg.expand.window, cfg.expand.weight
-        index = await self.indexes.get(scope)
+        index = None if self.store_keywords else await self.indexes.get(scope)
 
         payloads: dict[str, dict[str, Any]] = {}  # verified: in scope, passing the filter
         cos: dict[str, float] = {}
         dense_ids: list[str] = []
+        store_kw: _StoreKeywords | None = None
+        kw_hits: list[ScoredRecord] = []
+        if cfg.mode != "dense" and index is None:
+            store_kw = _StoreKeywords(self, query, scope, node)
         if cfg.mode != "bm25":
-            for h in await self._dense_search(vector, scope, pool, node):
+            if store_kw is not None:  # two independent round trips: run them side by side
+                dense_hits, kw_hits = await asyncio.gather(
+                    self._dense_search(vector, scope, pool, node), store_kw.ask(pool)
+                )
+            else:
+                dense_hits = await self._dense_search(vector, scope, pool, node)
+            for h in dense_hits:
                 payloads[h.id] = h.payload
                 cos[h.id] = float(h.score)
                 dense_ids.append(h.id)
             writing = self.indexes.writing
-            if any(i not in index and i not in writing for i in dense_ids):
+            if index is not None and any(i not in index and i not in writing for i in dense_ids):
                 # Written by another process: rebuild this scope's index on the next search.
                 log.debug("keyword index of %s is stale; it will be rebuilt on the next search", scope)
                 self.indexes.invalidate(scope)
+        elif store_kw is not None:
+            kw_hits = await store_kw.ask(pool)
         floor = min(cos.values(), default=0.0)
 
         bm25: dict[str, float] = {}
         mass = 0.0
         kw_ids: list[str] = []
-        if cfg.mode != "dense":
+        needs_cosine = cfg.mode == "hybrid" and not fuse_rrf
+        if store_kw is not None:
+            kw_ids = [h.id for h in kw_hits]
+            if not needs_cosine:  # the store checked scope and filters: nothing left to verify
+                for h in kw_hits:
+                    if h.id not in payloads:
+                        payloads[h.id] = h.payload
+                        cos[h.id] = floor
+        elif cfg.mode != "dense":
+            assert index is not None
             terms = index.terms(query)
             bm25 = index.score_terms(terms)
             mass = index.idf_mass(terms)
@@ -106,6 +145,8 @@ class HybridRetriever:
         w = cfg.dense_weight
 
         def kw_of(i: str) -> float:
+            if store_kw is not None:  # exact for what the store returned, else an upper bound
+                return store_kw.bound(i)
             return calibrate_bm25(bm25.get(i, 0.0), mass)
 
         if fuse_rrf:
@@ -117,7 +158,6 @@ class HybridRetriever:
             own = lambda i, c: kw_of(i)  # noqa: E731
         else:
             own = lambda i, c: weighted(c, kw_of(i), w)  # noqa: E731
-        needs_cosine = cfg.mode == "hybrid" and not fuse_rrf
 
         candidates = dict.fromkeys(dense_ids)
         candidates.update(dict.fromkeys(kw_ids))
@@ -137,6 +177,7 @@ class HybridRetriever:
         nbrs: dict[str, list[str]] = {}
         lenders: dict[str, list[str]] = {}
         if expanding:
+            assert index is not None  # expansion keeps the engine's index
             for c in candidates:
                 share = beta * max(own_score[c], 0.0)
                 for n in nbrs.setdefault(c, index.neighbours(c, window)):
@@ -150,15 +191,26 @@ class HybridRetriever:
             need = [i for i in top if i not in verified]
             if expanding:  # the candidates lending to the top must have exact scores too
                 need += [c for i in top for c in lenders.get(i, ()) if c not in verified and c not in dropped]
-            if not need:
+            # A keyword score the store only bounded (not among what it returned): ask it for more,
+            # side by side with the reads of the memories to verify.
+            unsure = [i for i in top if not store_kw.exact(i)] if store_kw is not None and needs_cosine else []
+            if not need and not unsure:
                 break  # every score in top is exact, and no other memory's bound beats them
-            # Verify a little beyond the top too: fewer round trips when bounds were optimistic.
-            need += [i for i in ahead[fetch:] if i not in verified]
-            if expanding:
-                need += [c for i in ahead[fetch:] for c in lenders.get(i, ()) if c not in verified and c not in dropped]
-            need = list(dict.fromkeys(need))
+            if need:
+                # Verify a little beyond the top too: fewer round trips when bounds were optimistic.
+                need += [i for i in ahead[fetch:] if i not in verified]
+                if expanding:
+                    need += [c for i in ahead[fetch:] for c in lenders.get(i, ()) if c not in verified and c not in dropped]
+                need = list(dict.fromkeys(need))
+            before = {i: kw_of(i) for i in candidates} if unsure else {}
             cosine_of = vector if needs_cosine else None
-            await self._verify(need, scope, node, index, cosine_of, candidates, floor, payloads, cos, dropped)
+            jobs: list[Awaitable[Any]] = []
+            if need:
+                jobs.append(self._verify(need, scope, node, index, cosine_of, candidates, floor, payloads, cos, dropped))
+            if unsure:
+                assert store_kw is not None
+                jobs.append(store_kw.ask(store_kw.asked * _REASK_GROWTH))
+            await asyncio.gather(*jobs)
             for i in need:
                 old = own_score.get(i, 0.0)
                 if i in dropped:
@@ -176,6 +228,15 @@ class HybridRetriever:
                         for n in nbrs[i]:
                             if n in scores:
                                 scores[n] += delta
+            if before:  # keyword bounds the store's new answer made exact (or lower)
+                just_verified = set(need)
+                for i, old_kw in before.items():
+                    if i in dropped or i in just_verified or kw_of(i) == old_kw:
+                        continue
+                    old = own_score[i]
+                    new = own(i, cos[i] if i in verified else floor)
+                    own_score[i] = new
+                    scores[i] += new - old
         return [ScoredRecord(id=i, score=scores[i], payload=payloads[i]) for i in top]
 
     async def _verify(
@@ -183,7 +244,7 @@ class HybridRetriever:
         ids: Sequence[str],
         scope: Scope,
         node: Filter | None,
-        index: BM25Index,
+        index: BM25Index | None,
         query_vector: Any,
         candidates: Container[str],
         floor: float,
@@ -212,8 +273,46 @@ class HybridRetriever:
         for (i, _), c in zip(with_vector, cosines(query_vector, [v for _, v in with_vector])):
             cos[i] = c
         for gone in _missing(ids, found):
-            index.remove(gone)
+            if index is not None:
+                index.remove(gone)
             dropped.add(gone)
+
+
+class _StoreKeywords:
+    """The store's keyword ranking for one search: exact calibrated scores for what it returned;
+    for any other memory an upper bound, the lowest returned score (0 once the store returned
+    fewer than asked: then nothing else matches)."""
+
+    __slots__ = ("_retriever", "_query", "_scope", "_node", "asked", "scores", "complete", "cap")
+
+    def __init__(self, retriever: HybridRetriever, query: str, scope: Scope, node: Filter | None) -> None:
+        self._retriever = retriever
+        self._query = query
+        self._scope = scope
+        self._node = node
+        self.asked = 0
+        self.scores: dict[str, float] = {}
+        self.complete = False
+        self.cap = 0.0
+
+    async def ask(self, limit: int) -> list[ScoredRecord]:
+        """The store's best ``limit`` (best first); remembers their scores and the bound."""
+        retriever = self._retriever
+        retriever.keyword_requests += 1
+        hits = await retriever._store.keyword_search(self._query, scope=self._scope, limit=limit, filters=self._node)
+        self.asked = limit
+        for h in hits:
+            self.scores[h.id] = float(h.score)
+        self.complete = len(hits) < limit
+        self.cap = 0.0 if self.complete or not hits else min(float(h.score) for h in hits)
+        return hits
+
+    def bound(self, doc_id: str) -> float:
+        hit = self.scores.get(doc_id)
+        return hit if hit is not None else self.cap
+
+    def exact(self, doc_id: str) -> bool:
+        return self.complete or doc_id in self.scores
 
 
 def _best(scores: dict[str, float], n: int) -> list[str]:

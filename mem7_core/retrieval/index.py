@@ -9,8 +9,12 @@ A write that lands while an index is being built is recorded and replayed onto i
 finishes (upserts and deletes are idempotent, so it does not matter whether the listing saw it).
 At most ``max_scopes`` indexes are kept (least recently searched dropped first; rebuilt on demand).
 
-Another process writing the same store is not seen by this process's indexes. The engine repairs
-what it can notice cheaply (a memory the vector search returns but the index lacks drops the
+Another process writing the same store: when the store declares ``change_feed`` (flat with a
+path), every :meth:`ScopeIndexes.get` first asks it for the changes other writers made since the
+last look (:meth:`VectorStore.changes_since`, in memory after the store's own cheap catch-up) and
+applies them to the cached indexes, so every process ranks with the same keywords. Stores that
+push keyword search down (``keyword_search``) need no index at all. For other stores the indexes
+are per process; the engine repairs what it can notice cheaply (a memory the vector search returns but the index lacks drops the
 scope's index, to be rebuilt on the next search; an indexed memory the store no longer has is
 removed from it), but a memory re-worded by another process keeps its old keywords until the
 index is rebuilt (:meth:`ScopeIndexes.invalidate`, or a new engine).
@@ -61,6 +65,10 @@ class ScopeIndexes:
         """How many indexes were built from the store so far (tests count rebuilds with it)."""
         self.writing: set[str] = set()
         """Ids this engine is inserting right now (in the store, not yet in the indexes)."""
+        self._feed = bool(getattr(store.capabilities, "change_feed", False))
+        self._cursor: int | None = None
+        self.caught_up = 0
+        """How many other writers' changes were applied to the indexes (tests and diagnostics)."""
 
     def __len__(self) -> int:
         return len(self._indexes)
@@ -72,6 +80,8 @@ class ScopeIndexes:
     async def get(self, scope: Scope) -> BM25Index:
         """The scope's index, built from the store on first use (concurrent callers share one build)."""
         key = scope.key()
+        if self._feed:
+            await self.catch_up()
         while True:
             hit = self._indexes.get(key)
             if hit is not None:
@@ -116,6 +126,27 @@ class ScopeIndexes:
             self._indexes.popitem(last=False)
         build.future.set_result(index)
         return index
+
+    async def catch_up(self) -> None:
+        """Apply what other writers changed in the store since the last look (``change_feed``)."""
+        batch = await self._store.changes_since(self._cursor)
+        first = self._cursor is None
+        self._cursor = batch.cursor
+        if first:
+            return
+        if batch.changes is None:
+            self.invalidate()
+            return
+        for ch in batch.changes:
+            old = None if ch.old is None else VectorRecord(id=ch.id, vector=None, payload=dict(ch.old))
+            new = None if ch.new is None else VectorRecord(id=ch.id, vector=None, payload=dict(ch.new))
+            if old is not None and new is not None:
+                self.apply(changes=[(old, new)])
+            elif new is not None:
+                self.apply(inserts=[new])
+            elif old is not None:
+                self.apply(removes=[old])
+        self.caught_up += len(batch.changes)
 
     # ------------------------------------------------------------------ write path
     def _targets(self, payload: dict[str, Any]) -> dict[Hashable, tuple[Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]]:

@@ -21,8 +21,10 @@ bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` shape, for the eng
 503 the same but retryable (rate limit, timeout).
 
 Stateless: the only state in the process is the engine (its providers may cache: see
-``docs/server.md`` on the flat store), so several processes can serve the same server-backed
-stores. FastAPI and uvicorn are imported by this module only (the ``server`` extra).
+``docs/server.md``, "Deployments: what is safe"), so several processes can serve the same shared
+stores. ``serve(..., workers=N)`` runs N worker processes on one listening socket, each building
+its own engine from the same config. FastAPI and uvicorn are imported by this module only (the
+``server`` extra).
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
@@ -52,6 +57,10 @@ from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderErro
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
 from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import SpawnContext, SpawnProcess
 
 log = logging.getLogger("mem7.server")
 
@@ -73,6 +82,9 @@ _BY_ID: dict[int | str, dict[str, Any]] = {
 }
 
 ReadyHook = Callable[[], None]
+
+WORKER_HEADER = "X-Mem7-Worker"
+"""Response header naming the worker process (its pid) that answered; sent only with ``workers > 1``."""
 
 
 # ------------------------------------------------------------------------------------ errors
@@ -285,6 +297,7 @@ def create_app(
     tokens: TokenTable | None = None,
     on_ready: ReadyHook | None = None,
     on_stopped: ReadyHook | None = None,
+    worker_header: bool = False,
 ) -> FastAPI:
     """The ASGI application.
 
@@ -293,6 +306,7 @@ def create_app(
     :param tokens: accepted bearer tokens (default: none, an open server).
     :param on_ready: called once the engine is up (``mem7 serve`` prints its address then).
     :param on_stopped: called after the engine is closed at shutdown.
+    :param worker_header: add ``X-Mem7-Worker: <pid>`` to every response (``serve`` with workers).
     """
 
     @asynccontextmanager
@@ -319,7 +333,29 @@ def create_app(
     app.state.memory = None
     _install_error_handlers(app)
     _install_routes(app)
+    if worker_header:
+        app.add_middleware(_WorkerHeader)
     return app
+
+
+class _WorkerHeader:
+    """ASGI middleware: ``X-Mem7-Worker: <pid>`` on every HTTP response (which worker answered)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.header = (WORKER_HEADER.lower().encode("latin-1"), str(os.getpid()).encode("latin-1"))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 # ------------------------------------------------------------------------------------ runner
@@ -353,13 +389,30 @@ def serve(
     log_level: str = "warning",
     graceful_timeout: float = 30.0,
     announce: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve until SIGINT / SIGTERM, then shut down gracefully: stop accepting, let in-flight
     requests finish (up to ``graceful_timeout`` seconds), close the engine.
 
     The engine is built before the port is announced, so a bad config fails here, not mid-request.
     ``announce`` gets one-line notices (listening address, stopped).
+
+    ``workers > 1``: that many worker processes (spawned, uvicorn in each) accept on the one
+    listening socket; each builds its own engine from ``config`` (passed to it as JSON) and
+    ``tokens``, and closes it at shutdown. The engine is opened once here first (so a bad config
+    fails before any worker starts, and stores create their tables once), the address is
+    announced once every worker is serving, and SIGINT / SIGTERM stop every worker gracefully.
+    Only stores that several processes may share are safe this way (docs/server.md).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    if workers > 1:
+        problems = single_process_stores(config)
+        if problems:
+            raise ConfigError(
+                f"{workers} workers cannot share this config: {'; '.join(problems)}. Serve it with one worker "
+                "(--workers 1), or use stores several processes may share (docs/server.md, 'Deployments: what is safe')"
+            )
     import uvicorn
 
     say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -368,6 +421,13 @@ def serve(
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --host/--port") from None
     url = url_of(sock)
+    if workers > 1:
+        try:
+            _serve_workers(config, sock, url, workers=workers, tokens=tokens or TokenTable(), log_level=log_level,
+                           graceful_timeout=graceful_timeout, say=say)
+        finally:
+            sock.close()
+        return
 
     async def main() -> None:
         engine = await AsyncMemory.create(config)
@@ -396,4 +456,266 @@ def serve(
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-__all__ = ["bind_socket", "create_app", "serve", "url_of"]
+# ------------------------------------------------------------------------------------ workers
+def single_process_stores(config: MemoryConfig) -> list[str]:
+    """The stores of ``config`` that several processes cannot share, each with the reason.
+
+    Known from the providers' documented behaviour (docs/server.md, "Deployments: what is safe"):
+    a store held in one process's memory (each worker would have its own memories), Qdrant's local
+    mode (it locks its directory: every worker but one would fail each request), the flat and
+    Kuzu graph stores (one process). ``serve`` refuses ``workers > 1`` with any of them.
+    """
+    problems: list[str] = []
+    vector = config.vector_store
+    where = vector.config
+    if vector.provider == "flat" and not where.get("path"):
+        problems.append("the flat vector store has no path (memories kept in each process's memory)")
+    elif vector.provider == "qdrant" and not (where.get("url") or where.get("host")):
+        location = where.get("location")
+        if where.get("path"):
+            problems.append("Qdrant in local mode (path) locks its directory to one process")
+        elif not (isinstance(location, str) and location.startswith(("http://", "https://"))):
+            problems.append("Qdrant in local mode in memory keeps memories in each process's memory")
+    history = config.history_store
+    if history.provider == "sqlite" and str(history.config.get("path", "")).strip() == ":memory:":
+        problems.append("the SQLite history is in memory (':memory:', one per process)")
+    graph = config.graph_store
+    if graph is not None and graph.provider in {"flat", "kuzu"}:
+        problems.append(f"the {graph.provider} graph store is for one process only")
+    return problems
+
+
+_STARTUP_FAILED = 3  # a worker's exit code when its engine or server did not start (uvicorn's too)
+_CLOSE_MARGIN = 30.0  # on shutdown, seconds granted beyond graceful_timeout for closing an engine
+
+
+def _worker_main(
+    payload: dict[str, Any], tokens: TokenTable, sock: socket.socket, events: Connection, log_level: str,
+    graceful_timeout: float,
+) -> None:  # pragma: no cover - runs in the spawned worker process (covered by tests/server/test_workers.py)
+    """One worker process: its own engine from the parent's config, uvicorn serving ``sock``.
+
+    Tells the parent ``("ready", pid)`` once its engine is up and ``("stopped", pid)`` once it is
+    closed. The engine is opened and closed here, around uvicorn (as in the one-process
+    ``serve``), so it is closed whenever the server stops, even on a signal received mid-startup.
+    """
+    import uvicorn
+
+    pid = os.getpid()
+    pending: list[int] = []
+    holder: dict[str, uvicorn.Server] = {}
+
+    def on_signal(sig: int, frame: Any) -> None:
+        # Before uvicorn installs its own handlers (engine still opening): remember the signal,
+        # or pass it to the server. After uvicorn's shutdown it re-raises the signal it caught:
+        # landing here again then ends the worker normally (exit 0) once its engine is closed.
+        server = holder.get("server")
+        if server is not None:
+            server.handle_exit(sig, frame)
+        else:
+            pending.append(sig)
+
+    # SIGINT too: a terminal's Ctrl-C reaches the workers as well as the parent.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def tell(what: str) -> None:
+        try:
+            events.send((what, pid))
+        except (OSError, ValueError):  # the parent is gone: nobody to tell
+            pass
+
+    async def main() -> bool:
+        engine = await AsyncMemory.create(MemoryConfig.model_validate(payload))
+        try:
+            app = create_app(memory=engine, tokens=tokens, on_ready=lambda: tell("ready"), worker_header=True)
+            server = uvicorn.Server(
+                uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,
+                               access_log=log_level in {"debug", "info"})
+            )
+            holder["server"] = server
+            if pending:  # a signal arrived while the engine was opening: start, then stop at once
+                server.handle_exit(pending[0], None)
+            await server.serve(sockets=[sock])
+            return bool(server.started)
+        finally:
+            await engine.aclose()  # idempotent (the lifespan closes it too)
+            tell("stopped")
+
+    started = asyncio.run(main())
+    events.close()
+    if not started:
+        sys.exit(_STARTUP_FAILED)
+
+
+@dataclass
+class _Worker:
+    process: SpawnProcess
+    events: Connection
+    ready: bool = False
+    closed: bool = False
+    killed: bool = False
+    eof: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.process.exitcode is None
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def drain(self) -> None:
+        """Read the worker's notices ("ready", "stopped") waiting in its pipe."""
+        try:
+            while self.events.poll():
+                what, _ = self.events.recv()
+                if what == "ready":
+                    self.ready = True
+                elif what == "stopped":
+                    self.closed = True
+        except (EOFError, OSError):  # the worker exited: nothing more will come
+            self.eof = True
+
+
+@dataclass
+class _Pool:
+    """The worker processes of ``serve(workers=N)``, started with the ``spawn`` method."""
+
+    ctx: SpawnContext
+    sock: socket.socket
+    payload: dict[str, Any]
+    tokens: TokenTable
+    log_level: str
+    graceful_timeout: float
+    workers: list[_Worker] = field(default_factory=list)
+
+    def start_one(self) -> _Worker:
+        reader, writer = self.ctx.Pipe(duplex=False)
+        process = self.ctx.Process(
+            target=_worker_main, name="mem7-serve-worker", daemon=False,
+            args=(self.payload, self.tokens, self.sock, writer, self.log_level, self.graceful_timeout),
+        )
+        process.start()
+        writer.close()  # the worker holds its own copy; EOF here once it exits
+        worker = _Worker(process, reader)
+        self.workers.append(worker)
+        return worker
+
+    def wait(self, timeout: float) -> None:
+        """Until a worker says something or exits, or ``timeout`` seconds pass; then read the notices."""
+        from multiprocessing.connection import wait
+
+        # Not the pipes at EOF nor the sentinels of exited workers: they are always ready (no spinning).
+        handles: list[Any] = [w.events for w in self.workers if not w.eof]
+        handles += [w.process.sentinel for w in self.workers if w.running]
+        if handles:
+            wait(handles, timeout)
+        else:
+            time.sleep(timeout)
+        for w in self.workers:
+            if not w.eof:
+                w.drain()
+
+    def replace(self, index: int) -> _Worker:
+        """Reap the exited worker at ``index`` and start another in its place."""
+        old = self.workers[index]
+        old.process.join()
+        old.events.close()
+        new = self.start_one()
+        self.workers[index] = self.workers.pop()  # start_one appended it
+        assert self.workers[index] is new
+        return new
+
+    def shutdown(self) -> list[_Worker]:
+        """SIGTERM every worker (graceful: in-flight requests finish, engine closed) and wait for them.
+
+        Returns the workers that opened an engine (or were killed past the deadline) and exited
+        without saying it was closed. A worker stopped while still importing opened none.
+        """
+        for w in self.workers:
+            if w.running:
+                w.process.terminate()
+        deadline = time.monotonic() + self.graceful_timeout + _CLOSE_MARGIN
+        while any(w.running for w in self.workers) and time.monotonic() < deadline:
+            self.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+        for w in self.workers:
+            if w.running:  # stuck past the deadline
+                w.process.kill()
+                w.killed = True
+            w.process.join(10)
+            if not w.eof:
+                w.drain()
+            w.events.close()
+        return [w for w in self.workers if not w.closed and (w.ready or w.killed)]
+
+
+def _serve_workers(
+    config: MemoryConfig, sock: socket.socket, url: str, *, workers: int, tokens: TokenTable, log_level: str,
+    graceful_timeout: float, say: Callable[[str], None],
+) -> None:
+    import multiprocessing
+
+    try:
+        payload = config.model_dump(mode="json")
+        MemoryConfig.model_validate(json.loads(json.dumps(payload)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"workers > 1 needs a config that can be passed to the workers as JSON: {' '.join(str(exc).split())}"
+        ) from None
+
+    # Open the engine once here: a bad config fails with its own error before any worker starts,
+    # and the stores create their tables / files once instead of N times concurrently.
+    async def check() -> None:
+        engine = await AsyncMemory.create(config)
+        await engine.aclose()
+
+    asyncio.run(check())
+
+    stop = threading.Event()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous: dict[int, Any] = {}
+    if main_thread:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    pool = _Pool(multiprocessing.get_context("spawn"), sock, payload, tokens, log_level, graceful_timeout)
+    failure: str | None = None
+    try:
+        for _ in range(workers):
+            pool.start_one()
+        # Every worker up before the address is announced (requests meanwhile wait in the backlog).
+        while not stop.is_set() and not all(w.ready for w in pool.workers):
+            dead = next((w for w in pool.workers if not w.ready and not w.running), None)
+            if dead is not None:
+                failure = f"worker {dead.pid} failed to start (exit code {dead.process.exitcode}); its error is above"
+                break
+            pool.wait(0.2)
+        if failure is None and not stop.is_set():
+            pids = ", ".join(str(w.pid) for w in pool.workers)
+            say(f"listening on {url} ({workers} workers, pids {pids})")
+        # Serve: replace a worker that dies; stop on SIGINT / SIGTERM.
+        while failure is None and not stop.is_set():
+            pool.wait(0.5)
+            for i in range(len(pool.workers)):
+                w = pool.workers[i]
+                if w.running or stop.is_set():
+                    continue
+                if not w.ready:  # a replacement that could not start: it would fail again
+                    failure = f"worker {w.pid} failed to start (exit code {w.process.exitcode}); its error is above"
+                    break
+                say(f"worker {w.pid} exited unexpectedly (exit code {w.process.exitcode}); starting another")
+                say(f"worker {pool.replace(i).pid} started")
+    finally:
+        unclosed = pool.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    if failure is not None:
+        raise ProviderError("server", failure)
+    if unclosed:
+        detail = ", ".join(f"{w.pid} (exit code {w.process.exitcode})" for w in unclosed)
+        raise ProviderError("server", f"stopped, but these workers exited without closing their engine: {detail}")
+    say(f"stopped (engine closed in all {workers} workers)")
+
+
+__all__ = ["WORKER_HEADER", "bind_socket", "create_app", "serve", "single_process_stores", "url_of"]

@@ -27,6 +27,12 @@ Knobs a subclass may override:
 - ``cosine_scores``: set False when scores are higher-is-better but not cosine similarity.
 - ``run_property_tests``: set False to skip the hypothesis property tests (also skipped when
   hypothesis is not installed).
+- :meth:`VectorStoreConformance.open_another`: return a second store on the same data while the
+  first stays open (what another process would open) to run the sharing tests; required when
+  the store declares ``change_feed``.
+
+``rehearse`` is tested on every store; ``commit`` / ``own_history`` when the store declares
+``atomic_history``, ``changes_since`` when it declares ``change_feed``.
 
 Filter tests are skipped for operators missing from the store's ``capabilities.filter_operators``
 (and nested logic when ``capabilities.logical`` is False): the engine evaluates those itself.
@@ -218,6 +224,11 @@ class VectorStoreConformance:
         The suite closes the returned store itself.
         """
         pytest.skip("reopen() not provided by this provider's tests")
+
+    async def open_another(self, store: VectorStore) -> VectorStore | None:
+        """A second store on the same data, ``store`` left open (``None``: not shareable). The
+        suite closes it itself."""
+        return None
 
     # ============================================================================ helpers
     def make_id(self, label: str) -> str:
@@ -821,6 +832,74 @@ class VectorStoreConformance:
         await vector_store.aclose()
         await vector_store.aclose()
 
+    # ============================================================================ rehearse / commit / sharing
+    async def test_rehearse_counts_one_recall_per_id_and_skips_missing(self, vector_store: VectorStore) -> None:
+        rec = self.record("rh-1", user_id="u1", access_count=2)
+        await vector_store.insert([rec, self.record("rh-2", user_id="u1")])
+        await vector_store.rehearse([rec.id, self.make_id("rh-missing")], "2025-02-03T04:05:06+00:00")
+        got = {r.id: r.payload for r in await vector_store.get([rec.id, self.make_id("rh-2")])}
+        assert got[rec.id]["access_count"] == 3
+        assert got[rec.id]["last_accessed_at"] == "2025-02-03T04:05:06+00:00"
+        assert got[rec.id]["data"] == rec.payload["data"] and got[rec.id]["user_id"] == "u1"
+        assert "last_accessed_at" not in got[self.make_id("rh-2")]
+
+    async def test_commit_writes_vectors_and_history_or_nothing(self, vector_store: VectorStore) -> None:
+        if not vector_store.capabilities.atomic_history:
+            pytest.skip("store does not declare atomic_history")
+        from ..errors import MemoryNotFoundError
+        from ..providers.vector_store import WriteBatch
+
+        history = vector_store.own_history()
+        assert history is not None, "atomic_history declared, but own_history() gave None"
+        a, b = self.record("cm-a", user_id="u1"), self.record("cm-b", user_id="u1")
+        await vector_store.commit(WriteBatch(inserts=[a], events=[_history_event(a.id, "ADD")]))
+        changed = VectorRecord(id=a.id, vector=None, payload={**a.payload, "data": "changed"})
+        await vector_store.commit(WriteBatch(updates=[changed], events=[_history_event(a.id, "UPDATE")]))
+        with pytest.raises(MemoryNotFoundError):
+            await vector_store.commit(WriteBatch(
+                inserts=[b], updates=[VectorRecord(id=self.make_id("cm-missing"), vector=None, payload={"user_id": "u1"})],
+                deletes=[a.id], events=[_history_event(b.id, "ADD"), _history_event(a.id, "DELETE")],
+            ))
+        assert self.ids(await vector_store.get([a.id, b.id])) == [a.id]
+        (kept,) = await vector_store.get([a.id])
+        assert kept.payload["data"] == "changed"
+        assert [e.event for e in await history.get(a.id)] == ["ADD", "UPDATE"]
+        assert await history.get(b.id) == []
+        await vector_store.commit(WriteBatch(deletes=[a.id], events=[_history_event(a.id, "DELETE")]))
+        assert await vector_store.get([a.id]) == []
+        assert [e.event for e in await history.get(a.id)] == ["ADD", "UPDATE", "DELETE"]
+
+    async def test_another_store_on_the_same_data_sees_every_write(self, vector_store: VectorStore) -> None:
+        other = await self.open_another(vector_store)
+        if other is None:
+            if vector_store.capabilities.change_feed:
+                pytest.fail("change_feed declared: provide open_another() in the provider's tests")
+            pytest.skip("open_another() not provided")
+        try:
+            feed = vector_store.capabilities.change_feed
+            cursor = (await vector_store.changes_since(None)).cursor if feed else 0
+            recs = [self.record(f"sh-{i}", user_id="u1", created=i) for i in range(5)]
+            await other.insert(recs)
+            await other.update(recs[0].id, payload={**recs[0].payload, "data": "reworded"})
+            await other.delete([recs[1].id])
+            got = {r.id: r.payload["data"] for r in await vector_store.list(scope=Scope(user_id="u1"))}
+            assert got == {**{r.id: r.payload["data"] for r in recs[2:]}, recs[0].id: "reworded"}
+            (hit,) = await vector_store.search(self.vec("sh-3"), scope=Scope(user_id="u1"), limit=1)
+            assert hit.id == recs[3].id
+            if feed:
+                batch = await vector_store.changes_since(cursor)
+                assert batch.changes is not None
+                final = {c.id: (None if c.new is None else c.new.get("data")) for c in batch.changes}
+                assert final.pop(recs[1].id, None) is None  # added and deleted in between: nothing, or a delete
+                assert final == {**{r.id: r.payload["data"] for r in recs[2:]}, recs[0].id: "reworded"}
+                own = self.record("sh-own", user_id="u1")
+                await vector_store.insert([own])
+                assert (await vector_store.changes_since(batch.cursor)).changes == []  # own writes are not news
+            await vector_store.insert([self.record("sh-back", user_id="u1")])
+            assert self.make_id("sh-back") in self.ids(await other.list(scope=Scope(user_id="u1")))
+        finally:
+            await other.aclose()
+
     # ============================================================================ persistence
     async def test_persistence_round_trip(self, vector_store: VectorStore) -> None:
         if not self.supports_persistence:
@@ -1026,3 +1105,14 @@ class VectorStoreConformance:
 
 
 __all__ = ["FILTER_CASES", "FILTER_CORPUS", "HOSTILE_STRINGS", "VectorStoreConformance"]
+
+
+def _history_event(memory_id: str, event: str) -> Any:
+    from ..ids import uuid7
+    from ..models import HistoryEvent
+
+    return HistoryEvent(
+        id=uuid7(), memory_id=memory_id, old_memory=None, new_memory=None, event=event,
+        created_at="2025-01-01T00:00:00+00:00", updated_at="2025-01-01T00:00:00+00:00",
+        is_deleted=event == "DELETE", actor_id=None, role=None,
+    )

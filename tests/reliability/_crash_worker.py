@@ -1,9 +1,10 @@
 """Bulk-add worker for the crash-safety test (run as a script, killed with SIGKILL mid-way).
 
-    python _crash_worker.py DATA_DIR START COUNT BATCH SNAPSHOT_EVERY
+    python _crash_worker.py DATA_DIR START COUNT BATCH SNAPSHOT_EVERY [HISTORY]
 
 Adds COUNT memories (``infer=False``, BATCH messages per call) in scope ``user_id="crash"`` to a
-persisted flat store + SQLite history under DATA_DIR, with the hash embedder and no LLM. After each
+persisted flat store + history under DATA_DIR (HISTORY ``sqlite``: a separate SQLite file;
+``auto``: in the store's own database, one transaction per add), with the hash embedder and no LLM. After each
 add returns it prints the returned ids as one JSON line and flushes: a printed id is an
 acknowledged memory. Prints ``READY`` first and ``DONE`` at the end.
 """
@@ -15,14 +16,14 @@ import json
 import sys
 
 
-async def main(data_dir: str, start: int, count: int, batch: int, snapshot_every: int) -> None:
+async def main(data_dir: str, start: int, count: int, batch: int, snapshot_every: int, history: str) -> None:
     from mem7_core import AsyncMemory
 
     cfg = {
         "llm": None,
         "embedder": {"provider": "hash", "config": {"dims": 64}},
         "vector_store": {"provider": "flat", "config": {"path": f"{data_dir}/vectors", "snapshot_every": snapshot_every}},
-        "history_store": {"provider": "sqlite", "config": {"path": f"{data_dir}/history.db"}},
+        "history_store": {"provider": history, "config": {"path": f"{data_dir}/history.db"}},
     }
     mem = AsyncMemory(cfg)
     print("READY", flush=True)
@@ -38,4 +39,4 @@ async def main(data_dir: str, start: int, count: int, batch: int, snapshot_every
 
 if __name__ == "__main__":
     d, s, c, b, e = sys.argv[1], *map(int, sys.argv[2:6])
-    asyncio.run(main(d, s, c, b, e))
+    asyncio.run(main(d, s, c, b, e, sys.argv[6] if len(sys.argv) > 6 else "sqlite"))

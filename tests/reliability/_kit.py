@@ -8,6 +8,7 @@ SQLite history (in memory, or a file beside the vectors), no LLM unless one is p
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,14 @@ _ROWS = "SELECT id, memory_id, event, old_memory, new_memory FROM history ORDER 
 
 async def history_rows(mem: AsyncMemory) -> list[tuple[Any, ...]]:
     """Every history row (id, memory_id, event, old, new) in insertion order."""
+    store = getattr(mem.vector_store, "_db", None)
+    if mem._atomic and store is not None:  # history in the flat store's own database
+        if not store.file.exists():
+            return []
+        with sqlite3.connect(str(store.file)) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'history'").fetchone() is None:
+                return []  # created, schema not yet written when its process died
+            return conn.execute(_ROWS).fetchall()
     return await mem.history_store._call(lambda c: c.execute(_ROWS).fetchall())  # type: ignore[attr-defined]
 
 

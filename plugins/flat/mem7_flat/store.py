@@ -27,37 +27,50 @@ Top-k is ``argpartition``; filters use :func:`mem7_core.filters.evaluate` itself
 candidates, visited best score first and stopping at ``limit`` hits, so semantics are the reference
 ones by construction.
 
-Persistence (``path`` set) is an append-only log plus periodic snapshots; see :mod:`._persist`.
+Persistence (``path`` set): the store of record is one SQLite database per collection, shared by
+every process that opens the directory (:mod:`._db`); what this module holds in memory is a cache
+of it that catches up before every operation. A directory of the earlier format (snapshot + log,
+:mod:`._persist`) is migrated on first open.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import AliasChoices, Field, field_validator
 
-from mem7_core.errors import MemoryNotFoundError
+from mem7_core.errors import MemoryNotFoundError, StoreConflictError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers import (
+    ChangeBatch,
+    HistoryStore,
+    ProviderConfig,
+    StoreChange,
+    VectorStore,
+    VectorStoreCapabilities,
+    WriteBatch,
+)
 
 from ._blas import one_thread
-from ._persist import (
-    Persistence,
-    decode_vector,
-    encode_vector,
-    expand_path,
-    path_errors,
-    persistence_stats,
-)
+from ._db import DELETE, PUT, RESET, StoreDB, encode_payload, legacy_files, move_legacy, vector_bytes, vector_of
+from ._persist import Persistence, decode_vector, expand_path, path_errors
 
 log = logging.getLogger("mem7.flat")
 
+_FEED_SIZE = 10_000
+"""Other writers' changes remembered for :meth:`FlatVectorStore.changes_since`; a reader further
+behind is told to drop its caches."""
 _MIN_TOMBSTONES = 32
 """Never compact a segment for fewer tombstones than this (unless it is all tombstones)."""
 _SUB_KEYS = ("agent_id", "run_id")
@@ -163,12 +176,15 @@ class FlatVectorStore(VectorStore):
         compaction_threshold: float = Field(0.25, gt=0, le=1)
         """Compact a user's rows when its tombstones exceed this fraction of them."""
         snapshot_every: int = Field(10_000, ge=1)
-        """Write a snapshot (and start a new log) after this many logged mutations."""
+        """Unused since the shared SQLite store (format 2); accepted so older configs still load."""
         initial_capacity: int = Field(1, ge=1)
         """Rows a new user's block is created with at least (it also fits the first batch); doubles
         when full. Small by default: a store with many small tenants reserves little per tenant."""
         fsync: bool = True
-        """fsync the log after every mutation (durable acknowledgement). Off only for throwaway data."""
+        """Every write is durable when the call returns (SQLite ``synchronous=FULL``). ``false``
+        (``NORMAL``) survives a crash of the process but not of the machine: throwaway data only."""
+        busy_timeout_ms: int = Field(30_000, ge=0)
+        """How long a write waits for another process's write lock before failing."""
         blas_one_thread: bool = True
         """Score with numpy's BLAS (OpenBLAS) on one thread, restoring its setting afterwards: its
         worker threads would otherwise spin on a core while the engine awaits I/O. ``false`` keeps
@@ -182,15 +198,31 @@ class FlatVectorStore(VectorStore):
         super().__init__(config)
         cfg = self.config
         # Instance-level: persistent only when a path is configured.
-        self.capabilities = VectorStoreCapabilities(persistent=cfg.path is not None)  # type: ignore[misc]
+        shared = cfg.path is not None
+        self.capabilities = VectorStoreCapabilities(  # type: ignore[misc]
+            persistent=shared, change_feed=shared, atomic_history=shared
+        )
         self._lock = threading.RLock()
         self._last_scanned = 0
+        self._seq = 0  # the last change of the database applied to the cache
+        self._dv = -1  # PRAGMA data_version when last looked
+        self._feed: deque[tuple[int, StoreChange]] = deque(maxlen=_FEED_SIZE)
+        self._feed_n = 0
+        self._feed_reset = 0
         self._clear(cfg.dims)
-        self._persist: Persistence | None = None
+        self._db: StoreDB | None = None
         if cfg.path is not None:
-            self._persist = Persistence(Path(cfg.path) / cfg.collection_name, fsync=cfg.fsync)
+            directory = Path(cfg.path) / cfg.collection_name
+            self._db = StoreDB(directory, fsync=cfg.fsync, busy_timeout_ms=cfg.busy_timeout_ms)
             with path_errors("vector_store", cfg.path, "memories"):
-                self._load()
+                if directory.exists() and not directory.is_dir():
+                    raise NotADirectoryError(20, "Not a directory", str(directory))
+                if not directory.exists():  # check now that it could be created, create it on first write
+                    parent = next(p for p in directory.parents if p.exists())
+                    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                        raise PermissionError(13, "Permission denied", str(parent))
+                with self._lock:
+                    self._open_db(create=False)
 
     # ================================================================== state
     def _clear(self, dims: int | None) -> None:
@@ -340,29 +372,174 @@ class FlatVectorStore(VectorStore):
             self._append_rows(ids, matrix, payloads)
 
     # ================================================================== persistence
-    def _load(self) -> None:
-        assert self._persist is not None
-        loaded = self._persist.load()
-        dims = loaded.dims
+    def _open_db(self, *, create: bool) -> bool:
+        """Open the database of record if it exists (or create it, for a write); load it whole the
+        first time. Migrates a directory of the format-1 log once. False: nothing stored yet."""
+        db = self._db
+        assert db is not None
+        if db.conn is not None:
+            return True
+        with path_errors("vector_store", self.config.path or "", "memories"):
+            if not db.exists() and legacy_files(db.dir):
+                self._migrate_format1()
+            if not db.connect(create=create):
+                return False
+        self._reload()
+        return True
+
+    def _migrate_format1(self) -> None:
+        """Copy a format-1 collection (snapshot + JSON-lines log, written by mem7-flat before the
+        shared store) into the database, in one transaction, then move its files aside."""
+        db = self._db
+        assert db is not None
+        legacy = Persistence(db.dir, fsync=self.config.fsync)
+        loaded = legacy.load()
+        tmp = FlatVectorStore(self.Config.model_validate({"dims": self.config.dims, "compaction_threshold": self.config.compaction_threshold}))
+        tmp._dims = loaded.dims
+        if loaded.ids:
+            assert loaded.matrix is not None
+            tmp._load_rows(loaded.ids, loaded.matrix, loaded.payloads)
+        for record in loaded.records:
+            try:
+                tmp._replay(record)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("flat: skipping a malformed log record in %s (%s)", db.dir, exc)
+        ids, matrix, payloads = tmp._live_rows()
+        db.connect(create=True)
+        with db.transaction() as conn:
+            if db.meta("migrated_format1") is None:  # another process may have done it meanwhile
+                for id_, row, payload in zip(ids, matrix, payloads):
+                    seq = db.log_change(conn, id_, PUT)
+                    db.put_row(conn, id_, _user_of(payload), seq, vector_bytes(row), encode_payload(payload))
+                if tmp._dims is not None:
+                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dims', ?)", (str(tmp._dims),))
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_format1', ?)", (str(len(ids)),))
+                log.warning("flat: migrated %d memories of %s to the shared store %s", len(ids), db.dir, db.file)
+        move_legacy(db.dir)
+        db.close()
+
+    def _check_dims(self, dims: int | None) -> None:
         cfg_dims = self.config.dims
         if dims is not None and cfg_dims is not None and dims != cfg_dims:
             raise ValueError(
                 f"flat: collection {self.config.collection_name!r} at {self.config.path} has "
                 f"{dims}-dimensional vectors, but the config says dims={cfg_dims}"
             )
-        if dims is not None:
-            self._dims = dims
-        if loaded.ids:
-            assert loaded.matrix is not None
-            self._load_rows(loaded.ids, loaded.matrix, loaded.payloads)
-        for record in loaded.records:
-            try:
-                self._replay(record)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                log.warning("flat: skipping a malformed log record in %s (%s)", self._persist.dir, exc)
-        self._maybe_compact()
+
+    def _reload(self) -> None:
+        """Replace the cache by the whole database (first open, after a reset, or too far behind)."""
+        db = self._db
+        assert db is not None and db.conn is not None
+        self._dv = db.data_version()
+        seq, dims_text, rows = db.load_all()
+        dims = int(dims_text) if dims_text is not None else None
+        self._check_dims(dims)
+        was_empty = not self._where
+        self._clear(dims if dims is not None else self.config.dims)
+        payloads = [json.loads(r[2]) for r in rows]
+        if rows:
+            self._append_rows([r[0] for r in rows], np.stack([vector_of(r[1]) for r in rows]), payloads)
+        self._seq = seq
+        if was_empty and len(rows) <= _FEED_SIZE // 2:
+            # From nothing (the first open): every row is news to a cache built while empty.
+            for r, p in zip(rows, payloads):
+                self._record(r[0], None, p)
+        else:
+            self._feed_reset = self._feed_n + 1  # changes_since before this point: drop every cache
+            self._feed_n += 1
+            self._feed.clear()
+
+    def _sync(self) -> None:
+        """Catch up with what other processes committed (the cheap check first). Under the lock."""
+        db = self._db
+        if db is None:
+            return
+        if db.conn is None:
+            self._open_db(create=False)
+            return
+        dv = db.data_version()
+        if dv != self._dv:
+            self._dv = dv
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Apply the change log after the last ``seq`` seen (inside or outside a write)."""
+        db = self._db
+        assert db is not None
+        changes, whole = db.changes_after(self._seq)
+        if not whole:
+            self._reload()
+            return
+        for ch in changes:
+            if ch.op == PUT:
+                if ch.payload is None:  # superseded by a later change in this batch
+                    continue
+                payload = json.loads(ch.payload)
+                vec = vector_of(ch.vector)  # type: ignore[arg-type]
+                if self._dims is None:
+                    self._dims = len(vec)
+                old = self._payload_of(ch.id)
+                self._apply_put(ch.id, vec, payload)
+                self._record(ch.id, old, payload)
+            elif ch.op == DELETE:
+                old = self._payload_of(ch.id)
+                if old is not None:
+                    self._apply_delete([ch.id])
+                    self._record(ch.id, old, None)
+            else:  # RESET
+                self._clear(self.config.dims)
+                self._feed_reset = self._feed_n + 1
+                self._feed_n += 1
+                self._feed.clear()
+            self._seq = ch.seq
+        if changes:
+            self._seq = max(self._seq, changes[-1].seq)
+            self._maybe_compact()
+
+    def _payload_of(self, id_: str) -> dict[str, Any] | None:
+        where = self._where.get(id_)
+        return None if where is None else where[0].payloads[where[1]]
+
+    def _record(self, id_: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Remember another writer's change for :meth:`changes_since` (bounded)."""
+        self._feed_n += 1
+        self._feed.append((self._feed_n, StoreChange(id_, old, new)))
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection | None]:
+        """Around one write: with a database, a transaction in which the cache has caught up first
+        (so checks see every other process's writes); the cache is updated after it commits."""
+        db = self._db
+        if db is None:
+            yield None
+            return
+        self._open_db(create=True)
+        with db.transaction() as conn:
+            self._dv = db.data_version()
+            self._catch_up()
+            yield conn
+
+    def _put_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, np.ndarray, dict[str, Any]]]) -> int:
+        """Write upserts to the database inside a transaction; returns the last seq."""
+        db = self._db
+        assert db is not None
+        seq = self._seq
+        for id_, vec, payload in rows:
+            seq = db.log_change(conn, id_, PUT)
+            db.put_row(conn, id_, _user_of(payload), seq, vector_bytes(vec), encode_payload(payload))
+        return seq
+
+    def _del_rows(self, conn: sqlite3.Connection, ids: Sequence[str]) -> int:
+        db = self._db
+        assert db is not None
+        seq = self._seq
+        for id_ in ids:
+            seq = db.log_change(conn, id_, DELETE)
+            conn.execute("DELETE FROM memories WHERE id = ?", (id_,))
+        return seq
 
     def _replay(self, record: dict[str, Any]) -> None:
+        """Apply one format-1 log record (migration only)."""
         if "put" in record:
             for id_, vtext, payload in record["put"]:
                 vec = None
@@ -376,16 +553,6 @@ class FlatVectorStore(VectorStore):
         elif "del" in record:
             self._apply_delete(record["del"])
 
-    def _log(self, record: dict[str, Any]) -> None:
-        if self._persist is not None:
-            self._persist.append(record)
-
-    def _after_write(self) -> None:
-        self._maybe_compact()
-        p = self._persist
-        if p is not None and p.snapshot_due(self.config.snapshot_every):
-            self._snapshot()
-
     def _live_rows(self) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
         """Every live record as (ids, row-major matrix, payloads), users' blocks one after another."""
         self._compact()
@@ -397,11 +564,6 @@ class FlatVectorStore(VectorStore):
             return [], np.zeros((0, dims), dtype=np.float32), []
         matrix = np.concatenate([s.mat[:, : s.n].T for s in segs], axis=0)
         return ids, matrix, payloads  # type: ignore[return-value]
-
-    def _snapshot(self) -> None:
-        assert self._persist is not None
-        ids, matrix, payloads = self._live_rows()
-        self._persist.snapshot(self._dims, ids, matrix, payloads)
 
     # ================================================================== helpers
     def _vectors(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -488,35 +650,58 @@ class FlatVectorStore(VectorStore):
             if not isinstance(r.id, str) or not r.id:
                 raise ValueError(f"flat: record ids must be non-empty strings, got {r.id!r}")
         with self._lock:
-            mat = self._vectors([r.vector for r in records])  # type: ignore[misc]
-            payloads = [_copy_payload(r.payload) for r in records]
-            if self._persist is not None:
-                try:
-                    record = {"put": [[r.id, encode_vector(v), p] for r, v, p in zip(records, mat, payloads)]}
-                    self._log(record)
-                except TypeError as exc:
-                    raise TypeError(f"flat: payloads must be JSON-serialisable ({exc})") from None
-            if self._dims is None:
-                self._dims = int(mat.shape[1])
-            # New ids go in bulk (one block write per user); upserts of stored ids and repeats
-            # inside the batch follow in order, so the last occurrence wins.
-            fresh: list[int] = []
-            seen: set[str] = set()
-            later: list[int] = []
-            for i, r in enumerate(records):
-                if r.id in self._where or r.id in seen:
-                    later.append(i)
-                else:
-                    seen.add(r.id)
-                    fresh.append(i)
-            if fresh:
-                if len(fresh) == len(records):
-                    self._append_rows([r.id for r in records], mat, payloads)
-                else:
-                    self._append_rows([records[i].id for i in fresh], mat[fresh], [payloads[i] for i in fresh])
-            for i in later:
-                self._apply_put(records[i].id, mat[i], payloads[i])
-            self._after_write()
+            with self._writing() as conn:
+                mat = self._vectors([r.vector for r in records])  # type: ignore[misc]
+                payloads = [_copy_payload(r.payload) for r in records]
+                seq = self._write_rows(conn, [(r.id, v, p) for r, v, p in zip(records, mat, payloads)], (), int(mat.shape[1]))
+            self._cache_puts([(r.id, v, p) for r, v, p in zip(records, mat, payloads)], seq, int(mat.shape[1]))
+
+    def _write_rows(
+        self,
+        conn: sqlite3.Connection | None,
+        puts: Sequence[tuple[str, np.ndarray, dict[str, Any]]],
+        deletes: Sequence[str],
+        dims: int | None,
+    ) -> int:
+        """Inside a write transaction (``conn``; ``None`` in memory): upserts and deletes to the
+        database; returns the seq of the last change (the cache is updated after the commit)."""
+        if conn is None or self._db is None:
+            return self._seq
+        seq = self._seq
+        if dims is not None and self._dims is None:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dims', ?)", (str(dims),))
+        if puts:
+            seq = self._put_rows(conn, puts)
+        if deletes:
+            seq = self._del_rows(conn, deletes)
+        if seq > self._seq:
+            self._db.maybe_prune(conn, self._seq, seq)
+        return seq
+
+    def _cache_puts(self, rows: Sequence[tuple[str, np.ndarray, dict[str, Any]]], seq: int, dims: int | None) -> None:
+        """After a commit: upsert these rows into the cache (new ids in bulk; stored ids and repeats
+        inside the batch in order, so the last occurrence wins)."""
+        if dims is not None and self._dims is None:
+            self._dims = dims
+        self._seq = max(self._seq, seq)
+        fresh: list[int] = []
+        seen: set[str] = set()
+        later: list[int] = []
+        for i, (id_, _, _) in enumerate(rows):
+            if id_ in self._where or id_ in seen:
+                later.append(i)
+            else:
+                seen.add(id_)
+                fresh.append(i)
+        if fresh:
+            self._append_rows(
+                [rows[i][0] for i in fresh],
+                np.stack([rows[i][1] for i in fresh]) if len(fresh) > 1 else rows[fresh[0]][1][None, :],
+                [rows[i][2] for i in fresh],
+            )
+        for i in later:
+            self._apply_put(rows[i][0], rows[i][1], rows[i][2])
+        self._maybe_compact()
 
     async def search(
         self,
@@ -541,6 +726,7 @@ class FlatVectorStore(VectorStore):
         if not len(vectors):
             return []
         with self._lock:
+            self._sync()
             if limit <= 0 or self._dims is None or not self._where:
                 return [[] for _ in vectors]
             q = np.stack([self._query(v) for v in vectors])  # (queries, dims)
@@ -636,6 +822,7 @@ class FlatVectorStore(VectorStore):
 
     async def get(self, ids: Sequence[str]) -> list[VectorRecord]:
         with self._lock:
+            self._sync()
             out = []
             for id_ in ids:
                 where = self._where.get(id_)
@@ -653,34 +840,108 @@ class FlatVectorStore(VectorStore):
     async def update(
         self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
     ) -> None:
-        with self._lock:
-            if id not in self._where:
-                raise MemoryNotFoundError(id)
-            if vector is None and payload is None:
-                return
-            vec = self._vectors([vector])[0] if vector is not None else None
-            new_payload = _copy_payload(payload) if payload is not None else None
-            if self._persist is not None:
-                try:
-                    self._log({"put": [[id, None if vec is None else encode_vector(vec), new_payload]]})
-                except TypeError as exc:
-                    raise TypeError(f"flat: payloads must be JSON-serialisable ({exc})") from None
-            self._apply_put(id, vec, new_payload)
-            self._after_write()
+        await self.commit(WriteBatch(updates=[VectorRecord(id=id, vector=vector, payload=payload)]))  # type: ignore[arg-type]
 
     async def delete(self, ids: Sequence[str]) -> None:
+        await self.commit(WriteBatch(deletes=list(ids)))
+
+    async def commit(self, batch: WriteBatch) -> None:
+        """Upserts, updates, deletes and history events in one transaction (in memory: applied in
+        order, events ignored). An update of a missing id raises before anything is written."""
+        for r in batch.inserts:
+            if r.vector is None:
+                raise ValueError(f"flat: record {r.id!r} has no vector")
+            if not isinstance(r.id, str) or not r.id:
+                raise ValueError(f"flat: record ids must be non-empty strings, got {r.id!r}")
         with self._lock:
-            present = [i for i in dict.fromkeys(ids) if i in self._where]
-            if not present:
-                return
-            self._log({"del": present})
-            self._apply_delete(present)
-            self._after_write()
+            with self._writing() as conn:
+                stale = [i for i, want in batch.expected.items() if not self._is_as_read(i, want)]
+                if stale:
+                    raise StoreConflictError(stale)
+                puts: list[tuple[str, np.ndarray, dict[str, Any]]] = []
+                dims: int | None = None
+                if batch.inserts:
+                    mat = self._vectors([r.vector for r in batch.inserts])  # type: ignore[misc]
+                    dims = int(mat.shape[1])
+                    puts += [(r.id, v, _copy_payload(r.payload)) for r, v in zip(batch.inserts, mat)]
+                pending = {p[0]: p for p in puts}
+                for r in batch.updates:
+                    cur = pending.get(r.id)
+                    if cur is None:
+                        where = self._where.get(r.id)
+                        if where is None:
+                            raise MemoryNotFoundError(r.id)
+                        seg, col = where
+                        payload_now = seg.payloads[col]
+                        assert payload_now is not None
+                        cur = (r.id, seg.mat[:, col].copy(), payload_now)
+                    if r.vector is None and r.payload is None:
+                        continue
+                    vec = self._vectors([r.vector])[0] if r.vector is not None else cur[1]
+                    new = _copy_payload(r.payload) if r.payload is not None else cur[2]
+                    pending[r.id] = (r.id, vec, new)
+                    puts.append(pending[r.id])
+                deletes = [i for i in dict.fromkeys(batch.deletes) if i in self._where or i in pending]
+                seq = self._write_rows(conn, puts, deletes, dims)
+                if conn is not None and batch.events:
+                    StoreDB.add_events(conn, batch.events)
+            if puts:
+                self._cache_puts(puts, seq, dims)
+            if deletes:
+                self._seq = max(self._seq, seq)
+                self._apply_delete(deletes)
+                self._maybe_compact()
+
+    def _is_as_read(self, id_: str, want: Any) -> bool:
+        """Whether ``id_`` is still as the caller read it (``want`` ``None``: absent), compared as
+        stored (JSON), after catching up with every other process."""
+        have = self._payload_of(id_)
+        if want is None or have is None:
+            return want is None and have is None
+        return have == want or encode_payload(have) == encode_payload(dict(want))
+
+    async def rehearse(self, ids: Sequence[str], now: str) -> None:
+        """``access_count + 1`` and ``last_accessed_at`` in one transaction: never lost, never
+        applied twice, and never undoing another process's change made since the search."""
+        with self._lock:
+            with self._writing() as conn:
+                puts = []
+                for id_ in dict.fromkeys(ids):
+                    where = self._where.get(id_)
+                    if where is None:
+                        continue  # deleted since the search
+                    seg, col = where
+                    payload = dict(seg.payloads[col])  # type: ignore[arg-type]
+                    payload["access_count"] = int(payload.get("access_count") or 0) + 1
+                    payload["last_accessed_at"] = now
+                    puts.append((id_, seg.mat[:, col].copy(), payload))
+                seq = self._write_rows(conn, puts, (), None)
+            if puts:
+                self._cache_puts(puts, seq, None)
+
+    async def changes_since(self, cursor: int | None) -> ChangeBatch:
+        with self._lock:
+            self._sync()
+            now = self._feed_n
+            if cursor is None or cursor == now:
+                return ChangeBatch(cursor=now, changes=[])
+            if cursor < self._feed_reset or (self._feed and self._feed[0][0] > cursor + 1) or cursor > now:
+                return ChangeBatch(cursor=now, changes=None)
+            return ChangeBatch(cursor=now, changes=[c for n, c in self._feed if n > cursor])
+
+    def own_history(self, *, migrate_from: str | None = None) -> HistoryStore | None:
+        """The history kept in this collection's database (``None`` in memory)."""
+        if self._db is None:
+            return None
+        from .history import FlatHistoryStore
+
+        return FlatHistoryStore.for_store(self, migrate_from=migrate_from)
 
     async def list(
         self, *, scope: Scope, filters: Filter | None = None, limit: int | None = None
     ) -> list[VectorRecord]:
         with self._lock:
+            self._sync()
             refs = [(seg.ids[c], seg.payloads[c]) for seg, c in self._refs(scope)]
             if filters is not None:
                 refs = [r for r in refs if evaluate(filters, r[1])]  # type: ignore[arg-type]
@@ -694,30 +955,38 @@ class FlatVectorStore(VectorStore):
 
     async def count(self, *, scope: Scope) -> int:
         with self._lock:
+            self._sync()
             return sum(seg.n if cols is None else len(cols) for seg, cols in self._parts(scope))
 
     async def reset(self) -> None:
         with self._lock:
+            if self._db is not None:
+                with self._writing() as conn:
+                    assert conn is not None
+                    conn.execute("DELETE FROM memories")
+                    conn.execute("DELETE FROM meta WHERE key = 'dims'")
+                    seq = StoreDB.log_change(conn, "", RESET)
+                self._seq = seq
             self._clear(self.config.dims)
-            if self._persist is not None:
-                self._persist.snapshot(self._dims, [], np.zeros((0, self._dims or 0), dtype=np.float32), [])
 
     async def aclose(self) -> None:
-        """Snapshot if the log has grown since the last one, and close the log file. Idempotent.
-
-        The store stays usable after ``aclose`` (the log reopens on the next write).
-        """
+        """Close the database connection (reopened on the next use). Idempotent. Nothing is
+        written: every acknowledged write is already durable."""
         with self._lock:
-            if self._persist is not None:
-                self._persist.close_after_snapshot(self._snapshot)
+            if self._db is not None:
+                self._db.close()
+                self._dv = -1
 
     # ================================================================== introspection
     def __len__(self) -> int:
-        return len(self._where)
+        with self._lock:
+            self._sync()
+            return len(self._where)
 
     def stats(self) -> dict[str, Any]:
         """Records, rows, tombstones, capacity, user blocks and dims (for diagnostics and tests)."""
         with self._lock:
+            self._sync()
             segs = self._segs.values()
             return {
                 "records": len(self._where),
@@ -726,7 +995,8 @@ class FlatVectorStore(VectorStore):
                 "capacity": sum(s.capacity for s in segs),
                 "segments": len(self._segs),
                 "dims": self._dims,
-                **persistence_stats(self._persist),
+                "persistent": self._db is not None,
+                "seq": self._seq if self._db is not None else None,
             }
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import threading
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -38,14 +36,14 @@ def rec(i: int, vec: np.ndarray, user: str = "u1", **extra: object) -> VectorRec
 
 
 def coll_dir(store: FlatVectorStore) -> Path:
-    assert store._persist is not None
-    return store._persist.dir
+    assert store._db is not None
+    return store._db.dir
 
 
 def crash(store: FlatVectorStore) -> None:
-    """Drop the store as a dying process would: the log file closed, no snapshot written."""
-    assert store._persist is not None
-    store._persist.close()
+    """Drop the store as a dying process would: its connection gone, nothing else done."""
+    assert store._db is not None
+    store._db.close()
 
 
 async def brute_force(records: dict[str, VectorRecord], q: np.ndarray, scope: Scope, k: int, filters=None) -> list[str]:
@@ -145,7 +143,7 @@ async def test_update_unknown_raises_without_logging(tmp_path: Path) -> None:
     store = make(tmp_path)
     with pytest.raises(MemoryNotFoundError):
         await store.update("nope", payload={})
-    assert store.stats()["log_records"] == 0
+    assert store.stats()["seq"] == 0 and len(store) == 0  # nothing logged
     await store.aclose()
 
 
@@ -302,7 +300,6 @@ async def test_persistence_round_trip_1000(tmp_path: Path) -> None:
         else:
             await store.insert(chunk)
         recs.update((r.id, r) for r in chunk)
-    assert store.stats()["generation"] >= 1  # snapshots happened along the way
     queries = unit(rng, 4)
 
     async def answers(s: FlatVectorStore) -> list[object]:
@@ -316,7 +313,7 @@ async def test_persistence_round_trip_1000(tmp_path: Path) -> None:
 
     before = await answers(store)
     vectors = np.asarray([g.vector for g in await store.get(list(recs))], dtype=np.float32)
-    crash(store)  # the log alone (plus the periodic snapshots) must restore everything
+    crash(store)  # the database alone must restore everything
     reopened = make(tmp_path)
     assert len(reopened) == 1000
     got = await reopened.get(list(recs))
@@ -324,139 +321,11 @@ async def test_persistence_round_trip_1000(tmp_path: Path) -> None:
     assert all(g.payload == recs[g.id].payload for g in got)
     np.testing.assert_array_equal(np.asarray([g.vector for g in got], dtype=np.float32), vectors)
     assert await answers(reopened) == before
-    await reopened.aclose()  # snapshot on close
-    files = sorted(p.name for p in coll_dir(reopened).iterdir())
-    gen = reopened.stats()["generation"]
-    assert files == sorted(["manifest.json", f"snapshot-{gen}.npy", f"snapshot-{gen}.json", f"wal-{gen}.jsonl"])
-    assert (coll_dir(reopened) / f"wal-{gen}.jsonl").stat().st_size == 0
+    await reopened.aclose()
+    assert sorted(p.name for p in coll_dir(reopened).iterdir()) == ["mem7.db"]  # WAL checkpointed on last close
     third = make(tmp_path)
     assert await answers(third) == before
     await third.aclose()
-
-
-async def test_add_appends_and_never_rewrites(tmp_path: Path) -> None:
-    rng = np.random.default_rng(7)
-    store = make(tmp_path)
-    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(100)])
-    await store.aclose()  # snapshot
-    d = coll_dir(store)
-    gen = store.stats()["generation"]
-    snap = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in d.glob("snapshot-*")}
-    wal = d / f"wal-{gen}.jsonl"
-    sizes = [wal.stat().st_size]
-    for i in range(100, 105):
-        await store.insert([rec(i, unit(rng, 1)[0])])
-        sizes.append(wal.stat().st_size)
-    assert all(b > a for a, b in zip(sizes, sizes[1:]))
-    assert wal.read_bytes().count(b"\n") == 5
-    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in d.glob("snapshot-*")} == snap
-    await store.aclose()
-
-
-async def test_torn_log_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    rng = np.random.default_rng(8)
-    store = make(tmp_path)
-    recs = [rec(i, unit(rng, 1)[0]) for i in range(10)]
-    for r in recs:
-        await store.insert([r])
-    crash(store)
-    wal = coll_dir(store) / "wal-0.jsonl"
-    data = wal.read_bytes()
-    lines = data.split(b"\n")
-    assert len(lines) == 11 and lines[-1] == b""
-    # A crash mid-write of an 11th record: half a line, no newline.
-    torn = json.dumps({"put": [["id-torn", "AAAA", {"user_id": "u1"}]]}).encode()
-    wal.write_bytes(data + torn[: len(torn) // 2])
-    with caplog.at_level(logging.WARNING, logger="mem7.flat"):
-        again = make(tmp_path)
-    assert "torn" in caplog.text
-    assert [r.id for r in await again.get([r.id for r in recs] + ["id-torn"])] == [r.id for r in recs]
-    assert wal.read_bytes() == data  # truncated back to the last complete record
-    # New appends start on a clean line, so a second reopen sees everything.
-    extra = rec(10, unit(rng, 1)[0])
-    await again.insert([extra])
-    crash(again)
-    third = make(tmp_path)
-    assert len(third) == 11
-    assert [r.id for r in await third.get(["id-00009", "id-00010"])] == ["id-00009", "id-00010"]
-    await third.aclose()
-
-
-async def test_torn_last_record_of_real_batch(tmp_path: Path) -> None:
-    """The torn line is a real record cut short: only that (unacknowledged) batch is lost."""
-    rng = np.random.default_rng(9)
-    store = make(tmp_path)
-    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(5)])
-    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(5, 9)])
-    crash(store)
-    wal = coll_dir(store) / "wal-0.jsonl"
-    data = wal.read_bytes()
-    wal.write_bytes(data[: len(data) - 40])  # lose the end of the second batch, newline included
-    again = make(tmp_path)
-    assert len(again) == 5  # the batch is all or nothing
-    await again.aclose()
-
-
-async def test_complete_last_record_without_newline_is_kept(tmp_path: Path) -> None:
-    rng = np.random.default_rng(10)
-    store = make(tmp_path)
-    await store.insert([rec(0, unit(rng, 1)[0])])
-    await store.insert([rec(1, unit(rng, 1)[0])])
-    crash(store)
-    wal = coll_dir(store) / "wal-0.jsonl"
-    wal.write_bytes(wal.read_bytes()[:-1])
-    again = make(tmp_path)
-    assert len(again) == 2
-    await again.insert([rec(2, unit(rng, 1)[0])])
-    crash(again)
-    assert len(make(tmp_path)) == 3
-
-
-async def test_corrupt_middle_record_is_skipped_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    rng = np.random.default_rng(11)
-    store = make(tmp_path)
-    for i in range(3):
-        await store.insert([rec(i, unit(rng, 1)[0])])
-    crash(store)
-    wal = coll_dir(store) / "wal-0.jsonl"
-    lines = wal.read_bytes().split(b"\n")
-    lines[1] = b"{garbage"
-    wal.write_bytes(b"\n".join(lines))
-    with caplog.at_level(logging.WARNING, logger="mem7.flat"):
-        again = make(tmp_path)
-    assert "unreadable" in caplog.text
-    assert [r.id for r in await again.get(["id-00000", "id-00001", "id-00002"])] == ["id-00000", "id-00002"]
-
-
-async def test_crash_during_snapshot_leaves_previous_generation(tmp_path: Path) -> None:
-    rng = np.random.default_rng(12)
-    store = make(tmp_path)
-    await store.insert([rec(i, unit(rng, 1)[0]) for i in range(20)])
-    await store.aclose()  # generation 1
-    await store.insert([rec(20, unit(rng, 1)[0])])
-    crash(store)
-    d = coll_dir(store)
-    # Debris of a snapshot that died before switching the manifest.
-    (d / "snapshot-2.npy").write_bytes(b"partial")
-    (d / "snapshot-2.json.tmp").write_text("{")
-    (d / "manifest.json.tmp").write_text("{")
-    again = make(tmp_path)
-    assert len(again) == 21 and again.stats()["generation"] == 1
-    assert sorted(p.name for p in d.iterdir()) == ["manifest.json", "snapshot-1.json", "snapshot-1.npy", "wal-1.jsonl"]
-    await again.aclose()
-
-
-async def test_snapshot_every_bounds_the_log(tmp_path: Path) -> None:
-    rng = np.random.default_rng(13)
-    store = make(tmp_path, snapshot_every=10)
-    for i in range(35):
-        await store.insert([rec(i, unit(rng, 1)[0])])
-    await store.delete(["id-00003", "id-00004"])
-    stats = store.stats()
-    assert stats["generation"] == 3 and stats["log_records"] == 6
-    crash(store)
-    again = make(tmp_path)
-    assert len(again) == 33 and await again.get(["id-00003"]) == []
 
 
 async def test_dims_conflict_on_reopen(tmp_path: Path) -> None:
@@ -619,21 +488,6 @@ def test_blas_runs_on_one_thread_inside_searches_and_is_restored() -> None:
     store2._scores = lambda seg, cols, q: (seen.append(_blas.current_threads()), original2(seg, cols, q))[1]  # type: ignore[method-assign]
     asyncio.run(store2.search(unit(rng, 1)[0].tolist(), scope=Scope(user_id="u1"), limit=3))
     assert seen[-1] == before
-
-
-async def test_malformed_but_parseable_log_record_is_skipped(tmp_path: Path) -> None:
-    rng = np.random.default_rng(17)
-    store = make(tmp_path)
-    await store.insert([rec(0, unit(rng, 1)[0])])
-    crash(store)
-    wal = coll_dir(store) / "wal-0.jsonl"
-    with open(wal, "ab") as fh:
-        fh.write(b'{"put": [["only-an-id"]]}\n{"del": 5}\n')
-    again = make(tmp_path)
-    assert len(again) == 1
-    await again.insert([rec(1, unit(rng, 1)[0])])
-    crash(again)
-    assert len(make(tmp_path)) == 2
 
 
 async def test_search_many_reads_each_block_once_and_equals_single_searches() -> None:

@@ -9,6 +9,9 @@ Layout (``<collection_name>``, in ``db_schema`` or the search path)::
     agent_id    text COLLATE "C"
     run_id      text COLLATE "C"
     created_at  text COLLATE "C" NOT NULL   str(payload["created_at"]) ('' when absent): list order
+    keywords          tsvector              the words of payload["data"] (keyword search, below)
+    keywords_len      integer               how many words, function words left out
+    keywords_len_all  integer               how many words in all
 
 Indexes: the primary key; ``(user_id, created_at, id)``, ``(agent_id, created_at, id)`` and
 ``(run_id, created_at, id)`` b-trees (a scoped list is an index range scan, a scoped search starts
@@ -21,6 +24,18 @@ Search orders by ``embedding <=> query`` (cosine distance) and reports ``1 - dis
 graph until ``limit`` rows pass the scope and filters, in exact distance order among those found.
 ``exact_search: true`` bypasses the index (exact k-NN over the scope's rows).
 
+Keyword search (``keyword_search: true``, the default): ``keywords`` holds the words of the
+memory's text as mem7's own tokeniser (:func:`mem7_core.retrieval.bm25.tokenize`) splits them, each
+with its count (as that many positions, at most 256), written with the row by every insert and
+update; a GIN index serves ``keywords @@ 'w1' | 'w2'``. :meth:`PgVectorStore.keyword_search` scores
+the scope's matches with Okapi BM25 in one SQL statement — N, document frequencies and the average
+length over the scope's rows, exactly as the engine's in-process index does — and calibrates it
+like :func:`mem7_core.retrieval.fusion.calibrate_bm25`, so every replica sharing the table gives
+the same keyword ranking. Tables written before are migrated on open (``ADD COLUMN IF NOT
+EXISTS``); rows whose ``keywords`` are NULL (written before the migration, or by a writer that does
+not maintain the column: a ``BEFORE UPDATE`` trigger clears ``keywords`` when ``data`` changes
+without them) are indexed by the next keyword search of their scope.
+
 Filters: :mod:`mem7_pgvector.filters` (every operator, nested AND/OR/NOT, reference semantics).
 The few conditions SQL cannot express exactly are evaluated here with
 :func:`mem7_core.filters.evaluate` on the rows the SQL part returns, so the declared capabilities
@@ -32,6 +47,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -46,6 +62,8 @@ from mem7_core.errors import ConfigError, MemoryNotFoundError
 from mem7_core.filters import ALL_OPERATORS, Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import VectorStore, VectorStoreCapabilities
+from mem7_core.retrieval.bm25 import STOPWORDS, tokenize
+from mem7_core.retrieval.fusion import calibrate_bm25
 
 from ._common import (
     IDENTIFIER,
@@ -64,8 +82,55 @@ from .filters import Dialect, split
 log = logging.getLogger("mem7.pgvector")
 
 _COLUMNS = ("id", "embedding", "payload", "user_id", "agent_id", "run_id", "created_at")
+_KEYWORD_COLUMNS = ("keywords", "keywords_len", "keywords_len_all")
 _SCAN_BATCH = 500
+_HEAL_BATCH = 500
 _HNSW_MAX_DIMS = 2000
+_LEXEME_MAX_BYTES = 2046
+"""PostgreSQL refuses a lexeme of 2 KiB or more ("word is too long"); longer words are not indexed."""
+_POSITIONS_MAX = 256
+"""A tsvector keeps at most 256 positions per lexeme: term counts above that are counted as 256."""
+_TSVECTOR_MAX_BYTES = 1_000_000
+"""A tsvector holds at most 1 MiB; a text with more distinct words keeps its most frequent ones."""
+
+
+def _text(payload: dict[str, Any]) -> str:
+    """The text keyword search sees: ``payload["data"]``, as the engine's index reads it."""
+    return str(payload.get("data") or "")
+
+
+def _quote_lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def keyword_columns(text: str) -> tuple[str, int, int]:
+    """``(tsvector literal, words without function words, all words)`` for one memory's text.
+
+    The words are :func:`mem7_core.retrieval.bm25.tokenize`'s (function words kept, so either
+    ``keyword_stopwords`` setting can be served from one column); each lexeme carries positions
+    ``1..count``, so ``cardinality(positions)`` is its term frequency.
+    """
+    words = tokenize(text, stopwords=False)
+    content = sum(1 for w in words if w not in STOPWORDS)
+    counts = Counter(w for w in words if len(w.encode("utf-8")) <= _LEXEME_MAX_BYTES)
+    parts: list[str] = []
+    size = 0
+    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        n = min(n, _POSITIONS_MAX)
+        size += len(word.encode("utf-8")) + 2 * n + 8
+        if size > _TSVECTOR_MAX_BYTES:
+            log.warning("pgvector: a memory's text has too many distinct words for one tsvector; "
+                        "its rarest words are left out of keyword search")
+            break
+        parts.append(f"{_quote_lexeme(word)}:{','.join(map(str, range(1, n + 1)))}")
+    return " ".join(parts), content, len(words)
+
+
+def query_terms(query: str, *, stopwords: bool) -> list[str]:
+    """The distinct words of ``query`` keyword search looks for, in first-seen order (as the
+    engine's index: :meth:`mem7_core.retrieval.bm25.BM25Index.terms`)."""
+    terms = dict.fromkeys(tokenize(query, stopwords=stopwords))
+    return [t for t in terms if len(t.encode("utf-8")) <= _LEXEME_MAX_BYTES]
 
 
 def _to_list(vec: Any) -> list[float] | None:
@@ -98,8 +163,9 @@ class PgVectorStore(PgBase, VectorStore):
     aliases = ("postgres", "postgresql")
     provider_label = "pgvector"
     capabilities: ClassVar[VectorStoreCapabilities] = VectorStoreCapabilities(
-        filter_operators=ALL_OPERATORS, logical=True, persistent=True
+        filter_operators=ALL_OPERATORS, logical=True, persistent=True, keyword_search=True
     )
+    """``keyword_search`` follows the config (an instance with ``keyword_search: false`` declares it off)."""
 
     class Config(PgConnectionConfig):
         collection_name: str = "mem7_memories"
@@ -126,6 +192,18 @@ class PgVectorStore(PgBase, VectorStore):
         """Inserts of at least this many records go through COPY into a temporary table."""
         diskann: bool = False
         """mem0 compatibility; pgvectorscale's DiskANN is not supported (must stay false)."""
+        keyword_search: bool = True
+        """Rank keywords in PostgreSQL (a ``keywords`` tsvector column with a GIN index, BM25 in
+        SQL): hybrid retrieval then asks the store, and every replica sharing the table gives the
+        same answer. ``false``: the column is not created, and the engine ranks keywords with its
+        own per-process index (which does not see other replicas' writes until rebuilt)."""
+        keyword_k1: float = Field(1.2, ge=0)
+        """BM25 term-frequency saturation of the store's keyword search (as ``retrieval.k1``)."""
+        keyword_b: float = Field(0.75, ge=0, le=1)
+        """BM25 length normalisation of the store's keyword search (as ``retrieval.b``)."""
+        keyword_stopwords: bool = True
+        """Leave English function words out of keyword queries and document lengths (as
+        ``retrieval.stopwords``). The column keeps every word, so this can change at any time."""
 
         @field_validator("collection_name")
         @classmethod
@@ -170,6 +248,12 @@ class PgVectorStore(PgBase, VectorStore):
         self._dialect = Dialect()
         self._vector_info: TypeInfo | None = None
         self._ext_version: tuple[int, ...] = (0,)
+        self._keywords = cfg.keyword_search
+        """Whether the table has the keyword columns (every write then fills them)."""
+        if not cfg.keyword_search:
+            self.capabilities = VectorStoreCapabilities(  # type: ignore[misc]
+                filter_operators=ALL_OPERATORS, logical=True, persistent=True, keyword_search=False
+            )
 
     # ================================================================== schema
     async def _table_dims(self, conn: psycopg.AsyncConnection[Any]) -> int | None | bool:
@@ -190,6 +274,8 @@ class PgVectorStore(PgBase, VectorStore):
                 f"not a mem7 pgvector table (missing or mistyped columns: {', '.join(missing) or 'embedding'}); "
                 "choose another collection_name"
             )
+        # A table another instance gave the keyword columns: keep them filled on every write.
+        self._keywords = self.config.keyword_search or all(c in columns for c in _KEYWORD_COLUMNS)
         mod = columns["embedding"][1]
         return int(mod) if mod and int(mod) > 0 else None
 
@@ -274,6 +360,8 @@ class PgVectorStore(PgBase, VectorStore):
                     "created_at text COLLATE \"C\" NOT NULL DEFAULT '')"
                 ).format(t, sql.Literal(int(dims)))
             )
+        if cfg.keyword_search:  # the table exists here (created above, or found by the bootstrap)
+            await self._create_keywords(conn)
         # Only the missing ones: CREATE INDEX takes a SHARE lock on the table (blocking writers)
         # before it notices that an index of that name exists.
         existing = await existing_indexes(conn, self._regname)
@@ -288,6 +376,13 @@ class PgVectorStore(PgBase, VectorStore):
                 "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding vector_cosine_ops) "
                 "WITH (m = {}, ef_construction = {})"
             ).format(sql.Identifier(name), t, sql.Literal(cfg.hnsw_m), sql.Literal(cfg.hnsw_ef_construction))))
+        if cfg.keyword_search:
+            name = f"{cfg.collection_name}_keywords_idx"
+            wanted.append((name, sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (keywords)").format(
+                sql.Identifier(name), t)))
+            name = f"{cfg.collection_name}_keywords_null_idx"  # rows still to index: usually none
+            wanted.append((name, sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (id) WHERE keywords IS NULL").format(
+                sql.Identifier(name), t)))
         if cfg.gin_index:
             name = f"{cfg.collection_name}_payload_idx"
             wanted.append((name, sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (payload jsonb_path_ops)").format(
@@ -296,6 +391,40 @@ class PgVectorStore(PgBase, VectorStore):
             if name not in existing:
                 await conn.execute(stmt)
         self._table_ready = True
+
+    async def _create_keywords(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Add the keyword columns and their trigger when missing (a table of an earlier version:
+        its rows get NULL keywords, indexed by the next keyword search of their scope)."""
+        cfg = self.config
+        t = self._table
+        cur = await conn.execute(
+            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+            "AND NOT a.attisdropped",
+            [self._regname],
+        )
+        have = {r[0] for r in await cur.fetchall()}
+        if not all(c in have for c in _KEYWORD_COLUMNS):
+            await conn.execute(sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS keywords tsvector, "
+                "ADD COLUMN IF NOT EXISTS keywords_len integer, ADD COLUMN IF NOT EXISTS keywords_len_all integer"
+            ).format(t))
+        trigger = f"{cfg.collection_name}_keywords_trg"
+        cur = await conn.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s", [self._regname, trigger]
+        )
+        if await cur.fetchone() is None:
+            # A writer that changes the text without the keywords (an older mem7-pgvector, a
+            # manual UPDATE) leaves them NULL, to be indexed again, rather than stale.
+            function = quoted_table(cfg.db_schema, f"{cfg.collection_name}_keywords_stale")
+            await conn.execute(sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.payload -> 'data' IS DISTINCT FROM OLD.payload -> 'data' "
+                "AND NEW.keywords IS NOT DISTINCT FROM OLD.keywords THEN NEW.keywords := NULL; END IF; "
+                "RETURN NEW; END $$"
+            ).format(function))
+            await conn.execute(sql.SQL("CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()").format(
+                sql.Identifier(trigger), t, function))
+        self._keywords = True
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if self._vector_info is not None:
@@ -405,46 +534,50 @@ class PgVectorStore(PgBase, VectorStore):
         if dims is None:  # no table yet: the first vector decides, once the batch is valid
             dims = len(self._vector(records[0].vector, f"record {records[0].id!r}").to_list())
         rows = [self._row(r, dims) for r in records]
+        texts = [_text(r.payload) for r in records]
         await self._ensure_table(dims)
         cfg = self.config
         t = self._table
-        upsert = sql.SQL(
-            "INSERT INTO {} (id, embedding, payload, user_id, agent_id, run_id, created_at) "
-            "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, "
-            "user_id = EXCLUDED.user_id, agent_id = EXCLUDED.agent_id, run_id = EXCLUDED.run_id, "
-            "created_at = EXCLUDED.created_at"
-        ).format(t)
 
         async def write(conn: psycopg.AsyncConnection[Any]) -> None:
+            # Decided here, after the bootstrap: the table may have the keyword columns already.
+            kw = self._keywords
+            columns = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS + (_KEYWORD_COLUMNS if kw else ())))
+            sets = sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in (_COLUMNS + (_KEYWORD_COLUMNS if kw else ()))[1:]
+            )
+            batch = [(*r, *keyword_columns(text)) for r, text in zip(rows, texts)] if kw else rows
             async with conn.transaction():
-                if len(rows) < cfg.copy_threshold:
+                if len(batch) < cfg.copy_threshold:
+                    values = sql.SQL("%s, %s, %s::jsonb, %s, %s, %s, %s" + (", %s::tsvector, %s, %s" if kw else ""))
+                    upsert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
+                        t, columns, values, sets
+                    )
                     async with conn.cursor() as cur:
-                        await cur.executemany(upsert, rows)
+                        await cur.executemany(upsert, batch)
                     return
                 # Bulk: COPY into a temporary table, then one upsert. The last duplicate id wins.
-                last = list({r[0]: r for r in rows}.values())
+                last = list({r[0]: r for r in batch}.values())
                 await conn.execute(
                     "CREATE TEMPORARY TABLE mem7_pgvector_load (id text, embedding vector, payload text, "
-                    "user_id text, agent_id text, run_id text, created_at text) ON COMMIT DROP"
+                    "user_id text, agent_id text, run_id text, created_at text, "
+                    "keywords text, keywords_len integer, keywords_len_all integer) ON COMMIT DROP"
                 )
+                load = ", ".join(_COLUMNS + (_KEYWORD_COLUMNS if kw else ()))
                 async with conn.cursor() as cur:
-                    async with cur.copy(
-                        "COPY mem7_pgvector_load (id, embedding, payload, user_id, agent_id, run_id, created_at) "
-                        "FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["text", "vector", "text", "text", "text", "text", "text"])
+                    async with cur.copy(f"COPY mem7_pgvector_load ({load}) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(["text", "vector", "text", "text", "text", "text", "text"]
+                                       + (["text", "int4", "int4"] if kw else []))
                         for row in last:
                             await copy.write_row(row)
+                select = sql.SQL(
+                    "id, embedding, payload::jsonb, user_id, agent_id, run_id, created_at"
+                    + (", keywords::tsvector, keywords_len, keywords_len_all" if kw else "")
+                )
                 await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (id, embedding, payload, user_id, agent_id, run_id, created_at) "
-                        "SELECT id, embedding, payload::jsonb, user_id, agent_id, run_id, created_at "
-                        "FROM mem7_pgvector_load "
-                        "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, "
-                        "user_id = EXCLUDED.user_id, agent_id = EXCLUDED.agent_id, run_id = EXCLUDED.run_id, "
-                        "created_at = EXCLUDED.created_at"
-                    ).format(t)
+                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM mem7_pgvector_load ON CONFLICT (id) DO UPDATE SET {}").format(
+                        t, columns, select, sets
+                    )
                 )
 
         await self._run("insert", write)
@@ -505,6 +638,121 @@ class PgVectorStore(PgBase, VectorStore):
             t, where, order
         )
         return select, [query, *params, query], residual
+
+    async def keyword_search(
+        self, query: str, *, scope: Scope, limit: int, filters: Filter | None = None
+    ) -> list[ScoredRecord]:
+        """The ``limit`` best records in ``scope`` passing ``filters`` by BM25 over their words,
+        best first (ties by id), each score calibrated to ``[0, 1]``: ``min(1, BM25 / Σ idf)`` over
+        the query's words found in the scope (:func:`mem7_core.retrieval.fusion.calibrate_bm25`).
+
+        N, the document frequencies and the average length are the scope's (filters narrow the
+        results, not the statistics), so the scores are the engine's in-process index's.
+        """
+        cfg = self.config
+        if not cfg.keyword_search:
+            raise NotImplementedError(
+                "pgvector: keyword search is off for this store (vector_store.config.keyword_search: false); "
+                "set it to true to rank keywords in PostgreSQL"
+            )
+        if limit <= 0:
+            return []
+        terms = query_terms(query, stopwords=cfg.keyword_stopwords)
+        if not terms:
+            return []
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[ScoredRecord]:
+            if not await self._ready(conn):
+                return []
+            await self._heal(conn, scope)
+            select, params, residual = self._keyword_sql(terms, scope, filters)
+            rows = await self._select(conn, select, params, limit, residual)
+            return [
+                ScoredRecord(id=rid, score=calibrate_bm25(float(bm25), float(mass)), payload=payload)
+                for rid, payload, bm25, mass in rows
+            ]
+
+        return await self._run("keyword search", run)
+
+    def _keyword_sql(
+        self, terms: Sequence[str], scope: Scope, filters: Filter | None
+    ) -> tuple[sql.Composable, list[Any], Filter | None]:
+        """The keyword search statement (without LIMIT): ``(id, payload, bm25, idf mass)`` of the
+        scope's records holding any of ``terms`` and passing the pushable part of ``filters``,
+        best first; with its parameters and the filter residual.
+
+        BM25 as :class:`mem7_core.retrieval.bm25.BM25Index` computes it::
+
+            idf(t) = ln((N − df(t) + 0.5) / (df(t) + 0.5) + 1)
+            bm25   = Σ idf(t) · (k1 + 1) · tf / (tf + k1 · (1 − b) + k1 · b · |d| / avgdl)
+        """
+        cfg = self.config
+        k1, b = float(cfg.keyword_k1), float(cfg.keyword_b)
+        length = sql.Identifier("keywords_len" if cfg.keyword_stopwords else "keywords_len_all")
+        t = self._table
+        scope_params: list[Any] = []
+        scope_parts = self._scope_sql(scope, scope_params)
+        in_scope = sql.SQL(" AND ").join(scope_parts) if scope_parts else sql.SQL("true")
+        fsql, fparams, residual = split(filters, self._dialect)
+        tsquery = " | ".join(_quote_lexeme(term) for term in terms)
+        select = sql.SQL(
+            "WITH st AS ("
+            "SELECT count(*)::float8 AS n, coalesce(nullif(avg({len})::float8, 0), 1.0) AS avgdl FROM {t} WHERE {scope}"
+            "), m AS ("
+            "SELECT id, {len}::float8 AS dl, keywords FROM {t} WHERE {scope} AND keywords @@ %s::tsquery"
+            "), tf AS ("
+            "SELECT m.id, m.dl, u.lexeme, coalesce(cardinality(u.positions), 1)::float8 AS f "
+            # Only the query's words, picked in C (setweight + ts_filter), not one SQL row per word.
+            "FROM m CROSS JOIN LATERAL unnest(ts_filter(setweight(m.keywords, 'A', %s::text[]), '{{a}}')) AS u"
+            "), idf AS ("
+            "SELECT tf.lexeme, ln((st.n - count(*) + 0.5) / (count(*) + 0.5) + 1.0) AS idf "
+            "FROM tf CROSS JOIN st GROUP BY tf.lexeme, st.n"
+            "), sc AS ("
+            "SELECT tf.id, sum(idf.idf * %s::float8 * tf.f / (tf.f + %s::float8 + %s::float8 / st.avgdl * tf.dl)) AS bm25 "
+            "FROM tf JOIN idf USING (lexeme) CROSS JOIN st GROUP BY tf.id"
+            ") "
+            "SELECT r.id, r.payload, sc.bm25, (SELECT sum(idf) FROM idf) AS mass "
+            "FROM sc JOIN {t} AS r ON r.id = sc.id{filters} ORDER BY sc.bm25 DESC, r.id"
+        ).format(
+            len=length,
+            t=t,
+            scope=in_scope,
+            filters=sql.SQL(" WHERE {}").format(fsql) if fsql is not None else sql.SQL(""),
+        )
+        params = [*scope_params, *scope_params, tsquery, list(terms), k1 + 1.0, k1 * (1.0 - b), k1 * b, *fparams]
+        return select, params, residual
+
+    async def _heal(self, conn: psycopg.AsyncConnection[Any], scope: Scope) -> None:
+        """Index the scope's rows whose keywords are NULL (written before the keyword columns
+        existed, or by a writer that does not fill them). Usually one index probe finding none."""
+        params: list[Any] = []
+        parts = [sql.SQL("keywords IS NULL"), *self._scope_sql(scope, params)]
+        pick = sql.SQL("SELECT id, payload, (payload -> 'data')::text FROM {} WHERE {} ORDER BY id LIMIT %s").format(
+            self._table, sql.SQL(" AND ").join(parts)
+        )
+        # Only if the text is still the one read: a concurrent reword has written its own keywords.
+        fill = sql.SQL(
+            "UPDATE {} SET keywords = %s::tsvector, keywords_len = %s, keywords_len_all = %s "
+            "WHERE id = %s AND keywords IS NULL AND (payload -> 'data')::text IS NOT DISTINCT FROM %s"
+        ).format(self._table)
+        seen: set[str] = set()
+        while True:
+            cur = await conn.execute(pick, [*params, _HEAL_BATCH])
+            rows = [r for r in await cur.fetchall() if r[0] not in seen]
+            if not rows:
+                return
+            seen.update(r[0] for r in rows)
+            batch = [(*keyword_columns(_text(payload)), rid, data) for rid, payload, data in rows]
+            try:
+                async with conn.transaction():
+                    async with conn.cursor() as c:
+                        await c.executemany(fill, batch)
+            except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as exc:
+                log.warning("pgvector: %d rows of %s have no keywords yet and cannot be indexed from this "
+                            "connection (%s); keyword search leaves them out", len(rows), self._regname, exc)
+                return
+            if len(rows) < _HEAL_BATCH:
+                return
 
     async def _select(
         self,
@@ -568,26 +816,30 @@ class PgVectorStore(PgBase, VectorStore):
         check_id(id)
         if vector is not None and self._dims is None and self._pool is None:
             await self._get_pool_checked()
-        sets: list[sql.Composable] = []
-        params: list[Any] = []
-        if vector is not None:
-            sets.append(sql.SQL("embedding = %s"))
-            params.append(self._vector(vector, f"update of {id!r}"))
-        if payload is not None:
-            doc, user_id, agent_id, run_id, created = self._payload_columns(payload)
-            sets.append(sql.SQL("payload = %s::jsonb, user_id = %s, agent_id = %s, run_id = %s, created_at = %s"))
-            params += [doc, user_id, agent_id, run_id, created]
+        vec = self._vector(vector, f"update of {id!r}") if vector is not None else None
+        columns = self._payload_columns(payload) if payload is not None else None
+        text = _text(payload) if payload is not None else ""
         t = self._table
-        if sets:
-            stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING 1").format(t, sql.SQL(", ").join(sets))
-        else:
-            stmt = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(t)
-        params.append(id)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
             if not await self._ready(conn):
                 return False
-            cur = await conn.execute(stmt, params)
+            sets: list[sql.Composable] = []
+            params: list[Any] = []
+            if vec is not None:
+                sets.append(sql.SQL("embedding = %s"))
+                params.append(vec)
+            if columns is not None:
+                sets.append(sql.SQL("payload = %s::jsonb, user_id = %s, agent_id = %s, run_id = %s, created_at = %s"))
+                params += list(columns)
+                if self._keywords:
+                    sets.append(sql.SQL("keywords = %s::tsvector, keywords_len = %s, keywords_len_all = %s"))
+                    params += list(keyword_columns(text))
+            if sets:
+                stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING 1").format(t, sql.SQL(", ").join(sets))
+            else:
+                stmt = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(t)
+            cur = await conn.execute(stmt, [*params, id])
             return await cur.fetchone() is not None
 
         if not await self._run("update", run):

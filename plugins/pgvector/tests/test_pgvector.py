@@ -63,7 +63,7 @@ def test_registered_under_both_kinds():
         assert registry.get("vector_store", name) is PgVectorStore
         assert registry.get("history_store", name) is PgHistoryStore
     caps = PgVectorStore.capabilities
-    assert caps.persistent and caps.logical
+    assert caps.persistent and caps.logical and caps.keyword_search
     assert {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains", "exists"} <= set(caps.filter_operators)
 
 
@@ -599,8 +599,10 @@ async def test_schema_indexes_and_gin(pg_config: Any, pg_admin: Any):
         defs = {name: d for name, d in rows}
         assert set(defs) == {
             "Mixed_Case_pkey", "Mixed_Case_user_idx", "Mixed_Case_agent_idx", "Mixed_Case_run_idx",
-            "Mixed_Case_hnsw_idx", "Mixed_Case_payload_idx",
+            "Mixed_Case_hnsw_idx", "Mixed_Case_payload_idx", "Mixed_Case_keywords_idx", "Mixed_Case_keywords_null_idx",
         }
+        assert "gin (keywords)" in defs["Mixed_Case_keywords_idx"]
+        assert [h.id for h in await s.keyword_search("m b", scope=Scope(user_id="u1"), limit=5)] == ["b"]
         assert "hnsw (embedding vector_cosine_ops)" in defs["Mixed_Case_hnsw_idx"]
         assert "m='16'" in defs["Mixed_Case_hnsw_idx"].replace(" ", "")
         assert "jsonb_path_ops" in defs["Mixed_Case_payload_idx"]
