@@ -46,6 +46,15 @@ _EXPORTS = {
     "ScopeError": "mem7_core.errors",
     "MemoryConflictError": "mem7_core.errors",
     "ImportResult": "mem7_core.engine.restore",
+    "AddResponse": "mem7_core.results",
+    "GraphRelationResult": "mem7_core.results",
+    "HistoryEntry": "mem7_core.results",
+    "ImportResponse": "mem7_core.results",
+    "ListResponse": "mem7_core.results",
+    "MemoryAction": "mem7_core.results",
+    "MemoryItem": "mem7_core.results",
+    "MessageResponse": "mem7_core.results",
+    "SearchResponse": "mem7_core.results",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -83,3 +92,14 @@ if TYPE_CHECKING:
     )
     from .models import ActionResult, HistoryEvent, Item, LLMResponse, Relation, RerankResult, ScoredRecord, Scope, VectorRecord
     from .plugins import PluginRegistry, get_registry, hookimpl
+    from .results import (
+        AddResponse,
+        GraphRelationResult,
+        HistoryEntry,
+        ImportResponse,
+        ListResponse,
+        MemoryAction,
+        MemoryItem,
+        MessageResponse,
+        SearchResponse,
+    )

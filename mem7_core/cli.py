@@ -222,7 +222,7 @@ def _print_actions(results: Sequence[Any]) -> None:
         print("no changes (nothing new to remember)")
         return
     for r in results:
-        print(f"{r.event:<6}  {r.id}  {r.memory}")
+        print(f"{r['event']:<6}  {r['id']}  {r['memory']}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -252,7 +252,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
         else:
-            _print_actions(result.results)
+            _print_actions(result["results"])
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -268,10 +268,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
             return EXIT_OK
-        if not result.results:
+        if not result["results"]:
             print("no memories found")
-        for rank, item in enumerate(result.results, 1):
-            print(f"{rank:>3}  {item.score:.4f}  {item.id}  {item.memory}")
+        for rank, item in enumerate(result["results"], 1):
+            print(f"{rank:>3}  {item['score']:.4f}  {item['id']}  {item['memory']}")
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -286,10 +286,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
             return EXIT_OK
-        if not result.results:
+        if not result["results"]:
             print("no memories")
-        for item in result.results:
-            print(f"{item.id}  {item.created_at or '':<32}  {item.memory}")
+        for item in result["results"]:
+            print(f"{item['id']}  {item['created_at'] or '':<32}  {item['memory']}")
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -305,7 +305,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(item)
             return EXIT_OK
-        for key, value in item.to_dict().items():
+        for key, value in item.items():
+            if value is None:
+                continue
             if isinstance(value, dict):
                 value = json.dumps(value, ensure_ascii=False)
             print(f"{key + ':':<17} {value}")
@@ -323,13 +325,13 @@ def cmd_history(args: argparse.Namespace) -> int:
         if not events:
             print(f"no history for {args.id}")
         for ev in events:
-            if ev.event == "ADD":
-                change = ev.new_memory or ""
-            elif ev.event == "UPDATE":
-                change = f"{ev.old_memory or ''} -> {ev.new_memory or ''}"
+            if ev["event"] == "ADD":
+                change = ev["new_memory"] or ""
+            elif ev["event"] == "UPDATE":
+                change = f"{ev['old_memory'] or ''} -> {ev['new_memory'] or ''}"
             else:
-                change = ev.old_memory or ""
-            print(f"{ev.created_at}  {ev.event:<6}  {change}")
+                change = ev["old_memory"] or ""
+            print(f"{ev['created_at']}  {ev['event']:<6}  {change}")
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -344,7 +346,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
         else:
-            print(result.message)
+            print(result["message"])
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -367,7 +369,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(result)
         else:
-            print(result.message)
+            print(result["message"])
         return EXIT_OK
 
     return _with_memory(args, work)

@@ -27,6 +27,15 @@ from .models import MEMORY_TYPES, TASK_TYPES
 
 ENV_PREFIX = "MEM7_"
 CONFIG_PATH_ENV = "MEM7_CONFIG"
+DATA_DIR_ENV = "MEM7_DATA_DIR"
+DEFAULT_DATA_DIR = "~/.mem7"
+"""Where the embedded default keeps its data (``Memory()`` with no config, the CLI, the servers)."""
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``MEM7_DATA_DIR``, else ``~/.mem7``, expanded."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 #: MEM7_* variables that are not config fields.
 _NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL", "MEM7_USER_ID"}
 _NON_CONFIG_ENV_PREFIXES = ("MEM7_SERVER_",)
@@ -101,6 +110,24 @@ class GraphStoreConfig(ProviderSpec):
     search_multiplier: int = Field(3, ge=1, le=50)
     conflict_limit: int = Field(50, ge=1, le=1000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _threshold_in_config(cls, data: Any) -> Any:
+        # mem0 puts the threshold inside the store's section: graph_store.config.threshold.
+        if not isinstance(data, Mapping) or not isinstance(data.get("config"), Mapping) or "threshold" not in data["config"]:
+            return data
+        data = dict(data)
+        inner = dict(data["config"])
+        value = inner.pop("threshold")
+        if data.get("threshold") is not None and data["threshold"] != value:
+            raise ValueError(
+                f"threshold is given twice: graph_store.threshold={data['threshold']!r} and "
+                f"graph_store.config.threshold={value!r}; keep one"
+            )
+        data["threshold"] = value
+        data["config"] = inner
+        return data
+
 
 class ScorerConfig(ProviderSpec):
     """A third-party scorer to run after the built-in ones."""
@@ -134,6 +161,11 @@ class ContextConfig(_Section):
 
     enabled: bool = False
     weights: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v  # the original mem7's ContextConfig(weights=None)
 
     @field_validator("weights")
     @classmethod
@@ -182,8 +214,10 @@ class RetrievalConfig(_Section):
 
     - ``mode``: ``hybrid`` (vector + BM25, fused), ``dense`` (vector only, the score is the store's
       cosine) or ``bm25`` (keywords only).
-    - ``fusion``: ``weighted`` — score = ``dense_weight`` · cosine + (1 − ``dense_weight``) ·
-      min(1, BM25 / idf mass of the query) — or ``rrf`` — score = Σ 1 / (``rrf_k`` + rank).
+    - ``fusion``: ``weighted`` — score = cosine + (1 − ``dense_weight``) / ``dense_weight`` ·
+      min(1, BM25 / idf mass of the query): the weighted sum on the cosine's scale, never below
+      the cosine, so a threshold tuned on cosine keeps its meaning — or ``rrf`` — score =
+      Σ 1 / (``rrf_k`` + rank).
     - ``candidates``: how many hits each signal contributes before fusion (at least the fetch size).
     - ``k1``, ``b``, ``stopwords``: BM25 parameters and tokeniser.
     - ``max_scopes``: how many scopes' keyword indexes an engine keeps in memory.
@@ -391,25 +425,31 @@ def load_config(
 ) -> MemoryConfig:
     """Build a :class:`MemoryConfig` from any accepted shape, with file and environment layers.
 
-    :param source: a config object, a dict (typed or mem0-style), or a path to a config file.
+    :param source: a config object (ours, or the original mem7's ``mem7.config.MemoryConfig``), a
+        dict (ours, mem0's shape or the original mem7's: ``embedding`` / ``vector`` / ``history`` /
+        ``graph``), or a path to a config file holding one of those shapes.
     :param environ: the environment to read ``MEM7_*`` from (default ``os.environ``).
     :param base: defaults under everything else (the CLI passes the embedded default here).
     :raises ConfigError: naming the field and the fix.
     """
+    from .config_original import OriginalMemoryConfig, adapt_original
+
     env = os.environ if environ is None else environ
     layers: list[Mapping[str, Any]] = []
     if base is not None:
-        layers.append(base.model_dump(exclude_unset=True) if isinstance(base, MemoryConfig) else base)
+        layers.append(base.model_dump(exclude_unset=True) if isinstance(base, MemoryConfig) else adapt_original(base))
     file_path = source if isinstance(source, (str, Path)) else env.get(CONFIG_PATH_ENV)
     if file_path:
-        layers.append(read_config_file(file_path))
-    layers.append(config_from_env(env))
+        layers.append(adapt_original(read_config_file(file_path), where=f"config file {str(file_path)!r}"))
+    layers.append(adapt_original(config_from_env(env), where="MEM7_* environment variables", complete=False))
+    if isinstance(source, OriginalMemoryConfig):
+        source = source.to_core_dict()
     if isinstance(source, MemoryConfig):
         if len(layers) == 1 and not layers[0]:
             return source
         layers.append(source.model_dump(exclude_unset=True))
     elif isinstance(source, Mapping):
-        layers.append(source)
+        layers.append(adapt_original(source))
     elif source is not None and not isinstance(source, (str, Path)):
         raise ConfigError(f"config must be a MemoryConfig, a dict or a file path, got {type(source).__name__}")
     merged: dict[str, Any] = {}

@@ -46,8 +46,13 @@ class FilterError(Mem7Error, ValueError):
     """A metadata filter is malformed: unknown operator, wrong value type, bad nesting."""
 
 
-class MemoryNotFoundError(Mem7Error, KeyError):
-    """No memory with this id (in the caller's scope, when one was given)."""
+class MemoryNotFoundError(Mem7Error, KeyError, ValueError):
+    """No memory with this id (in the caller's scope, when one was given).
+
+    Both a ``KeyError`` (mem7's own callers) and a ``ValueError`` (what mem0 raises for an unknown
+    id), so ``except KeyError`` and ``except ValueError`` both catch it. ``str()`` is the plain
+    message, not KeyError's quoted repr.
+    """
 
     def __init__(self, memory_id: str) -> None:
         self.memory_id = memory_id

@@ -1,18 +1,19 @@
-"""Data shapes: what the public API returns (pydantic) and what providers exchange (slotted dataclasses).
+"""Data shapes: the engine's result models (pydantic) and what providers exchange (slotted dataclasses).
 
-Results are pydantic models, validated once at the edge, that can also be read like the dicts mem0
-returns (``result["results"][0]["memory"]``). Records passed between the engine and providers are
-plain dataclasses: they sit on the hot path, where per-call validation would cost more than the
-store itself.
+The public API returns plain dicts (typed in :mod:`mem7_core.results`); the pydantic models here
+are what the engine builds internally, what history stores exchange (:class:`HistoryEvent`) and
+what the REST server declares as its response schemas. :meth:`Result.to_dict` is the conversion at
+the public boundary. Records passed between the engine and providers are plain dataclasses: they
+sit on the hot path, where per-call validation would cost more than the store itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 SCOPE_KEYS: tuple[str, ...] = ("user_id", "agent_id", "run_id")
 """The three ids that scope a memory. Every read and write is confined to one scope."""
@@ -135,13 +136,18 @@ class RerankResult:
 # Public results
 # --------------------------------------------------------------------------------------------
 class Result(BaseModel):
-    """Base of public results: a pydantic model that also reads like a dict.
+    """Base of the engine's result models; :meth:`to_dict` gives the public (plain dict) shape.
 
-    ``r["memory"]`` and ``r.get("score")`` work as on mem0's dicts; ``to_dict()`` gives the JSON
-    shape (unset optional fields left out).
+    The dict keeps every key of the model, ``None`` included, except the keys named in
+    ``optional_keys``, which are left out when ``None`` (the original mem7's optional keys, e.g.
+    an item's ``score`` outside search). Extra keys are ignored on validation, so a public dict
+    (which may carry mem0's aliases, such as ``previous_memory``) validates back into its model:
+    the REST server relies on that to keep its response shapes.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __getitem__(self, key: str) -> Any:
         if key in type(self).model_fields:
@@ -149,21 +155,41 @@ class Result(BaseModel):
         raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in type(self).model_fields and getattr(self, key) is not None
+        return isinstance(key, str) and key in self.keys()
 
     def get(self, key: str, default: Any = None) -> Any:
         value = getattr(self, key, None) if key in type(self).model_fields else None
         return default if value is None else value
 
     def keys(self) -> list[str]:
-        return [k for k in type(self).model_fields if getattr(self, k) is not None]
+        return [k for k in type(self).model_fields if k not in self.optional_keys or getattr(self, k) is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        """The public shape: a plain, JSON-serialisable dict (nested results converted too)."""
+        out: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            if value is None and key in self.optional_keys:
+                continue
+            out[key] = plain(value)
+        return out
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every :class:`Result` in it turned into its dict, and containers copied."""
+    if isinstance(value, Result):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 class Item(Result):
     """A stored memory as returned by get / get_all / search."""
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"metadata", "score", "actor_id", "role", "memory_type"})
 
     id: str
     memory: str
@@ -184,7 +210,12 @@ class Item(Result):
 
 
 class ActionResult(Result):
-    """One change made by add(): ADD, UPDATE or DELETE (NONE is not reported)."""
+    """One change made by add(): ADD, UPDATE or DELETE (NONE is not reported).
+
+    The public dict adds mem0's keys: ``previous_memory`` (= ``old_value``) on an UPDATE, and
+    ``actor_id`` / ``role`` on an ADD of ``add(..., infer=False)`` (set with :meth:`with_author`).
+    They are not fields, so the REST schema (which declares this model) keeps its shape.
+    """
 
     id: str
     memory: str
@@ -192,6 +223,21 @@ class ActionResult(Result):
     action: Event
     old_value: str | None = None
     new_value: str | None = None
+
+    _author: dict[str, str | None] | None = PrivateAttr(default=None)
+
+    def with_author(self, role: str | None, actor_id: str | None) -> ActionResult:
+        """Mark a verbatim ADD: its dict carries the message's ``role`` and ``actor_id``."""
+        self._author = {"actor_id": actor_id, "role": role}
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.event == "UPDATE":
+            out["previous_memory"] = self.old_value
+        if self._author is not None:
+            out.update(self._author)
+        return out
 
 
 class Relation(Result):
@@ -201,6 +247,8 @@ class Relation(Result):
     relationship: str
     destination: str
     score: float | None = None
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"score"})
 
 
 class HistoryEvent(Result):
@@ -229,6 +277,8 @@ class AddResult(_Envelope):
     graph_error: str | None = None
     """Set when the graph path failed and the memory changes in ``results`` were kept (logged too)."""
 
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"graph_error"})
+
 
 class SearchResult(_Envelope):
     results: list[Item]
@@ -240,6 +290,8 @@ class ListResult(_Envelope):
     results: list[Item]
     memories: list[Item]
     relations: list[Relation] | None = None
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"relations"})
 
 
 class MessageResult(_Envelope):

@@ -228,6 +228,11 @@ def _operation_attributes(span: Span, operation: str, args: Mapping[str, Any], r
         span.set_attribute("mem7.query", args["query"])
 
 
+def _field(obj: Any, key: str) -> Any:
+    """``obj[key]`` of a result dict (the public shape), else the attribute."""
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
 def _outcome_attributes(span: Span, result: Any) -> None:
     if result is None:
         span.set_attribute("mem7.found", False)
@@ -235,22 +240,22 @@ def _outcome_attributes(span: Span, result: Any) -> None:
     if isinstance(result, list):  # history()
         span.set_attribute("mem7.events", len(result))
         return
-    results = getattr(result, "results", None)
+    results = _field(result, "results")
     if isinstance(results, list):
         span.set_attribute("mem7.results", len(results))
         counts: dict[str, int] = {}
         for r in results:
-            event = getattr(r, "event", None)
+            event = _field(r, "event")
             if isinstance(event, str):
                 counts[event] = counts.get(event, 0) + 1
         for event, n in counts.items():
             span.set_attribute(f"mem7.events.{event}", n)
-        relations = getattr(result, "relations", None)
+        relations = _field(result, "relations")
         if isinstance(relations, list):
             span.set_attribute("mem7.relations", len(relations))
-        if getattr(result, "graph_error", None):  # the graph step failed, the vector memory did not
+        if _field(result, "graph_error"):  # the graph step failed, the vector memory did not
             span.set_attribute("mem7.graph_error", True)
-    elif getattr(result, "id", None) is not None and getattr(result, "memory", None) is not None:
+    elif _field(result, "id") is not None and _field(result, "memory") is not None:
         span.set_attribute("mem7.found", True)  # get()
 
 

@@ -265,8 +265,8 @@ def import_lines(
             report.skipped.extend(f"line {p.number}: {type(exc).__name__}: {exc}" for p in todo)
         else:
             report.imported += len(todo)
-            report.memories += result.imported + result.replaced
-            report.already_present += result.skipped
+            report.memories += result["imported"] + result["replaced"]
+            report.already_present += result["skipped"]
         if progress:
             progress(len(todo))
 
@@ -287,7 +287,7 @@ def import_lines(
             report.skipped.append(f"line {item.number}: {type(exc).__name__}: {exc}")
         else:
             report.imported += 1
-            report.memories += len(result.results)
+            report.memories += len(result["results"])
         if progress:
             progress(1)
     flush()
@@ -334,7 +334,7 @@ def export_lines(memory: Memory, scope: Mapping[str, str] | None = None) -> Iter
     """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each."""
     out: list[str] = []
     for item in memory.export_memories(**(scope or {})):
-        row = item.model_dump(mode="json", exclude_none=True)
+        row = {k: v for k, v in item.items() if v is not None}
         out.append(json.dumps({k: row[k] for k in EXPORT_FIELDS if k in row}, ensure_ascii=False, sort_keys=False))
     return iter(out)
 

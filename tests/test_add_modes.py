@@ -203,7 +203,7 @@ async def test_one_call_memory_types_from_the_answer_survive_a_rephrase(make):
     mem = make(llm)
     await seed(mem, "Unrelated thing")
     await mem.add("some conversation", user_id="u")
-    got = {i["memory"]: i["memory_type"] for i in (await mem.get_all(user_id="u"))["results"]}
+    got = {i["memory"]: i.get("memory_type") for i in (await mem.get_all(user_id="u"))["results"]}
     assert got == {
         "Unrelated thing": None,
         "The user loves hiking in the Alps": "preference",

@@ -189,9 +189,12 @@ def test_rrf():
 
 
 def test_weighted_and_cosine():
-    assert weighted(0.8, 0.4, 0.5) == pytest.approx(0.6)
+    # cosine + (1 − w) / w · keyword: the weighted sum on the cosine's scale, never below the cosine
+    assert weighted(0.8, 0.4, 0.5) == pytest.approx(1.2)
+    assert weighted(0.8, 0.0, 0.5) == pytest.approx(0.8)
+    assert weighted(0.8, 0.4, 0.8) == pytest.approx(0.9)
     assert weighted(0.8, 0.4, 1.0) == pytest.approx(0.8)
-    assert weighted(0.8, 0.4, 0.0) == pytest.approx(0.4)
+    assert weighted(0.8, 0.4, 0.0) == pytest.approx(0.4)  # w = 0: the keyword score alone
     assert cosine([1.0, 0.0], [2.0, 0.0]) == pytest.approx(1.0)
     assert cosine([1.0, 0.0], [0.0, 3.0]) == pytest.approx(0.0)
     assert cosine([0.0, 0.0], [1.0, 1.0]) == 0.0

@@ -144,7 +144,7 @@ async def snapshot(mem: AsyncMemory) -> list[tuple]:
 
 
 async def texts(mem: AsyncMemory, user_id: str = "u") -> list[str]:
-    return [i.memory for i in (await mem.get_all(user_id=user_id))["results"]]
+    return [i["memory"] for i in (await mem.get_all(user_id=user_id))["results"]]
 
 
 def cos(a: str, b: str) -> float:
@@ -168,20 +168,20 @@ async def test_infer_false_drops_system_and_stores_each_message_with_role(make):
     assert len(emb.calls) == 1, "all contents embedded in one batch"
     assert emb.calls[0] == ["I live in Lisbon", "Lisbon is lovely", "I have two cats"]
 
-    items = {i.memory: i for i in (await mem.get_all(user_id="u"))["results"]}
+    items = {i["memory"]: i for i in (await mem.get_all(user_id="u"))["results"]}
     assert set(items) == {"I live in Lisbon", "Lisbon is lovely", "I have two cats"}
-    assert items["I live in Lisbon"].role == "user"
-    assert items["I live in Lisbon"].actor_id == "bob"
-    assert items["Lisbon is lovely"].role == "assistant"
-    assert items["Lisbon is lovely"].actor_id is None
-    assert all(i.user_id == "u" and i.metadata is None for i in items.values())
+    assert items["I live in Lisbon"].get("role") == "user"
+    assert items["I live in Lisbon"].get("actor_id") == "bob"
+    assert items["Lisbon is lovely"].get("role") == "assistant"
+    assert items["Lisbon is lovely"].get("actor_id") is None
+    assert all(i["user_id"] == "u" and i.get("metadata") is None for i in items.values())
 
     for r in results:
         events = await mem.history(r["id"])
-        assert [(e.event, e.old_memory, e.new_memory) for e in events] == [("ADD", None, r["memory"])]
+        assert [(e["event"], e["old_memory"], e["new_memory"]) for e in events] == [("ADD", None, r["memory"])]
     hist = {r["memory"]: (await mem.history(r["id"]))[0] for r in results}
-    assert hist["I live in Lisbon"].actor_id == "bob" and hist["I live in Lisbon"].role == "user"
-    assert hist["Lisbon is lovely"].role == "assistant"
+    assert hist["I live in Lisbon"].get("actor_id") == "bob" and hist["I live in Lisbon"].get("role") == "user"
+    assert hist["Lisbon is lovely"].get("role") == "assistant"
     assert len(await all_history(mem)) == 3
 
 
@@ -220,7 +220,7 @@ async def test_infer_false_message_shapes(make, messages, expected):
     mem = make()
     out = await mem.add(messages, user_id="u", infer=False)
     assert [r["memory"] for r in out["results"]] == [t for _, t in expected]
-    got = {(i.role, i.memory) for i in (await mem.get_all(user_id="u"))["results"]}
+    got = {(i.get("role"), i["memory"]) for i in (await mem.get_all(user_id="u"))["results"]}
     assert got == set(expected)
 
 
@@ -259,11 +259,11 @@ async def test_infer_true_end_to_end_with_rule_based_llm(make):
         user_id="u",
     )
     assert [r["event"] for r in out["results"]] == ["ADD"] * 3
-    by_text = {i.memory: i for i in (await mem.get_all(user_id="u"))["results"]}
+    by_text = {i["memory"]: i for i in (await mem.get_all(user_id="u"))["results"]}
     assert by_text.keys() == {"I love sushi", "I work at Acme as an engineer", "Yesterday I visited Rome"}
-    assert by_text["I love sushi"].memory_type == "preference"
-    assert by_text["I work at Acme as an engineer"].memory_type == "factual"
-    assert by_text["Yesterday I visited Rome"].memory_type == "episodic"
+    assert by_text["I love sushi"].get("memory_type") == "preference"
+    assert by_text["I work at Acme as an engineer"].get("memory_type") == "factual"
+    assert by_text["Yesterday I visited Rome"].get("memory_type") == "episodic"
     # Extraction call: JSON mode, system = prompt + today's date, user = "role: content" lines, no system line.
     call = llm.calls[0]
     assert call["response_format"] == "json"
@@ -274,7 +274,7 @@ async def test_infer_true_end_to_end_with_rule_based_llm(make):
         "assistant: That sounds like a great trip to Rome",
     ]
     for r in out["results"]:
-        assert [e.event for e in await mem.history(r["id"])] == ["ADD"]
+        assert [e["event"] for e in await mem.history(r["id"])] == ["ADD"]
 
 
 async def test_llm_call_counts_empty_scope_candidates_and_all_known(make):
@@ -339,8 +339,8 @@ async def test_decision_prompt_uses_small_integer_ids_and_maps_back(make):
     assert res["event"] == "UPDATE" and res["id"] == first
     assert res["old_value"] == "I like tea" and res["new_value"] == "I like green tea"
     assert res["memory"] == "I like green tea"
-    assert (await mem.get(first)).memory == "I like green tea"
-    assert (await mem.get(second)).memory == "I own a bicycle"
+    assert (await mem.get(first))["memory"] == "I like green tea"
+    assert (await mem.get(second))["memory"] == "I own a bicycle"
 
 
 _GOOD = {"memory": [{"id": "0", "text": "I like green tea", "event": "UPDATE", "old_memory": "I like tea"}]}
@@ -398,8 +398,8 @@ async def test_update_of_unknown_id_adds_the_fact_instead(make):
     (res,) = out["results"]
     assert res["event"] == "ADD" and res["memory"] == "I like green tea" and res["id"] != tea
     assert sorted(await texts(mem)) == ["I like green tea", "I like tea"]
-    assert (await mem.get(res["id"])).memory_type == "preference"
-    assert [e.event for e in await mem.history(tea)] == ["ADD"]
+    assert (await mem.get(res["id"])).get("memory_type") == "preference"
+    assert [e["event"] for e in await mem.history(tea)] == ["ADD"]
 
 
 async def test_delete_of_unknown_id_is_skipped_and_the_fact_still_added(make):
@@ -418,7 +418,7 @@ async def test_delete_of_unknown_id_is_skipped_and_the_fact_still_added(make):
     after = await snapshot(mem)
     assert [row for row in after if row[0] == paris] == before, "the stored memory is untouched"
     assert sorted(await texts(mem)) == ["I live in Berlin", "I live in Paris"]
-    assert [e.event for e in await mem.history(paris)] == ["ADD"]
+    assert [e["event"] for e in await mem.history(paris)] == ["ADD"]
 
 
 async def test_unknown_event_with_unknown_id_never_crashes_and_keeps_the_fact(make):
@@ -447,7 +447,7 @@ async def test_dedup_delete_without_add_never_loses_the_new_fact(make):
     assert await texts(mem) == ["I live in Berlin"]
     assert await mem.get(paris) is None
     hist = await mem.history(paris)
-    assert [(e.event, e.old_memory, e.new_memory, e.is_deleted) for e in hist][-1] == ("DELETE", "I live in Paris", None, True)
+    assert [(e["event"], e["old_memory"], e["new_memory"], e["is_deleted"]) for e in hist][-1] == ("DELETE", "I live in Paris", None, True)
 
 
 async def test_update_keeps_stored_metadata_and_merges_new(make):
@@ -461,9 +461,9 @@ async def test_update_keeps_stored_metadata_and_merges_new(make):
     tea = await seed(mem, "I like tea", metadata={"source": "chat", "topic": "food"})
     await mem.add("I like green tea", user_id="u", metadata={"topic": "drinks", "lang": "en"})
     item = await mem.get(tea)
-    assert item.memory == "I like green tea"
-    assert item.metadata == {"source": "chat", "topic": "drinks", "lang": "en"}
-    assert item.user_id == "u"
+    assert item["memory"] == "I like green tea"
+    assert item.get("metadata") == {"source": "chat", "topic": "drinks", "lang": "en"}
+    assert item["user_id"] == "u"
 
 
 async def test_update_keeps_created_at_bumps_access_count_and_reembeds(make):
@@ -477,19 +477,19 @@ async def test_update_keeps_created_at_bumps_access_count_and_reembeds(make):
     mem = make(llm=llm, clock=clock)
     tea = await seed(mem, "I like tea")
     await seed(mem, "My car is a red Volvo")
-    created = (await mem.get(tea)).created_at
+    created = (await mem.get(tea))["created_at"]
     clock.advance(days=2)
     await mem.add("I like matcha latte with oat milk", user_id="u")
     item = await mem.get(tea)
-    assert item.memory == "I like matcha latte with oat milk"
-    assert item.created_at == created
-    assert item.updated_at == (NOW + timedelta(days=2)).isoformat() != created
-    assert item.access_count == 1
-    assert item.hash == __import__("hashlib").md5(item.memory.encode()).hexdigest()
+    assert item["memory"] == "I like matcha latte with oat milk"
+    assert item["created_at"] == created
+    assert item["updated_at"] == (NOW + timedelta(days=2)).isoformat() != created
+    assert item["access_count"] == 1
+    assert item["hash"] == __import__("hashlib").md5(item["memory"].encode()).hexdigest()
     (record,) = await mem.vector_store.get([tea])
     assert np.allclose(record.vector, hash_embedding("I like matcha latte with oat milk", 384), atol=1e-5)
     hits = (await mem.search("matcha latte oat milk", user_id="u", limit=1))["results"]
-    assert hits[0].id == tea
+    assert hits[0]["id"] == tea
 
 
 async def test_history_update_keeps_the_stored_old_text(make):
@@ -508,7 +508,7 @@ async def test_history_update_keeps_the_stored_old_text(make):
     out = await mem.add("I like green tea", user_id="u")
     assert out["results"][0]["old_value"] == "I like tea"
     hist = await mem.history(tea)
-    assert [(e.event, e.old_memory, e.new_memory) for e in hist] == [
+    assert [(e["event"], e["old_memory"], e["new_memory"]) for e in hist] == [
         ("ADD", None, "I like tea"),
         ("UPDATE", "I like tea", "I like green tea"),
     ]
@@ -537,7 +537,7 @@ async def test_memory_type_survives_llm_rephrase(make):
         "Loves hiking in the Swiss Alps",
         "Went to Rome with her sister last week",
     ], "rephrased facts are not added a second time"
-    types = {i.memory: i.memory_type for i in (await mem.get_all(user_id="u"))["results"]}
+    types = {i["memory"]: i.get("memory_type") for i in (await mem.get_all(user_id="u"))["results"]}
     assert types["Loves hiking in the Swiss Alps"] == "preference"
     assert types["Went to Rome with her sister last week"] == "episodic"
 
@@ -665,7 +665,7 @@ async def test_retry_succeeds_when_first_answer_is_garbage(make):
     out = await mem.add("I like tea", user_id="u")
     assert [r["memory"] for r in out["results"]] == ["I like tea"]
     assert len(llm.calls) == 2
-    assert (await mem.get(out["results"][0]["id"])).memory_type == "preference"
+    assert (await mem.get(out["results"][0]["id"])).get("memory_type") == "preference"
 
 
 async def test_retry_succeeds_after_a_failed_call(make):
@@ -679,12 +679,12 @@ async def test_retry_succeeds_after_a_failed_call(make):
 async def test_memory_type_argument_forces_the_type(make):
     mem = make(llm=ScriptedLLM())
     out = await mem.add("I like tea", user_id="u", infer=False, memory_type="procedural_memory")
-    assert (await mem.get(out["results"][0]["id"])).memory_type == "procedural"
+    assert (await mem.get(out["results"][0]["id"])).get("memory_type") == "procedural"
     # infer=True: the fact's category ("preference" for "love") is overridden.
     out = await mem.add("I love hiking in the hills", user_id="v", memory_type="episodic")
-    assert (await mem.get(out["results"][0]["id"])).memory_type == "episodic"
+    assert (await mem.get(out["results"][0]["id"])).get("memory_type") == "episodic"
     out = await mem.add("I love swimming in lakes", user_id="v", memory_type="Procedural")
-    assert (await mem.get(out["results"][0]["id"])).memory_type == "procedural"
+    assert (await mem.get(out["results"][0]["id"])).get("memory_type") == "procedural"
 
 
 async def test_bad_memory_type_raises_naming_memory_type(make):
@@ -743,7 +743,7 @@ async def test_agent_prompt_used_when_agent_id_and_assistant_message(make):
     assert system.startswith(AGENT_FACT_EXTRACTION_MARKER)
     assert sorted(r["memory"] for r in out["results"]) == ["I always answer in French", "I am Max, a cooking assistant"]
     items = (await mem.get_all(agent_id="max"))["results"]
-    assert all(i.agent_id == "max" and i.user_id is None for i in items)
+    assert all(i["agent_id"] == "max" and i["user_id"] is None for i in items)
     # user_id only, or agent_id without an assistant message: the user prompt.
     await mem.add(conversation, user_id="u")
     assert system_of(llm.calls[-1]["messages"]).startswith(FACT_EXTRACTION_MARKER)
@@ -773,11 +773,11 @@ async def test_metadata_in_item_without_scope_keys(make):
         user_id="u", agent_id="a", run_id="r", metadata=meta, infer=False,
     )
     item = await mem.get(out["results"][0]["id"])
-    assert item.metadata == meta
-    assert (item.user_id, item.agent_id, item.run_id, item.actor_id, item.role) == ("u", "a", "r", "bob", "user")
+    assert item.get("metadata") == meta
+    assert (item["user_id"], item["agent_id"], item["run_id"], item.get("actor_id"), item.get("role")) == ("u", "a", "r", "bob", "user")
     out = await mem.add("I love sushi", user_id="u", metadata=meta)
     item = await mem.get(out["results"][0]["id"])
-    assert item.metadata == meta and item.memory_type == "preference"
+    assert item.get("metadata") == meta and item.get("memory_type") == "preference"
     # Filtering on metadata finds them.
     assert len((await mem.get_all(user_id="u", filters={"source": "chat"}))["results"]) == 2
 
@@ -799,9 +799,9 @@ async def test_scope_ids_in_filters_are_honoured(make):
     mem = make(llm=ScriptedLLM())
     out = await mem.add("I like tea", filters={"user_id": "u", "run_id": "r1"}, infer=False)
     item = await mem.get(out["results"][0]["id"])
-    assert (item.user_id, item.run_id) == ("u", "r1")
+    assert (item["user_id"], item["run_id"]) == ("u", "r1")
     out = await mem.add("I love sushi", filters={"agent_id": "a"})
-    assert (await mem.get(out["results"][0]["id"])).agent_id == "a"
+    assert (await mem.get(out["results"][0]["id"]))["agent_id"] == "a"
     # Same id in both places is fine.
     await mem.add("I own a kayak", user_id="w", filters={"user_id": "w"}, infer=False)
     assert await texts(mem, "w") == ["I own a kayak"]
@@ -837,8 +837,8 @@ async def test_no_llm_stores_verbatim_and_warns_once(make, caplog):
         out2 = await mem.add([("user", "I own a kayak"), ("assistant", "Nice")], user_id="u", infer=True)
     assert [r["memory"] for r in out1["results"]] == ["I like tea. And coffee."]
     assert [r["memory"] for r in out2["results"]] == ["I own a kayak", "Nice"]
-    items = {i.memory: i for i in (await mem.get_all(user_id="u"))["results"]}
-    assert items["Nice"].role == "assistant"
+    items = {i["memory"]: i for i in (await mem.get_all(user_id="u"))["results"]}
+    assert items["Nice"].get("role") == "assistant"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "no LLM" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -991,12 +991,12 @@ async def test_concurrent_adds_on_one_scope_lose_nothing(make):
     assert len({r["id"] for r in added}) == 32
     for r in added:
         item = await mem.get(r["id"])
-        assert item is not None and item.memory == r["memory"]
+        assert item is not None and item["memory"] == r["memory"]
     stored = (await mem.get_all(user_id="u", limit=1000))["results"]
     assert len(stored) == 33
     rows = await all_history(mem)
     assert sum(1 for row in rows if row[2] == "ADD") == len(stored)
-    assert {row[1] for row in rows} == {i.id for i in stored}
+    assert {row[1] for row in rows} == {i["id"] for i in stored}
 
 
 async def test_concurrent_infer_false_adds_on_one_scope(make):
@@ -1019,8 +1019,8 @@ def test_sync_memory_from_plain_code():
         out = m.add("I love sushi. I work at Acme as an engineer.", user_id="u")
         assert sorted(r["memory"] for r in out["results"]) == ["I love sushi", "I work at Acme as an engineer"]
         items = m.get_all(user_id="u")["results"]
-        assert {i.memory_type for i in items} == {"preference", "factual"}
-        assert m.history(items[0].id)[0].event == "ADD"
+        assert {i.get("memory_type") for i in items} == {"preference", "factual"}
+        assert m.history(items[0]["id"])[0]["event"] == "ADD"
         with pytest.raises(ScopeError):
             m.add("no scope")
     finally:
@@ -1033,7 +1033,7 @@ async def test_sync_memory_inside_running_event_loop():
     try:
         out = m.add("I love sushi", user_id="u")
         assert [r["memory"] for r in out["results"]] == ["I love sushi"]
-        assert m.get(out["results"][0]["id"]).memory_type == "preference"
+        assert m.get(out["results"][0]["id"]).get("memory_type") == "preference"
         await asyncio.sleep(0)  # the test's own loop is still usable
     finally:
         m.close()
@@ -1054,7 +1054,7 @@ def test_sync_memory_from_many_threads():
             results = list(pool.map(work, range(8)))
         assert all(len(r) == 1 for r in results)
         for i in range(8):
-            assert [x.memory for x in m.get_all(user_id=f"t{i}")["results"]] == [f"I have {i + 2} bicycles at home"]
+            assert [x["memory"] for x in m.get_all(user_id=f"t{i}")["results"]] == [f"I have {i + 2} bicycles at home"]
         assert len(m.get_all(user_id="shared")["results"]) == 8
     finally:
         m.close()

@@ -174,7 +174,7 @@ async def test_add_extracts_normalises_and_upserts_in_scope():
         out = await mem.add("I live in New York and work at Acme Corp", user_id="alice")
         assert out["results"] and out.get("graph_error") is None
         assert triples(out["relations"]) == [("alice", "lives_in", "new_york"), ("alice", "works_at", "acme_corp")]
-        assert all(r["score"] is None for r in out["relations"])
+        assert all("score" not in r for r in out["relations"])  # scores come with search only
         # the speaker's id reached the prompt; the conversation went as role: text lines
         call = llm.calls_for(GRAPH_EXTRACTION_MARKER)[0]
         assert '"alice"' in system_of(call["messages"]) and user_of(call["messages"]) == "user: I live in New York and work at Acme Corp"

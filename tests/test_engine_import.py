@@ -58,7 +58,7 @@ async def _seed(mem: AsyncMemory) -> None:
 
 
 def _dicts(items: list[Any]) -> list[dict[str, Any]]:
-    return [i.model_dump(mode="json", exclude_none=True) for i in items]
+    return [{k: v for k, v in i.items() if v is not None} for i in items]
 
 
 async def test_round_trip_keeps_ids_scope_metadata_and_timestamps(make):
@@ -69,17 +69,17 @@ async def test_round_trip_keeps_ids_scope_metadata_and_timestamps(make):
 
     target = make(now=LATER)  # restored later: the memories' own times are kept, history dated by them
     result = await target.import_memories(_dicts(exported))
-    assert (result.imported, result.replaced, result.skipped) == (3, 0, 0)
+    assert (result["imported"], result["replaced"], result["skipped"]) == (3, 0, 0)
     assert _dicts(await target.export_memories()) == _dicts(exported)
     # Items as get_all returns them (models, not dicts) are accepted too.
     third = make()
-    assert (await third.import_memories(exported)).imported == 3
+    assert (await third.import_memories(exported))["imported"] == 3
     assert _dicts(await third.export_memories()) == _dicts(exported)
 
     await assert_consistent(target)
     for item in exported:  # one ADD each, dated when it happened (the memory keeps its own created_at)
-        [event] = await target.history(item.id)
-        assert (event.event, event.new_memory, event.created_at) == ("ADD", item.memory, LATER.isoformat())
+        [event] = await target.history(item["id"])
+        assert (event["event"], event["new_memory"], event["created_at"]) == ("ADD", item["memory"], LATER.isoformat())
     # Restored memories are searchable in their scope only (the keyword index included).
     hits = (await target.search("aisle seats", user_id="alice"))["results"]
     assert hits and hits[0]["memory"] == "I prefer aisle seats" and hits[0]["metadata"] == {"topic": "travel"}
@@ -89,15 +89,15 @@ async def test_round_trip_keeps_ids_scope_metadata_and_timestamps(make):
 async def test_export_of_one_scope_and_of_everything(make):
     mem = make()
     await _seed(mem)
-    assert [i.memory for i in await mem.export_memories(user_id="bob")] == ["Bob flies on Mondays"]
-    assert [i.memory for i in await mem.export_memories(run_id="r1")] == ["Session note: wants a refund"]
+    assert [i["memory"] for i in await mem.export_memories(user_id="bob")] == ["Bob flies on Mondays"]
+    assert [i["memory"] for i in await mem.export_memories(run_id="r1")] == ["Session note: wants a refund"]
     assert len(await mem.export_memories()) == 3
 
 
 async def test_missing_id_and_created_at_are_made(make):
     mem = make()
     result = await mem.import_memories([{"memory": "Likes tea", "user_id": "u"}])
-    assert result.imported == 1
+    assert result["imported"] == 1
     [item] = (await mem.get_all(user_id="u"))["results"]
     assert item["created_at"] == item["updated_at"] == NOW.isoformat()
     assert len(item["id"]) == 36
@@ -111,10 +111,10 @@ async def test_on_conflict_skip_leaves_stored_memories_alone(make):
     result = await mem.import_memories(
         [{"id": "m-1", "memory": "changed", "user_id": "u"}, {"id": "m-2", "memory": "new one", "user_id": "u"}]
     )
-    assert (result.imported, result.replaced, result.skipped) == (1, 0, 1)
+    assert (result["imported"], result["replaced"], result["skipped"]) == (1, 0, 1)
     assert embedder.calls[-1] == ["new one"]  # a skipped item is not even embedded
     assert (await mem.get("m-1"))["memory"] == "original"
-    assert [e.event for e in await mem.history("m-1")] == ["ADD"]
+    assert [e["event"] for e in await mem.history("m-1")] == ["ADD"]
     await assert_consistent(mem)
 
 
@@ -126,11 +126,11 @@ async def test_on_conflict_replace_overwrites_and_records_an_update(make):
         [{"id": "m-1", "memory": "lives in Lisbon", "user_id": "bob", "metadata": {"src": "backup"}}],
         on_conflict="replace",
     )
-    assert (result.imported, result.replaced, result.skipped) == (0, 1, 0)
+    assert (result["imported"], result["replaced"], result["skipped"]) == (0, 1, 0)
     item = await mem.get("m-1")
     assert (item["memory"], item["user_id"], item["metadata"]) == ("lives in Lisbon", "bob", {"src": "backup"})
     events = await mem.history("m-1")
-    assert [(e.event, e.old_memory, e.new_memory) for e in events] == [
+    assert [(e["event"], e["old_memory"], e["new_memory"]) for e in events] == [
         ("ADD", None, "lives in Porto"), ("UPDATE", "lives in Porto", "lives in Lisbon")
     ]
     # Moved scope: alice (whose index was built before) no longer finds it, bob does.
@@ -192,7 +192,7 @@ async def test_one_embedding_call_per_batch(make):
     mem = make(embedder=embedder)
     items = [{"memory": f"fact number {i}", "user_id": f"u{i % 3}"} for i in range(10)]
     result = await mem.import_memories(items, batch_size=4)
-    assert result.imported == 10
+    assert result["imported"] == 10
     assert [len(batch) for batch in embedder.calls] == [4, 4, 2]
     await assert_consistent(mem)
 
@@ -218,12 +218,12 @@ async def test_a_failing_batch_is_undone_whole_and_earlier_batches_stay(make):
     items = [{"id": f"m-{i}", "memory": f"fact {i}", "user_id": "alice" if i % 2 else "bob"} for i in range(6)]
     with pytest.raises(ProviderError, match="disk full"):
         await mem.import_memories(items, batch_size=3)
-    assert sorted(i.id for i in await mem.export_memories()) == ["m-0", "m-1", "m-2"]
+    assert sorted(i["id"] for i in await mem.export_memories()) == ["m-0", "m-1", "m-2"]
     assert sorted(r[1] for r in await history_rows(mem)) == ["m-0", "m-1", "m-2"]
     await assert_consistent(mem)
     # Importing again completes it; the first batch is skipped, not duplicated.
     result = await mem.import_memories(items, batch_size=3)
-    assert (result.imported, result.skipped) == (3, 3)
+    assert (result["imported"], result["skipped"]) == (3, 3)
     await assert_consistent(mem)
 
 
@@ -249,7 +249,7 @@ def test_sync_facade():
             result = other.import_memories(exported, on_conflict="error")
             assert result["imported"] == 1
             assert _dicts(other.export_memories()) == _dicts(exported)
-            assert other.import_memories(exported).skipped == 1
+            assert other.import_memories(exported)["skipped"] == 1
 
 
 async def test_concurrent_imports_updates_and_deletes_keep_store_and_history_agreeing(make):
@@ -274,9 +274,9 @@ async def test_concurrent_imports_updates_and_deletes_keep_store_and_history_agr
         mem.import_memories([{"id": i, "memory": "skip me", "user_id": "carol"} for i in kept]),
     )
     await assert_consistent(mem)
-    stored = {i.id: i for i in await mem.export_memories()}
+    stored = {i["id"]: i for i in await mem.export_memories()}
     assert ids[1] not in stored and sorted(stored) == sorted(kept)
-    assert all(i.user_id in {"alice", "bob"} and i.memory != "skip me" for i in stored.values())
+    assert all(i["user_id"] in {"alice", "bob"} and i["memory"] != "skip me" for i in stored.values())
 
 
 async def test_restoring_a_deleted_memory_continues_its_history(make):
@@ -284,7 +284,7 @@ async def test_restoring_a_deleted_memory_continues_its_history(make):
     mem = make()
     await mem.add("Allergic to nuts", user_id="u", infer=False)
     [backup] = await mem.export_memories(user_id="u")
-    await mem.delete(backup.id)
-    assert (await mem.import_memories([backup])).imported == 1
-    assert _dicts([await mem.get(backup.id)]) == _dicts([backup])
-    assert [e.event for e in await mem.history(backup.id)] == ["ADD", "DELETE", "ADD"]
+    await mem.delete(backup["id"])
+    assert (await mem.import_memories([backup]))["imported"] == 1
+    assert _dicts([await mem.get(backup["id"])]) == _dicts([backup])
+    assert [e["event"] for e in await mem.history(backup["id"])] == ["ADD", "DELETE", "ADD"]

@@ -131,7 +131,8 @@ async def test_search_result_shape_and_item_fields():
         assert parse_utc(item["created_at"]) == T0
         assert parse_utc(item["updated_at"]) == T0
         assert item["access_count"] == 0
-        assert isinstance(item["score"], float) and 0 < item["score"] <= 1.0 + 1e-6
+        # hybrid (the default): cosine + keyword evidence, in [−1, 1 / dense_weight] = [−1, 2]
+        assert isinstance(item["score"], float) and 0 < item["score"] <= 2.0 + 1e-6
         assert item["role"] == "user"
         assert item["memory_type"] == "preference"
         # metadata holds the caller's keys only, not scope / engine keys
@@ -573,7 +574,8 @@ async def test_context_weight_matrix_demotes_preference_under_troubleshooting():
         assert [i["id"] for i in r["results"]] == [fact, pref]
         scores = {i["id"]: i["score"] for i in r["results"]}
         assert scores[pref] / scores[fact] == pytest.approx(0.3, rel=1e-5)
-        assert scores[fact] == pytest.approx(1.0, abs=1e-3)  # factual × troubleshooting = 1.0
+        # factual × troubleshooting = 1.0; the memory is the query itself: cosine 1 + keywords 1
+        assert scores[fact] == pytest.approx(2.0, abs=1e-3)
 
 
 async def test_context_weights_override_one_cell():
@@ -674,7 +676,7 @@ async def test_rerank_false_skips_reranker():
         r = await mem.search("fruit note apple", user_id="alice", limit=3, rerank=False)
         assert rr.calls == []
         assert texts(r)[0] == "fruit note apple"
-        assert r["results"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+        assert r["results"][0]["score"] == pytest.approx(2.0, abs=1e-4)  # cosine 1 + every query word
 
 
 async def test_reranker_failure_keeps_cosine_order():

@@ -79,14 +79,14 @@ DOCS = [
 
 
 def expected_weighted(query: str, docs: Sequence[str], w: float = 0.5) -> dict[str, float]:
-    """The documented hybrid score of every doc: w · cosine + (1 − w) · min(1, BM25 / idf mass)."""
+    """The documented hybrid score of every doc: cosine + (1 − w) / w · min(1, BM25 / idf mass)."""
     idx = BM25Index()
     for d in docs:
         idx.add(d, d)
     terms = idx.terms(query)
     bm25, mass = idx.score_terms(terms), idx.idf_mass(terms)
     q = hash_embedding(query, 384)
-    return {d: w * cosine(q, hash_embedding(d, 384)) + (1 - w) * calibrate_bm25(bm25.get(d, 0.0), mass) for d in docs}
+    return {d: cosine(q, hash_embedding(d, 384)) + (1 - w) / w * calibrate_bm25(bm25.get(d, 0.0), mass) for d in docs}
 
 
 # ======================================================================================= config
@@ -187,8 +187,9 @@ async def test_keyword_hit_that_the_vectors_miss():
         for t in list(table)[:3]:
             idx.add(t, t)
         kw = calibrate_bm25(idx.score(query)["invoice XK-4471 was paid in March"], idx.idf_mass(idx.terms(query)))
-        assert got["invoice XK-4471 was paid in March"] == pytest.approx(0.5 * cosine(q, table["invoice XK-4471 was paid in March"]) + 0.5 * kw)
-        assert got["we cooked pasta with friends"] == pytest.approx(0.5 * cosine(q, table["we cooked pasta with friends"]))
+        assert got["invoice XK-4471 was paid in March"] == pytest.approx(cosine(q, table["invoice XK-4471 was paid in March"]) + kw)
+        # no query word: the score is the plain cosine
+        assert got["we cooked pasta with friends"] == pytest.approx(cosine(q, table["we cooked pasta with friends"]))
         assert texts(r)[0] == "invoice XK-4471 was paid in March"
 
 

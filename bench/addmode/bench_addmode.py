@@ -91,7 +91,7 @@ async def agreement_run(mode: str, script: Any, sessions: list[dict[str, Any]], 
                 current.clear()
                 out = await mem.add(messages, **session["scope"])
                 shown.append(current[0] if current else None)
-                events.update(r.event for r in out.results)
+                events.update(r["event"] for r in out["results"])
                 adds += 1
         final = {}
         for session in sessions:
@@ -288,14 +288,14 @@ async def speed(args: argparse.Namespace, overhead: Any, srv: Loopback, mode: st
         calls.subtract(before)
         failed = [r for r in results if isinstance(r, BaseException)]
         done = [r for r in results if not isinstance(r, BaseException)]
-        changes = [a for r in done for a in r.results if a.event in ("ADD", "UPDATE")]
-        found = {rec.id: rec.payload.get("data") for rec in await mem.vector_store.get([a.id for a in changes])}
-        stored = sum(1 for a in changes if found.get(a.id) == a.memory)
+        changes = [a for r in done for a in r["results"] if a["event"] in ("ADD", "UPDATE")]
+        found = {rec.id: rec.payload.get("data") for rec in await mem.vector_store.get([a["id"] for a in changes])}
+        stored = sum(1 for a in changes if found.get(a["id"]) == a["memory"])
         return {"wall_ms": wall * 1e3, "cpu_ms": cpu * 1e3, "max_chat_in_flight": inflight,
                 "lock_wait_ms": lock_wait * 1e3, "lock_held_ms": lock_held * 1e3, "answered": len(done),
-                "failed": len(failed), "adds_with_change": sum(1 for r in done if any(a.event in ("ADD", "UPDATE") for a in r.results)),
+                "failed": len(failed), "adds_with_change": sum(1 for r in done if any(a["event"] in ("ADD", "UPDATE") for a in r["results"])),
                 "changes": len(changes), "changes_stored": stored, "chat": calls["chat"], "embeddings": calls["embeddings"],
-                "events": dict(Counter(a.event for r in done for a in r.results))}
+                "events": dict(Counter(a["event"] for r in done for a in r["results"]))}
 
     def med(bursts: list[dict[str, Any]]) -> dict[str, Any]:
         walls = [b["wall_ms"] for b in bursts]

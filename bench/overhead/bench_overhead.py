@@ -506,7 +506,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
         convs = [conversation(rng, avoid) for _ in range(ops)]
         lat, calls, outs, ex = await timed(srv, add_in, convs, meter)
         row["add_infer"] = summary(lat, calls, ops, ex)
-        ev: Counter[str] = Counter(r.event for o in outs for r in o.results)
+        ev: Counter[str] = Counter(r["event"] for o in outs for r in o["results"])
         row["add_infer"]["events"] = dict(ev)
         row["add_infer"]["facts_sent"] = sum(c[0]["content"].count(".") for c in convs) / ops
         lat, calls, _, ex = await timed(srv, add_verb, [[{"role": "user", "content": new_fact(rng)}] for _ in range(ops)], meter)
@@ -566,7 +566,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
             extras["concurrent_0ms_walls_s"] = [b[0] for b in bursts0]
             extras["concurrent_calls"] = dict(sum((b[2] for b in bursts), Counter()))
             extras["concurrent_events"] = dict(Counter(r.event for b in bursts for o in b[3]
-                                                       if not isinstance(o, BaseException) for r in o.results))
+                                                       if not isinstance(o, BaseException) for r in o["results"]))
             # "stored": adds that returned (no exception) and wrote at least one ADD / UPDATE, per burst
             extras["concurrent_ok"] = [sum(1 for o in b[3] if not isinstance(o, BaseException)) for b in bursts]
             extras["concurrent_errors"] = sorted({repr(o)[:200] for b in bursts for o in b[3] if isinstance(o, BaseException)})

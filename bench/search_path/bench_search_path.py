@@ -156,7 +156,7 @@ async def _measure(mem: Any, queries: list[str], ops: int, warmup: int) -> dict[
         t = time.perf_counter()
         r = await mem.search(q, user_id=USER, limit=10)
         lat.append((time.perf_counter() - t) * 1e3)
-        results.append([(it.id, it.score) for it in r.results])
+        results.append([(it["id"], it["score"]) for it in r["results"]])
     cpu = (time.process_time() - cpu0) * 1e3 / ops
     stages = _Stages()
     stages.install(mem)

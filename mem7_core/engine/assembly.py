@@ -122,7 +122,10 @@ def build_providers(
 AUTO_HISTORY = "auto"
 """``history_store.provider: auto``: the vector store's own history when it keeps one (flat with a
 ``path``: the same SQLite database, written in one transaction with the vectors), else SQLite at
-``history_store.config.path`` (which, with the store's own, is migrated from once if it exists)."""
+``history_store.config.path`` (which, with the store's own, is migrated from once if it exists).
+With no ``path`` the history persists exactly when the vectors do: SQLite in memory beside a store
+kept in memory, SQLite's default file beside a persistent one, so a restart never finds one without
+the other."""
 
 
 def _history(config: MemoryConfig, vectors: VectorStore, given: HistoryStore | None, make: Any) -> tuple[HistoryStore, bool]:
@@ -134,6 +137,10 @@ def _history(config: MemoryConfig, vectors: VectorStore, given: HistoryStore | N
         own = vectors.own_history(migrate_from=section.get("path"))
         if own is not None:
             return make("history_store", None, own), True
+    if section.get("path") is None:
+        section.pop("path", None)
+        if not vectors.capabilities.persistent:
+            section["path"] = ":memory:"
     return make("history_store", _Spec("sqlite", section), None, "history_store.config"), False
 
 

@@ -35,8 +35,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..config import GraphStoreConfig, MemoryConfig, load_config
+from ..config import GraphStoreConfig, MemoryConfig, default_data_dir, load_config
 from ..errors import (
+    ConfigError,
     FilterError,
     LLMOutputError,
     MemoryConflictError,
@@ -55,11 +56,8 @@ from ..models import (
     HistoryEvent,
     Item,
     Relation,
-    ListResult,
-    MessageResult,
     Scope,
     ScoredRecord,
-    SearchResult,
     VectorRecord,
     memory_type_of,
 )
@@ -88,6 +86,15 @@ from .messages import image_parts, normalise_messages, text_of
 from .parsing import parse_json_object
 from .records import check_metadata, item_from_payload, new_payload
 from .restore import ON_CONFLICT, ImportResult, OnConflict, Restored, check_items
+from ..results import (
+    AddResponse,
+    HistoryEntry,
+    ImportResponse,
+    ListResponse,
+    MemoryItem,
+    MessageResponse,
+    SearchResponse,
+)
 
 log = logging.getLogger("mem7.engine")
 T = TypeVar("T")
@@ -144,6 +151,17 @@ def _check_filter_depth(filters: Mapping[str, Any] | None) -> None:
         todo.extend((child, depth + 1) for child in children)
 
 
+def _config_arg(config_dict: Any, kwargs: dict[str, Any]) -> Any:
+    """``from_config``'s config, given positionally, as ``config_dict=`` (mem0) or ``config=``."""
+    if "config" in kwargs:
+        if config_dict is not None:
+            raise TypeError("from_config() got both config_dict and config; pass one")
+        config_dict = kwargs.pop("config")
+    if config_dict is None:
+        raise TypeError("from_config() needs a config: a dict, a MemoryConfig or a config file path")
+    return config_dict
+
+
 def _with_json_hint(prompt: str, shape: str) -> str:
     """JSON mode on OpenAI needs the word "json" in the prompt; custom prompts may lack it."""
     if "json" in prompt.lower():
@@ -154,8 +172,12 @@ def _with_json_hint(prompt: str, shape: str) -> str:
 class AsyncMemory:
     """The memory engine (async). ``AsyncMemory(config)`` is ready to use; no ``create`` step needed.
 
-    :param config: a :class:`MemoryConfig`, a dict (typed or mem0-style), a path to a YAML/TOML/JSON
-        file, or ``None`` for defaults plus ``MEM7_*`` environment variables.
+    :param config: a :class:`MemoryConfig` (or the original mem7's ``mem7.config.MemoryConfig``), a
+        dict (ours, mem0's or the original mem7's shape), a path to a YAML/TOML/JSON file, or ``None``
+        for the embedded default — the same as the CLI's and the servers': vectors and history in one
+        database under ``MEM7_DATA_DIR`` (default ``~/.mem7``), local fastembed embeddings, the OpenAI
+        LLM when ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` is set — under ``MEM7_CONFIG`` and
+        ``MEM7_*`` variables. One INFO line on the ``mem7.engine`` logger says where.
     :param llm: use this LLM instead of building one from config (likewise the other providers).
     :param scorers: extra scorers to run besides those the config enables.
     :param registry: the plugin registry to build providers from (default: the process-wide one).
@@ -180,7 +202,12 @@ class AsyncMemory:
         clock: Clock | None = None,
         tracer_provider: Any | None = None,
     ) -> None:
-        self.config = config if isinstance(config, MemoryConfig) else load_config(config)
+        data_dir = None
+        if config is None:  # the embedded default, as the CLI, `mem7 serve` and `mem7 mcp` open it
+            data_dir = default_data_dir()
+            self.config = load_config(None, base=MemoryConfig.embedded(data_dir))
+        else:
+            self.config = config if isinstance(config, MemoryConfig) else load_config(config)
         self.registry = registry or get_registry()
         parts = build_providers(
             self.config,
@@ -224,6 +251,20 @@ class AsyncMemory:
             else None
         )
         """Hybrid retrieval and its per-scope keyword indexes (``None`` in plain dense mode)."""
+        if data_dir is not None:
+            self._log_default_location(data_dir)
+
+    def _log_default_location(self, data_dir: Path) -> None:
+        vectors = self.config.vector_store.config.get("path") if self.config.vector_store.provider == "flat" else None
+        if self._atomic:
+            where = f"vectors and history in {vectors or data_dir} (one SQLite database)"
+        else:
+            history = self.config.history_store.config.get("path")
+            where = f"vectors: {self.config.vector_store.provider} {vectors or ''}, history: {self.history_store.name} {history or ''}"
+        log.info(
+            "mem7: no config given; the embedded default in %s: %s; embedder %s; LLM %s",
+            data_dir, where, self.embedder.name, self.llm.name if self.llm is not None else "none (add() stores verbatim)",
+        )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -236,9 +277,12 @@ class AsyncMemory:
             raise
 
     @classmethod
-    def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> AsyncMemory:
-        """Build from a config object, a dict (typed or mem0-style) or a config file path."""
-        return cls(config, **kwargs)
+    def from_config(
+        cls, config_dict: MemoryConfig | Mapping[str, Any] | str | Path | None = None, **kwargs: Any
+    ) -> AsyncMemory:
+        """Build from a config object, a dict (ours, mem0's or the original mem7's shape) or a config
+        file path. mem0 names the argument ``config_dict``; ``config=`` is accepted too."""
+        return cls(_config_arg(config_dict, kwargs), **kwargs)
 
     async def aclose(self) -> None:
         """Wait for background rehearsals, then close the providers this engine built. Idempotent."""
@@ -432,7 +476,8 @@ class AsyncMemory:
         infer: bool = True,
         memory_type: str | None = None,
         prompt: str | None = None,
-    ) -> AddResult:
+        enable_graph: bool | None = None,
+    ) -> AddResponse:
         """Remember what matters in ``messages`` for this scope.
 
         :param messages: a string, a ``{role, content}`` dict, or a list of dicts, pairs or strings.
@@ -442,17 +487,25 @@ class AsyncMemory:
         :param memory_type: force the type of every memory stored (factual, preference, procedural,
             episodic; ``procedural_memory`` is accepted).
         :param prompt: a fact-extraction prompt for this call only.
-        :returns: ``{"results": [ActionResult], "relations": [Relation]}`` (relations: the graph's
-            new or bumped triples, when a graph store is configured).
+        :param enable_graph: mem0's switch. ``False`` skips the graph path for this call; ``True``
+            requires a graph store (else ``ConfigError``); ``None`` (default): the graph path runs
+            when a graph store is configured.
+        :returns: ``{"results": [MemoryAction], "relations": [GraphRelationResult]}`` as plain dicts
+            (relations: the graph's new or bumped triples, when a graph store is configured).
         """
         scope, rest = self._scope(user_id, agent_id, run_id, filters, operation="add()")
         if rest is not None:
             raise FilterError("add() takes only scope ids in filters (user_id, agent_id, run_id)")
+        if enable_graph and self.graph is None:
+            raise ConfigError(
+                "add(enable_graph=True) needs a graph store; configure one, e.g. "
+                "graph_store={'provider': 'flat'}, or leave enable_graph unset"
+            )
         meta = check_metadata(metadata)
         forced_type = _memory_type(memory_type)
         msgs = [m for m in normalise_messages(messages) if m["role"] != "system"]
         if not msgs:
-            return AddResult(results=[])
+            return AddResult(results=[]).to_dict()  # type: ignore[return-value]
         if infer and self.llm is None:
             if not self._warned_no_llm:
                 log.warning("add: no LLM configured; storing messages verbatim (infer=False)")
@@ -462,9 +515,9 @@ class AsyncMemory:
             vector_path = self._add_verbatim(msgs, scope, meta, forced_type)
         else:
             vector_path = self._add_inferred(msgs, scope, meta, forced_type, prompt)
-        if self.graph is None:
-            return await vector_path
-        return await self._add_with_graph(vector_path, msgs, scope)
+        if self.graph is None or enable_graph is False:
+            return (await vector_path).to_dict()  # type: ignore[return-value]
+        return (await self._add_with_graph(vector_path, msgs, scope)).to_dict()  # type: ignore[return-value]
 
     def _graph_memory(self, store: GraphStore | None, llm: LLM | None) -> GraphMemory | None:
         if store is None:
@@ -517,7 +570,9 @@ class AsyncMemory:
             await self._write(events, inserts=records)
         return AddResult(
             results=[
-                ActionResult.model_construct(id=r.id, memory=r.payload["data"], event="ADD", action="ADD", old_value=None, new_value=r.payload["data"])
+                ActionResult.model_construct(
+                    id=r.id, memory=r.payload["data"], event="ADD", action="ADD", old_value=None, new_value=r.payload["data"]
+                ).with_author(r.payload.get("role"), r.payload.get("actor_id"))
                 for r in records
             ]
         )
@@ -990,7 +1045,7 @@ class AsyncMemory:
         rerank: bool = True,
         threshold: float | None = None,
         task_type: str | None = None,
-    ) -> SearchResult:
+    ) -> SearchResponse:
         """The memories of this scope most relevant to ``query``, best first.
 
         :param filters: metadata filters (spec §7); scope ids in it count as scope.
@@ -998,7 +1053,7 @@ class AsyncMemory:
         :param threshold: drop hits whose final score is below it (the fused score in hybrid mode,
             after rerank and scorers; see ``retrieval`` in the config).
         :param task_type: skip query classification and use this task type for context scoring.
-        :returns: ``{"results": [Item], "memories": same, "relations": [Relation with score]}``
+        :returns: ``{"results": [MemoryItem], "memories": same, "relations": [GraphRelationResult with score]}``
             (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
         _check_text(query, "query")
@@ -1040,7 +1095,8 @@ class AsyncMemory:
             relations = self.graph.finish(
                 found_relations, self.scorers, states, ctx, threshold=threshold, rehearse=self._rehearses, now=iso(now)
             )
-        return SearchResult(results=items, memories=items, relations=relations)
+        found_items = [item.to_dict() for item in items]
+        return {"results": found_items, "memories": found_items, "relations": [r.to_dict() for r in relations]}  # type: ignore[typeddict-item,misc]
 
     def _start_graph_search(self, scope: Scope, query: str, limit: int) -> asyncio.Task[list[GraphRelation]] | None:
         """The graph search as a background task (awaited by ``drain`` if the vector path raises)."""
@@ -1093,13 +1149,13 @@ class AsyncMemory:
     @traced("get")
     async def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> Item | None:
+    ) -> MemoryItem | None:
         """One memory by id, or ``None``. With a scope given, a memory of another scope is ``None``."""
         scope, _ = self._scope(user_id, agent_id, run_id, required=False)
         record = await self._get_record(memory_id)
         if record is None or not scope.matches(record.payload):
             return None
-        return item_from_payload(record.id, record.payload)
+        return item_from_payload(record.id, record.payload).to_dict()  # type: ignore[return-value]
 
     @traced("get_all")
     async def get_all(
@@ -1110,26 +1166,30 @@ class AsyncMemory:
         run_id: str | None = None,
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
-    ) -> ListResult:
+    ) -> ListResponse:
         """The memories of a scope passing ``filters``, oldest first, at most ``limit``."""
         _check_limit(limit)
         scope, node = self._scope(user_id, agent_id, run_id, filters, operation="get_all()")
         records = await self._store_list(scope, node, limit)
         items = [item_from_payload(r.id, r.payload) for r in records]
         relations = await self.graph.get_all(scope, limit) if self.graph is not None else None
-        return ListResult(results=items, memories=items, relations=relations)
+        listed = [item.to_dict() for item in items]
+        out: dict[str, Any] = {"results": listed, "memories": listed}
+        if relations is not None:
+            out["relations"] = [r.to_dict() for r in relations]
+        return out  # type: ignore[return-value]
 
     @traced("history")
-    async def history(self, memory_id: str) -> list[HistoryEvent]:
+    async def history(self, memory_id: str) -> list[HistoryEntry]:
         """Every ADD / UPDATE / DELETE of one memory, oldest first."""
         _check_text(memory_id, "memory_id")
-        return await self.history_store.get(memory_id)
+        return [e.to_dict() for e in await self.history_store.get(memory_id)]  # type: ignore[misc]
 
     # ------------------------------------------------------------------ bulk restore / export
     @traced("export_memories")
     async def export_memories(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> list[Item]:
+    ) -> list[MemoryItem]:
         """Every memory of a scope, or of the whole store when no id is given, oldest first.
 
         Unlike ``get_all`` there is no limit and no scope is required: this is the backup side
@@ -1137,7 +1197,7 @@ class AsyncMemory:
         """
         scope, _ = self._scope(user_id, agent_id, run_id, required=False)
         records = await self.vector_store.list(scope=scope, limit=None)
-        return [item_from_payload(r.id, r.payload) for r in records]
+        return [item_from_payload(r.id, r.payload).to_dict() for r in records]  # type: ignore[misc]
 
     @traced("import_memories")
     async def import_memories(
@@ -1146,7 +1206,7 @@ class AsyncMemory:
         *,
         on_conflict: OnConflict = "skip",
         batch_size: int = IMPORT_BATCH_SIZE,
-    ) -> ImportResult:
+    ) -> ImportResponse:
         """Restore memories verbatim: their ids, scope, metadata, timestamps and access counters.
 
         No LLM is asked and nothing is deduplicated: this is the restore side of
@@ -1172,7 +1232,7 @@ class AsyncMemory:
         restored = check_items(items, iso(self._now()))
         result = ImportResult()
         if not restored:
-            return result
+            return result.to_dict()  # type: ignore[return-value]
         stored = {r.id for r in await self.vector_store.get([r.id for r in restored])}
         if on_conflict == "error" and stored:
             raise MemoryConflictError(sorted(stored))
@@ -1187,7 +1247,7 @@ class AsyncMemory:
             result.imported += added
             result.replaced += replaced
             result.skipped += skipped
-        return result
+        return result.to_dict()  # type: ignore[return-value]
 
     async def _restore_batch(self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str) -> tuple[int, int, int]:
         return await self._retrying(lambda: self._restore_batch_once(todo, vectors, on_conflict))
@@ -1243,7 +1303,7 @@ class AsyncMemory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> MessageResult:
+    ) -> MessageResponse:
         """Replace a memory's text (re-embedded; created_at kept) and merge ``metadata`` into its own.
 
         :param data: mem0's name for ``text``.
@@ -1267,12 +1327,12 @@ class AsyncMemory:
                 await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
 
         await self._retrying(step)
-        return MessageResult(message=f"Memory {memory_id} updated")
+        return {"message": f"Memory {memory_id} updated"}
 
     @traced("delete")
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> MessageResult:
+    ) -> MessageResponse:
         """Delete one memory (history keeps a DELETE event).
 
         :raises MemoryNotFoundError: no such memory (in the given scope, when one is given).
@@ -1288,7 +1348,7 @@ class AsyncMemory:
                 await self._write([self._event(memory_id, old_text, None, "DELETE", now, record.payload)], removes=[record])
 
         await self._retrying(step)
-        return MessageResult(message=f"Memory {memory_id} deleted")
+        return {"message": f"Memory {memory_id} deleted"}
 
     @traced("delete_all")
     async def delete_all(
@@ -1298,7 +1358,7 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: Mapping[str, Any] | None = None,
-    ) -> MessageResult:
+    ) -> MessageResponse:
         """Delete every memory of a scope (a scope is required: ``reset()`` wipes everything)."""
         scope, node = self._scope(user_id, agent_id, run_id, filters, operation="delete_all()")
 
@@ -1313,10 +1373,10 @@ class AsyncMemory:
         records = await self._retrying(step)
         if self.graph is not None and node is None:  # a metadata filter selects memories, not relations
             await self.graph.delete_all(scope)
-        return MessageResult(message=f"Deleted {len(records)} memories")
+        return {"message": f"Deleted {len(records)} memories"}
 
     @traced("reset")
-    async def reset(self) -> MessageResult:
+    async def reset(self) -> MessageResponse:
         """Delete every memory and every history event of this engine's stores."""
         await self.drain()
         await self.vector_store.reset()
@@ -1325,7 +1385,7 @@ class AsyncMemory:
         await self.history_store.reset()
         if self.graph is not None:
             await self.graph.reset()
-        return MessageResult(message="Memory store reset")
+        return {"message": "Memory store reset"}
 
 
 async def _no_vector() -> list[None]:

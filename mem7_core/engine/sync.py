@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import MemoryConfig
-from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
+from ..models import Item
+from ..results import AddResponse, HistoryEntry, ImportResponse, ListResponse, MemoryItem, MessageResponse, SearchResponse
 from .assembly import wait_closing
 from .memory import AsyncMemory
-from .restore import ImportResult
 
 T = TypeVar("T")
 
@@ -88,9 +88,14 @@ class Memory:
             raise
 
     @classmethod
-    def from_config(cls, config: MemoryConfig | Mapping[str, Any] | str | Path, **kwargs: Any) -> Memory:
-        """Build from a config object, a dict (typed or mem0-style) or a config file path."""
-        return cls(config, **kwargs)
+    def from_config(
+        cls, config_dict: MemoryConfig | Mapping[str, Any] | str | Path | None = None, **kwargs: Any
+    ) -> Memory:
+        """Build from a config object, a dict (ours, mem0's or the original mem7's shape) or a config
+        file path. mem0 names the argument ``config_dict``; ``config=`` is accepted too."""
+        from .memory import _config_arg
+
+        return cls(_config_arg(config_dict, kwargs), **kwargs)
 
     @property
     def engine(self) -> AsyncMemory:
@@ -105,47 +110,47 @@ class Memory:
             raise RuntimeError("this Memory is closed")
         return self._runner.run(coro)
 
-    def add(self, messages: Any, **kwargs: Any) -> AddResult:
+    def add(self, messages: Any, **kwargs: Any) -> AddResponse:
         """See :meth:`AsyncMemory.add`."""
         return self._call(self.engine.add(messages, **kwargs))
 
-    def search(self, query: str, **kwargs: Any) -> SearchResult:
+    def search(self, query: str, **kwargs: Any) -> SearchResponse:
         """See :meth:`AsyncMemory.search`."""
         return self._call(self.engine.search(query, **kwargs))
 
-    def get(self, memory_id: str, **kwargs: Any) -> Item | None:
+    def get(self, memory_id: str, **kwargs: Any) -> MemoryItem | None:
         """See :meth:`AsyncMemory.get`."""
         return self._call(self.engine.get(memory_id, **kwargs))
 
-    def get_all(self, **kwargs: Any) -> ListResult:
+    def get_all(self, **kwargs: Any) -> ListResponse:
         """See :meth:`AsyncMemory.get_all`."""
         return self._call(self.engine.get_all(**kwargs))
 
-    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MessageResult:
+    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MessageResponse:
         """See :meth:`AsyncMemory.update`."""
         return self._call(self.engine.update(memory_id, text, **kwargs))
 
-    def delete(self, memory_id: str, **kwargs: Any) -> MessageResult:
+    def delete(self, memory_id: str, **kwargs: Any) -> MessageResponse:
         """See :meth:`AsyncMemory.delete`."""
         return self._call(self.engine.delete(memory_id, **kwargs))
 
-    def delete_all(self, **kwargs: Any) -> MessageResult:
+    def delete_all(self, **kwargs: Any) -> MessageResponse:
         """See :meth:`AsyncMemory.delete_all`."""
         return self._call(self.engine.delete_all(**kwargs))
 
-    def history(self, memory_id: str) -> list[HistoryEvent]:
+    def history(self, memory_id: str) -> list[HistoryEntry]:
         """See :meth:`AsyncMemory.history`."""
         return self._call(self.engine.history(memory_id))
 
-    def export_memories(self, **kwargs: Any) -> list[Item]:
+    def export_memories(self, **kwargs: Any) -> list[MemoryItem]:
         """See :meth:`AsyncMemory.export_memories`."""
         return self._call(self.engine.export_memories(**kwargs))
 
-    def import_memories(self, items: Iterable[Mapping[str, Any] | Item], **kwargs: Any) -> ImportResult:
+    def import_memories(self, items: Iterable[Mapping[str, Any] | Item], **kwargs: Any) -> ImportResponse:
         """See :meth:`AsyncMemory.import_memories`."""
         return self._call(self.engine.import_memories(items, **kwargs))
 
-    def reset(self) -> MessageResult:
+    def reset(self) -> MessageResponse:
         """See :meth:`AsyncMemory.reset`."""
         return self._call(self.engine.reset())
 

@@ -2,11 +2,17 @@
 
 Two fusions (``retrieval.fusion``):
 
-- ``weighted`` (default): ``score = w · cosine + (1 − w) · keyword`` where ``keyword`` is the BM25
-  score calibrated to [0, 1] by the query's idf mass (``min(1, bm25 / Σ idf(query terms))``: a
-  document of average length holding every query term once scores 1). Both signals are on a
-  query-independent scale, so the sum keeps the meaning of a similarity and a threshold on it is
-  stable across queries. On LoCoMo it beat RRF (see ``bench/results/locomo.md``).
+- ``weighted`` (default): ``score = cosine + (1 − w) / w · keyword`` (``w = dense_weight``), where
+  ``keyword`` is the BM25 score calibrated to [0, 1] by the query's idf mass (``min(1, bm25 / Σ
+  idf(query terms))``: a document of average length holding every query term once scores 1). It is
+  the weighted sum ``w · cosine + (1 − w) · keyword`` divided by ``w``: the same ranking, on the
+  cosine's scale — keyword evidence is added on top of the cosine, never averaged into it. So the
+  score is never below the cosine and equals it for a memory sharing no word with the query: a
+  threshold tuned on cosine similarity keeps its meaning (a memory whose cosine clears it is never
+  dropped by fusion), and it is stable across queries since both signals are on fixed scales.
+  Range ``[−1, 1 / w]`` (2 with the default ``w = 0.5``: a perfect vector match holding every query
+  word). ``w = 0`` gives the cosine no say: the score is the keyword score. On LoCoMo it beat RRF
+  (see ``bench/results/locomo.md``).
 - ``rrf``: reciprocal rank fusion, ``score = Σ_lists 1 / (k + rank)`` (rank from 1); robust to
   uncalibrated scores but the values are tiny (≤ 2 / (k + 1)) and carry no similarity meaning.
 
@@ -44,8 +50,17 @@ def calibrate_bm25(score: float, idf_mass: float) -> float:
 
 
 def weighted(dense: float, keyword: float, dense_weight: float) -> float:
-    """``w · dense + (1 − w) · keyword``."""
-    return dense_weight * dense + (1.0 - dense_weight) * keyword
+    """``dense + (1 − w) / w · keyword``: the weighted sum ``w · dense + (1 − w) · keyword`` on the
+    cosine's scale (divided by ``w``), so never below ``dense`` for a keyword score ≥ 0; the keyword
+    score alone when ``w = 0``. Non-decreasing in both arguments (the retriever's upper bounds rely
+    on it).
+
+    >>> weighted(0.335, 0.0, 0.5), weighted(0.3, 0.25, 0.5), weighted(0.3, 0.25, 0.8)
+    (0.335, 0.55, 0.3625)
+    """
+    if dense_weight <= 0.0:
+        return keyword
+    return dense + (1.0 - dense_weight) / dense_weight * keyword
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

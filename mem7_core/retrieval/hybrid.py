@@ -25,11 +25,14 @@ For one query (``pool = max(fetch, retrieval.candidates)``):
    until the best ``fetch`` scores are all exact and no bound beats them. Only a few records are
    read per search, and the result is the exact top ``fetch``.
 
-The returned ``score`` is the fused score: ``dense_weight · cosine + (1 − dense_weight) ·
-min(1, BM25 / idf mass)`` with the default weighted fusion (in [−w, 1]; 1 is a perfect vector match
-holding every query word), ``Σ 1 / (rrf_k + rank)`` with RRF, the calibrated BM25 in ``bm25``
-mode, the cosine in ``dense`` mode; plus the expansion bonus when expansion is on. When the store
-gives no vector for a memory, its cosine is taken as that lowest returned cosine. The weighted sum
+The returned ``score`` is the fused score: ``cosine + (1 − w) / w · min(1, BM25 / idf mass)``
+(``w = dense_weight``) with the default weighted fusion (the weighted sum ``w · cosine + (1 − w) ·
+keyword`` divided by ``w``: the same ranking, on the cosine's scale; never below the cosine and
+equal to it for a memory sharing no query word, so a threshold tuned on cosine keeps its meaning;
+in [−1, 1 / w], 2 by default for a perfect vector match holding every query word);
+``Σ 1 / (rrf_k + rank)`` with RRF; the calibrated BM25 in ``bm25`` mode; the cosine in ``dense``
+mode; plus the expansion bonus (never negative) when expansion is on. When the store gives no
+vector for a memory, its cosine is taken as that lowest returned cosine. The weighted fusion
 assumes the store's score is a cosine (true of every bundled store).
 """
 

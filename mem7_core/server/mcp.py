@@ -23,7 +23,7 @@ from typing import Any
 from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
 from ..errors import Mem7Error
-from ..models import SCOPE_KEYS
+from ..models import SCOPE_KEYS, AddResult, ListResult, MessageResult, Result, SearchResult
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
@@ -39,10 +39,9 @@ INSTRUCTIONS = (
 )
 
 
-def _dump(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json", exclude_none=True)
-    return obj
+def _dump(result: Mapping[str, Any], model: type[Result]) -> dict[str, Any]:
+    """The engine's result dict in the tools' shape: the REST shape (no ``None`` keys, no mem0 aliases)."""
+    return model.model_validate(result).model_dump(mode="json", exclude_none=True)
 
 
 @contextmanager
@@ -102,7 +101,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
         memory = holder.get()
         infer = infer and memory.llm is not None
         with _tool_errors():
-            return _dump(await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer))
+            return _dump(await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer), AddResult)
 
     @server.tool(description="The memories most relevant to a query, best first, with scores.")
     async def search_memories(
@@ -118,7 +117,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
             result = await holder.get().search(
                 query, **scope(user_id, agent_id, run_id), limit=limit, filters=filters, threshold=threshold
             )
-        return {"results": _dump(result)["results"]}
+        return {"results": _dump(result, SearchResult)["results"]}
 
     @server.tool(description="Every memory of a scope, oldest first.")
     async def list_memories(
@@ -130,7 +129,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
     ) -> dict[str, Any]:
         with _tool_errors():
             result = await holder.get().get_all(**scope(user_id, agent_id, run_id), limit=limit, filters=filters)
-        return {"results": _dump(result)["results"]}
+        return {"results": _dump(result, ListResult)["results"]}
 
     @server.tool(description="Delete one memory by id (only within the given or default scope).")
     async def delete_memory(
@@ -143,7 +142,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
         if not ids:  # no default scope either: an id alone would reach a memory of any scope
             raise ToolError("delete_memory needs user_id, agent_id or run_id: a memory is deleted only within its scope")
         with _tool_errors():
-            return _dump(await holder.get().delete(memory_id, **ids))
+            return _dump(await holder.get().delete(memory_id, **ids), MessageResult)
 
     return server
 

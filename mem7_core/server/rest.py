@@ -14,6 +14,10 @@
 ``POST   /reset``                      ``reset`` (unrestricted tokens only) → ``{"message"}``
 =====================================  ===========================================================
 
+Responses are the Python API's dicts, validated into the models of :mod:`mem7_core.models` (the
+OpenAPI schemas): keys whose value is ``None`` are left out, and so are the mem0 aliases the Python
+dicts add (``previous_memory`` on an UPDATE, ``actor_id`` / ``role`` on an ``infer=False`` ADD).
+
 Errors: 401 missing/unknown token, 403 a pinned token reaching outside its scope, 404 no such
 memory (in the caller's scope), 409 an imported id already stored (``on_conflict="error"``), 422
 bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` shape, for the engine's own
@@ -55,6 +59,7 @@ from ..engine.restore import ImportResult
 from ..errors import MemoryConflictError
 from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderError, ScopeError
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
+from ..results import AddResponse, HistoryEntry, ImportResponse, ListResponse, MemoryItem, MessageResponse, SearchResponse
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
 from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
 
@@ -212,7 +217,7 @@ def _install_routes(app: FastAPI) -> None:
 
     @app.post("/memories", response_model=AddResult, response_model_exclude_none=True, responses=_COMMON,
               tags=["memories"], summary="add: remember what matters in messages")
-    async def add(body: AddRequest, memory: Engine, who: Caller) -> AddResult:
+    async def add(body: AddRequest, memory: Engine, who: Caller) -> AddResponse:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.add(
             _messages(body.messages), **scope, metadata=body.metadata, filters=body.filters, infer=body.infer,
@@ -221,7 +226,7 @@ def _install_routes(app: FastAPI) -> None:
 
     @app.post("/memories/search", response_model=SearchResult, response_model_exclude_none=True,
               responses=_COMMON, tags=["memories"], summary="search: the most relevant memories, best first")
-    async def search(body: SearchRequest, memory: Engine, who: Caller) -> SearchResult:
+    async def search(body: SearchRequest, memory: Engine, who: Caller) -> SearchResponse:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.search(
             body.query, **scope, limit=body.limit, filters=body.filters, rerank=body.rerank,
@@ -233,17 +238,17 @@ def _install_routes(app: FastAPI) -> None:
     async def get_all(
         memory: Engine, who: Caller, scope: ScopeQuery, filters: FiltersQuery,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    ) -> ListResult:
+    ) -> ListResponse:
         return await memory.get_all(**pinned_scope(who, scope, filters), filters=filters, limit=limit)
 
     @app.delete("/memories", response_model=MessageResult, responses=_COMMON, tags=["memories"],
                 summary="delete_all: delete every memory of a scope")
-    async def delete_all(memory: Engine, who: Caller, scope: ScopeQuery, filters: FiltersQuery) -> MessageResult:
+    async def delete_all(memory: Engine, who: Caller, scope: ScopeQuery, filters: FiltersQuery) -> MessageResponse:
         return await memory.delete_all(**pinned_scope(who, scope, filters), filters=filters)
 
     @app.get("/memories/{memory_id}", response_model=Item, response_model_exclude_none=True, responses=_BY_ID,
              tags=["memories"], summary="get: one memory by id")
-    async def get(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> Item:
+    async def get(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> MemoryItem:
         item = await memory.get(memory_id, **pinned_scope(who, scope))
         if item is None:
             raise MemoryNotFoundError(memory_id)
@@ -251,19 +256,19 @@ def _install_routes(app: FastAPI) -> None:
 
     @app.put("/memories/{memory_id}", response_model=MessageResult, responses=_BY_ID, tags=["memories"],
              summary="update: replace a memory's text, merge metadata")
-    async def update(memory_id: MemoryId, body: UpdateRequest, memory: Engine, who: Caller) -> MessageResult:
+    async def update(memory_id: MemoryId, body: UpdateRequest, memory: Engine, who: Caller) -> MessageResponse:
         scope = pinned_scope(who, _body_scope(body))
         return await memory.update(memory_id, body.text, metadata=body.metadata, **scope)
 
     @app.delete("/memories/{memory_id}", response_model=MessageResult, responses=_BY_ID, tags=["memories"],
                 summary="delete: one memory by id")
-    async def delete(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> MessageResult:
+    async def delete(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> MessageResponse:
         return await memory.delete(memory_id, **pinned_scope(who, scope))
 
     @app.get("/memories/{memory_id}/history", response_model=list[HistoryEvent],
              response_model_exclude_none=True, responses=_BY_ID, tags=["memories"],
              summary="history: the ADD / UPDATE / DELETE events of one memory, oldest first")
-    async def history(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> list[HistoryEvent]:
+    async def history(memory_id: MemoryId, memory: Engine, who: Caller, scope: ScopeQuery) -> list[HistoryEntry]:
         restrict = pinned_scope(who, scope)
         # History rows carry no scope: ownership is checked on the live memory, so a deleted
         # memory's history is visible to unrestricted callers only.
@@ -277,14 +282,14 @@ def _install_routes(app: FastAPI) -> None:
     @app.post("/memories/import", response_model=ImportResult, tags=["admin"],
               responses={**_COMMON, 409: {"model": ErrorBody, "description": "on_conflict=error and an id is already stored"}},
               summary="import_memories: restore memories verbatim (unrestricted tokens only)")
-    async def import_memories(body: ImportRequest, memory: Engine, who: Caller) -> ImportResult:
+    async def import_memories(body: ImportRequest, memory: Engine, who: Caller) -> ImportResponse:
         # Items name their own scopes (and may replace a memory of any scope): no pin can confine that.
         require_unrestricted(who, "import")
         return await memory.import_memories(body.items, on_conflict=body.on_conflict)
 
     @app.post("/reset", response_model=MessageResult, responses=_COMMON, tags=["admin"],
               summary="reset: delete every memory and history event (unrestricted tokens only)")
-    async def reset(memory: Engine, who: Caller) -> MessageResult:
+    async def reset(memory: Engine, who: Caller) -> MessageResponse:
         require_unrestricted(who, "reset")
         return await memory.reset()
 

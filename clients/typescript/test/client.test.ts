@@ -165,6 +165,36 @@ describe("MemoryEngine against mem7 serve", () => {
     assert.deepEqual((await admin.getAll({ agentId: "a1" })).results, []);
   });
 
+  test("positional calls (the original mem7's style) on a REST engine give the original's shapes", async () => {
+    assert.equal(admin.style, "rest");
+    const added = await admin.add([{ role: "user", content: "Frank rides a red bike" }], "frank", null, null, '{"k": 1}', false);
+    assert.deepEqual(added, {
+      results: [{ id: added.results[0]!.id, action: "Add", newValue: "Frank rides a red bike" }],
+      relations: [],
+    });
+    const all = await admin.getAll("frank");
+    assert.ok(Array.isArray(all));
+    assert.equal(all[0]!.text, "Frank rides a red bike");
+    assert.equal(all[0]!.userId, "frank");
+    assert.equal(all[0]!.metadata, '{"k":1}');
+    const found = await admin.search("red bike", "frank");
+    assert.equal(found.memories[0]!.id, all[0]!.id);
+    assert.equal(typeof found.memories[0]!.score, "number");
+    // Calls whose arguments pick no style keep this engine's (REST) shapes.
+    assert.equal((await admin.get(all[0]!.id))?.user_id, "frank");
+    assert.deepEqual((await admin.history(all[0]!.id)).map((e) => e.event), ["ADD"]);
+    assert.equal(await admin.deleteAll("frank"), undefined);
+    assert.deepEqual((await admin.getAll({ userId: "frank" })).results, []);
+    // An engine on a running server can ask for the original's shapes everywhere.
+    const original = await MemoryEngine.create({ baseUrl: server.url, token: ADMIN, style: "original" });
+    assert.equal(original.serverPid, undefined);
+    assert.equal(await original.close(), null, "close() of an engine that owns no server is a no-op");
+    const id = (await original.add("Frank also rows", { userId: "frank", infer: false })).results[0]!.id;
+    assert.equal((await original.get(id)).text, "Frank also rows");
+    assert.deepEqual((await original.history(id)).map((e) => e.action), ["Add"]);
+    assert.equal(await original.delete(id), undefined);
+  });
+
   test("a token pinned to alice cannot touch bob", async () => {
     const alice = await MemoryEngine.create({ baseUrl: server.url, token: ALICE });
     const bob = await MemoryEngine.create({ baseUrl: server.url, token: BOB });

@@ -16,6 +16,7 @@ def test_a_typo_in_its_config_is_named():
                      "vector_store": {"provider": "litevec", "config": {"pathh": "x.db"}}})
 
 
+@pytest.mark.asyncio  # pytest-asyncio's default (strict) mode runs only marked async tests
 async def test_an_engine_remembers_through_it(tmp_path):
     config = {
         "llm": None,

@@ -83,3 +83,16 @@ def test_default_config_providers_are_installed() -> None:
         ("history_store", cfg.history_store),
     ):
         registry.get(kind, spec.provider)
+
+
+def test_config_module_has_the_original_classes() -> None:
+    """``from mem7.config import ...`` (the original mem7's documented import) works."""
+    import mem7.config
+    from mem7_core import config_original
+
+    for name in ("MemoryConfig", "LlmConfig", "EmbeddingConfig", "VectorConfig", "HistoryConfig", "GraphConfig",
+                 "RerankerConfig", "TelemetryConfig", "DecayConfig", "ContextConfig"):
+        assert getattr(mem7.config, name) is getattr(config_original, name)
+    assert mem7.config.DecayConfig is mem7_core.DecayConfig and mem7.config.ContextConfig is mem7_core.ContextConfig
+    cfg = mem7.config.MemoryConfig(embedding=mem7.config.EmbeddingConfig(dims=1024))
+    assert mem7_core.load_config(cfg, environ={}).embedder.config["embedding_dims"] == 1024

@@ -20,35 +20,7 @@ from mem7_pgvector.store import keyword_columns, query_terms
 
 DIMS = 4
 
-CORPUS: list[tuple[str, str, dict[str, Any]]] = [
-    ("a01", "Alice drinks green tea every morning", {"topic": "drinks", "n": 1}),
-    ("a02", "Alice prefers coffee to tea when she works late", {"topic": "drinks", "n": 2}),
-    ("a03", "The tea ceremony in Kyoto was the highlight of the trip", {"topic": "travel", "n": 3}),
-    ("a04", "Alice plays tennis on Sundays with Bob", {"topic": "sport", "n": 4}),
-    ("a05", "Bob and Alice went hiking in the Alps in July", {"topic": "travel", "n": 5}),
-    ("a06", "tea tea tea: Alice really likes tea", {"topic": "drinks", "n": 6}),
-    ("a07", "Alice's book-club meets on the first Monday of the month", {"topic": "hobby", "n": 7}),
-    ("a08", "She adopted a cat named Miso in 2023", {"topic": "pets", "n": 8}),
-    ("a09", "Miso the cat hates the vacuum cleaner", {"topic": "pets", "n": 9}),
-    ("a10", "A long note about green gardens, green walls, green roofs and a green tea plant", {"topic": "hobby", "n": 10}),
-    ("a11", "Alice is allergic to peanuts", {"topic": "health", "tags": ["food", "allergy"], "n": 11}),
-    ("a12", "", {"topic": "empty", "n": 12}),
-]
-OTHERS: list[tuple[str, str, dict[str, Any]]] = [  # same words, other users: never returned, never counted
-    ("b01", "tea tea tea green tea for Bob", {"user_id": "bob"}),
-    ("b02", "Bob drinks tea and coffee and plays tennis", {"user_id": "bob"}),
-    ("c01", "Carol's cat Miso drinks tea", {"user_id": "carol", "agent_id": "helper"}),
-]
-QUERIES = [
-    "tea",
-    "green tea",
-    "What does Alice drink in the morning?",
-    "cat Miso",
-    "tennis with Bob",
-    "book club",
-    "Kyoto trip",
-    "nothing matches this zebra",
-]
+from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS, KEYWORD_OTHERS as OTHERS, KEYWORD_QUERIES as QUERIES
 
 
 def vec(i: int) -> list[float]:

@@ -644,14 +644,14 @@ async def test_memory_engine_end_to_end(pg_dsn: str, table_name: str, pg_admin: 
     try:
         m = AsyncMemory(config)
         added = await m.add("I like green tea", user_id="alice", infer=False, metadata={"topic": "drinks"})
-        (first,) = added.results
+        (first,) = added["results"]
         await m.add("Bob prefers coffee", user_id="bob", infer=False)
         found = await m.search("green tea", user_id="alice", filters={"topic": "drinks"})
-        assert [r.id for r in found.results] == [first.id]
-        assert found.results[0].memory == "I like green tea"
-        assert (await m.search("coffee", user_id="alice")).results[0].id == first.id  # never bob's
-        history = await m.history(first.id)
-        assert [e.event for e in history] == ["ADD"]
+        assert [r["id"] for r in found["results"]] == [first["id"]]
+        assert found["results"][0]["memory"] == "I like green tea"
+        assert (await m.search("coffee", user_id="alice"))["results"][0]["id"] == first["id"]  # never bob's
+        history = await m.history(first["id"])
+        assert [e["event"] for e in history] == ["ADD"]
         await m.aclose()
     finally:
         pg_admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(history_table)))
