@@ -480,9 +480,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = _serve_workers(args.workers)
     tokens = TokenTable.from_sources(tokens_file=args.tokens_file, require_auth=args.require_auth)
     config = resolve_config(args)
-    if not tokens.enabled and args.host not in {"127.0.0.1", "localhost", "::1"}:
-        _note(f"serving on {args.host} without auth: anyone who can reach it can read and change every memory "
-              "(set MEM7_SERVER_TOKENS or --tokens-file)")
+    from .server.guard import is_loopback
+
+    if not tokens.enabled and not is_loopback(args.host):
+        if not args.insecure_no_auth:  # rest.serve refuses it too; here before the config is opened
+            raise UsageError(
+                f"refusing to listen on {args.host} without auth: anyone who can reach it could read, change and "
+                "reset every memory. Configure tokens (MEM7_SERVER_TOKENS or --tokens-file), listen on 127.0.0.1, "
+                "or pass --insecure-no-auth if the network itself is trusted")
+        _note(f"serving on {args.host} without auth (--insecure-no-auth): anyone who can reach it can read and "
+              "change every memory")
     port = args.port
     if port is None:
         raw = os.environ.get("MEM7_SERVER_PORT", "").strip() or "8000"
@@ -493,7 +500,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     level = "debug" if args.verbose >= 2 else "info" if args.verbose == 1 else "warning"
     rest.serve(config, host=args.host, port=port, tokens=tokens, log_level=level,
-               graceful_timeout=args.graceful_timeout, workers=workers,
+               graceful_timeout=args.graceful_timeout, workers=workers, allowed_hosts=args.allowed_hosts,
+               allowed_origins=args.allowed_origins, insecure_no_auth=args.insecure_no_auth,
+               max_body_bytes=args.max_body_bytes,
                announce=lambda line: print(f"{PROG} serve: {line}", file=sys.stderr, flush=True))
     return EXIT_OK
 
@@ -508,7 +517,17 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             raise
         print(MCP_EXTRA_HINT, file=sys.stderr)
         return EXIT_USAGE
-    mcp.run_stdio(resolve_config(args), default_scope=_scope(args))
+    pin = {k: v for k, v in (("user_id", args.pin_user), ("agent_id", args.pin_agent), ("run_id", args.pin_run))
+           if v is not None}
+    for key, value in pin.items():
+        if not value.strip():
+            raise UsageError(f"--pin-{key[:-3]} needs a non-empty id")
+        chosen = _explicit_scope(args).get(key)
+        if chosen is not None and chosen != value:
+            raise UsageError(f"--{key[:-3]} {chosen} contradicts --pin-{key[:-3]} {value}")
+    # pinned: the default scope is the pin (plus any --user/--agent/--run), never the OS user name
+    default_scope = {**_explicit_scope(args), **pin} if pin else _scope(args)
+    mcp.run_stdio(resolve_config(args), default_scope=default_scope, pin=pin or None)
     return EXIT_OK
 
 
@@ -621,9 +640,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", metavar="N", default=None,
                    help="worker processes, each with its own engine (default $MEM7_SERVER_WORKERS or 1); "
                         "only for stores several processes may share, see docs/server.md")
+    p.add_argument("--allowed-hosts", metavar="H1,H2", default=os.environ.get("MEM7_SERVER_ALLOWED_HOSTS"),
+                   help="Host header names served besides localhost, 127.0.0.1, [::1] and --host; '*' allows any "
+                        "(no DNS-rebinding protection). Default $MEM7_SERVER_ALLOWED_HOSTS")
+    p.add_argument("--allowed-origins", metavar="O1,O2", default=os.environ.get("MEM7_SERVER_ALLOWED_ORIGINS"),
+                   help="browser origins (scheme://host[:port]) allowed to POST/PUT/DELETE besides the server's own "
+                        "(default $MEM7_SERVER_ALLOWED_ORIGINS)")
+    p.add_argument("--max-body-bytes", metavar="N", default=None,
+                   help="larger request bodies get 413 before they are read (default $MEM7_SERVER_MAX_BODY_BYTES "
+                        "or 1048576, 1 MiB)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="allow listening beyond loopback without tokens (anyone who can reach it can do anything)")
 
-    p = command("mcp", "serve memory tools to an MCP client over stdio (needs mem7-core[mcp])", cmd_mcp)
+    p = command("mcp", "serve memory tools to an MCP client over stdio (needs mem7-core[mcp])", cmd_mcp,
+                epilog="For an MCP host, pin the scope (--pin-user ID): the model chooses the tool arguments, "
+                       "and without a pin it can read and delete any user's memories by naming their id.")
     _add_scope_options(p)
+    group = p.add_argument_group("pin", "Confine every tool call to a scope: a call naming another id is refused, "
+                                        "memories of other scopes are not found. Recommended for MCP hosts.")
+    group.add_argument("--pin-user", metavar="ID", help="only this user's memories")
+    group.add_argument("--pin-agent", metavar="ID", help="only this agent's memories")
+    group.add_argument("--pin-run", metavar="ID", help="only this run's memories")
     return parser
 
 

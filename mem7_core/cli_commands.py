@@ -104,7 +104,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Every memory (of the scope given, else all) as JSON Lines that ``mem7 import`` reads back."""
-    from .transfer import export_lines
+    from .transfer import export_lines, write_export
 
     scope = cli._explicit_scope(args)
 
@@ -115,8 +115,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print(row)
         else:
             try:
-                with open(args.output, "w", encoding="utf-8") as out:
-                    out.writelines(row + "\n" for row in rows)
+                write_export(args.output, rows)  # all or nothing: a temp file, renamed at the end
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
             cli._note(f"exported {len(rows)} memories to {args.output}")

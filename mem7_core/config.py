@@ -267,6 +267,26 @@ class TelemetryConfig(_Section):
     """Put the search query on the ``search`` span as ``mem7.query`` (off: queries can be private)."""
 
 
+class LimitsConfig(_Section):
+    """Size and concurrency limits (hostile or careless input). Every size is checked before any
+    model call: an input over a limit is refused with a ``ValueError`` naming the field and the
+    limit (a REST 422), and nothing is stored. The REST server's request body limit is separate
+    (``mem7 serve --max-body-bytes``, docs/server.md)."""
+
+    max_text_chars: int = Field(32_000, ge=1)
+    """Characters per message text, per memory text (``update``, each imported item), per search query and per ``add(prompt=...)``."""
+    max_messages: int = Field(1_000, ge=1)
+    """Messages per ``add`` call."""
+    max_metadata_bytes: int = Field(16_384, ge=2)
+    """Size of ``metadata`` encoded as JSON (UTF-8 bytes), per ``add`` / ``update`` and per imported item."""
+    max_import_items: int = Field(10_000, ge=1)
+    """Items per ``import_memories`` call (``mem7 import`` sends larger files in several calls)."""
+    max_concurrent_provider_calls: int = Field(64, ge=1)
+    """Calls in flight at once to each model provider (the LLM, the embedder, the reranker); more wait their turn, first come first served."""
+    embed_batch_size: int = Field(64, ge=1)
+    """Texts per embedder call: a larger batch is sent in several calls, one after the other, so one huge ``add`` or import lets other requests' calls in between."""
+
+
 class MemoryConfig(BaseModel):
     """Everything an engine is built from. Unknown top-level keys are errors."""
 
@@ -285,11 +305,16 @@ class MemoryConfig(BaseModel):
     context: ContextConfig = Field(default_factory=ContextConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None
     candidates_per_fact: int = Field(5, ge=1, le=100)
     llm_retries: int = Field(1, ge=0, le=5)
     """How many times a malformed or failed LLM answer is asked again before add() gives up."""
+    operation_timeout_secs: float | None = Field(30.0, gt=0)
+    """Time budget of the LLM calls of one ``add()``, retries included (the engine's and the
+    provider's): when it runs out the add fails with ``ProviderTimeoutError`` (REST: 504) and
+    nothing is stored. A timed-out request is not retried beyond it. None: no budget."""
     add_mode: Literal["two_call", "one_call"] = "two_call"
     """How ``add(infer=True)`` asks the LLM (spec §3; measured in ``bench/results/addmode.md``).
 

@@ -74,6 +74,34 @@ class ProviderError(Mem7Error):
         super().__init__(f"[{provider}] {message}")
 
 
+class ProviderTimeoutError(ProviderError):
+    """The operation's time budget ran out while a provider was still working (the LLM never
+    answered, retries included). Retryable; the REST server answers 504."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(provider, message, retryable=True)
+
+
+class StorageError(ProviderError):
+    """A store could not write: the disk is full, or the file or its directory is read-only.
+
+    ``store`` names it (``vector_store:flat``, ``history_store:sqlite``...); the REST server answers
+    507 with a JSON body naming it. Nothing of the failed write was kept.
+    """
+
+    storage = True
+
+    def __init__(self, store: str, message: str) -> None:
+        self.store = store
+        super().__init__(store, message)
+
+
+class StorageConfigError(StorageError, ConfigError):
+    """A store's configured path cannot be written (read-only, not a directory...): a
+    ``ConfigError`` when found at startup, and a :class:`StorageError` (REST 507, not a 422 about
+    the request) when only a write finds it."""
+
+
 class LLMOutputError(ProviderError):
     """The LLM answered, but not with JSON of the expected shape, even after the bounded retry.
 

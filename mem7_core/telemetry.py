@@ -28,6 +28,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._proxy import CoroutineProxy
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -117,47 +118,28 @@ class Telemetry:
             return result
 
 
-class TracedProvider:
+class TracedProvider(CoroutineProxy):
     """A provider seen through telemetry: its public coroutine methods run inside child spans.
 
     Everything else (``name``, ``capabilities``, ``dims``, ``aclose()``) is the wrapped provider's
     own; ``isinstance(proxy, VectorStore)`` holds, as ``__class__`` reports the wrapped class.
     """
 
-    __slots__ = ("_inner", "_kind", "_telemetry", "_methods")
+    __slots__ = ("_kind", "_telemetry")
 
     def __init__(self, inner: Any, kind: str, telemetry: Telemetry) -> None:
-        object.__setattr__(self, "_inner", inner)
+        super().__init__(inner)
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_telemetry", telemetry)
-        object.__setattr__(self, "_methods", {})
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105 - isinstance() falls back to __class__
-        return type(self._inner)
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        telemetry, kind, inner = self._telemetry, self._kind, self._inner
 
-    @property
-    def wrapped(self) -> Any:
-        """The provider underneath."""
-        return self._inner
+        @functools.wraps(method)
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            return await telemetry.call(kind, inner, name, method, args, kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name.startswith("_") or name == "aclose" or not inspect.iscoroutinefunction(value):
-            return value
-        cached = self._methods.get(name)
-        if cached is None or cached.__wrapped__ != value:
-            telemetry, kind, inner = self._telemetry, self._kind, self._inner
-
-            @functools.wraps(value)
-            async def traced(*args: Any, **kwargs: Any) -> Any:
-                return await telemetry.call(kind, inner, name, value, args, kwargs)
-
-            self._methods[name] = cached = traced
-        return cached
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._inner, name, value)
+        return traced
 
     def __repr__(self) -> str:
         return f"<traced {self._inner!r}>"

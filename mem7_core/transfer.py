@@ -21,7 +21,11 @@ gives the same file: that is the round trip ``tests/test_cli_import_export.py`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .models import SCOPE_KEYS, memory_type_of
+from .unicode_safe import check_str, check_tree, scrub
 
 if TYPE_CHECKING:
     from .engine.sync import Memory
@@ -174,6 +179,12 @@ def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> Parse
         raise ValueError(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
         raise ValueError(f"line {number}: must be a JSON object, got {type(data).__name__}")
+    try:  # valid Unicode only ("\ud800" escapes parse): checked here, before anything is written
+        for key, value in data.items():
+            check_str(key, f"key {key!a}")
+            check_tree(value, key)
+    except ValueError as exc:
+        raise ValueError(f"line {number}: {exc}") from None
     kind: type[BaseModel]
     if "messages" in data:
         kind = ConversationLine
@@ -334,9 +345,42 @@ def export_lines(memory: Memory, scope: Mapping[str, str] | None = None) -> Iter
     """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each."""
     out: list[str] = []
     for item in memory.export_memories(**(scope or {})):
-        row = {k: v for k, v in item.items() if v is not None}
+        row = scrub({k: v for k, v in item.items() if v is not None})  # stored bad Unicode: escaped
         out.append(json.dumps({k: row[k] for k in EXPORT_FIELDS if k in row}, ensure_ascii=False, sort_keys=False))
     return iter(out)
+
+
+def write_export(path: str | os.PathLike[str], rows: Iterable[str]) -> int:
+    """Write export lines to ``path`` all or nothing: into a temporary file beside it, renamed over
+    ``path`` at the end, so a failure (a full disk, an error while reading) never leaves a partial file.
+
+    :returns: the number of lines written.
+    :raises OSError: the file could not be written (``path`` is left as it was).
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            count = 0
+            for row in rows:
+                out.write(row + "\n")
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        try:  # the permissions open() would have given (mkstemp makes 0600)
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return count
 
 
 __all__ = [
@@ -352,4 +396,5 @@ __all__ = [
     "import_lines",
     "parse_line",
     "read_lines",
+    "write_export",
 ]

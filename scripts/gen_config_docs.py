@@ -181,6 +181,7 @@ def render() -> str:
         ("context", cfg.ContextConfig),
         ("retrieval", cfg.RetrievalConfig),
         ("telemetry", cfg.TelemetryConfig),
+        ("limits", cfg.LimitsConfig),
     ]
     for name, model in sections:
         out += [f"## `{name}`", "", _doc(model), "", model_table(model), ""]

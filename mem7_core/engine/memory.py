@@ -27,6 +27,7 @@ only writes to one scope are serialised (what that ordering guarantees: ``locks.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import deadline as _budget
 from ..config import GraphStoreConfig, MemoryConfig, default_data_dir, load_config
 from ..errors import (
     ConfigError,
@@ -43,6 +45,7 @@ from ..errors import (
     MemoryConflictError,
     MemoryNotFoundError,
     ProviderError,
+    ProviderTimeoutError,
     ScopeError,
     StoreConflictError,
 )
@@ -50,6 +53,7 @@ from ..filters import Filter, evaluate, operators_of, parse_filters, split_scope
 from ..ids import iso, text_hash, utc_now, uuid7
 from ..models import (
     MEMORY_TYPES,
+    RESERVED_PAYLOAD_KEYS,
     SCOPE_KEYS,
     ActionResult,
     AddResult,
@@ -66,6 +70,7 @@ from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Score
 from ..providers.graph_store import GraphRelation
 from ..providers.scorer import QueryContext, ScoredHit
 from ..retrieval.hybrid import HybridRetriever
+from ..unicode_safe import check_str, check_tree, scrub
 from . import prompts
 from ..telemetry import traced
 from .assembly import build_providers, wait_closing
@@ -81,6 +86,7 @@ from .inference import (
     plan_changes,
     retrieval_queries,
 )
+from .limits import check_item_count, check_messages, check_metadata_size, check_text, gate
 from .locks import ScopeLocks, WriteLog
 from .messages import image_parts, normalise_messages, text_of
 from .parsing import parse_json_object
@@ -120,7 +126,7 @@ def _memory_type(value: str | None) -> str | None:
 def _check_text(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field} must be a non-empty string, got {value!r}")
-    return value
+    return check_str(value, field)
 
 
 def _check_limit(value: Any, field: str = "limit") -> int:
@@ -221,6 +227,10 @@ class AsyncMemory:
             scorers=scorers,
             tracer_provider=tracer_provider,
         )
+        # Model calls share each provider fairly (limits.max_concurrent_provider_calls, chunked embeds).
+        limits = self.config.limits
+        parts.llm, parts.embedder, parts.reranker = gate(parts.llm, limits), gate(parts.embedder, limits), gate(parts.reranker, limits)
+        parts.graph_llm = gate(parts.graph_llm, limits)
         self.llm: LLM | None = parts.llm
         self.embedder: Embedder = parts.embedder
         self.vector_store: VectorStore = parts.vector_store
@@ -333,13 +343,14 @@ class AsyncMemory:
         if filters is not None and not isinstance(filters, Mapping):
             raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
         _check_filter_depth(filters)
+        check_tree(filters, "filters", FilterError)
         from_filters, rest = split_scope(filters, SCOPE_KEYS)
         ids: dict[str, str | None] = {}
         for key, given in zip(SCOPE_KEYS, (user_id, agent_id, run_id)):
             in_filter = from_filters.get(key)
             if given is not None and in_filter is not None and given != in_filter:
                 raise ScopeError(f"{key} is {given!r} but filters say {in_filter!r}; pass one of them")
-            ids[key] = given if given is not None else in_filter
+            ids[key] = check_str(given if given is not None else in_filter, key)
         try:
             scope = Scope(**ids)
         except ValueError as exc:
@@ -395,6 +406,7 @@ class AsyncMemory:
     async def _get_record(self, memory_id: str) -> VectorRecord | None:
         if not isinstance(memory_id, str) or not memory_id:
             raise ValueError(f"memory_id must be a non-empty string, got {memory_id!r}")
+        check_str(memory_id, "memory_id")
         found = await self.vector_store.get([memory_id])
         return found[0] if found else None
 
@@ -413,10 +425,27 @@ class AsyncMemory:
         attempts = 1 + self.config.llm_retries
         last: Exception | None = None
         for attempt in range(attempts):
+            left = _budget.remaining()
+            if left is not None and left <= 0:
+                raise ProviderTimeoutError(
+                    llm.name, f"{what}: the operation's time budget (operation_timeout_secs="
+                    f"{self.config.operation_timeout_secs:g}) ran out after {attempt} LLM attempt(s)"
+                ) from last
             try:
-                resp = await llm.generate(messages, response_format="json", temperature=0.0)
+                if left is None:
+                    resp = await llm.generate(messages, response_format="json", temperature=0.0)
+                else:
+                    async with asyncio.timeout(left) as scope:
+                        resp = await llm.generate(messages, response_format="json", temperature=0.0)
+            except TimeoutError as exc:  # the budget ran out mid-call: not asked again
+                if left is None or not scope.expired():
+                    raise
+                raise ProviderTimeoutError(
+                    llm.name, f"{what}: no answer from the LLM within the operation's time budget "
+                    f"(operation_timeout_secs={self.config.operation_timeout_secs:g}; attempt {attempt + 1})"
+                ) from exc
             except ProviderError as exc:
-                if not exc.retryable:  # 401, 403, 404, 400: asking again cannot help
+                if not exc.retryable or isinstance(exc, ProviderTimeoutError):  # 401, 403, 404, 400 / budget spent
                     raise
                 last = exc
                 log.warning("%s: LLM call failed (attempt %d/%d): %s", what, attempt + 1, attempts, exc)
@@ -503,7 +532,15 @@ class AsyncMemory:
             )
         meta = check_metadata(metadata)
         forced_type = _memory_type(memory_type)
-        msgs = [m for m in normalise_messages(messages) if m["role"] != "system"]
+        check_str(prompt, "prompt")
+        normalised = normalise_messages(messages)
+        check_messages(normalised, self.config.limits)  # sizes before anything else reads them
+        check_text(prompt, "prompt", self.config.limits)
+        check_metadata_size(meta, self.config.limits)
+        for i, m in enumerate(normalised):  # valid Unicode only: a stored surrogate breaks every read
+            check_tree(m["content"], f"messages[{i}].content")
+            check_str(m.get("name"), f"messages[{i}].name")
+        msgs = [m for m in normalised if m["role"] != "system"]
         if not msgs:
             return AddResult(results=[]).to_dict()  # type: ignore[return-value]
         if infer and self.llm is None:
@@ -515,9 +552,10 @@ class AsyncMemory:
             vector_path = self._add_verbatim(msgs, scope, meta, forced_type)
         else:
             vector_path = self._add_inferred(msgs, scope, meta, forced_type, prompt)
-        if self.graph is None or enable_graph is False:
-            return (await vector_path).to_dict()  # type: ignore[return-value]
-        return (await self._add_with_graph(vector_path, msgs, scope)).to_dict()  # type: ignore[return-value]
+        with _budget.budget(self.config.operation_timeout_secs):  # one time budget for the add's LLM calls
+            if self.graph is None or enable_graph is False:
+                return scrub((await vector_path).to_dict())  # type: ignore[no-any-return]
+            return scrub((await self._add_with_graph(vector_path, msgs, scope)).to_dict())  # type: ignore[no-any-return]
 
     def _graph_memory(self, store: GraphStore | None, llm: LLM | None) -> GraphMemory | None:
         if store is None:
@@ -859,18 +897,19 @@ class AsyncMemory:
     def _event(
         memory_id: str, old: str | None, new: str | None, event: str, now: str, payload: Mapping[str, Any]
     ) -> HistoryEvent:
-        # Built from values the engine made itself: no validation pass on the write path.
+        # Built from values the engine made itself: no validation pass on the write path. Stored
+        # text that is not valid Unicode (an older version's) is escaped, so history can take it.
         return HistoryEvent.model_construct(
             id=uuid7(),
             memory_id=memory_id,
-            old_memory=old,
-            new_memory=new,
+            old_memory=scrub(old),
+            new_memory=scrub(new),
             event=event,  # type: ignore[arg-type]
             created_at=now,
             updated_at=now,
             is_deleted=event == "DELETE",
-            actor_id=payload.get("actor_id"),
-            role=payload.get("role"),
+            actor_id=scrub(payload.get("actor_id")),
+            role=scrub(payload.get("role")),
         )
 
     async def _write(
@@ -1056,7 +1095,9 @@ class AsyncMemory:
         :returns: ``{"results": [MemoryItem], "memories": same, "relations": [GraphRelationResult with score]}``
             (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
+        check_text(query, "query", self.config.limits)
         _check_text(query, "query")
+        check_str(task_type, "task_type")
         _check_limit(limit)
         if threshold is not None and not isinstance(threshold, (int, float)):
             raise ValueError(f"threshold must be a number, got {threshold!r}")
@@ -1096,7 +1137,7 @@ class AsyncMemory:
                 found_relations, self.scorers, states, ctx, threshold=threshold, rehearse=self._rehearses, now=iso(now)
             )
         found_items = [item.to_dict() for item in items]
-        return {"results": found_items, "memories": found_items, "relations": [r.to_dict() for r in relations]}  # type: ignore[typeddict-item,misc]
+        return {"results": found_items, "memories": found_items, "relations": scrub([r.to_dict() for r in relations])}  # type: ignore[typeddict-item,misc]
 
     def _start_graph_search(self, scope: Scope, query: str, limit: int) -> asyncio.Task[list[GraphRelation]] | None:
         """The graph search as a background task (awaited by ``drain`` if the vector path raises)."""
@@ -1176,14 +1217,14 @@ class AsyncMemory:
         listed = [item.to_dict() for item in items]
         out: dict[str, Any] = {"results": listed, "memories": listed}
         if relations is not None:
-            out["relations"] = [r.to_dict() for r in relations]
+            out["relations"] = scrub([r.to_dict() for r in relations])
         return out  # type: ignore[return-value]
 
     @traced("history")
     async def history(self, memory_id: str) -> list[HistoryEntry]:
         """Every ADD / UPDATE / DELETE of one memory, oldest first."""
         _check_text(memory_id, "memory_id")
-        return [e.to_dict() for e in await self.history_store.get(memory_id)]  # type: ignore[misc]
+        return scrub([e.to_dict() for e in await self.history_store.get(memory_id)])  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ bulk restore / export
     @traced("export_memories")
@@ -1229,7 +1270,15 @@ class AsyncMemory:
         if on_conflict not in ON_CONFLICT:
             raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}")
         _check_limit(batch_size, "batch_size")
+        limits = self.config.limits
+        if isinstance(items, Iterable) and not isinstance(items, (str, bytes, Mapping)):
+            items = list(itertools.islice(iter(items), limits.max_import_items + 1))
+            check_item_count(len(items), limits)
         restored = check_items(items, iso(self._now()))
+        for r in restored:
+            check_text(r.text, f"items[{r.index}].memory", limits)
+            meta_of = {k: v for k, v in r.payload.items() if k not in RESERVED_PAYLOAD_KEYS}
+            check_metadata_size(meta_of, limits, f"items[{r.index}].metadata")
         result = ImportResult()
         if not restored:
             return result.to_dict()  # type: ignore[return-value]
@@ -1311,8 +1360,10 @@ class AsyncMemory:
         """
         if text is None:
             text = data
+        check_text(text, "text", self.config.limits)
         text = _check_text(text, "text")
         meta = check_metadata(metadata)
+        check_metadata_size(meta, self.config.limits)
         scope, _ = self._scope(user_id, agent_id, run_id, required=False)
         key = self._payload_scope((await self._owned_record(memory_id, scope)).payload).key()
         vector = (await self.embedder.embed([text], purpose="update"))[0]
@@ -1322,7 +1373,8 @@ class AsyncMemory:
                 record = await self._owned_record(memory_id, scope)
                 old_text = str(record.payload.get("data", ""))
                 now = iso(self._now())
-                payload = {**record.payload, **meta, "data": text, "hash": text_hash(text), "updated_at": now}
+                # scrub: an update repairs stored text/metadata that is not valid Unicode (escaped)
+                payload = {**scrub(record.payload), **meta, "data": text, "hash": text_hash(text), "updated_at": now}
                 event = self._event(memory_id, old_text, text, "UPDATE", now, payload)
                 await self._write([event], changes=[(record, VectorRecord(id=memory_id, vector=vector, payload=payload))])
 

@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from ..unicode_safe import scrub
+
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
@@ -40,7 +42,7 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
             except (json.JSONDecodeError, ValueError):
                 continue
             if isinstance(value, dict):
-                return value
+                return scrub(value)  # type: ignore[no-any-return]  # a model's lone surrogate: escaped
     snippet = text if len(text) <= 200 else text[:200] + "…"
     raise ValueError(f"no JSON object in the LLM answer: {snippet!r}")
 

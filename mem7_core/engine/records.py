@@ -14,6 +14,7 @@ from typing import Any
 
 from ..models import RESERVED_PAYLOAD_KEYS, SCOPE_KEYS, Item, Scope
 from ..ids import text_hash
+from ..unicode_safe import check_tree, scrub
 
 
 def check_metadata(metadata: Mapping[str, Any] | None, *, field: str = "metadata") -> dict[str, Any]:
@@ -25,6 +26,7 @@ def check_metadata(metadata: Mapping[str, Any] | None, *, field: str = "metadata
         return {}
     if not isinstance(metadata, Mapping):
         raise ValueError(f"{field} must be a dict, got {type(metadata).__name__}")
+    check_tree(metadata, field)  # lone surrogates in keys or values: refused, naming where
     out: dict[str, Any] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
@@ -85,6 +87,9 @@ def new_payload(
 
 
 def item_from_payload(id: str, payload: Mapping[str, Any], score: float | None = None) -> Item:
+    # Stored strings that are not valid Unicode (an older version, or another writer) are escaped
+    # (``\\ud800``) so that every read of the scope can still be encoded: ``mem7_core.unicode_safe``.
+    id, payload = scrub(id), scrub(payload)
     text = str(payload.get("data", ""))
     metadata = {k: v for k, v in payload.items() if k not in RESERVED_PAYLOAD_KEYS}
     return Item(

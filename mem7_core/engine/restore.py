@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..ids import text_hash, uuid7
 from ..models import SCOPE_KEYS, Result, Scope, memory_type_of
+from ..unicode_safe import check_str, check_tree
 from .records import check_metadata
 
 OnConflict = Literal["skip", "replace", "error"]
@@ -62,6 +63,11 @@ class RestoreItem(BaseModel):
     hash: str | None = None
     score: float | None = None
 
+    @field_validator("id", "memory", "user_id", "agent_id", "run_id", "role", "actor_id", "text", "hash", mode="before")
+    @classmethod
+    def _unicode(cls, v: Any, info: Any) -> Any:  # info: pydantic's ValidationInfo
+        return check_str(v, str(info.field_name))  # a lone surrogate stored would break every read
+
     @field_validator("memory")
     @classmethod
     def _text(cls, v: str) -> str:
@@ -84,6 +90,12 @@ class RestoreItem(BaseModel):
         except ValueError:
             raise ValueError("must be an ISO-8601 timestamp, e.g. 2024-01-02T03:04:05+00:00") from None
         return v  # kept as given, so an export → import → export round trip is byte-exact
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_unicode(cls, v: Any) -> Any:
+        check_tree(v, "metadata")
+        return v
 
     @field_validator("metadata")
     @classmethod

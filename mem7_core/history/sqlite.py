@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, ProviderError, StorageConfigError
 from ..models import HistoryEvent
 from ..providers.base import ProviderConfig
-from ..providers.sqlite import retry_busy
+from ..providers.sqlite import retry_busy, storage_error
 from ..providers.history import (
     SQLITE_HISTORY_INSERT,
     SQLITE_HISTORY_SCHEMA,
@@ -91,7 +91,11 @@ class SQLiteHistoryStore(HistoryStore):
             if not os.access(target.parent, os.W_OK | os.X_OK) or (
                 target.exists() and not os.access(target, os.R_OK | os.W_OK)
             ):
-                raise ConfigError(f"history_store sqlite: path {path!r} is not writable")
+                raise StorageConfigError(  # a ConfigError; REST 507 when a request finds it
+                    "history_store:sqlite",
+                    f"history_store sqlite: path {path!r} is not writable; set history_store.config.path "
+                    "to a writable file",
+                )
             path = str(target)
         timeout = self.config.busy_timeout_ms / 1000.0
         try:
@@ -103,7 +107,11 @@ class SQLiteHistoryStore(HistoryStore):
         except sqlite3.Error as exc:
             conn.close()
             msg = str(exc).lower()
-            if "readonly" in msg or "unable to open" in msg or "not a database" in msg or "disk i/o" in msg:
+            if "readonly" in msg or "disk is full" in msg:
+                raise StorageConfigError(
+                    "history_store:sqlite", f"history_store sqlite: cannot write path {self.config.path!r}: {exc}"
+                ) from exc
+            if "unable to open" in msg or "not a database" in msg or "disk i/o" in msg:
                 raise ConfigError(
                     f"history_store sqlite: cannot use path {self.config.path!r}: {exc}"
                 ) from exc
@@ -140,7 +148,8 @@ class SQLiteHistoryStore(HistoryStore):
             try:
                 return self._with_retry(lambda: fn(conn))
             except sqlite3.Error as exc:
-                raise ProviderError("history_store:sqlite", f"{type(exc).__name__}: {exc}") from exc
+                mapped = storage_error(exc, "history_store:sqlite", f"history_store.config.path {self.config.path!r}")
+                raise (mapped or ProviderError("history_store:sqlite", f"{type(exc).__name__}: {exc}")) from exc
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._run, fn)

@@ -90,9 +90,11 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def _check_token(token: Any, where: str) -> str:
+def _check_token(token: Any, where: str, position: int) -> str:
+    # Messages name a token by its position (1-based), never by its text: a log must not leak it.
     if not isinstance(token, str) or not token or token != token.strip() or any(c.isspace() for c in token):
-        raise ConfigError(f"{where}: a token must be a non-empty string without spaces, got {token!r}")
+        kind = f"a string of {len(token)} characters" if isinstance(token, str) else type(token).__name__
+        raise ConfigError(f"{where}: token #{position}: a token must be a non-empty string without spaces, got {kind}")
     return token
 
 
@@ -103,11 +105,16 @@ def _parse_mapping(raw: Any, where: str) -> dict[str, Pin | None]:
             f'"tok-admin": null}}; got {type(raw).__name__}'
         )
     out: dict[str, Pin | None] = {}
-    for token, pin in raw.items():
-        _check_token(token, where)
-        if pin is None or pin == {}:
+    for position, (token, pin) in enumerate(raw.items(), start=1):
+        _check_token(token, where, position)
+        if pin is None:  # unrestricted is spelled null, only: an empty mapping is no pin, not "everything"
             out[token] = None
             continue
+        if isinstance(pin, Mapping) and not pin:
+            raise ConfigError(
+                f"{where}: token #{position} is mapped to an empty pin ({{}}), which names no id; give at least one "
+                "of user_id, agent_id, run_id, or map the token to null to make it unrestricted"
+            )
         try:
             out[token] = Pin.model_validate(pin)
         except ValidationError as exc:
@@ -115,7 +122,7 @@ def _parse_mapping(raw: Any, where: str) -> dict[str, Pin | None]:
                 f"{'.'.join(str(p) for p in e['loc']) or '(pin)'}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(
-                f"{where}: the scope pinned to token {token[:4]}… is invalid ({problems}); "
+                f"{where}: the scope pinned to token #{position} is invalid ({problems}); "
                 "allowed keys: user_id, agent_id, run_id"
             ) from None
     return out
@@ -132,7 +139,8 @@ def parse_tokens_env(value: str) -> dict[str, Pin | None]:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{TOKENS_ENV} is not valid JSON ({exc.msg} at position {exc.pos})") from None
         return _parse_mapping(raw, TOKENS_ENV)
-    return {_check_token(t.strip(), TOKENS_ENV): None for t in text.split(",") if t.strip()}
+    plain = [t.strip() for t in text.split(",") if t.strip()]
+    return {_check_token(t, TOKENS_ENV, i): None for i, t in enumerate(plain, start=1)}
 
 
 def read_tokens_file(path: str | Path) -> dict[str, Pin | None]:
@@ -149,7 +157,25 @@ def read_tokens_file(path: str | Path) -> dict[str, Pin | None]:
     except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError is a ValueError
         raise ConfigError(f"--tokens-file {p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'} "
                           f"({' '.join(str(exc).split())})") from None
+    if p.suffix.lower() != ".json":
+        _refuse_blank_yaml_values(text, f"--tokens-file {p}")
     return _parse_mapping(raw, f"--tokens-file {p}")
+
+
+def _refuse_blank_yaml_values(text: str, where: str) -> None:
+    """``tok-alice:`` with nothing after it loads as null (unrestricted): a forgotten pin must not
+    fail open, so unrestricted must be written ``null`` (or ``~``) in a YAML tokens file."""
+    import yaml
+
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for position, (_, value) in enumerate(node.value, start=1):
+        if isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:null" and value.value == "":
+            raise ConfigError(
+                f"{where}: token #{position} has no value; write its pin (e.g. {{user_id: alice}}), or null to make "
+                "it unrestricted"
+            )
 
 
 class TokenTable:

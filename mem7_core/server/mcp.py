@@ -8,7 +8,12 @@ Tools, each returning the Python API's result as JSON:
 - ``delete_memory(memory_id, user_id?, agent_id?, run_id?)`` → ``{"message": ...}``
 
 A tool call naming no scope uses the server's default scope: ``mem7 mcp --user/--agent/--run``,
-else the CLI's default user (``$MEM7_USER_ID``, else the OS user name). The engine is built when
+else the CLI's default user (``$MEM7_USER_ID``, else the OS user name). ``mem7 mcp --pin-user ID``
+(``--pin-agent``, ``--pin-run``; ``pin=`` here) confines every tool call to that scope, like a pinned
+REST token (:func:`.auth.pinned_scope`): naming another id for a pinned key is refused with an error
+result naming the pin, an omitted pinned key takes the pinned value, so memories of other scopes are
+never found. Recommended for MCP hosts: the model, not the user, chooses the tool arguments. Every
+malformed JSON-RPC line gets an error response (:mod:`.mcp_stdio`). The engine is built when
 the session starts (the SDK's lifespan) and closed when it ends. Built on the official MCP Python
 SDK (``mem7-core[mcp]``): ``MCPServer`` in mcp 2, ``FastMCP`` in mcp 1, whose tool API is the same.
 stdout carries the protocol, so everything else (logs, notices) goes to stderr.
@@ -24,6 +29,7 @@ from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
 from ..errors import Mem7Error
 from ..models import SCOPE_KEYS, AddResult, ListResult, MessageResult, Result, SearchResult
+from .auth import Pin, Principal, ScopeForbidden, pinned_scope
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
@@ -65,13 +71,17 @@ class _Holder:
         return self.memory
 
 
-def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None) -> Any:
+def build_server(
+    config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None, pin: Pin | Mapping[str, str] | None = None
+) -> Any:
     """The MCP server object (not yet running); ``.run("stdio")`` serves it.
 
     :param default_scope: used by a tool call that names no scope id at all.
+    :param pin: confine every tool call to this scope (``{"user_id": "alice"}``; see the module doc).
     """
     holder = _Holder()
     defaults = {k: v for k, v in (default_scope or {}).items() if v is not None}
+    caller = Principal(pin=pin if pin is None or isinstance(pin, Pin) else Pin.model_validate(dict(pin)))
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -84,9 +94,15 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
 
     server = _Server("mem7", instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING")
 
-    def scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+    def scope(
+        user_id: str | None, agent_id: str | None, run_id: str | None, filters: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
         given = {k: v for k, v in zip(SCOPE_KEYS, (user_id, agent_id, run_id)) if v}
-        return given or dict(defaults)
+        try:
+            ids = pinned_scope(caller, given or defaults, filters)
+        except ScopeForbidden as exc:
+            raise ToolError("refused: " + str(exc).replace("this token is", "this MCP server is", 1)) from None
+        return {k: v for k, v in ids.items() if v is not None}
 
     @server.tool(description="Remember text for a scope; with an LLM configured, facts are extracted and "
                              "reconciled with what is already stored (ADD / UPDATE / DELETE).")
@@ -115,7 +131,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
     ) -> dict[str, Any]:
         with _tool_errors():
             result = await holder.get().search(
-                query, **scope(user_id, agent_id, run_id), limit=limit, filters=filters, threshold=threshold
+                query, **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters, threshold=threshold
             )
         return {"results": _dump(result, SearchResult)["results"]}
 
@@ -128,7 +144,7 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         with _tool_errors():
-            result = await holder.get().get_all(**scope(user_id, agent_id, run_id), limit=limit, filters=filters)
+            result = await holder.get().get_all(**scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters)
         return {"results": _dump(result, ListResult)["results"]}
 
     @server.tool(description="Delete one memory by id (only within the given or default scope).")
@@ -147,9 +163,15 @@ def build_server(config: MemoryConfig, *, default_scope: Mapping[str, str] | Non
     return server
 
 
-def run_stdio(config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None) -> None:
-    """Serve the tools over stdin/stdout until the client closes the session."""
-    build_server(config, default_scope=default_scope).run("stdio")
+def run_stdio(
+    config: MemoryConfig, *, default_scope: Mapping[str, str] | None = None, pin: Pin | Mapping[str, str] | None = None
+) -> None:
+    """Serve the tools over stdin/stdout until the client closes the session (malformed lines answered)."""
+    import anyio
+
+    from .mcp_stdio import serve_stdio
+
+    anyio.run(serve_stdio, build_server(config, default_scope=default_scope, pin=pin))
 
 
 __all__ = ["INSTRUCTIONS", "build_server", "run_stdio"]

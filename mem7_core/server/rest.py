@@ -19,10 +19,13 @@ OpenAPI schemas): keys whose value is ``None`` are left out, and so are the mem0
 dicts add (``previous_memory`` on an UPDATE, ``actor_id`` / ``role`` on an ``infer=False`` ADD).
 
 Errors: 401 missing/unknown token, 403 a pinned token reaching outside its scope, 404 no such
-memory (in the caller's scope), 409 an imported id already stored (``on_conflict="error"``), 422
+memory (in the caller's scope), 409 an imported id already stored (``on_conflict="error"``), 413 a
+request body over ``max_body_bytes`` (``{"detail", "limit"}``, before any route runs), 422
 bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` shape, for the engine's own
 ``ValueError``\\s too, so ``loc`` names the field), 502 a provider failed (``{"detail", "provider"}``),
-503 the same but retryable (rate limit, timeout).
+503 the same but retryable (rate limit, timeout), 504 the operation's time budget ran out
+(``operation_timeout_secs``), 507 a store cannot write (disk full, read-only; ``{"detail",
+"provider", "store"}``).
 
 Stateless: the only state in the process is the engine (its providers may cache: see
 ``docs/server.md``, "Deployments: what is safe"), so several processes can serve the same shared
@@ -40,6 +43,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -49,6 +53,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
@@ -58,9 +64,14 @@ from ..engine.memory import AsyncMemory
 from ..engine.restore import ImportResult
 from ..errors import MemoryConflictError
 from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderError, ScopeError
+from ..errors import ProviderTimeoutError, StorageError
+from ..providers.sqlite import storage_error
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
 from ..results import AddResponse, HistoryEntry, ImportResponse, ListResponse, MemoryItem, MessageResponse, SearchResponse
+from ..unicode_safe import escape, scrub
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
+from .bodylimit import BodyLimit, resolve_max_body_bytes
+from .guard import RequestGuard, is_loopback
 from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
 
 if TYPE_CHECKING:
@@ -80,6 +91,8 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "the token is pinned to another scope"},
     502: {"model": ErrorBody, "description": "a provider (LLM, embedder, store...) failed; `provider` names it"},
     503: {"model": ErrorBody, "description": "a provider is temporarily unavailable (retryable)"},
+    504: {"model": ErrorBody, "description": "the operation's time budget ran out waiting for a provider"},
+    507: {"model": ErrorBody, "description": "a store cannot write (disk full, read-only); `store` names it"},
 }
 _BY_ID: dict[int | str, dict[str, Any]] = {
     **_COMMON,
@@ -110,13 +123,13 @@ def _validation_response(request: Request, exc: ValueError) -> JSONResponse:
     loc: list[str] = [where, field] if field else [where]
     if isinstance(exc, ScopeError) and not field:
         loc = [where, "user_id"]
-    message = " ".join(str(exc).split()) or type(exc).__name__
+    message = escape(" ".join(str(exc).split()) or type(exc).__name__)  # never unencodable itself
     return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": message, "type": "value_error"}]})
 
 
 def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(status_code=status, content={"detail": detail, **extra}, headers=headers)
+    return JSONResponse(status_code=status, content=scrub({"detail": detail, **extra}), headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -135,7 +148,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_provider(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProviderError)
         log.warning("%s %s: provider %s failed: %s", request.method, request.url.path, exc.provider, exc)
+        if isinstance(exc, StorageError):
+            return _error(507, str(exc), provider=exc.provider, store=exc.store)
+        if isinstance(exc, ProviderTimeoutError):
+            return _error(504, str(exc), provider=exc.provider)
         return _error(503 if exc.retryable else 502, str(exc), provider=exc.provider)
+
+    async def on_os_error(request: Request, exc: Exception) -> JSONResponse:
+        # A store's disk full / read-only error that no provider mapped: still 507 JSON, not a 500.
+        mapped = storage_error(exc, "store", "the data directory")
+        if mapped is None:
+            log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+            return _error(500, f"internal error ({type(exc).__name__})")
+        return await on_provider(request, mapped)
 
     async def on_value(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ValueError)
@@ -146,7 +171,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MemoryNotFoundError, on_not_found)
     app.add_exception_handler(MemoryConflictError, on_conflict)
     app.add_exception_handler(ProviderError, on_provider)
+    app.add_exception_handler(OSError, on_os_error)
+    app.add_exception_handler(sqlite3.Error, on_os_error)
     app.add_exception_handler(ValueError, on_value)
+
+    async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own 422, with bad Unicode the errors echo (``input``) escaped: else rendering fails
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(status_code=422, content={"detail": scrub(jsonable_encoder(exc.errors()))})
+
+    app.add_exception_handler(RequestValidationError, on_request_validation)
 
 
 # ------------------------------------------------------------------------------------ dependencies
@@ -303,6 +337,8 @@ def create_app(
     on_ready: ReadyHook | None = None,
     on_stopped: ReadyHook | None = None,
     worker_header: bool = False,
+    guard: RequestGuard | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     """The ASGI application.
 
@@ -312,6 +348,10 @@ def create_app(
     :param on_ready: called once the engine is up (``mem7 serve`` prints its address then).
     :param on_stopped: called after the engine is closed at shutdown.
     :param worker_header: add ``X-Mem7-Worker: <pid>`` to every response (``serve`` with workers).
+    :param guard: Host allow-list and Origin checks (400 / 403 JSON); ``serve`` always passes one
+        (:meth:`RequestGuard.for_bind`). Default: none, for an app behind its own front end.
+    :param max_body_bytes: larger request bodies get 413 before any route runs (default
+        ``$MEM7_SERVER_MAX_BODY_BYTES`` or 1 MiB; :mod:`.bodylimit`).
     """
 
     @asynccontextmanager
@@ -338,9 +378,29 @@ def create_app(
     app.state.memory = None
     _install_error_handlers(app)
     _install_routes(app)
+    app.add_middleware(BodyLimit, max_bytes=resolve_max_body_bytes(max_body_bytes))
+    if guard is not None:
+        app.add_middleware(_Guard, guard=guard)
     if worker_header:
         app.add_middleware(_WorkerHeader)
     return app
+
+
+class _Guard:
+    """ASGI middleware: :class:`~.guard.RequestGuard` (Host allow-list, Origin checks) before any route."""
+
+    def __init__(self, app: Any, guard: RequestGuard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+            refusal = self.guard.check(scope["method"], scope["path"], headers)
+            if refusal is not None:
+                await _error(*refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _WorkerHeader:
@@ -395,6 +455,10 @@ def serve(
     graceful_timeout: float = 30.0,
     announce: Callable[[str], None] | None = None,
     workers: int = 1,
+    allowed_hosts: str | list[str] | None = None,
+    allowed_origins: str | list[str] | None = None,
+    insecure_no_auth: bool = False,
+    max_body_bytes: int | None = None,
 ) -> None:
     """Serve until SIGINT / SIGTERM, then shut down gracefully: stop accepting, let in-flight
     requests finish (up to ``graceful_timeout`` seconds), close the engine.
@@ -408,7 +472,19 @@ def serve(
     fails before any worker starts, and stores create their tables once), the address is
     announced once every worker is serving, and SIGINT / SIGTERM stop every worker gracefully.
     Only stores that several processes may share are safe this way (docs/server.md).
+
+    Security (docs/server.md, "Security"): requests pass :meth:`RequestGuard.for_bind(host,
+    allowed_hosts=, allowed_origins=) <.guard.RequestGuard.for_bind>` (in every worker too), and a
+    ``host`` beyond loopback without tokens is refused unless ``insecure_no_auth``.
     """
+    guard = RequestGuard.for_bind(host, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins)
+    max_body_bytes = resolve_max_body_bytes(max_body_bytes)  # a bad value fails here, before any worker
+    if not (tokens is not None and tokens.enabled) and not insecure_no_auth and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to listen on {host} without auth: anyone who can reach it could read, change and reset "
+            "every memory. Configure tokens (MEM7_SERVER_TOKENS or --tokens-file), listen on 127.0.0.1, or pass "
+            "--insecure-no-auth if the network itself is trusted"
+        )
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if workers > 1:
@@ -429,7 +505,7 @@ def serve(
     if workers > 1:
         try:
             _serve_workers(config, sock, url, workers=workers, tokens=tokens or TokenTable(), log_level=log_level,
-                           graceful_timeout=graceful_timeout, say=say)
+                           graceful_timeout=graceful_timeout, say=say, guard=guard, max_body_bytes=max_body_bytes)
         finally:
             sock.close()
         return
@@ -439,7 +515,7 @@ def serve(
         try:
             app = create_app(
                 memory=engine, tokens=tokens, on_ready=lambda: say(f"listening on {url}"),
-                on_stopped=lambda: say("stopped (engine closed)"),
+                on_stopped=lambda: say("stopped (engine closed)"), guard=guard, max_body_bytes=max_body_bytes,
             )
             server = uvicorn.Server(
                 uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,
@@ -496,7 +572,7 @@ _CLOSE_MARGIN = 30.0  # on shutdown, seconds granted beyond graceful_timeout for
 
 def _worker_main(
     payload: dict[str, Any], tokens: TokenTable, sock: socket.socket, events: Connection, log_level: str,
-    graceful_timeout: float,
+    graceful_timeout: float, guard: RequestGuard | None = None, max_body_bytes: int | None = None,
 ) -> None:  # pragma: no cover - runs in the spawned worker process (covered by tests/server/test_workers.py)
     """One worker process: its own engine from the parent's config, uvicorn serving ``sock``.
 
@@ -533,7 +609,8 @@ def _worker_main(
     async def main() -> bool:
         engine = await AsyncMemory.create(MemoryConfig.model_validate(payload))
         try:
-            app = create_app(memory=engine, tokens=tokens, on_ready=lambda: tell("ready"), worker_header=True)
+            app = create_app(memory=engine, tokens=tokens, on_ready=lambda: tell("ready"), worker_header=True,
+                             guard=guard, max_body_bytes=max_body_bytes)
             server = uvicorn.Server(
                 uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,
                                access_log=log_level in {"debug", "info"})
@@ -594,13 +671,16 @@ class _Pool:
     tokens: TokenTable
     log_level: str
     graceful_timeout: float
+    guard: RequestGuard | None = None
+    max_body_bytes: int | None = None
     workers: list[_Worker] = field(default_factory=list)
 
     def start_one(self) -> _Worker:
         reader, writer = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(
             target=_worker_main, name="mem7-serve-worker", daemon=False,
-            args=(self.payload, self.tokens, self.sock, writer, self.log_level, self.graceful_timeout),
+            args=(self.payload, self.tokens, self.sock, writer, self.log_level, self.graceful_timeout, self.guard,
+                  self.max_body_bytes),
         )
         process.start()
         writer.close()  # the worker holds its own copy; EOF here once it exits
@@ -658,7 +738,8 @@ class _Pool:
 
 def _serve_workers(
     config: MemoryConfig, sock: socket.socket, url: str, *, workers: int, tokens: TokenTable, log_level: str,
-    graceful_timeout: float, say: Callable[[str], None],
+    graceful_timeout: float, say: Callable[[str], None], guard: RequestGuard | None = None,
+    max_body_bytes: int | None = None,
 ) -> None:
     import multiprocessing
 
@@ -684,7 +765,8 @@ def _serve_workers(
     if main_thread:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    pool = _Pool(multiprocessing.get_context("spawn"), sock, payload, tokens, log_level, graceful_timeout)
+    pool = _Pool(multiprocessing.get_context("spawn"), sock, payload, tokens, log_level, graceful_timeout, guard,
+                 max_body_bytes)
     failure: str | None = None
     try:
         for _ in range(workers):

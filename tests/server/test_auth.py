@@ -24,8 +24,7 @@ from mem7_core.server.auth import (
 
 def test_env_accepts_plain_tokens_or_a_json_mapping() -> None:
     assert parse_tokens_env(" a1, b2 ,") == {"a1": None, "b2": None}
-    assert parse_tokens_env('{"t1": {"user_id": "u"}, "t2": null, "t3": {}}') == {
-        "t1": Pin(user_id="u"), "t2": None, "t3": None}
+    assert parse_tokens_env('{"t1": {"user_id": "u"}, "t2": null}') == {"t1": Pin(user_id="u"), "t2": None}
     assert parse_tokens_env("") == {}
 
 
@@ -40,6 +39,8 @@ def test_env_accepts_plain_tokens_or_a_json_mapping() -> None:
         # a pin naming no id would pin nothing (every scope reachable): refused, not read as unrestricted
         ('{"t1": {"user_id": null}}', "names no id"),
         ('{"t1": {"user_id": null, "agent_id": null, "run_id": null}}', "names no id"),
+        # an empty pin is refused too (issue 16): unrestricted is spelled null, never {}
+        ('{"t1": null, "t2": {}}', "token #2 is mapped to an empty pin"),
     ],
 )
 def test_bad_token_settings_name_the_problem(raw: str, needle: str) -> None:

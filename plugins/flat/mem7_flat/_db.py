@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mem7_core.models import HistoryEvent
-from mem7_core.providers.sqlite import retry_busy
+from mem7_core.providers.sqlite import retry_busy, storage_error
 from mem7_core.providers.history import SQLITE_HISTORY_INSERT, SQLITE_HISTORY_SCHEMA, event_row
 
 log = logging.getLogger("mem7.flat")
@@ -206,17 +206,24 @@ class StoreDB:
     # ------------------------------------------------------------------ write
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (the write lock taken up front); rolled back on any error."""
+        """One write transaction (the write lock taken up front); rolled back on any error. A
+        full disk or a read-only file raises :class:`~mem7_core.errors.StorageError` naming it."""
         assert self.conn is not None
         conn = self.conn
-        self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            mapped = storage_error(exc, "vector_store:flat", self.file)
+            if mapped is None:
+                raise
+            raise mapped from exc
         self._writes += 1
 
     @staticmethod

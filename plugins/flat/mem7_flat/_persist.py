@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from mem7_core.errors import ConfigError
+from mem7_core.errors import ConfigError, StorageConfigError
+from mem7_core.providers.sqlite import storage_error
 
 log = logging.getLogger("mem7.flat")
 
@@ -259,19 +261,29 @@ def expand_path(cls: type, v: str | None) -> str | None:
 
 
 @contextmanager
-def path_errors(section: str, path: str, in_memory: str) -> Iterator[None]:
+def path_errors(section: str, path: str, in_memory: str, *, writing: bool = False) -> Iterator[None]:
     """While a store opens its directory: an ``OSError`` (not a directory, not writable, missing
     parent...) becomes a ``ConfigError`` naming ``<section>.config.path`` and the fix.
 
     :param in_memory: what leaving the path unset keeps in memory ("memories", "the graph").
+    :param writing: a write is opening it (not startup): the error is also a
+        :class:`~mem7_core.errors.StorageError` (REST 507, not a 422 about the request).
     """
     try:
         yield
     except OSError as exc:
-        raise ConfigError(
+        message = (
             f"{section} flat: cannot use path {path!r} ({exc.strerror or exc}: {exc.filename}); "
             f"set {section}.config.path to a writable directory, or leave it unset to keep {in_memory} in memory"
-        ) from exc
+        )
+        if writing:
+            raise StorageConfigError(f"{section}:flat", message) from exc
+        raise ConfigError(message) from exc
+    except sqlite3.Error as exc:  # creating the database on a full disk or a read-only file
+        mapped = storage_error(exc, f"{section}:flat", f"{section}.config.path {path!r}")
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def persistence_stats(p: Persistence | None) -> dict[str, Any]:

@@ -221,6 +221,10 @@ class FlatVectorStore(VectorStore):
                     parent = next(p for p in directory.parents if p.exists())
                     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
                         raise PermissionError(13, "Permission denied", str(parent))
+                else:  # a read-only data dir is refused now, not by the first write (issue 16)
+                    for target in (directory, self._db.file):
+                        if target.exists() and not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+                            raise PermissionError(13, "Read-only (not writable)", str(target))
                 with self._lock:
                     self._open_db(create=False)
 
@@ -379,7 +383,7 @@ class FlatVectorStore(VectorStore):
         assert db is not None
         if db.conn is not None:
             return True
-        with path_errors("vector_store", self.config.path or "", "memories"):
+        with path_errors("vector_store", self.config.path or "", "memories", writing=create):
             if not db.exists() and legacy_files(db.dir):
                 self._migrate_format1()
             if not db.connect(create=create):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import os
@@ -18,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mem7_core.errors import ConfigError, ProviderError
+from mem7_core import deadline as _budget
+from mem7_core.errors import ConfigError, ProviderError, ProviderTimeoutError
 
 log = logging.getLogger("mem7.openai")
 
@@ -192,9 +194,21 @@ def _retry_after(exc: BaseException) -> float | None:
         return float(email.utils.mktime_tz(parsed) - time.time())
 
 
+class BudgetSpent(Exception):
+    """The call's time budget ran out (raised by :class:`Retrier`, described as a
+    ``ProviderTimeoutError``)."""
+
+    def __init__(self, budget: float | None, cause: BaseException | None = None) -> None:
+        self.budget = budget
+        self.cause = cause
+        super().__init__(f"time budget of {budget:g}s spent" if budget else "time budget spent")
+
+
 def is_retryable(exc: BaseException) -> bool:
     import openai
 
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):  # a malformed body: transient
+        return True
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -208,10 +222,14 @@ class Retrier:
     ``sleep`` is an attribute so tests can record the delays instead of waiting.
     """
 
-    def __init__(self, *, max_retries: int, backoff: float, max_backoff: float) -> None:
+    def __init__(self, *, max_retries: int, backoff: float, max_backoff: float,
+                 deadline: float | None = None) -> None:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.deadline = deadline
+        """Seconds for the whole call, retries included (None: no budget of its own); the
+        operation's budget (:mod:`mem7_core.deadline`) bounds it further."""
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     def delay(self, attempt: int, exc: BaseException) -> float | None:
@@ -224,14 +242,46 @@ class Retrier:
         base = min(self.max_backoff, self.backoff * (2**attempt))
         return base * (0.75 + 0.25 * random.random())  # noqa: S311 - jitter, not crypto
 
+    def _left(self, end: float | None) -> tuple[float | None, float | None]:
+        """(seconds left, the budget they are left of): the nearer of this call's own deadline and
+        the operation's; (None, None) when neither is set."""
+        own = None if end is None else end - time.monotonic()
+        op = _budget.remaining()
+        if own is None and op is None:
+            return None, None
+        if op is None or (own is not None and own <= op):
+            return own, self.deadline
+        return op, None
+
     async def run(self, call: Callable[[], Awaitable[T]], describe: Callable[[BaseException, int], ProviderError]) -> T:
         attempt = 0
+        end = None if self.deadline is None else time.monotonic() + self.deadline
         while True:
+            left, budget = self._left(end)
             try:
-                return await call()
+                if left is None:
+                    return await call()
+                if left <= 0:
+                    raise BudgetSpent(budget)
+                scope = asyncio.timeout(left)
+                try:
+                    async with scope:
+                        return await call()
+                except TimeoutError as exc:
+                    if not scope.expired():
+                        raise
+                    raise BudgetSpent(budget, exc) from exc  # the budget ran out mid-request: not retried
+            except BudgetSpent as exc:
+                raise describe(exc, attempt + 1) from exc.cause
             except Exception as exc:
                 if attempt < self.max_retries and is_retryable(exc):
                     wait = self.delay(attempt, exc)
+                    after, budget = self._left(end)
+                    if wait is not None and after is not None and after <= wait:  # no time for another try
+                        import openai  # loaded: ``exc`` came from it or from the body's parsing
+
+                        spent = isinstance(exc, openai.APITimeoutError)  # else the server's own answer tells more
+                        raise describe(BudgetSpent(budget, exc) if spent else exc, attempt + 1) from exc
                     if wait is not None:
                         log.debug("openai: %s; retry %d/%d in %.2fs", type(exc).__name__, attempt + 1,
                                   self.max_retries, wait)
@@ -262,6 +312,12 @@ def describe_error(exc: BaseException, *, attempts: int, alias: Alias, kind: str
     tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, BudgetSpent):
+        within = f"its {exc.budget:g}s deadline ({kind}.config.deadline)" if exc.budget else \
+            "the operation's time budget (operation_timeout_secs)"
+        last = f"; last error: {type(exc.cause).__name__}" if isinstance(exc.cause, Exception) and \
+            not isinstance(exc.cause, TimeoutError) else ""
+        return ProviderTimeoutError(PROVIDER, f"{who}: no answer from {base_url} within {within}{tries}{last}")
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(PROVIDER, f"{who}: request to {base_url} timed out (timeout {timeout:g}s){tries}",
                              retryable=True)
@@ -289,7 +345,8 @@ def describe_error(exc: BaseException, *, attempts: int, alias: Alias, kind: str
                                  retryable=True)
         return ProviderError(PROVIDER, f"{who}: request rejected ({status}) by {base_url}: {msg}")
     if isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError, AttributeError)):
-        return ProviderError(PROVIDER, f"{who}: malformed response from {base_url}: {type(exc).__name__}: {exc}")
+        return ProviderError(PROVIDER, f"{who}: malformed response from {base_url}{tries}: {type(exc).__name__}: {exc}",
+                             retryable=True)
     if isinstance(exc, openai.OpenAIError):
         return ProviderError(PROVIDER, f"{who}: {type(exc).__name__}: {exc}")
     return ProviderError(PROVIDER, f"{who}: unexpected {type(exc).__name__} talking to {base_url}: {exc}")

@@ -44,7 +44,7 @@ class OpenAIProvider:
                                              azure_deployment=azure_deployment)
         self.base_url = self.connection.base_url
         self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
-                                max_backoff=cfg.retry_max_backoff)
+                                max_backoff=cfg.retry_max_backoff, deadline=cfg.deadline)
         self._http = LazyClient(self.connection, cfg)
         self._closed = False
 

@@ -25,6 +25,12 @@ class _Connection(ProviderConfig):
     organization: str | None = None
     project: str | None = None
     timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    deadline: float | None = Field(
+        30.0, gt=0,
+        description="Time budget in seconds of one call, retries included: a request that times out "
+        "spends it, what is left bounds the next attempt (and the engine's operation_timeout_secs "
+        "bounds it further). None: only timeout x (1 + max_retries).",
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries on 429 / 5xx / connection errors / timeouts.")
     retry_backoff: float = Field(0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
     retry_max_backoff: float = Field(8.0, ge=0, description="Cap of one backoff, in seconds.")

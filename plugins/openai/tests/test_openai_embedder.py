@@ -114,10 +114,15 @@ async def test_unreachable_server_names_the_url() -> None:
 
 
 async def test_malformed_body(openai_server: OpenAIServer) -> None:
-    emb = make_embedder(openai_server, embedding_dims=8)
-    openai_server.malformed_next(body=b'{"object": "list", "data": [', endpoint="embeddings")
-    with pytest.raises(ProviderError, match="malformed"):
+    # A malformed body is retried like other transient errors (issue 16): it fails only when every
+    # attempt gets one, and one bad body followed by a good one succeeds.
+    emb = make_embedder(openai_server, embedding_dims=8, max_retries=1, retry_backoff=0)
+    openai_server.malformed_next(2, body=b'{"object": "list", "data": [', endpoint="embeddings")
+    with pytest.raises(ProviderError, match="malformed") as info:
         await emb.embed(["hello"])
+    assert info.value.retryable and "2 attempts" in str(info.value)
+    openai_server.malformed_next(1, body=b'{"object": "list", "data": [', endpoint="embeddings")
+    assert len((await emb.embed(["hello"]))[0]) == 8
     await emb.aclose()
 
 

@@ -259,10 +259,14 @@ async def test_wrong_key_says_check_the_key(openai_server: OpenAIServer) -> None
 
 @pytest.mark.parametrize("body", [b'{"choices": [', b"", b"not json", b'{"object": "chat.completion"}'])
 async def test_malformed_bodies_are_provider_errors(openai_server: OpenAIServer, body: bytes) -> None:
-    openai_server.malformed_next(body=body)
-    llm = make_llm(openai_server)
-    with pytest.raises(ProviderError, match="malformed response"):
+    # Retried like other transient errors (issue 16): the body that is not JSON fails only when
+    # every attempt gets one; a JSON body of the wrong shape is retryable for the engine.
+    llm = make_llm(openai_server, retry_backoff=0)
+    openai_server.malformed_next(1 + llm.config.max_retries, body=body)
+    with pytest.raises(ProviderError, match="malformed response") as info:
         await llm.generate(HELLO)
+    assert info.value.retryable
+    openai_server.reset()
     assert (await llm.generate(HELLO)).content == "OK"  # the client is still usable
     await llm.aclose()
 
