@@ -973,10 +973,21 @@ class AsyncMemory:
             except Exception as undo_exc:
                 log.error("could not remove the history events of a failed write: %s", undo_exc)
             raise
+        self._written(inserts, changes, removes)
+        if self.retriever is not None:
+            self.retriever.indexes.writing.difference_update(r.id for r in inserts)
+
+    def _written(
+        self,
+        inserts: Sequence[VectorRecord],
+        changes: Sequence[tuple[VectorRecord, VectorRecord]],
+        removes: Sequence[VectorRecord],
+    ) -> None:
+        """After a write landed: the keyword indexes follow it, and adds deciding in its scope
+        learn which memory now holds which words."""
         if self.retriever is not None:
             self.retriever.indexes.apply(inserts=inserts, changes=changes, removes=removes)
-            self.retriever.indexes.writing.difference_update(r.id for r in inserts)
-        if len(self._writes):  # adds are deciding somewhere: tell them what now holds which words
+        if len(self._writes):
             for rec in [*inserts, *(new for _, new in changes)]:
                 self._writes.record(self._payload_scope(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
 
@@ -1000,11 +1011,7 @@ class AsyncMemory:
             expected=expected,
         )
         await self.vector_store.commit(batch)
-        if self.retriever is not None:
-            self.retriever.indexes.apply(inserts=inserts, changes=changes, removes=removes)
-        if len(self._writes):
-            for rec in [*inserts, *(new for _, new in changes)]:
-                self._writes.record(self._payload_scope(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
+        self._written(inserts, changes, removes)
 
     async def _retrying(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step`` (read, decide, write) again when its commit finds that another process

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models import ScoredRecord
+from ..retrieval import BM25Index, calibrate_bm25
+
 KEYWORD_CORPUS: list[tuple[str, str, dict[str, Any]]] = [
     ("a01", "Alice drinks green tea every morning", {"topic": "drinks", "n": 1}),
     ("a02", "Alice prefers coffee to tea when she works late", {"topic": "drinks", "n": 2}),
@@ -38,4 +41,28 @@ KEYWORD_QUERIES = [
     "nothing matches this zebra",
 ]
 
-__all__ = ["KEYWORD_CORPUS", "KEYWORD_OTHERS", "KEYWORD_QUERIES"]
+
+
+def keyword_reference(
+    texts: dict[str, str], query: str, *, index: BM25Index | None = None, k1: float = 1.2, b: float = 0.75,
+    stopwords: bool = True,
+) -> list[tuple[str, float]]:
+    """The engine's in-process answer a store's ``keyword_search`` is compared with: ``texts`` in a
+    :class:`BM25Index` (``index``, empty, when given; else one with ``k1``, ``b``, ``stopwords``),
+    scores calibrated by :func:`calibrate_bm25`, best first, ties by id."""
+    index = index if index is not None else BM25Index(k1=k1, b=b, stopwords=stopwords)
+    for rid, text in texts.items():
+        index.add(rid, text)
+    terms = index.terms(query)
+    mass = index.idf_mass(terms)
+    raw = index.score_terms(terms)
+    ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(rid, calibrate_bm25(s, mass)) for rid, s in ranked]
+
+
+def hit_pairs(hits: list[ScoredRecord]) -> list[tuple[str, float]]:
+    """``(id, score)`` of each hit, in order."""
+    return [(h.id, h.score) for h in hits]
+
+
+__all__ = ["KEYWORD_CORPUS", "KEYWORD_OTHERS", "KEYWORD_QUERIES", "hit_pairs", "keyword_reference"]

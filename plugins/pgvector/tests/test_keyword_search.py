@@ -13,14 +13,14 @@ import pytest
 from psycopg import sql
 
 from mem7_core.filters import parse_filters
-from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.retrieval import BM25Index, calibrate_bm25
+from mem7_core.models import Scope, VectorRecord
 from mem7_pgvector import PgVectorStore
 from mem7_pgvector.store import keyword_columns, query_terms
 
 DIMS = 4
 
 from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS, KEYWORD_OTHERS as OTHERS, KEYWORD_QUERIES as QUERIES
+from mem7_core.testing.keywords import hit_pairs, keyword_reference
 
 
 def vec(i: int) -> list[float]:
@@ -35,19 +35,10 @@ def record(rid: str, text: str, extra: dict[str, Any], i: int = 0) -> VectorReco
 
 
 def reference(texts: dict[str, str], query: str, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True) -> list[tuple[str, float]]:
-    """The engine's in-process answer: BM25Index over ``texts``, calibrated, best first, ties by id."""
-    index = BM25Index(k1=k1, b=b, stopwords=stopwords)
-    for rid, text in texts.items():
-        index.add(rid, text)
-    terms = index.terms(query)
-    mass = index.idf_mass(terms)
-    raw = index.score_terms(terms)
-    ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [(rid, calibrate_bm25(s, mass)) for rid, s in ranked]
+    return keyword_reference(texts, query, k1=k1, b=b, stopwords=stopwords)
 
 
-def pairs(hits: list[ScoredRecord]) -> list[tuple[str, float]]:
-    return [(h.id, h.score) for h in hits]
+pairs = hit_pairs
 
 
 def assert_same(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:

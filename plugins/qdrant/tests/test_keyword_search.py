@@ -19,12 +19,13 @@ from qdrant_client.http import models
 
 from mem7_core import AsyncMemory
 from mem7_core.filters import evaluate, parse_filters
-from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.retrieval import BM25Index, calibrate_bm25
+from mem7_core.models import Scope, VectorRecord
+from mem7_core.retrieval import BM25Index
 
 DIMS = 4
 
 from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS, KEYWORD_OTHERS as OTHERS, KEYWORD_QUERIES as QUERIES
+from mem7_core.testing.keywords import hit_pairs, keyword_reference
 
 ALICE = {rid: text for rid, text, _ in CORPUS}
 
@@ -69,17 +70,10 @@ def reference(
     """The engine's in-process answer: BM25Index over ``texts``, calibrated, best first, ties by id
     (``fixed_avgdl``: with that reference length instead of the texts' average, as the store)."""
     index = BM25Index(k1=k1, b=b, stopwords=stopwords) if fixed_avgdl is None else _FixedLength(fixed_avgdl, k1=k1, b=b, stopwords=stopwords)
-    for rid, text in texts.items():
-        index.add(rid, text)
-    terms = index.terms(query)
-    mass = index.idf_mass(terms)
-    raw = index.score_terms(terms)
-    ranked = sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [(rid, calibrate_bm25(s, mass)) for rid, s in ranked]
+    return keyword_reference(texts, query, index=index)
 
 
-def pairs(hits: list[ScoredRecord]) -> list[tuple[str, float]]:
-    return [(h.id, h.score) for h in hits]
+pairs = hit_pairs
 
 
 def assert_same(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
