@@ -57,16 +57,60 @@ _EXPORTS = {
     "SearchResponse": "mem7_core.results",
 }
 
-__all__ = sorted(_EXPORTS)
+# The public names: exactly _EXPORTS' keys (tests/test_exports.py checks it), spelled out so
+# type checkers and linters see them.
+__all__ = [
+    "ActionResult",
+    "AddResponse",
+    "AsyncMemory",
+    "ConfigError",
+    "ContextConfig",
+    "DecayConfig",
+    "EmbedderConfig",
+    "FilterError",
+    "GraphRelationResult",
+    "GraphStoreConfig",
+    "HistoryEntry",
+    "HistoryEvent",
+    "HistoryStoreConfig",
+    "ImportResponse",
+    "ImportResult",
+    "Item",
+    "LLMOutputError",
+    "LLMResponse",
+    "ListResponse",
+    "LlmConfig",
+    "Mem7Error",
+    "Memory",
+    "MemoryAction",
+    "MemoryConfig",
+    "MemoryConflictError",
+    "MemoryItem",
+    "MemoryNotFoundError",
+    "MessageResponse",
+    "PluginRegistry",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "Relation",
+    "RerankResult",
+    "RerankerConfig",
+    "Scope",
+    "ScopeError",
+    "ScoredRecord",
+    "SearchResponse",
+    "VectorRecord",
+    "VectorStoreConfig",
+    "get_registry",
+    "hookimpl",
+    "load_config",
+]
 
 
-__getattr__ = lazy_getattr('mem7_core', _EXPORTS, globals())
+__getattr__ = lazy_getattr("mem7_core", _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
     from .config import (
-        ContextConfig,
-        DecayConfig,
         EmbedderConfig,
         GraphStoreConfig,
         HistoryStoreConfig,
@@ -90,7 +134,17 @@ if TYPE_CHECKING:
         ProviderNotFoundError,
         ScopeError,
     )
-    from .models import ActionResult, HistoryEvent, Item, LLMResponse, Relation, RerankResult, ScoredRecord, Scope, VectorRecord
+    from .models import (
+        ActionResult,
+        HistoryEvent,
+        Item,
+        LLMResponse,
+        Relation,
+        RerankResult,
+        Scope,
+        ScoredRecord,
+        VectorRecord,
+    )
     from .plugins import PluginRegistry, get_registry, hookimpl
     from .results import (
         AddResponse,
@@ -103,3 +157,5 @@ if TYPE_CHECKING:
         MessageResponse,
         SearchResponse,
     )
+    from .scorers.context import ContextConfig  # mem7_core.config imports them from here
+    from .scorers.decay import DecayConfig

@@ -24,7 +24,8 @@ class CoroutineProxy:
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # noqa: D105 - isinstance() falls back to __class__
-        return self._inner.__class__
+        cls: type = self._inner.__class__
+        return cls
 
     @property
     def wrapped(self) -> Any:

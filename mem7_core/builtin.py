@@ -1,11 +1,14 @@
-"""The core's own providers, registered through the same hooks as any plugin."""
+"""The core's own providers, registered through the same hooks as any plugin.
+
+The test fake ``hash`` embedder is not one of them: the testing kit registers it through its own
+entry point (:mod:`mem7_core.testing.providers`), loaded only when a config asks for it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from .plugins import hookimpl
-from .providers import Embedder, HistoryStore, Scorer
+from .providers import HistoryStore, Scorer
 
 
 @hookimpl
@@ -22,10 +25,3 @@ def mem7_register_scorers(register: Callable[[type[Scorer]], None]) -> None:
 
     register(DecayScorer)
     register(ContextScorer)
-
-
-@hookimpl
-def mem7_register_embedders(register: Callable[[type[Embedder]], None]) -> None:
-    from .testing.fakes import HashEmbedder
-
-    register(HashEmbedder)

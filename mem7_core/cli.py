@@ -543,7 +543,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--config", metavar="PATH", default=d(None),
                         help="config file (.yaml/.toml/.json); default $MEM7_CONFIG, else the embedded default")
     parser.add_argument("--data-dir", metavar="DIR", default=d(None),
-                        help=f"where the embedded default keeps its data (default ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
+                        help=f"where the embedded default keeps its data "
+                             f"(default ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})")
     parser.add_argument("--json", action="store_true", default=d(False), help="print JSON instead of text")
     parser.add_argument("-v", "--verbose", action="count", default=d(0),
                         help=f"log more (-v info, -vv debug; or set ${LOG_LEVEL_ENV}); show tracebacks")
@@ -575,7 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help_text: str, func: Callable[[argparse.Namespace], int], **kw: Any) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, func: Callable[[argparse.Namespace], int], **kw: Any
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, **kw)
         _add_global_options(p, top=False)
         p.set_defaults(func=func)

@@ -23,7 +23,9 @@ class ProgressBar:
     No dependency: a bulk import should not need tqdm. Redraws at most ten times a second.
     """
 
-    def __init__(self, total: int, *, stream: IO[str] | None = None, quiet: bool = False, label: str = "import") -> None:
+    def __init__(
+        self, total: int, *, stream: IO[str] | None = None, quiet: bool = False, label: str = "import"
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.total = max(total, 0)
         self.done = 0
@@ -80,7 +82,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         if infer is None:
             infer = memory.engine.llm is not None
         elif infer and memory.engine.llm is None:
-            raise UsageError("--infer needs an LLM (set OPENAI_API_KEY or configure llm); use --no-infer to store verbatim")
+            raise UsageError(
+                "--infer needs an LLM (set OPENAI_API_KEY or configure llm); use --no-infer to store verbatim"
+            )
         bar = ProgressBar(len(parsed), quiet=args.quiet)
         try:
             report = import_lines(memory, parsed, infer=infer, continue_on_error=args.continue_on_error,
@@ -166,7 +170,8 @@ def add_parsers(command: Any, add_scope_options: Any, add_global_options: Any) -
     p.add_argument("file", metavar="FILE", help="the JSONL file ('-': stdin)")
     add_scope_options(p)
     p.add_argument("--infer", action=argparse.BooleanOptionalAction, default=None,
-                   help="extract facts with the LLM (default: when an LLM is configured); exported memories are always stored verbatim")
+                   help="extract facts with the LLM (default: when an LLM is configured); "
+                        "exported memories are always stored verbatim")
     p.add_argument("--continue-on-error", action="store_true",
                    help="skip bad or failing lines (listed on stderr; exit 1) instead of stopping")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
@@ -190,4 +195,4 @@ def add_parsers(command: Any, add_scope_options: Any, add_global_options: Any) -
     check.set_defaults(func=cmd_config_check)
 
 
-__all__ = ["ProgressBar", "add_parsers", "cmd_config_check", "cmd_export", "cmd_import", "EXIT_USAGE"]
+__all__ = ["EXIT_USAGE", "ProgressBar", "add_parsers", "cmd_config_check", "cmd_export", "cmd_import"]

@@ -23,7 +23,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError
-from .models import MEMORY_TYPES, TASK_TYPES
+from .providers.base import ProviderSpec as ProviderSpec  # the contract's: plugins name providers in it too
+from .scorers.context import DEFAULT_CONTEXT_WEIGHTS as DEFAULT_CONTEXT_WEIGHTS  # each scorer owns its Config
+from .scorers.context import ContextConfig
+from .scorers.decay import DecayConfig
 
 ENV_PREFIX = "MEM7_"
 CONFIG_PATH_ENV = "MEM7_CONFIG"
@@ -37,36 +40,11 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     return Path(env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 #: MEM7_* variables that are not config fields.
-_NON_CONFIG_ENV = {"MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL", "MEM7_USER_ID"}
+_NON_CONFIG_ENV = {
+    "MEM7_CONFIG", "MEM7_DISABLE_PLUGINS", "MEM7_DATA_DIR", "MEM7_LOG_LEVEL", "MEM7_NEO4J_URL", "MEM7_USER_ID",
+}
 _NON_CONFIG_ENV_PREFIXES = ("MEM7_SERVER_",)
 """Settings of ``mem7 serve`` / ``mem7 mcp`` (tokens, host), not engine config."""
-
-
-class ProviderSpec(BaseModel):
-    """Which provider to use and its own config section."""
-
-    model_config = ConfigDict(extra="allow")
-
-    provider: str
-    config: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _fold_extras(self) -> ProviderSpec:
-        extras = dict(self.__pydantic_extra__ or {})
-        if extras:
-            merged = {**extras, **self.config}
-            object.__setattr__(self, "config", merged)
-            self.__pydantic_extra__.clear()  # type: ignore[union-attr]
-            self.__pydantic_fields_set__.add("config")  # so model_dump(exclude_unset=True) keeps it
-        return self
-
-    @field_validator("provider")
-    @classmethod
-    def _provider_name(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("provider must be a non-empty name, e.g. 'openai'")
-        return v.lower()
 
 
 class LlmConfig(ProviderSpec):
@@ -114,7 +92,11 @@ class GraphStoreConfig(ProviderSpec):
     @classmethod
     def _threshold_in_config(cls, data: Any) -> Any:
         # mem0 puts the threshold inside the store's section: graph_store.config.threshold.
-        if not isinstance(data, Mapping) or not isinstance(data.get("config"), Mapping) or "threshold" not in data["config"]:
+        if (
+            not isinstance(data, Mapping)
+            or not isinstance(data.get("config"), Mapping)
+            or "threshold" not in data["config"]
+        ):
             return data
         data = dict(data)
         inner = dict(data["config"])
@@ -135,56 +117,6 @@ class ScorerConfig(ProviderSpec):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class DecayConfig(_Section):
-    """Ebbinghaus-style forgetting (spec §4). Off by default."""
-
-    enabled: bool = False
-    base_half_life_secs: float = Field(604800.0, gt=0)
-    decay_shape: float = Field(0.8, gt=0, le=1)
-    min_retention: float = Field(0.1, ge=0, lt=1)
-    rehearsal_factor: float = Field(0.5, ge=0)
-
-
-DEFAULT_CONTEXT_WEIGHTS: dict[str, dict[str, float]] = {
-    "factual": {"troubleshooting": 1.0, "design": 0.5, "factual_lookup": 1.0, "planning": 0.7, "general": 1.0},
-    "preference": {"troubleshooting": 0.3, "design": 1.0, "factual_lookup": 0.3, "planning": 0.8, "general": 0.8},
-    "procedural": {"troubleshooting": 0.8, "design": 0.5, "factual_lookup": 0.5, "planning": 1.0, "general": 0.7},
-    "episodic": {"troubleshooting": 0.5, "design": 0.5, "factual_lookup": 0.5, "planning": 0.5, "general": 0.7},
-}
-"""Spec §5: rows are memory types, columns task types; pairs not listed weigh 1.0."""
-
-
-class ContextConfig(_Section):
-    """Session-aware context scoring (spec §5). Off by default. ``weights`` overrides single cells."""
-
-    enabled: bool = False
-    weights: dict[str, dict[str, float]] = Field(default_factory=dict)
-
-    @field_validator("weights", mode="before")
-    @classmethod
-    def _none_is_empty(cls, v: Any) -> Any:
-        return {} if v is None else v  # the original mem7's ContextConfig(weights=None)
-
-    @field_validator("weights")
-    @classmethod
-    def _known_cells(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        for row, cols in v.items():
-            if row not in MEMORY_TYPES:
-                raise ValueError(f"context.weights: unknown memory type {row!r}; use one of {MEMORY_TYPES}")
-            for col, w in cols.items():
-                if col not in TASK_TYPES:
-                    raise ValueError(f"context.weights.{row}: unknown task type {col!r}; use one of {TASK_TYPES}")
-                if w < 0:
-                    raise ValueError(f"context.weights.{row}.{col} must be >= 0")
-        return v
-
-    def matrix(self) -> dict[str, dict[str, float]]:
-        out = {row: dict(cols) for row, cols in DEFAULT_CONTEXT_WEIGHTS.items()}
-        for row, cols in self.weights.items():
-            out.setdefault(row, {}).update(cols)
-        return out
 
 
 class ExpandConfig(_Section):
@@ -274,7 +206,8 @@ class LimitsConfig(_Section):
     (``mem7 serve --max-body-bytes``, docs/server.md)."""
 
     max_text_chars: int = Field(32_000, ge=1)
-    """Characters per message text, per memory text (``update``, each imported item), per search query and per ``add(prompt=...)``."""
+    """Characters per message text, per memory text (``update``, each imported item), per search
+    query and per ``add(prompt=...)``."""
     max_messages: int = Field(1_000, ge=1)
     """Messages per ``add`` call."""
     max_metadata_bytes: int = Field(16_384, ge=2)
@@ -282,9 +215,11 @@ class LimitsConfig(_Section):
     max_import_items: int = Field(10_000, ge=1)
     """Items per ``import_memories`` call (``mem7 import`` sends larger files in several calls)."""
     max_concurrent_provider_calls: int = Field(64, ge=1)
-    """Calls in flight at once to each model provider (the LLM, the embedder, the reranker); more wait their turn, first come first served."""
+    """Calls in flight at once to each model provider (the LLM, the embedder, the reranker); more
+    wait their turn, first come first served."""
     embed_batch_size: int = Field(64, ge=1)
-    """Texts per embedder call: a larger batch is sent in several calls, one after the other, so one huge ``add`` or import lets other requests' calls in between."""
+    """Texts per embedder call: a larger batch is sent in several calls, one after the other, so one
+    huge ``add`` or import lets other requests' calls in between."""
 
 
 class MemoryConfig(BaseModel):

@@ -55,7 +55,9 @@ def _errors(exc: ValidationError, where: str) -> list[str]:
     return out
 
 
-def load_layers(path: str | None, *, base: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_layers(
+    path: str | None, *, base: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The merged raw config (base < file < ``MEM7_*``), unvalidated.
 
     :raises ConfigError: the file is missing or not valid YAML/TOML/JSON.
@@ -108,16 +110,16 @@ def check_config(
         cls = _lookup(registry, kind, "sqlite" if auto else spec.provider, where, result)
         if cls is None:
             continue
-        section = dict(spec.config)
+        provider_config = dict(spec.config)
         cfg_where = where if where in ("decay", "context") else f"{where}.config"
         try:
-            cls.Config.model_validate(section)
+            cls.Config.model_validate(provider_config)
         except ValidationError as exc:
             result.problems.extend(_errors(exc, cfg_where))
             continue
         if build and not auto:
             try:
-                built.append(cls.from_config(section, selected_as=spec.provider))
+                built.append(cls.from_config(provider_config, selected_as=spec.provider, registry=registry))
             except ValidationError as exc:
                 result.problems.extend(_errors(exc, cfg_where))
                 continue

@@ -76,8 +76,9 @@ from pydantic import (
     model_validator,
 )
 
-from .config import ContextConfig, DecayConfig
 from .errors import ConfigError
+from .scorers.context import ContextConfig  # as mem7_core.config has them
+from .scorers.decay import DecayConfig
 
 __all__ = [
     "ContextConfig",
@@ -115,7 +116,9 @@ _VECTOR_PROVIDERS = {
     "upstash": "upstash", "upstash_vector": "upstash", "upstash-vector": "upstash",
     "qdrant": "qdrant", "pgvector": "pgvector", "postgres": "pgvector", "postgresql": "pgvector",
 }
-_GRAPH_PROVIDERS = {"flat": "flat", "memory": "flat", "in-memory": "flat", "in_memory": "flat", "kuzu": "kuzu", "neo4j": "neo4j"}
+_GRAPH_PROVIDERS = {
+    "flat": "flat", "memory": "flat", "in-memory": "flat", "in_memory": "flat", "kuzu": "kuzu", "neo4j": "neo4j",
+}
 _RERANKER_PROVIDERS = {"cohere": "cohere", "llm": "llm_rerank", "llm_rerank": "llm_rerank", "llm-rerank": "llm_rerank"}
 
 FASTEMBED_MODELS = {
@@ -221,7 +224,9 @@ class EmbeddingConfig(_Section):
     """The original's ``EmbeddingConfig``: an OpenAI-compatible embeddings server, or local FastEmbed."""
 
     _where: ClassVar[str] = "embedding"
-    _aliases: ClassVar[dict[str, str]] = {"embedding_dims": "dims", "embedding_model_dims": "dims", "cacheDir": "cache_dir"}
+    _aliases: ClassVar[dict[str, str]] = {
+        "embedding_dims": "dims", "embedding_model_dims": "dims", "cacheDir": "cache_dir",
+    }
 
     provider: str = "openai"
     base_url: str = "https://api.openai.com/v1"
@@ -367,7 +372,8 @@ class MemoryConfig(BaseModel):
         # The original's MemoryConfig(**mem0_dict): embedder / vector_store / graph_store / history_db_path.
         if not isinstance(data, Mapping):
             return data
-        data = _rename(dict(data), {"embedder": "embedding", "vector_store": "vector", "graph_store": "graph"}, "config")
+        renames = {"embedder": "embedding", "vector_store": "vector", "graph_store": "graph"}
+        data = _rename(dict(data), renames, "config")
         if "history_db_path" in data:
             path = data.pop("history_db_path")
             history = data.get("history")
@@ -550,7 +556,9 @@ def adapt_original(layer: Mapping[str, Any], *, where: str | None = None, comple
             )
     ours = {k: v for k, v in layer.items() if k not in _OWN_KEYS}
     theirs = {k: v for k, v in layer.items() if k in _OWN_KEYS}
-    skip = frozenset(k for k in ("embedder", "vector_store", "graph_store", "history_store", "history_db_path") if k in layer)
+    skip = frozenset(
+        k for k in ("embedder", "vector_store", "graph_store", "history_store", "history_db_path") if k in layer
+    )
     # mem0's names given beside the original's: those sections stay in our shape, untouched.
     for key in ("embedder", "vector_store", "graph_store", "history_db_path"):
         if key in theirs:

@@ -106,7 +106,7 @@ def _parse_key(key: str, spec: Any) -> Filter:
             _check_scalar(key, op, value)
             if op in ("in", "nin"):
                 value = tuple(value)
-            conds.append(Condition(key, op, value))  # type: ignore[arg-type]
+            conds.append(Condition(key, op, value))
         return conds[0] if len(conds) == 1 else And(tuple(conds))
     if spec == "*":
         return Condition(key, "exists")

@@ -12,6 +12,7 @@ recorded with its error and skipped: the others keep working, and the error show
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -186,8 +187,16 @@ class PluginRegistry:
         return found
 
     def create(self, kind: ProviderKind | str, name: str, config: dict[str, Any] | None = None) -> Provider:
-        """Build provider ``name`` of ``kind`` from its config section, validated by its ``Config``."""
-        return self.get(kind, name).from_config(config or {}, selected_as=name)
+        """Build provider ``name`` of ``kind`` from its config section, validated by its ``Config``.
+
+        The provider's ``from_config`` gets ``registry=self``, so what it builds in turn (an
+        LLM-backed reranker's LLM) comes from this registry, not the process-wide one. An override
+        of ``from_config`` written before that keyword existed is called without it.
+        """
+        cls = self.get(kind, name)
+        if _takes_registry(cls):
+            return cls.from_config(config or {}, selected_as=name, registry=self)
+        return cls.from_config(config or {}, selected_as=name)
 
     def names(self, kind: str) -> list[str]:
         """Provider names (and aliases) of ``kind`` known so far, sorted."""
@@ -220,6 +229,15 @@ class PluginRegistry:
     def pending(self) -> list[str]:
         """Entry points not imported yet."""
         return [ep.name for ep in self._pending]
+
+
+def _takes_registry(cls: type[Provider]) -> bool:
+    """Whether ``cls.from_config`` accepts ``registry=`` (the base's does; an old override may not)."""
+    try:
+        params = inspect.signature(cls.from_config).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a C-level or odd callable
+        return True
+    return "registry" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 _default: PluginRegistry | None = None

@@ -4,9 +4,10 @@ Off unless ``telemetry.enabled``: then, and only then, the ``opentelemetry`` pac
 (the optional extra ``pip install 'mem7-core[otel]'``), so a default engine loads no telemetry
 library and sends nothing anywhere.
 
-- Operation spans (methods marked with :func:`traced`) are named like the method (``add``, ``search``, ``get``, ``get_all``, ``update``,
-  ``delete``, ``delete_all``, ``history``, ``reset``) and carry the scope ids, the by-id target, the
-  limits asked for and the counts of what came back (``mem7.results``, ``mem7.events.ADD`` ...).
+- Operation spans (methods marked with :func:`traced`) are named like the method (``add``,
+  ``search``, ``get``, ``get_all``, ``update``, ``delete``, ``delete_all``, ``history``, ``reset``)
+  and carry the scope ids, the by-id target, the limits asked for and the counts of what came back
+  (``mem7.results``, ``mem7.events.ADD`` ...).
   The search query is recorded (``mem7.query``) only with ``telemetry.record_query_text``; the text
   of memories and messages never is.
 - Provider calls are child spans named ``<kind>.<method>`` (``llm.generate``, ``embedder.embed``,
@@ -107,7 +108,10 @@ class Telemetry:
             return provider
         return TracedProvider(provider, kind, self)
 
-    async def call(self, kind: str, provider: Any, method: str, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def call(
+        self, kind: str, provider: Any, method: str, fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...], kwargs: dict[str, Any],
+    ) -> Any:
         """Run one provider call inside its child span, with counts (never texts) as attributes."""
         with self.tracer.start_as_current_span(f"{kind}.{method}") as span:
             span.set_attribute("mem7.provider", str(getattr(provider, "name", type(provider).__name__)))
@@ -168,7 +172,9 @@ def traced(operation: str) -> Callable[[F], F]:
     return mark
 
 
-def _operation_method(telemetry: Telemetry, operation: str, fn: Callable[..., Awaitable[Any]], engine: Any) -> Callable[..., Awaitable[Any]]:
+def _operation_method(
+    telemetry: Telemetry, operation: str, fn: Callable[..., Awaitable[Any]], engine: Any
+) -> Callable[..., Awaitable[Any]]:
     """``fn`` bound to ``engine``, inside a span named ``operation``."""
     signature = inspect.signature(fn)
 
@@ -250,7 +256,9 @@ def _sized(value: Any) -> int | None:
     return len(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else None
 
 
-def _call_attributes(span: Span, kind: str, method: str, provider: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+def _call_attributes(
+    span: Span, kind: str, method: str, provider: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
     if kind == "llm":
         model = getattr(getattr(provider, "config", None), "model", None)
         if isinstance(model, str):
@@ -283,7 +291,9 @@ def _result_attributes(span: Span, kind: str, method: str, result: Any) -> None:
         span.set_attribute("mem7.results", n)
     usage = getattr(result, "usage", None) if kind == "llm" else None
     if isinstance(usage, Mapping):
-        for key, attr in (("prompt_tokens", "gen_ai.usage.input_tokens"), ("completion_tokens", "gen_ai.usage.output_tokens")):
+        for key, attr in (
+            ("prompt_tokens", "gen_ai.usage.input_tokens"), ("completion_tokens", "gen_ai.usage.output_tokens")
+        ):
             if isinstance(usage.get(key), int):
                 span.set_attribute(attr, usage[key])
 
@@ -328,7 +338,8 @@ def _otlp_provider(config: TelemetryConfig) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     endpoint = config.otlp_endpoint
     if config.otlp_protocol == "http/protobuf" and not endpoint.rstrip("/").endswith("/v1/traces"):
-        endpoint = endpoint.rstrip("/") + "/v1/traces"  # the collector's traces path, as OTEL_EXPORTER_OTLP_ENDPOINT implies
+        # The collector's traces path, as OTEL_EXPORTER_OTLP_ENDPOINT implies.
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
     exporter_kwargs: dict[str, Any] = {"endpoint": endpoint, "timeout": config.otlp_timeout_secs}
     if config.otlp_headers:
         exporter_kwargs["headers"] = dict(config.otlp_headers)
@@ -339,4 +350,7 @@ def _otlp_provider(config: TelemetryConfig) -> Any:
     return provider
 
 
-__all__ = ["INSTALL_HINT", "OPERATION_ATTR", "TRACED_KINDS", "Telemetry", "TracedProvider", "check_installed", "traced", "unwrap"]
+__all__ = [
+    "INSTALL_HINT", "OPERATION_ATTR", "TRACED_KINDS", "Telemetry", "TracedProvider",
+    "check_installed", "traced", "unwrap",
+]

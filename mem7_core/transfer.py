@@ -32,17 +32,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .engine.restore import DERIVED_FIELDS, RestoreItem
 from .models import SCOPE_KEYS, memory_type_of
 from .unicode_safe import check_str, check_tree, scrub
 
 if TYPE_CHECKING:
     from .engine.sync import Memory
 
-EXPORT_FIELDS = (
-    "id", "memory", "user_id", "agent_id", "run_id", "metadata", "memory_type", "role", "actor_id",
-    "created_at", "updated_at", "last_accessed_at", "access_count",
-)
-"""What one exported memory carries, in this order (``text``, ``hash`` and ``score`` are derived)."""
+EXPORT_FIELDS: tuple[str, ...] = tuple(f for f in RestoreItem.model_fields if f not in DERIVED_FIELDS)
+"""What one exported memory carries, in this order: the fields of
+:class:`~mem7_core.engine.restore.RestoreItem` (``text``, ``hash`` and ``score`` are derived)."""
 IMPORT_BATCH = 64
 """Memory lines embedded and written per batch (one embedding call, one history batch)."""
 
@@ -51,16 +50,20 @@ Progress = Callable[[int], None]
 
 
 class _Line(BaseModel):
+    """What a conversation and a message line share (a memory line is a :class:`RestoreItem`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     user_id: str | None = Field(None, min_length=1)
     agent_id: str | None = Field(None, min_length=1)
     run_id: str | None = Field(None, min_length=1)
     metadata: dict[str, Any] | None = None
+    memory_type: str | None = None
 
-    def scope(self, default: Mapping[str, str]) -> dict[str, str]:
-        own = {k: getattr(self, k) for k in SCOPE_KEYS if getattr(self, k) is not None}
-        return own or dict(default)
+    @field_validator("memory_type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        return memory_type_of(v)
 
 
 class _Message(BaseModel):
@@ -82,45 +85,15 @@ class ConversationLine(_Line):
     """``{"messages": [...]}``: one ``add()``."""
 
     messages: list[_Message] = Field(min_length=1)
-    memory_type: str | None = None
-
-    @field_validator("memory_type")
-    @classmethod
-    def _type(cls, v: str | None) -> str | None:
-        return memory_type_of(v)
 
 
 class MessageLine(_Message, _Line):
     """``{"role": ..., "content": ...}``: a one-message ``add()``."""
 
-    memory_type: str | None = None
 
-    @field_validator("memory_type")
-    @classmethod
-    def _type(cls, v: str | None) -> str | None:
-        return memory_type_of(v)
-
-
-class MemoryLine(_Line):
-    """An exported memory, stored as it is (``text``/``hash``/``score`` are accepted and ignored)."""
-
-    id: str | None = Field(None, min_length=1)
-    memory: str = Field(min_length=1)
-    text: str | None = None
-    hash: str | None = None
-    score: float | None = None
-    memory_type: str | None = None
-    role: str | None = None
-    actor_id: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-    last_accessed_at: str | None = None
-    access_count: int = Field(0, ge=0)
-
-    @field_validator("memory_type")
-    @classmethod
-    def _type(cls, v: str | None) -> str | None:
-        return memory_type_of(v)
+MemoryLine = RestoreItem
+"""An exported memory, stored as it is: the model ``import_memories`` checks items with
+(``text``/``hash``/``score`` are accepted and ignored)."""
 
 
 Line = ConversationLine | MessageLine | MemoryLine
@@ -185,7 +158,7 @@ def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> Parse
             check_tree(value, key)
     except ValueError as exc:
         raise ValueError(f"line {number}: {exc}") from None
-    kind: type[BaseModel]
+    kind: type[Line]
     if "messages" in data:
         kind = ConversationLine
     elif "memory" in data:
@@ -200,21 +173,24 @@ def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> Parse
     try:
         line = kind.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ValueError(f"line {number}: {problems}") from None
-    if isinstance(line, MemoryLine) and line.metadata:
-        from .engine.records import check_metadata
-
-        try:
-            check_metadata(line.metadata)
-        except ValueError as exc:
-            raise ValueError(f"line {number}: {exc}") from None
-    scope = {k: v for k, v in line.scope(default_scope).items() if v}  # type: ignore[union-attr]
+        raise ValueError(f"line {number}: " + "; ".join(_problem(err) for err in exc.errors())) from None
+    own = {k: getattr(line, k) for k in SCOPE_KEYS if getattr(line, k)}
+    scope = own or {k: v for k, v in default_scope.items() if v}
     if not scope:
-        raise ValueError(f"line {number}: no scope: give user_id, agent_id or run_id on the line, or --user/--agent/--run")
-    return ParsedLine(number, line, scope)  # type: ignore[arg-type]
+        raise ValueError(
+            f"line {number}: no scope: give user_id, agent_id or run_id on the line, or --user/--agent/--run"
+        )
+    return ParsedLine(number, line, scope)
+
+
+def _problem(err: Any) -> str:
+    """One validation error as ``field: why``; a check's message that names its field itself
+    (``metadata key 'user_id' is reserved ...``) is shown as it is."""
+    where = ".".join(str(p) for p in err["loc"]) or "(line)"
+    cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+    if isinstance(cause, ValueError) and str(cause).startswith(where):
+        return str(cause)
+    return f"{where}: {err['msg']}"
 
 
 def read_lines(
@@ -283,7 +259,8 @@ def import_lines(
 
     for item in parsed:
         if isinstance(item.line, MemoryLine):
-            if item.line.id is not None and any(p.line.id == item.line.id for p in batch):
+            mem_id = item.line.id
+            if mem_id is not None and any(isinstance(p.line, MemoryLine) and p.line.id == mem_id for p in batch):
                 flush()  # the same id twice: the second is "already present", as in separate runs
             batch.append(item)
             if len(batch) >= IMPORT_BATCH:

@@ -13,10 +13,11 @@ on the machine it is generated on. ``tests/test_docs.py`` fails when the committ
 
 from __future__ import annotations
 
-import ast
 import argparse
+import ast
 import importlib
 import inspect
+import itertools
 import json
 import re
 import sys
@@ -55,9 +56,10 @@ def _attribute_docs(model: type[BaseModel]) -> dict[str, str]:
         except (OSError, TypeError, SyntaxError):
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in zip(body, body[1:]):
+        for node, nxt in itertools.pairwise(body):
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
                 docs[node.target.id] = inspect.cleandoc(nxt.value.value)
     return docs
 
@@ -108,7 +110,8 @@ def model_table(model: type[BaseModel]) -> str:
     rows = ["| field | type | default | description |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         description = field.description or docs.get(name, "")
-        rows.append(f"| `{name}` | `{_cell(_type_name(field.annotation))}` | {_cell(_default(field))} | {_cell(description)} |")
+        type_name = _cell(_type_name(field.annotation))
+        rows.append(f"| `{name}` | `{type_name}` | {_cell(_default(field))} | {_cell(description)} |")
     extra = model.model_config.get("extra")
     note = "Unknown keys are errors." if extra == "forbid" else ""
     return "\n".join(rows) + (f"\n\n{note}" if note else "")
@@ -137,7 +140,9 @@ def collect_providers() -> dict[str, list[tuple[str, type]]]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            sys.exit(f"gen_config_docs: cannot import {module_name} ({exc}); run scripts/setup.sh to install every plugin")
+            sys.exit(
+                f"gen_config_docs: cannot import {module_name} ({exc}); run scripts/setup.sh to install every plugin"
+            )
         for kind, hook in REGISTRATION_HOOKS.items():
             fn = getattr(module, hook, None)
             if fn is None:

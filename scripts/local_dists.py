@@ -1,9 +1,10 @@
 """Print the repo's local distributions as pip install specs, one a line, in install order.
 
 mem7-core first, then the plugins under plugins/ and the tutorial's example plugin under
-docs/example-plugin/ (a plugin depending on another local one comes after it), then distributions registering no ``mem7`` entry point (the ``mem7`` meta dist). A spec
-carries the distribution's ``test``/``testing`` extras when it declares them, e.g.
-``plugins/openai[testing]`` (the core also its ``server``/``mcp`` extras: ``.[testing,server,mcp]``).
+docs/example-plugin/ (a plugin depending on another local one comes after it), then distributions
+registering no ``mem7`` entry point (the ``mem7`` meta dist). A spec carries the distribution's
+``test``/``testing`` extras when it declares them, e.g. ``plugins/openai[testing]`` (the core also
+its ``server``/``mcp`` extras: ``.[testing,server,mcp]``).
 Used by scripts/setup.sh; run from the repo root.
 """
 

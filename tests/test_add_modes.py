@@ -15,7 +15,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,18 @@ import pytest
 from mem7_core.config import MemoryConfig, load_config
 from mem7_core.engine.inference import parse_extract_and_decide, retrieval_queries
 from mem7_core.engine.memory import AsyncMemory
-from mem7_core.engine.prompts import (
+from mem7_core.errors import ConfigError, LLMOutputError
+from mem7_core.models import Scope
+from mem7_core.providers.tasks import (
     AGENT_EXTRACT_AND_UPDATE_MARKER,
     EXTRACT_AND_UPDATE_MARKER,
     FACT_EXTRACTION_MARKER,
     UPDATE_MEMORY_MARKER,
 )
-from mem7_core.errors import ConfigError, LLMOutputError
-from mem7_core.models import Scope
 from mem7_core.testing.fakes import ScriptedLLM, rule_based_reply
 from mem7_core.testing.one_call import as_one_call, one_call_reply, read_one_call
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 BASE: dict[str, Any] = {
     "llm": None,
     "embedder": {"provider": "hash"},

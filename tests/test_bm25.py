@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from mem7_core.retrieval import BM25Index, STOPWORDS, calibrate_bm25, cosine, cosines, expand, rrf, tokenize, weighted
+from mem7_core.retrieval import STOPWORDS, BM25Index, calibrate_bm25, cosine, cosines, expand, rrf, tokenize, weighted
 
 CORPUS = {
     "d1": "apple banana apple",  # 3 tokens
@@ -106,10 +106,10 @@ def _state(idx: BM25Index) -> tuple:
 
 def test_incremental_updates_equal_a_rebuild():
     rng = random.Random(7)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
     live: dict[str, str] = {}
     idx = BM25Index()
-    for step in range(400):
+    for _step in range(400):
         doc_id = f"m{rng.randrange(60)}"
         if rng.random() < 0.3 and doc_id in live:
             assert idx.remove(doc_id)

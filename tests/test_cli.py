@@ -120,7 +120,7 @@ def test_end_to_end_with_the_embedded_default(mem7_exe: str, clean_env: Path,
     found = run(mem7_exe, "--json", "search", "what", "do", "I", "like", "to", "drink?")
     assert found.returncode == 0, found.stderr
     results = json.loads(found.stdout)["results"]
-    assert [r["memory"] for r in results][0] == "My favourite drink is green tea"
+    assert next(r["memory"] for r in results) == "My favourite drink is green tea"
     assert len(results) == 2 and results[0]["score"] > results[1]["score"]
     assert results[0]["metadata"] == {"topic": "food"} and results[0]["user_id"] == "alice"
 
@@ -353,7 +353,7 @@ def test_llm_server_error_falls_back_in_process(capsys: pytest.CaptureFixture[st
     monkeypatch.setenv("MEM7_LLM__CONFIG__MAX_RETRIES", "0")
     monkeypatch.setenv("MEM7_LLM_RETRIES", "0")
     openai_server.fail_next(1, status=500)
-    code, out, err = cli(capsys, "add", "The deploy key rotates monthly.")
+    code, _out, err = cli(capsys, "add", "The deploy key rotates monthly.")
     assert code == 0, err
     [line] = err.strip().splitlines()
     assert "server error 500" in line and line.endswith("storing verbatim")

@@ -131,11 +131,30 @@ def test_bad_lines_are_named_and_nothing_is_imported(capsys, tmp_path):
         {"text": "unknown kind", "user_id": "u"},
         [1, 2],
     ])
-    code, out, err = cli(capsys, "import", str(src), "--user", "")  # an empty flag does not count as a scope
+    code, _out, err = cli(capsys, "import", str(src), "--user", "")  # an empty flag does not count as a scope
     assert code == 2
     assert "7 bad line(s) of 8; nothing was imported" in err
     for expected in ("line 2: role:", "line 3: not valid JSON", "line 4: memory:", "line 5: metadata key 'user_id' is reserved",
                      "line 6: no scope", "line 7: unknown kind of line", "line 8: must be a JSON object"):
+        assert expected in err, expected
+    assert exported(capsys) == []
+
+
+def test_memory_lines_are_checked_as_import_memories_checks_items_before_anything_is_written(capsys, tmp_path):
+    # One model (RestoreItem) for export_memories items, memory lines and import_memories: a memory
+    # line the engine would refuse is refused while reading the file, named by its line.
+    src = write_jsonl(tmp_path / "bad.jsonl", [
+        {"memory": "fine", "user_id": "u"},
+        {"memory": "   ", "user_id": "u"},
+        {"memory": "bad time", "user_id": "u", "created_at": "yesterday"},
+        {"memory": "typo", "user_id": "u", "metdata": {}},
+        {"memory": "bad type", "user_id": "u", "memory_type": "nonsense"},
+    ])
+    code, _, err = cli(capsys, "import", str(src))
+    assert code == 2
+    assert "4 bad line(s) of 5; nothing was imported" in err
+    for expected in ("line 2: memory: Value error, must not be blank", "line 3: created_at: Value error, must be an ISO-8601",
+                     "line 4: metdata:", "line 5: memory_type:"):
         assert expected in err, expected
     assert exported(capsys) == []
 
@@ -164,7 +183,7 @@ def test_a_failing_line_stops_the_import_and_says_what_was_done(capsys, tmp_path
         {"role": "user", "content": "never reached", "user_id": "u"},
     ])
     openai_server.fail_next(5, status=500, endpoint="chat")
-    code, out, err = cli(capsys, "import", str(src))
+    code, _out, err = cli(capsys, "import", str(src))
     assert code == 1
     assert "line 2 failed" in err and "imported 1 of 3 line(s)" in err
     assert [r["memory"] for r in exported(capsys)] == ["exported memory"]

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from mem7_core.config import DEFAULT_CONTEXT_WEIGHTS, ContextConfig
-from mem7_core.engine.prompts import CLASSIFY_QUERY_MARKER
+from mem7_core.config import ContextConfig as ConfigContextConfig
 from mem7_core.errors import ProviderError
 from mem7_core.models import MEMORY_TYPES, TASK_TYPES, Scope
 from mem7_core.providers.scorer import QueryContext, ScoredHit
-from mem7_core.scorers.context import ContextScorer, normalise_task_type
+from mem7_core.providers.tasks import CLASSIFY_QUERY_MARKER
+from mem7_core.scorers.context import DEFAULT_CONTEXT_WEIGHTS, ContextConfig, ContextScorer, normalise_task_type
 from mem7_core.testing.fakes import ScriptedLLM
 
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 # Spec §5, verbatim: rows memory type, columns troubleshooting / design / factual_lookup / planning / general.
 SPEC_TABLE = {
@@ -35,7 +35,7 @@ def test_default_matrix_is_the_spec_table():
     assert COLUMNS == TASK_TYPES
     assert set(SPEC_TABLE) == set(MEMORY_TYPES)
     expected = {row: dict(zip(COLUMNS, vals)) for row, vals in SPEC_TABLE.items()}
-    assert DEFAULT_CONTEXT_WEIGHTS == expected
+    assert expected == DEFAULT_CONTEXT_WEIGHTS
     assert ContextConfig().matrix() == expected
     scorer = ContextScorer()
     for row, vals in SPEC_TABLE.items():
@@ -190,3 +190,14 @@ def test_scorer_identity():
     scorer = ContextScorer()
     assert (scorer.kind, scorer.name, scorer.order) == ("scorer", "context", 200)
     assert scorer.rehearses is False
+
+
+def test_the_scorer_owns_its_config_and_prompt():
+    """The scorer's ``Config`` is the config's ``context`` section (re-exported by mem7_core.config),
+    and its prompt carries the contract's task marker."""
+    from mem7_core.config import MemoryConfig
+    from mem7_core.scorers.context import CLASSIFY_QUERY_PROMPT
+
+    assert ContextScorer.Config is ContextConfig is ConfigContextConfig
+    assert isinstance(MemoryConfig().context, ContextConfig)
+    assert CLASSIFY_QUERY_PROMPT.startswith(CLASSIFY_QUERY_MARKER + "\n")

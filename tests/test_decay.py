@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from mem7_core.scorers.decay import DecayScorer, hit_retention, parse_time, rete
 
 DAY = 86400.0
 CFG = DecayConfig()
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def ago(**delta: float) -> str:

@@ -161,7 +161,7 @@ def test_original_decay_snippet(ollama_like: OpenAIServer) -> None:
     dumps(m.add("I love playing tennis and my coach is Sarah.", user_id="alice"))
     results = m.search("What sports does Alice play?", user_id="alice")
     dumps(results)
-    assert results["results"] and all(0 < r["score"] for r in results["results"])
+    assert results["results"] and all(r["score"] > 0 for r in results["results"])
     m.close()
 
 
@@ -427,7 +427,7 @@ def test_graph_threshold_in_config() -> None:
     assert cfg.graph_store.threshold == 0.8 and "threshold" not in cfg.graph_store.config
     cfg = load_config({"graph_store": {"provider": "flat", "threshold": 0.6}}, environ={})
     assert cfg.graph_store.threshold == 0.6
-    with pytest.raises(ConfigError, match="graph_store.config.threshold"):
+    with pytest.raises(ConfigError, match=r"graph_store.config.threshold"):
         load_config({"graph_store": {"provider": "flat", "threshold": 0.6, "config": {"threshold": 0.8}}}, environ={})
     with pytest.raises(ConfigError, match="threshold"):
         load_config({"graph_store": {"provider": "flat", "config": {"threshold": 7}}}, environ={})

@@ -11,28 +11,28 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
 from mem7_core.engine.memory import AsyncMemory
-from mem7_core.engine.prompts import (
-    AGENT_FACT_EXTRACTION_MARKER,
-    DESCRIBE_IMAGE_MARKER,
-    FACT_EXTRACTION_MARKER,
-    UPDATE_MEMORY_MARKER,
-    USER_FACT_EXTRACTION_PROMPT,
-)
+from mem7_core.engine.prompts import USER_FACT_EXTRACTION_PROMPT
 from mem7_core.engine.sync import Memory
 from mem7_core.errors import FilterError, LLMOutputError, ProviderError, ScopeError
 from mem7_core.models import Scope
 from mem7_core.providers.llm import LLMCapabilities
+from mem7_core.providers.tasks import (
+    AGENT_FACT_EXTRACTION_MARKER,
+    DESCRIBE_IMAGE_MARKER,
+    FACT_EXTRACTION_MARKER,
+    UPDATE_MEMORY_MARKER,
+)
 from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM, hash_embedding, rule_based_reply
 from mem7_flat import FlatVectorStore
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 BASE: dict[str, Any] = {
     "llm": None,
     "embedder": {"provider": "hash"},

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from mem7_core import AsyncMemory, Memory
-from mem7_core.engine.prompts import FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.errors import ProviderError
+from mem7_core.providers.tasks import FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 
 ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_VERSION", "MEM7_CONFIG")
 

@@ -26,7 +26,12 @@ from mem7_core.engine.graph import (
     normalise_name,
     parse_extraction,
 )
-from mem7_core.engine.prompts import (
+from mem7_core.errors import ConfigError, ProviderError
+from mem7_core.ids import iso
+from mem7_core.models import Scope
+from mem7_core.providers import GraphStore
+from mem7_core.providers.graph_store import Entity, GraphRelation
+from mem7_core.providers.tasks import (
     CLASSIFY_QUERY_MARKER,
     FACT_EXTRACTION_MARKER,
     GRAPH_CONFLICT_MARKER,
@@ -34,11 +39,6 @@ from mem7_core.engine.prompts import (
     GRAPH_QUERY_MARKER,
     UPDATE_MEMORY_MARKER,
 )
-from mem7_core.errors import ConfigError, ProviderError
-from mem7_core.ids import iso
-from mem7_core.models import Scope
-from mem7_core.providers import GraphStore
-from mem7_core.providers.graph_store import Entity, GraphRelation
 from mem7_core.scorers.decay import retention
 from mem7_core.testing.fakes import ScriptedLLM, rule_based_reply
 

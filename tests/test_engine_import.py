@@ -7,25 +7,25 @@ agree with the reliability kit's ``assert_consistent``.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mem7_flat import FlatVectorStore
 
-from mem7_core.engine.memory import AsyncMemory
 from mem7_core import MemoryConflictError
+from mem7_core.engine.memory import AsyncMemory
 from mem7_core.engine.sync import Memory
 from mem7_core.errors import ProviderError
 from mem7_core.models import VectorRecord
 from mem7_core.testing.fakes import HashEmbedder
+from mem7_flat import FlatVectorStore
 
 sys.path.insert(0, str(Path(__file__).parent / "reliability"))
-from _kit import assert_consistent, history_rows  # noqa: E402
+from _kit import assert_consistent, history_rows
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
-LATER = datetime(2026, 1, 1, 8, 30, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 1, 1, 8, 30, tzinfo=UTC)
 BASE: dict[str, Any] = {
     "llm": None,
     "embedder": {"provider": "hash"},

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -20,7 +20,6 @@ from pydantic import Field
 import mem7_flat.plugin as flat_plugin
 from mem7_core import AsyncMemory, Memory
 from mem7_core.config import DecayConfig
-from mem7_core.engine.prompts import CLASSIFY_QUERY_MARKER
 from mem7_core.errors import (
     ConfigError,
     FilterError,
@@ -36,11 +35,13 @@ from mem7_core.models import RerankResult
 from mem7_core.plugins import PluginRegistry, hookimpl
 from mem7_core.providers import LLM, ProviderConfig, Reranker, Scorer, VectorStoreCapabilities
 from mem7_core.providers.scorer import QueryContext, ScoredHit
+from mem7_core.providers.tasks import CLASSIFY_QUERY_MARKER
 from mem7_core.scorers.decay import retention
+from mem7_core.testing import providers as testing_providers
 from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM, hash_embedding
 from mem7_flat import FlatVectorStore
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 BASE: dict[str, Any] = {
@@ -525,7 +526,7 @@ async def test_context_classification_runs_concurrently_with_embedding():
             try:
                 await asyncio.wait_for(llm_on.wait(), 1.0)
                 saw["embed"] = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 saw["embed"] = False
             try:
                 return await super().embed(texts_, purpose=purpose)
@@ -537,7 +538,7 @@ async def test_context_classification_runs_concurrently_with_embedding():
         try:
             await asyncio.wait_for(embed_on.wait(), 1.0)
             saw["llm"] = True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             saw["llm"] = False
         finally:
             llm_on.clear()
@@ -720,6 +721,7 @@ class BoostPlugin:
 def _registry() -> PluginRegistry:
     reg = PluginRegistry(discover=False)
     assert reg.register_plugin(flat_plugin, name="flat")
+    assert reg.register_plugin(testing_providers, name="hash")  # the `hash` embedder (no entry points here)
     return reg
 
 

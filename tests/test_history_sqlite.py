@@ -110,7 +110,7 @@ async def test_unwritable_path_is_config_error(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a directory")
     store = _store(blocker / "sub" / "h.db")
-    with pytest.raises(ConfigError, match="file.txt"):
+    with pytest.raises(ConfigError, match=r"file.txt"):
         await store.add_events([make_event("m")])
     await store.aclose()
 
@@ -125,7 +125,7 @@ async def test_not_a_database_is_config_error(tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all, just some bytes" * 100)
     store = _store(junk)
-    with pytest.raises(ConfigError, match="junk.db"):
+    with pytest.raises(ConfigError, match=r"junk.db"):
         await store.get("m")
     await store.aclose()
 

@@ -552,7 +552,7 @@ async def test_expansion_matches_the_reference_definition(window):
             for session in (SESSION_1, SESSION_2):
                 for i, t in enumerate(session):
                     links[t] = [session[j] for j in range(i - window, i + window + 1) if j != i and 0 <= j < len(session)]
-            expected = expand(own, lambda t: links[t], weight=0.3)
+            expected = expand(own, links.__getitem__, weight=0.3)
             assert scores(await mem.search(query, user_id="alice")) == pytest.approx(expected, abs=1e-5), query
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from mem7_core.engine.memory import AsyncMemory
 from mem7_core.providers.embedder import Embedder
 from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM, hash_embedding
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 BASE: dict[str, Any] = {
     "llm": None,
     "embedder": {"provider": "hash"},
@@ -154,7 +154,7 @@ async def test_import_does_not_read_a_generator_past_the_limit(make) -> None:
             yield {"memory": f"m{i}", "user_id": "u"}
             i += 1
 
-    with pytest.raises(ValueError, match="limits.max_import_items"):
+    with pytest.raises(ValueError, match=r"limits.max_import_items"):
         await mem.import_memories(endless())
     assert len(taken) == 5  # the limit + 1, then refused
 

@@ -26,6 +26,7 @@ from mem7_core.providers import (
 )
 from mem7_core.scorers.context import ContextScorer
 from mem7_core.scorers.decay import DecayScorer
+from mem7_core.testing import providers as testing_providers
 from mem7_core.testing.fakes import HashEmbedder
 
 
@@ -101,10 +102,23 @@ def test_builtins_present():
     assert reg.get("history_store", "sqlite") is SQLiteHistoryStore
     assert reg.get("scorer", "decay") is DecayScorer
     assert reg.get("scorer", "context") is ContextScorer
-    assert reg.get("embedder", "hash") is HashEmbedder
     assert reg.origin("history_store", "sqlite") == "mem7_core"
     assert reg.loaded == ["mem7_core"]
     assert reg.failed == {}
+    # the test fake `hash` embedder is the testing kit's plugin, not a builtin
+    with pytest.raises(ProviderNotFoundError, match="hash"):
+        reg.get("embedder", "hash")
+    assert reg.register_plugin(testing_providers, name="hash")
+    assert reg.get("embedder", "hash") is HashEmbedder
+
+
+def test_hash_embedder_comes_from_the_testing_kits_entry_point_on_demand():
+    reg = PluginRegistry()
+    assert "hash" in reg.pending and "hash" not in reg.loaded
+    reg.get("scorer", "decay")  # a builtin: no entry point is imported
+    assert "hash" in reg.pending
+    assert reg.get("embedder", "hash") is HashEmbedder
+    assert reg.origin("embedder", "hash") == "hash" and "hash" in reg.loaded
 
 
 def test_no_builtins():
@@ -285,6 +299,7 @@ def test_unknown_kind():
 
 def test_create_validates_config():
     reg = PluginRegistry(discover=False)
+    assert reg.register_plugin(testing_providers, name="hash")
     emb = reg.create("embedder", "hash", {"dims": 16})
     assert isinstance(emb, HashEmbedder) and emb.dims == 16
     assert reg.create("embedder", "hash").dims == 384
@@ -437,3 +452,33 @@ def test_process_wide_registry(fake_eps):
         assert get_registry() is not first
     finally:
         reset_registry()
+
+
+def test_create_hands_the_registry_to_from_config():
+    seen: list[Any] = []
+
+    class Wants(DummyLLM):
+        name = "wants-registry"
+
+        @classmethod
+        def from_config(cls, section=None, *, selected_as=None, registry=None):
+            seen.append(registry)
+            return super().from_config(section, selected_as=selected_as)
+
+    class OldStyle(DummyLLM):  # an override written before the keyword existed
+        name = "old-style"
+
+        @classmethod
+        def from_config(cls, section=None, *, selected_as=None):
+            seen.append("old")
+            return cls(cls.Config.model_validate(section or {}))
+
+    def mem7_register_llms(register):
+        register(Wants)
+        register(OldStyle)
+
+    reg = bare()
+    assert reg.register_plugin(module("registry_aware", mem7_register_llms=mem7_register_llms), name="registry_aware")
+    assert isinstance(reg.create("llm", "wants-registry"), Wants)
+    assert isinstance(reg.create("llm", "old-style"), OldStyle)
+    assert seen == [reg, "old"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, get_type_hints
 
 import pytest
@@ -15,11 +15,11 @@ import pytest
 import mem7_core
 from mem7_core import results as R
 from mem7_core.engine.memory import AsyncMemory
-from mem7_core.engine.prompts import FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.engine.sync import Memory
+from mem7_core.providers.tasks import FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.testing.fakes import ScriptedLLM, rule_based_reply
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 BASE: dict[str, Any] = {
     "llm": None,
     "embedder": {"provider": "hash"},
@@ -70,7 +70,7 @@ def assert_plain(value: Any) -> None:
 
 def check_item(item: Any, *, scored: bool = False) -> None:
     assert type(item) is dict
-    assert ITEM_KEYS <= item.keys()
+    assert item.keys() >= ITEM_KEYS
     assert ("score" in item) is scored
     assert set(item) <= ITEM_KEYS | {"metadata", "score", "actor_id", "role", "memory_type"}
     assert item["memory"] == item["text"]

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from mem7_core.retrieval.bm25 import BM25Index
+from mem7_core.providers.keywords import BM25Index
 from mem7_core.retrieval.fusion import cosine, cosines
 
 WORDS = ["alice", "bob", "lisbon", "surf", "chess", "tea", "coffee", "paris", "run", "swim", "book", "club"]

@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from mem7_core.scorers.decay import retention
 from mem7_core.testing.fakes import ScriptedLLM
 from mem7_flat import FlatVectorStore
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 PLUGIN_MODULE = "mem7_pinboost_testplugin"

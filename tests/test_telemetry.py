@@ -18,17 +18,17 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra: pip install 'mem7-core[otel]'")
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
-from mem7_core import AsyncMemory, Memory, MemoryConfig  # noqa: E402
-from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError  # noqa: E402
-from mem7_core.models import RerankResult, Scope  # noqa: E402
-from mem7_core.providers import GraphRelation, GraphStore, GraphStoreCapabilities, Reranker, VectorStore  # noqa: E402
-from mem7_core.telemetry import Telemetry, TracedProvider, unwrap  # noqa: E402
-from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM  # noqa: E402
+from mem7_core import AsyncMemory, Memory, MemoryConfig
+from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError
+from mem7_core.models import RerankResult, Scope
+from mem7_core.providers import GraphRelation, GraphStore, GraphStoreCapabilities, Reranker, VectorStore
+from mem7_core.telemetry import Telemetry, TracedProvider, unwrap
+from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM
 
 OPERATIONS = {"add", "search", "get", "get_all", "update", "delete", "delete_all", "history", "reset"}
 SECRET_QUERY = "where does the patient keep her insulin"
@@ -103,7 +103,7 @@ async def _session(mem: AsyncMemory) -> str:
 async def test_every_operation_has_a_span_named_as_in_the_spec(spans):
     async with AsyncMemory(_config(), tracer_provider=spans.provider) as mem:
         mem_id = await _session(mem)
-    assert OPERATIONS <= set(vars(mem))  # each operation traced on this instance only
+    assert set(vars(mem)) >= OPERATIONS  # each operation traced on this instance only
     async with AsyncMemory(_config(enabled=False)) as plain:
         assert not set(vars(plain)) & OPERATIONS
     roots = [s for s in spans.finished if s.parent is None]

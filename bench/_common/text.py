@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import random
 
-NAMES = "Ana Ben Chloe Dara Eli Fatima Gus Hana Ivan Jun Kira Leo Maya Nils Omar Pia Quinn Ravi Sara Tom Uma Vik Wen Yara Zoe".split()
-CITIES = ("Lisbon Berlin Osaka Denver Lagos Quito Oslo Hanoi Austin Porto Lyon Cairo Perth Seoul Lima Tallinn Zurich "
-          "Boston Nairobi Krakow Dublin Madrid Bergen Accra Kyoto").split()
-FOODS = ("sushi ramen tacos paella pho falafel lasagna curry dumplings pierogi risotto ceviche bibimbap shakshuka "
-         "goulash pad-thai burritos gnocchi croissants kimchi couscous empanadas moussaka tempura laksa").split()
-JOBS = ("nurse teacher plumber architect data-scientist pilot chef lawyer designer electrician pharmacist "
-        "journalist carpenter accountant firefighter dentist translator librarian mechanic biologist").split()
-HOBBIES = ("hiking chess pottery climbing sailing painting running cycling knitting surfing gardening birdwatching "
-           "photography fencing baking kayaking skiing drumming juggling origami").split()
-PETS = "dog cat parrot rabbit hamster tortoise ferret goldfish iguana horse".split()
-LANGS = "Spanish Japanese German Portuguese Korean Arabic Italian Swahili Dutch Polish Greek Hindi Turkish".split()
-DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-MONTHS = "January February March April May June July August September October November December".split()
-COLORS = "red blue green black white silver yellow orange".split()
-CARS = "Volvo Toyota Tesla Fiat Skoda Honda Subaru Mazda".split()
+NAMES = ["Ana", "Ben", "Chloe", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jun", "Kira", "Leo", "Maya", "Nils", "Omar", "Pia", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Vik", "Wen", "Yara", "Zoe"]
+CITIES = ["Lisbon", "Berlin", "Osaka", "Denver", "Lagos", "Quito", "Oslo", "Hanoi", "Austin", "Porto", "Lyon", "Cairo", "Perth", "Seoul", "Lima", "Tallinn", "Zurich", "Boston", "Nairobi", "Krakow", "Dublin", "Madrid", "Bergen", "Accra", "Kyoto"]
+FOODS = ["sushi", "ramen", "tacos", "paella", "pho", "falafel", "lasagna", "curry", "dumplings", "pierogi", "risotto", "ceviche", "bibimbap", "shakshuka", "goulash", "pad-thai", "burritos", "gnocchi", "croissants", "kimchi", "couscous", "empanadas", "moussaka", "tempura", "laksa"]
+JOBS = ["nurse", "teacher", "plumber", "architect", "data-scientist", "pilot", "chef", "lawyer", "designer", "electrician", "pharmacist", "journalist", "carpenter", "accountant", "firefighter", "dentist", "translator", "librarian", "mechanic", "biologist"]
+HOBBIES = ["hiking", "chess", "pottery", "climbing", "sailing", "painting", "running", "cycling", "knitting", "surfing", "gardening", "birdwatching", "photography", "fencing", "baking", "kayaking", "skiing", "drumming", "juggling", "origami"]
+PETS = ["dog", "cat", "parrot", "rabbit", "hamster", "tortoise", "ferret", "goldfish", "iguana", "horse"]
+LANGS = ["Spanish", "Japanese", "German", "Portuguese", "Korean", "Arabic", "Italian", "Swahili", "Dutch", "Polish", "Greek", "Hindi", "Turkish"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+COLORS = ["red", "blue", "green", "black", "white", "silver", "yellow", "orange"]
+CARS = ["Volvo", "Toyota", "Tesla", "Fiat", "Skoda", "Honda", "Subaru", "Mazda"]
 
 #: (memory type, template)
 TEMPLATES: list[tuple[str, str]] = [

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common.loopback import Loopback
+from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
 
 CONVERSATIONS = ROOT / "tests/add_conversations.json"
 MODES = ("two_call", "one_call")
@@ -68,21 +68,21 @@ async def agreement_run(mode: str, script: Any, sessions: list[dict[str, Any]], 
     shown: list[list[str] | None] = []  # per add: the candidates retrieved (None: no retrieval)
     current: list[list[str]] = []
     events: Counter[str] = Counter()
-    async with AsyncMemory(cfg, llm=llm, clock=lambda: datetime(2025, 6, 1, tzinfo=timezone.utc)) as mem:
-        candidates = mem._candidates
+    async with AsyncMemory(cfg, llm=llm, clock=lambda: datetime(2025, 6, 1, tzinfo=UTC)) as mem:
+        candidates = mem._write_path._candidates
 
         async def recording(vectors: Any, scope: Any) -> Any:
             found = await candidates(vectors, scope)
-            current.append([t for _, t, _ in found])
+            current.append([t for _, t in found])
             return found
 
-        mem._candidates = recording  # type: ignore[method-assign]
+        mem._write_path._candidates = recording  # type: ignore[method-assign]
         if seed_rows:
             scope = Scope(**sessions[0]["scope"])
-            base = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+            base = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
             await mem.vector_store.insert([
                 VectorRecord(id=uuid7(), vector=hash_embedding(t, 384),
-                             payload=new_payload(t, scope=scope, now=iso(datetime.fromtimestamp(base + i, timezone.utc)), memory_type=c))
+                             payload=new_payload(t, scope=scope, now=iso(datetime.fromtimestamp(base + i, UTC)), memory_type=c))
                 for i, (c, t) in enumerate(seed_rows)
             ])
         adds = 0
@@ -108,10 +108,7 @@ def rephrasing(script: Any) -> Any:
     """``script`` with facts reworded in the third person ("I love sushi" → "User love sushi"), as real
     models do: a fact's words then differ from its sentence's, so retrieving candidates per sentence
     (one_call) and per fact (two_call) can find different neighbours."""
-    from mem7_core.engine.prompts import (
-        AGENT_FACT_EXTRACTION_MARKER,
-        FACT_EXTRACTION_MARKER,
-    )
+    from mem7_core.providers.tasks import AGENT_FACT_EXTRACTION_MARKER, FACT_EXTRACTION_MARKER
 
     def reword(text: str) -> str:
         for old, new in _REPHRASE:
@@ -209,30 +206,28 @@ async def agreement(args: argparse.Namespace, overhead: Any, loopback: Any) -> l
 
 
 # ------------------------------------------------------------------------------------ speed
-def timed_locks() -> Any:
-    """The engine's ScopeLocks, also summing the time spent waiting for and holding scope locks."""
+def timed_locks(locks: Any) -> Any:
+    """The engine's own ScopeLocks (shared by its stages), also summing the time spent waiting for
+    and holding scope locks."""
     from contextlib import asynccontextmanager
 
-    from mem7_core.engine.locks import ScopeLocks
+    hold = locks.hold
+    locks.waited = 0.0
+    locks.held = 0.0
 
-    class TimedLocks(ScopeLocks):
-        def __init__(self) -> None:
-            super().__init__()
-            self.waited = 0.0
-            self.held = 0.0
+    @asynccontextmanager
+    async def timed_hold(key: Any) -> Any:
+        t0 = time.perf_counter()
+        async with hold(key):
+            t1 = time.perf_counter()
+            locks.waited += t1 - t0
+            try:
+                yield
+            finally:
+                locks.held += time.perf_counter() - t1
 
-        @asynccontextmanager
-        async def hold(self, key: Any) -> Any:
-            t0 = time.perf_counter()
-            async with super().hold(key):
-                t1 = time.perf_counter()
-                self.waited += t1 - t0
-                try:
-                    yield
-                finally:
-                    self.held += time.perf_counter() - t1
-
-    return TimedLocks()
+    locks.hold = timed_hold
+    return locks
 
 
 async def speed(args: argparse.Namespace, overhead: Any, srv: Loopback, mode: str) -> dict[str, Any]:
@@ -248,8 +243,8 @@ async def speed(args: argparse.Namespace, overhead: Any, srv: Loopback, mode: st
     cfg = overhead.engine_config(srv.url, srv.api_key, os.path.join(tmp, f"history-{mode}.db"))
     cfg["add_mode"] = mode
     mem = AsyncMemory(cfg)
-    mem._locks = locks = timed_locks()
-    base = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    locks = timed_locks(mem._locks)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
     uid = "bench-user"
     await overhead.populate(mem, items, mat, range(args.n), uid, age_from=base)
     others = [f"scope-{i}" for i in range(scopes_per_burst)]
@@ -367,7 +362,7 @@ async def engine_alone(args: argparse.Namespace, overhead: Any, mode: str) -> di
            "history_store": {"provider": "sqlite", "config": {"path": os.path.join(tmp, "history.db")}}, "add_mode": mode}
     llm = ScriptedLLM(as_one_call(loopback.two_call_script))
     mem = AsyncMemory(cfg, llm=llm, embedder=Precomputed())
-    base = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
     await overhead.populate(mem, items, mat, range(args.n), "bench-user", age_from=base)
     others = [f"scope-{i}" for i in range(args.concurrency)]
     for i, user in enumerate(others):

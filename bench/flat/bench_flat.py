@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 # bench._common.machine imports no numpy: the worker sets the thread counts before numpy loads.
-from bench._common.machine import blas, cpu_model
+from bench._common.machine import blas, cpu_model  # noqa: E402 - after the sys.path line
 
 
 def _worker(args: argparse.Namespace) -> dict:
@@ -69,7 +69,7 @@ def _worker(args: argparse.Namespace) -> dict:
             )
 
     asyncio.run(load())
-    qlists = [q for q in queries]  # numpy rows, as an embedder's output would be converted
+    qlists = list(queries)  # numpy rows, as an embedder's output would be converted
 
     async def run_flat() -> tuple[float, list[list[int]]]:
         ids: list[list[int]] = []

@@ -32,11 +32,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench._common.engine import engine_config
-from bench._common.loopback import Loopback
-from bench._common.machine import cpu_model, git_state, versions
-from bench._common.measure import pct
-from bench._common.text import new_fact, query
+from bench._common.engine import engine_config  # noqa: E402 - after the sys.path line
+from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
+from bench._common.machine import cpu_model, git_state, versions  # noqa: E402 - after the sys.path line
+from bench._common.measure import pct  # noqa: E402 - after the sys.path line
+from bench._common.text import new_fact, query  # noqa: E402 - after the sys.path line
 
 
 def conversation(rng: random.Random) -> list[dict[str, str]]:
@@ -69,6 +69,7 @@ def row(lat: list[float], calls: Counter[str], ops: int) -> dict[str, float]:
 
 async def run_config(srv: Loopback, args: argparse.Namespace, graph: bool, tmp: str) -> dict[str, Any]:
     from mem7_core import AsyncMemory
+    from mem7_core.models import Scope
 
     cfg = engine_config(srv.url, srv.api_key, str(Path(tmp) / f"history-{int(graph)}.db"))
     if graph:
@@ -82,7 +83,7 @@ async def run_config(srv: Loopback, args: argparse.Namespace, graph: bool, tmp: 
             await mem.add(conversation(rng), user_id=user)
         if graph:
             assert mem.graph_store is not None
-            out["relations_stored"] = len(await mem.graph_store.get_all(mem._scope(user, None, None)[0]))
+            out["relations_stored"] = len(await mem.graph_store.get_all(Scope(user_id=user)))
         for latency in args.latencies:
             srv.cmd(cmd="chat_latency", value=latency)
             adds = [conversation(rng) for _ in range(args.ops)]

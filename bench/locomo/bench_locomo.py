@@ -175,7 +175,7 @@ def timed_embedder(inner: Any) -> Any:
                 if purpose == "search" and len(texts) == 1:
                     hit = self._queries.get(texts[0])
                     if hit is None:
-                        hit = self._queries[texts[0]] = list(await inner.embed(texts, purpose=purpose))[0]
+                        hit = self._queries[texts[0]] = next(iter(await inner.embed(texts, purpose=purpose)))
                         self.query_ms.append((time.perf_counter() - t0) * 1000)
                     return [hit]
                 return await inner.embed(texts, purpose=purpose)
@@ -203,7 +203,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 async def store_all(

@@ -38,9 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench._common.loopback import Loopback
-from bench._common.machine import cpu_model, git_state, versions
-from bench._common.measure import pct
+from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
+from bench._common.machine import cpu_model, git_state, versions  # noqa: E402 - after the sys.path line
+from bench._common.measure import pct  # noqa: E402 - after the sys.path line
 
 Call = Callable[[int], Awaitable[Any]]
 MESSAGES = [
@@ -51,6 +51,7 @@ MESSAGES = [
 
 async def _variants(srv: Loopback) -> tuple[dict[str, dict[str, Call]], Callable[[], Awaitable[None]]]:
     import openai
+
     from mem7_openai import OpenAIEmbedder, OpenAILLM
     from mem7_openai._client import _http_module
 
@@ -112,8 +113,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results: dict[str, dict[str, dict[str, list[float]]]] = {
             op: {name: {"rate": [], "cpu": [], "lat": []} for name in calls} for op, calls in variants.items()
         }
-        for op, calls in variants.items():
-            for name, fn in calls.items():
+        for calls in variants.values():
+            for fn in calls.values():
                 for i in range(args.warmup):
                     await fn(i)
         for r in range(args.rounds):

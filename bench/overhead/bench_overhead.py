@@ -27,18 +27,18 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench._common.engine import engine_config
-from bench._common.loopback import Loopback
-from bench._common.machine import blas, cpu_model, git_state, versions
-from bench._common.measure import pct
-from bench._common.text import conversation, corpus, new_fact, query
+from bench._common.engine import engine_config  # noqa: E402 - after the sys.path line
+from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
+from bench._common.machine import blas, cpu_model, git_state, versions  # noqa: E402 - after the sys.path line
+from bench._common.measure import pct  # noqa: E402 - after the sys.path line
+from bench._common.text import conversation, corpus, new_fact, query  # noqa: E402 - after the sys.path line
 
 __all__ = ["Loopback", "conversation", "corpus", "corpus_vectors", "engine_config", "new_fact", "pct", "populate", "query"]
 
@@ -176,9 +176,9 @@ def corpus_vectors(texts: list[str], cache: Path | None) -> tuple[Any, float, st
 
 async def populate(mem: Any, items: list[tuple[str, str]], mat: Any, rows: Any, user_id: str, *, age_from: datetime) -> None:
     """Insert ``items[rows]`` for ``user_id`` straight into the vector store (engine payload layout)."""
+    from mem7_core.engine.records import new_payload
     from mem7_core.ids import iso, uuid7
     from mem7_core.models import Scope, VectorRecord
-    from mem7_core.engine.records import new_payload
 
     scope = Scope(user_id=user_id)
     batch: list[Any] = []
@@ -241,7 +241,7 @@ def _where(filename: str) -> str:
             return label
     if "site-packages/" in f:
         return f.split("site-packages/", 1)[1].split("/", 1)[0]
-    if f.startswith("~") or f.startswith("<"):
+    if f.startswith(("~", "<")):
         return "builtins"
     if "/lib/python3" in f:
         rest = f.split("/lib/python3", 1)[1].split("/", 2)
@@ -270,7 +270,7 @@ def profile_report(prof: cProfile.Profile, ops: int, top: int = 10) -> dict[str,
     engine = []
     everything = []
     by_pkg: Counter[str] = Counter()
-    for (fn, line, name), (cc, nc, tt, ct, _callers) in raw.items():
+    for (fn, line, name), (_cc, nc, tt, ct, _callers) in raw.items():
         where = _where(fn)
         by_pkg[where] += tt
         row = (ct, tt, nc, _short(fn, line, name))
@@ -417,7 +417,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
     results: dict[str, Any] = {"client_floor": floor, "embed_corpus_s": embed_s, "corpus_from": how, "corpus": len(items), "sizes": {},
                                "vector_check": {"sampled": len(sample), "max_abs_diff": max_diff},
                                "blas_spin": blas_spin_check(), "load_start": os.getloadavg()}
-    base_time = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    base_time = datetime(2024, 1, 1, tzinfo=UTC)
     uid = "bench-user"
 
     async def build(n_scope: int, others: int = 0, layout: str = "alone") -> Any:
@@ -668,7 +668,7 @@ def issue_table(args: argparse.Namespace, res: dict[str, Any], cons: dict[str, A
         cell = "–" if val is None else f"{val:.2f}"
         met = "–" if val is None else ("yes" if val <= limit else "no")
         L.append(f"| {label} | {rust} | {mem0} | {target} | {cell} | {met} | {note} |")
-    return L + [""]
+    return [*L, ""]
 
 
 def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], cons: dict[str, Any] | None, total_s: float) -> str:

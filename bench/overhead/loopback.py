@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench._common.loopback import BenchServer, serve, server_arguments
-from mem7_core.engine.prompts import UPDATE_MEMORY_MARKER
+from mem7_core.providers.tasks import UPDATE_MEMORY_MARKER
 
 __all__ = ["BenchServer", "decide", "main"]
 

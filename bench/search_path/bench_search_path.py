@@ -178,9 +178,8 @@ async def run_once(ops: int, warmup: int) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     sys.path.append(str(ROOT))  # appended: the code under test comes from PYTHONPATH / the venv
-    import mem7_flat
-
     import mem7_core
+    import mem7_flat
     from bench._common.text import corpus, query
     from mem7_core import AsyncMemory
     from mem7_core.testing.fakes import hash_embedding

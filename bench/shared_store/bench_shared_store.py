@@ -23,6 +23,12 @@ child reports the ``mem7_core`` / ``mem7_flat`` files it imported):
   catch-up + the search), and, decomposed, ``store.count()`` (store catch-up alone) followed by a
   ``search`` (index catch-up from the store's feed + the search). Baseline: the same search with
   nothing changed.
+- ``loop`` (issue 17): how long the event loop is held while a persisted store writes. One engine
+  (``MemoryConfig.embedded``, hash embedder: no I/O but the store's) makes ``--concurrency`` (64)
+  concurrent ``add(infer=False)`` while a heartbeat task sleeps 1 ms in a loop; reported: the
+  heartbeat's longest and p99 gap, the wall time of the batch and the adds' p50/p95, then the
+  same for sequential adds. With ``--old-code`` interleaved with the code before the change
+  (where each commit, fsync included, ran on the event loop).
 - ``throughput``: N = 1, 2, 4 writer processes on one data directory (``MemoryConfig.embedded`` with
   ``embedder: hash``; ``--fastembed`` adds rows with the real default embedder), each M
   ``add(infer=False)`` into one shared scope, started together; total adds/s, per-add p50 / p95,
@@ -48,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +90,7 @@ def code_env(old_code: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if old_code is not None:
-        paths = [str(old_code)] + sorted(str(p) for p in (old_code / "plugins").iterdir() if p.is_dir())
+        paths = [str(old_code), *sorted(str(p) for p in (old_code / "plugins").iterdir() if p.is_dir())]
         env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
@@ -117,7 +123,7 @@ async def populate(mem: Any, texts: list[tuple[str, str]], user_id: str) -> floa
     mat = hash_vectors([t for _, t in texts])
     t0 = time.perf_counter()
     scope = Scope(user_id=user_id)
-    age = datetime.now(timezone.utc) - timedelta(days=30)
+    age = datetime.now(UTC) - timedelta(days=30)
     batch: list[Any] = []
     for j, (cat, text) in enumerate(texts):
         payload = new_payload(text, scope=scope, now=iso(age + timedelta(seconds=j)), memory_type=cat)
@@ -278,6 +284,106 @@ async def w_check(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+async def w_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """Heartbeat gaps while one engine makes concurrent (then sequential) persisted adds."""
+    from bench._common.text import new_fact
+    from mem7_core import AsyncMemory
+
+    out: dict[str, Any] = {"code": code_files(), "rounds": []}
+    data = Path(tempfile.mkdtemp(prefix="mem7-bench-loop-")) / "data"
+    mem = AsyncMemory(embedded_config(data, {"provider": "hash", "config": {"dims": 384}}))
+    rng = random.Random(args.seed)
+    uid = "bench-user"
+    for _ in range(20):  # warm up (database created, first-write paths taken)
+        await mem.add([{"role": "user", "content": new_fact(rng)}], user_id=uid, infer=False)
+    pc = time.perf_counter
+
+    async def with_heartbeat(work: Any) -> tuple[list[float], float]:
+        gaps: list[float] = []
+        stop = asyncio.Event()
+
+        async def beat() -> None:
+            last = pc()
+            while not stop.is_set():
+                await asyncio.sleep(0.001)
+                now = pc()
+                gaps.append(now - last)
+                last = now
+
+        task = asyncio.create_task(beat())
+        await asyncio.sleep(0.005)
+        t0 = pc()
+        await work()
+        wall = pc() - t0
+        stop.set()
+        await task
+        return gaps, wall
+
+    async def timed_add(m: Any, lat: list[float]) -> None:
+        t0 = pc()
+        await mem.add(m, user_id=uid, infer=False)
+        lat.append(pc() - t0)
+
+    for _ in range(args.reps):
+        row: dict[str, Any] = {}
+        for mode in ("concurrent", "sequential"):
+            msgs = [[{"role": "user", "content": new_fact(rng)}] for _ in range(args.concurrency)]
+            lat: list[float] = []
+            if mode == "concurrent":
+                work = lambda: asyncio.gather(*(timed_add(m, lat) for m in msgs))  # noqa: E731
+            else:
+                async def work() -> None:
+                    for m in msgs:
+                        await timed_add(m, lat)
+            gaps, wall = await with_heartbeat(work)
+            row[mode] = {"gap_max_ms": max(gaps) * 1e3, "gap_p99_ms": pct(gaps, 0.99) * 1e3,
+                         "gap_p50_ms": statistics.median(gaps) * 1e3, "wall_ms": wall * 1e3,
+                         "add_p50_ms": statistics.median(lat) * 1e3, "add_p95_ms": pct(lat, 0.95) * 1e3}
+        out["rounds"].append(row)
+    await mem.aclose()
+    return out
+
+
+async def w_store(args: argparse.Namespace) -> dict[str, Any]:
+    """The store alone: µs per sequential insert of one record and per search, fsync on and off."""
+    import numpy as np
+
+    from mem7_core.models import Scope, VectorRecord
+    from mem7_flat import FlatVectorStore
+
+    out: dict[str, Any] = {"code": code_files(), "rows": {}}
+    rng = np.random.default_rng(args.seed)
+    scope = Scope(user_id="u")
+    pc = time.perf_counter
+    for fsync in (False, True):
+        tmp = Path(tempfile.mkdtemp(prefix="mem7-bench-store-"))
+        store = FlatVectorStore(FlatVectorStore.Config.model_validate({"path": str(tmp), "fsync": fsync}))
+        base = rng.standard_normal((args.n, 384)).astype(np.float32)
+        await store.insert([VectorRecord(id=f"b{i}", vector=v, payload={"user_id": "u", "data": f"m {i}"})
+                            for i, v in enumerate(base)])
+        k = args.ops
+        vecs = rng.standard_normal((k, 384)).astype(np.float32)
+        recs = [VectorRecord(id=f"n{i}", vector=v, payload={"user_id": "u", "data": f"new {i}"}) for i, v in enumerate(vecs)]
+        lat: list[float] = []
+        c0 = time.process_time()
+        for r in recs:
+            t0 = pc()
+            await store.insert([r])
+            lat.append(pc() - t0)
+        cpu = (time.process_time() - c0) / k
+        out["rows"][f"insert fsync={fsync}"] = stats_ms(lat) | {"cpu_ms": cpu * 1e3}
+        lat = []
+        c0 = time.process_time()
+        for v in vecs:
+            t0 = pc()
+            await store.search(v, scope=scope, limit=10)
+            lat.append(pc() - t0)
+        cpu = (time.process_time() - c0) / k
+        out["rows"][f"search after writes fsync={fsync}"] = stats_ms(lat) | {"cpu_ms": cpu * 1e3}
+        await store.aclose()
+    return out
+
+
 async def w_write(args: argparse.Namespace) -> dict[str, Any]:
     """The other process of ``catchup``: N add(infer=False) into the shared scope, then exit."""
     from bench._common.text import new_fact
@@ -414,6 +520,34 @@ def part_check(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def part_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    codes = [("old", args.old_code), ("new", None)] if args.old_code else [("new", None)]
+    runs: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        for name, path in codes:
+            log(f"--- store round {r + 1}: {name} code")
+            res = run_worker("store", code_env(path), tmp / f"store-{r}-{name}.json", "--n", str(args.check_n),
+                             "--ops", str(args.ops), "--seed", str(args.seed + r))
+            res |= {"round": r, "name": name}
+            log(f"    {res['code']}  {json.dumps({k: round(v['p50_ms'], 4) for k, v in res['rows'].items()})}")
+            runs.append(res)
+    return {"runs": runs}
+
+
+def part_loop(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    codes = [("old", args.old_code), ("new", None)] if args.old_code else [("new", None)]
+    runs: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        for name, path in codes:
+            log(f"--- loop round {r + 1}: {name} code")
+            res = run_worker("loop", code_env(path), tmp / f"loop-{r}-{name}.json", "--reps", str(args.reps),
+                             "--concurrency", str(args.concurrency), "--seed", str(args.seed + r))
+            res |= {"round": r, "name": name}
+            log(f"    {res['code']}  {json.dumps(res['rounds'][-1])}")
+            runs.append(res)
+    return {"runs": runs}
+
+
 def part_catchup(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     log("--- catchup")
     return run_worker("catchup", code_env(None), tmp / "catchup.json", "--base", str(args.base),
@@ -545,6 +679,46 @@ def report(args: argparse.Namespace, res: dict[str, Any], total_s: float) -> str
             for k, v in new["checks_per_op"].items():
                 L.append(f"| {k} | {v['sync']:.1f} | {v['dv']:.1f} | {v['dv'] * dv_us:.1f} |")
         L.append("")
+    st = res.get("store")
+    if st:
+        runs = st["runs"]
+        L += ["## 1a. The store alone: sequential insert of one record, then search (issue 17)", "",
+              f"`FlatVectorStore` with a path, {args.check_n:,} rows in one scope, then {args.ops} sequential "
+              "`insert([one record])` and as many `search(limit=10)` (each search after the writes: the first "
+              "catches up once). fsync off isolates the code's cost from the disk's. Medians over the runs "
+              "(interleaved old, new); CPU = the process's CPU (all threads) per call.", "",
+              "| call | old p50 µs | new p50 µs | new − old µs | old p95 µs | new p95 µs | old CPU µs | new CPU µs | old runs' p50 µs | new runs' p50 µs |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+        for key in dict.fromkeys(k for r in runs for k in r["rows"]):
+            cell = {n: [r["rows"][key] for r in runs if r["name"] == n] for n in ("old", "new")}
+            med = lambda n, k: statistics.median(x[k] for x in cell[n]) * 1e3 if cell[n] else float("nan")  # noqa: E731
+            runs_p50 = {n: ", ".join(f"{x['p50_ms'] * 1e3:,.0f}" for x in cell[n]) or "–" for n in cell}
+            L.append(f"| {key} | {med('old', 'p50_ms'):,.0f} | {med('new', 'p50_ms'):,.0f} | "
+                     f"{med('new', 'p50_ms') - med('old', 'p50_ms'):+,.0f} | {med('old', 'p95_ms'):,.0f} | "
+                     f"{med('new', 'p95_ms'):,.0f} | {med('old', 'cpu_ms'):,.0f} | {med('new', 'cpu_ms'):,.0f} | "
+                     f"{runs_p50['old']} | {runs_p50['new']} |")
+        L.append("")
+    lp = res.get("loop")
+    if lp:
+        runs = lp["runs"]
+        L += ["## 1b. The event loop during persisted writes (issue 17)", "",
+              f"One engine (`MemoryConfig.embedded`, hash embedder, flat with a path, fsync on), {args.concurrency} "
+              "`add(infer=False)` started together (*concurrent*), then one after another (*sequential*), while a "
+              "heartbeat task sleeps 1 ms in a loop. *gap*: time between two heartbeats (1 ms when the loop is free); "
+              "every other request of the process waits that long. Medians over "
+              f"{len(runs) // max(1, len({r['name'] for r in runs}))} runs × {args.reps} batches "
+              "(the runs interleaved old, new).", "",
+              "| mode | code | heartbeat max gap ms | heartbeat p99 gap ms | heartbeat p50 gap ms | batch wall ms | add p50 ms | add p95 ms |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for mode in ("concurrent", "sequential"):
+            for name in dict.fromkeys(r["name"] for r in runs):
+                rows = [b[mode] for r in runs if r["name"] == name for b in r["rounds"]]
+                med = lambda k: statistics.median(x[k] for x in rows)  # noqa: E731
+                L.append(f"| {mode} | {name} | {f2(med('gap_max_ms'))} | {f2(med('gap_p99_ms'))} | {f2(med('gap_p50_ms'))} | "
+                         f"{f2(med('wall_ms'))} | {f2(med('add_p50_ms'))} | {f2(med('add_p95_ms'))} |")
+        L.append("")
+        L.append("Imported code: " + "; ".join(sorted({f"{r['name']}: `{r['code']['mem7_flat']}`" for r in runs})))
+        L.append("")
     cu = res.get("catchup")
     if cu:
         rows = cu["rows"]
@@ -593,7 +767,7 @@ def report(args: argparse.Namespace, res: dict[str, Any], total_s: float) -> str
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parts", default="overhead,check,catchup,throughput",
-                   help="comma-separated: overhead, check, catchup, throughput")
+                   help="comma-separated: overhead, check, catchup, throughput, loop, store")
     p.add_argument("--quick", action="store_true", help="a fast smoke run (small sizes, few ops)")
     p.add_argument("--old-code", type=Path, default=None,
                    help="a checkout of the code before the change (git worktree add /tmp/mem7-head HEAD): "
@@ -610,6 +784,7 @@ def main() -> None:
     p.add_argument("--ns", default="1,100,10000", help="catchup: memories the other process writes")
     p.add_argument("--reps", type=int, default=5, help="catchup: repetitions for N < 1000 (each variant)")
     p.add_argument("--reps-large", type=int, default=2, help="catchup: repetitions for N >= 1000 (each variant)")
+    p.add_argument("--concurrency", type=int, default=64, help="loop: concurrent adds per batch")
     p.add_argument("--procs", default="1,2,4", help="throughput: writer processes")
     p.add_argument("--m", type=int, default=500, help="throughput: adds per writer")
     p.add_argument("--fastembed", action="store_true", help="throughput: also with the real fastembed embedder")
@@ -634,7 +809,8 @@ def main() -> None:
         args.sizes, args.add_at, args.ns = ints(args.sizes), ints(args.add_at), ints(args.ns)
         if args.worker == "check":
             args.n = args.n or args.check_n
-        fn = {"overhead": w_overhead, "check": w_check, "catchup": w_catchup, "write": w_write, "tput": w_tput}[args.worker]
+        fn = {"overhead": w_overhead, "check": w_check, "catchup": w_catchup, "write": w_write, "tput": w_tput,
+              "loop": w_loop, "store": w_store}[args.worker]
         import logging
 
         logging.getLogger("mem7").setLevel(logging.ERROR)
@@ -661,7 +837,7 @@ def main() -> None:
     res: dict[str, Any] = {}
     for part in parts:
         res[part] = {"overhead": part_overhead, "check": part_check, "catchup": part_catchup,
-                     "throughput": part_throughput}[part](args, tmp)
+                     "throughput": part_throughput, "loop": part_loop, "store": part_store}[part](args, tmp)
     total = time.perf_counter() - t0
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, default=str))

@@ -31,17 +31,17 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench._common.engine import engine_config
-from bench._common.loopback import Loopback
-from bench._common.measure import pct
-from bench._common.text import conversation, query
+from bench._common.engine import engine_config  # noqa: E402 - after the sys.path line
+from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
+from bench._common.measure import pct  # noqa: E402 - after the sys.path line
+from bench._common.text import conversation, query  # noqa: E402 - after the sys.path line
 
 
 # ---------------------------------------------------------------------------------- measurement
@@ -165,7 +165,7 @@ def report(r: dict[str, Any], command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        f"{platform.system()} {platform.release()}; run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}. "
         "The machine was shared with other work during the run (wall-clock figures are pessimistic; CPU is the "
         "engine process's `time.process_time()`).",
         "",
@@ -208,7 +208,7 @@ def report(r: dict[str, Any], command: str) -> str:
         "|---:|---:|---:|---:|---:|---:|",
     ]
     step = max(1, (len(s) - 1) // 10)
-    rows = s[::step] if s[-1] in s[::step] else s[::step] + [s[-1]]
+    rows = s[::step] if s[-1] in s[::step] else [*s[::step], s[-1]]
     prev = None
     for x in rows:
         rate = cpu = ""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ..config import MemoryConfig
 from ..errors import ConfigError
 from ..plugins import PluginRegistry
-from ..providers import Embedder, GraphStore, HistoryStore, LLM, Reranker, Scorer, VectorStore
+from ..providers import LLM, Embedder, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
 from ..telemetry import Telemetry
 
 log = logging.getLogger("mem7.engine")
@@ -91,7 +91,9 @@ def build_providers(
         built_reranker = make("reranker", config.reranker, reranker)
         graph_spec = config.graph_store
         built_graph = make("graph_store", graph_spec, graph_store, "graph_store.config")
-        built_graph_llm = make("llm", graph_spec.llm, None, "graph_store.llm.config") if graph_spec and built_graph else None
+        built_graph_llm = (
+            make("llm", graph_spec.llm, None, "graph_store.llm.config") if graph_spec and built_graph else None
+        )
         built_scorers: list[Scorer] = []
         if config.decay.enabled:
             built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None, "decay"))
@@ -128,7 +130,9 @@ kept in memory, SQLite's default file beside a persistent one, so a restart neve
 the other."""
 
 
-def _history(config: MemoryConfig, vectors: VectorStore, given: HistoryStore | None, make: Any) -> tuple[HistoryStore, bool]:
+def _history(
+    config: MemoryConfig, vectors: VectorStore, given: HistoryStore | None, make: Any
+) -> tuple[HistoryStore, bool]:
     spec = config.history_store
     if given is not None or spec.provider != AUTO_HISTORY:
         return make("history_store", spec, given), False

@@ -38,17 +38,19 @@ from ..config import GraphStoreConfig
 from ..models import Relation, Scope
 from ..providers import LLM, Embedder, GraphStore
 from ..providers.graph_store import Entity, GraphRelation
-from ..providers.scorer import QueryContext, ScoredHit, Scorer
-from ..retrieval.bm25 import BM25Index
+from ..providers.keywords import BM25Index
+from ..providers.llm_json import as_text, first_list
+from ..providers.scorer import QueryContext, ScoredHit
 from . import prompts
-from .parsing import as_text, first_list
+from .scoring import ScorerStage
 
 log = logging.getLogger("mem7.graph")
 
 AskJson = Callable[[list[dict[str, Any]], Callable[[dict[str, Any]], Any], str], Awaitable[Any]]
-"""The engine's bounded-retry JSON call (``AsyncMemory._ask_json``) bound to the graph's LLM."""
+"""The engine's bounded-retry JSON call (a :class:`~mem7_core.providers.llm_json.JsonAsker`) bound
+to the graph's LLM."""
 
-Spawn = Callable[[Awaitable[Any]], None]
+Spawn = Callable[[Any], Any]
 
 SELF_REFERENCES: frozenset[str] = frozenset({"i", "me", "my", "mine", "myself", "user", "the_user", "speaker"})
 """Names that mean the speaking user (after normalisation)."""
@@ -146,8 +148,12 @@ def parse_extraction(obj: dict[str, Any], speaker: str) -> Extraction:
     for row in first_list(obj, ("relations", "relationships", "edges", "triples"), "graph extraction", required=False):
         if isinstance(row, dict):
             src = normalise_name(row.get("source") or row.get("subject") or row.get("from"), speaker)
-            label = normalise_label(row.get("relationship") or row.get("relation") or row.get("predicate") or row.get("type"))
-            dst = normalise_name(row.get("destination") or row.get("target") or row.get("object") or row.get("to"), speaker)
+            label = normalise_label(
+                row.get("relationship") or row.get("relation") or row.get("predicate") or row.get("type")
+            )
+            dst = normalise_name(
+                row.get("destination") or row.get("target") or row.get("object") or row.get("to"), speaker
+            )
         elif isinstance(row, (list, tuple)) and len(row) == 3:
             src, label, dst = normalise_name(row[0], speaker), normalise_label(row[1]), normalise_name(row[2], speaker)
         else:
@@ -185,8 +191,12 @@ def parse_outdated(obj: dict[str, Any], shown: Sequence[GraphRelation]) -> list[
     for row in rows:
         rel: GraphRelation | None = None
         if isinstance(row, dict) and ("source" in row or "destination" in row):
-            key = (normalise_name(row.get("source")), normalise_label(row.get("relationship")), normalise_name(row.get("destination")))
-            rel = by_triple.get(key)  # type: ignore[arg-type]
+            src, label, dst = (
+                normalise_name(row.get("source")),
+                normalise_label(row.get("relationship")),
+                normalise_name(row.get("destination")),
+            )
+            rel = by_triple.get((src, label, dst)) if src and label and dst else None
         else:
             raw = as_text(row.get("id") if isinstance(row, dict) else row)
             if raw is not None and raw.strip().isdigit() and int(raw) < len(shown):
@@ -220,7 +230,7 @@ def bm25_rank(query: str, relations: Sequence[GraphRelation]) -> list[GraphRelat
 
     The spec's tokenisation (lowercase, split on non-alphanumerics, so ``lives_in`` is two terms,
     no stopwords), k1 1.2, b 0.75, idf = ln((N − df + 0.5)/(df + 0.5) + 1) over these relations:
-    exactly :class:`~mem7_core.retrieval.bm25.BM25Index`. ``score`` is set to the BM25 score (0
+    exactly :class:`~mem7_core.providers.keywords.BM25Index`. ``score`` is set to the BM25 score (0
     for a relation sharing no term with the query); ties keep the store's order (its cosine).
     """
     index = BM25Index(k1=_BM25_K1, b=_BM25_B, stopwords=False)
@@ -238,8 +248,12 @@ def bm25_rank(query: str, relations: Sequence[GraphRelation]) -> list[GraphRelat
 
 
 def to_relation(rel: GraphRelation, *, scored: bool = False) -> Relation:
-    return Relation(source=rel.source, relationship=rel.relationship, destination=rel.destination,
-                    score=rel.score if scored else None)
+    return Relation(
+        source=rel.source,
+        relationship=rel.relationship,
+        destination=rel.destination,
+        score=rel.score if scored else None,
+    )
 
 
 def _unique(relations: Sequence[GraphRelation]) -> list[GraphRelation]:
@@ -334,7 +348,9 @@ class GraphMemory:
         names = list(found.entities)
         vectors = await self.embedder.embed([n.replace("_", " ") for n in names], purpose="add")
         limit = self.config.conflict_limit
-        existing = await self.store.search(scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH)
+        existing = await self.store.search(
+            scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH
+        )
         new = set(found.relations)
         shown = [r for r in _unique(existing) if r.triple not in new]
         if len(shown) > limit:
@@ -358,7 +374,10 @@ class GraphMemory:
             new="\n".join(f"- {s} -- {r} -- {d}" for s, r, d in new),
         )
         messages = [{"role": "system", "content": prompts.GRAPH_CONFLICT_PROMPT}, {"role": "user", "content": user}]
-        return await self._ask(messages, lambda obj: parse_outdated(obj, shown), "graph conflict check")
+        outdated: list[GraphRelation] = await self._ask(
+            messages, lambda obj: parse_outdated(obj, shown), "graph conflict check"
+        )
+        return outdated
 
     # ---------------------------------------------------------------- search
     async def search(self, scope: Scope, query: str, limit: int) -> list[GraphRelation]:
@@ -381,7 +400,9 @@ class GraphMemory:
             {"role": "system", "content": prompts.GRAPH_QUERY_PROMPT.format(speaker=speaker)},
             {"role": "user", "content": query},
         ]
-        names: list[str] = await self._ask(messages, lambda obj: parse_query_entities(obj, speaker), "graph query entities")
+        names: list[str] = await self._ask(
+            messages, lambda obj: parse_query_entities(obj, speaker), "graph query entities"
+        )
         if not names:
             return []
         vectors = await self.embedder.embed([n.replace("_", " ") for n in names], purpose="search")
@@ -393,29 +414,23 @@ class GraphMemory:
     def finish(
         self,
         relations: list[GraphRelation],
-        scorers: Sequence[Scorer],
+        scorers: ScorerStage,
         states: Sequence[Any],
         ctx: QueryContext,
         *,
         threshold: float | None,
-        rehearse: bool,
         now: str,
     ) -> list[Relation]:
         """Score relations like memories (decay: n = mentions; context: factual row), cut, rehearse.
 
+        :param scorers: the engine's scorer stage (the same as the memories').
         :param states: what each scorer's ``prepare`` returned for this search (shared with the
             memories: the query is classified once).
-        :param rehearse: rehearse the returned relations in the background (decay is on).
         """
         if not relations:
             return []
         hits = [_hit(r, i) for i, r in enumerate(relations)]
-        for scorer, state in zip(scorers, states):
-            try:
-                scorer.score(hits, ctx, state)
-            except Exception as exc:  # a third-party scorer must not break the graph results
-                log.warning("search: scorer %r failed on relations: %s", getattr(scorer, "name", scorer), exc)
-            hits.sort(key=lambda h: -h.score)
+        scorers.score(hits, ctx, states, what="relations")
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         kept = []
@@ -423,7 +438,7 @@ class GraphMemory:
             rel = relations[int(h.id)]
             rel.score = h.score
             kept.append(rel)
-        if rehearse and kept:
+        if scorers.rehearses and kept:  # decay is on: what was returned is rehearsed, in the background
             self._spawn(self._rehearse(ctx.scope, kept, now))
         return [to_relation(r, scored=True) for r in kept]
 

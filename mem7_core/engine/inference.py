@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import MEMORY_TYPES
-from .parsing import as_text, first_list
+from ..providers.llm_json import as_text, first_list
 
 log = logging.getLogger("mem7.add")
 
@@ -33,10 +33,26 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MATCH_THRESHOLD = 0.3
 
 _EVENT_ALIASES = {
-    "ADD": "ADD", "ADDED": "ADD", "INSERT": "ADD", "CREATE": "ADD", "NEW": "ADD",
-    "UPDATE": "UPDATE", "UPDATED": "UPDATE", "MODIFY": "UPDATE", "MERGE": "UPDATE", "REPLACE": "UPDATE",
-    "DELETE": "DELETE", "DELETED": "DELETE", "REMOVE": "DELETE", "REMOVED": "DELETE",
-    "NONE": "NONE", "NOOP": "NONE", "NO_CHANGE": "NONE", "KEEP": "NONE", "SKIP": "NONE", "UNCHANGED": "NONE",
+    "ADD": "ADD",
+    "ADDED": "ADD",
+    "INSERT": "ADD",
+    "CREATE": "ADD",
+    "NEW": "ADD",
+    "UPDATE": "UPDATE",
+    "UPDATED": "UPDATE",
+    "MODIFY": "UPDATE",
+    "MERGE": "UPDATE",
+    "REPLACE": "UPDATE",
+    "DELETE": "DELETE",
+    "DELETED": "DELETE",
+    "REMOVE": "DELETE",
+    "REMOVED": "DELETE",
+    "NONE": "NONE",
+    "NOOP": "NONE",
+    "NO_CHANGE": "NONE",
+    "KEEP": "NONE",
+    "SKIP": "NONE",
+    "UNCHANGED": "NONE",
 }
 
 
@@ -87,7 +103,9 @@ def parse_facts(obj: dict[str, Any]) -> list[Fact]:
     seen: set[str] = set()
     for entry in raw:
         if isinstance(entry, dict):
-            text = next((as_text(entry.get(k)) for k in ("text", "fact", "memory", "content") if as_text(entry.get(k))), None)
+            text = next(
+                (as_text(entry.get(k)) for k in ("text", "fact", "memory", "content") if as_text(entry.get(k))), None
+            )
             category = normalise_category(entry.get("category") or entry.get("type"))
         else:
             text, category = as_text(entry), "factual"
@@ -137,7 +155,9 @@ def parse_extract_and_decide(obj: dict[str, Any], *, decisions_required: bool) -
     facts = parse_facts({"facts": first_list(obj, _FACT_KEYS, "fact extraction")})
     if not any(k in obj for k in _DECISION_KEYS):
         if decisions_required and facts:
-            raise ValueError(f"update decision: expected a JSON object with key 'memory' beside 'facts', got keys {sorted(obj)}")
+            raise ValueError(
+                f"update decision: expected a JSON object with key 'memory' beside 'facts', got keys {sorted(obj)}"
+            )
         return facts, []
     return facts, parse_decisions(obj)
 

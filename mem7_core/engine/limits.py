@@ -19,7 +19,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._proxy import CoroutineProxy
 from ..config import LimitsConfig
@@ -27,7 +27,9 @@ from .messages import text_of
 
 
 def _over(field: str, size: int, unit: str, limit: int, setting: str) -> ValueError:
-    return ValueError(f"{field} is too large: {size} {unit}, the limit is {limit} (limits.{setting}); nothing was stored")
+    return ValueError(
+        f"{field} is too large: {size} {unit}, the limit is {limit} (limits.{setting}); nothing was stored"
+    )
 
 
 def check_text(text: Any, field: str, limits: LimitsConfig) -> None:
@@ -87,7 +89,7 @@ class ProviderGate(CoroutineProxy):
     are the provider's own (:class:`~mem7_core._proxy.CoroutineProxy`).
     """
 
-    __slots__ = ("_limit", "_batch", "_sem", "_loop")
+    __slots__ = ("_batch", "_limit", "_loop", "_sem")
 
     def __init__(self, inner: Any, limit: int, batch: int) -> None:
         super().__init__(inner)
@@ -101,7 +103,7 @@ class ProviderGate(CoroutineProxy):
         if self._sem is None or self._loop is not loop:  # one per event loop (tests may run several)
             object.__setattr__(self, "_sem", asyncio.Semaphore(self._limit))
             object.__setattr__(self, "_loop", loop)
-        return self._sem  # type: ignore[return-value]
+        return cast(asyncio.Semaphore, self._sem)
 
     async def _call(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         async with self._semaphore():
@@ -142,4 +144,12 @@ def gate(provider: Any, limits: LimitsConfig) -> Any:
     return ProviderGate(provider, limits.max_concurrent_provider_calls, limits.embed_batch_size)
 
 
-__all__ = ["ProviderGate", "check_item_count", "check_messages", "check_metadata_size", "check_text", "gate", "metadata_bytes"]
+__all__ = [
+    "ProviderGate",
+    "check_item_count",
+    "check_messages",
+    "check_metadata_size",
+    "check_text",
+    "gate",
+    "metadata_bytes",
+]

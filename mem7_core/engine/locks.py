@@ -20,6 +20,13 @@ from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..models import SCOPE_KEYS, Scope
+from .inference import norm_text
+
+if TYPE_CHECKING:
+    from .unit_of_work import Changes
 
 
 class ScopeLocks:
@@ -107,3 +114,18 @@ class WriteLog:
 
     def __len__(self) -> int:
         return len(self._logs)
+
+    # ------------------------------------------------------------------ as the engine's write listener
+    def write_started(self, changes: Changes) -> None:
+        pass
+
+    def write_committed(self, changes: Changes) -> None:
+        """Adds deciding in a scope learn which memory now holds which words."""
+        if not self._logs:
+            return
+        for rec in [*changes.inserts, *(new for _, new in changes.changes)]:
+            key = Scope(**{k: rec.payload.get(k) for k in SCOPE_KEYS}).key()
+            self.record(key, [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
+
+    def write_failed(self, changes: Changes, *, partial: bool) -> None:
+        pass

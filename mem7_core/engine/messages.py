@@ -29,7 +29,9 @@ def normalise_messages(messages: Any) -> list[dict[str, Any]]:
         if isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
             m = {"role": m[0], "content": m[1]}
         if not isinstance(m, Mapping):
-            raise ValueError(f"messages[{i}] must be a dict, a (role, content) pair or a string, got {type(m).__name__}")
+            raise ValueError(
+                f"messages[{i}] must be a dict, a (role, content) pair or a string, got {type(m).__name__}"
+            )
         role = str(m.get("role", "user")).lower()
         if role not in ROLES:
             raise ValueError(f"messages[{i}].role must be one of {ROLES}, got {role!r}")

@@ -6,11 +6,7 @@ the loopback server can tell the tasks apart without guessing.
 
 from __future__ import annotations
 
-FACT_EXTRACTION_MARKER = "# mem7:fact-extraction"
-AGENT_FACT_EXTRACTION_MARKER = "# mem7:agent-fact-extraction"
-UPDATE_MEMORY_MARKER = "# mem7:update-memory"
-CLASSIFY_QUERY_MARKER = "# mem7:classify-query"
-DESCRIBE_IMAGE_MARKER = "# mem7:describe-image"
+from ..providers import tasks  # the markers are contract: test doubles and logs tell the tasks apart by them
 
 _CATEGORIES = """Give each fact a category:
 - factual: a stable fact about the person or the world (name, job, where they live, relationships)
@@ -18,7 +14,7 @@ _CATEGORIES = """Give each fact a category:
 - procedural: how something is done, a workflow, a step, a rule the person follows
 - episodic: a one-off event with a time ("went to Paris last week")"""
 
-USER_FACT_EXTRACTION_PROMPT = f"""{FACT_EXTRACTION_MARKER}
+USER_FACT_EXTRACTION_PROMPT = f"""{tasks.FACT_EXTRACTION_MARKER}
 You are a memory organiser. From the conversation, extract the facts worth remembering about the
 USER: personal details, preferences, plans, relationships, activities, health, work, and anything
 they ask to be remembered. Use only what the user says; ignore what the assistant or system says.
@@ -31,7 +27,7 @@ Today's date is {{today}}.
 Answer with JSON only, of this shape:
 {{{{"facts": [{{{{"text": "Likes hiking in the Alps", "category": "preference"}}}}]}}}}"""
 
-AGENT_FACT_EXTRACTION_PROMPT = f"""{AGENT_FACT_EXTRACTION_MARKER}
+AGENT_FACT_EXTRACTION_PROMPT = f"""{tasks.AGENT_FACT_EXTRACTION_MARKER}
 You are a memory organiser for an AI assistant. From the conversation, extract the facts worth
 remembering about the ASSISTANT itself: its stated identity, abilities, preferences, rules and
 commitments. Use only what the assistant says; ignore the user's messages.
@@ -43,7 +39,7 @@ Today's date is {{today}}.
 Answer with JSON only, of this shape:
 {{{{"facts": [{{{{"text": "Answers in French when asked", "category": "procedural"}}}}]}}}}"""
 
-UPDATE_MEMORY_PROMPT = f"""{UPDATE_MEMORY_MARKER}
+UPDATE_MEMORY_PROMPT = f"""{tasks.UPDATE_MEMORY_MARKER}
 You manage a memory store. Compare the new facts with the existing memories and decide, for each,
 one event:
 - ADD: a new fact that no existing memory covers. Give it a new id (the next unused number).
@@ -63,25 +59,16 @@ UPDATE_MEMORY_USER = """Existing memories (id: text):
 New facts:
 {facts}"""
 
-CLASSIFY_QUERY_PROMPT = f"""{CLASSIFY_QUERY_MARKER}
-Classify the task behind the user's query as exactly one of: troubleshooting (fixing something
-broken), design (choosing how to build or shape something), factual_lookup (asking for a fact),
-planning (deciding what to do next, scheduling), general (anything else).
-Answer with JSON only: {{"task_type": "..."}}"""
-
-DESCRIBE_IMAGE_PROMPT = f"""{DESCRIBE_IMAGE_MARKER}
+DESCRIBE_IMAGE_PROMPT = f"""{tasks.DESCRIBE_IMAGE_MARKER}
 Describe this image in one or two sentences, naming what matters for remembering it later."""
 
 # ---------------------------------------------------------------------------------- graph (spec §8)
-GRAPH_EXTRACTION_MARKER = "# mem7:graph-extraction"
-GRAPH_CONFLICT_MARKER = "# mem7:graph-conflict"
-GRAPH_QUERY_MARKER = "# mem7:graph-query-entities"
 
 GRAPH_ENTITY_TYPES: tuple[str, ...] = (
     "Person", "Organization", "Location", "Activity", "Concept", "Product", "Event", "Date", "Other",
 )
 
-GRAPH_EXTRACTION_PROMPT = f"""{GRAPH_EXTRACTION_MARKER}
+GRAPH_EXTRACTION_PROMPT = f"""{tasks.GRAPH_EXTRACTION_MARKER}
 You build a knowledge graph from a conversation. In one answer, extract the entities it mentions
 and the relations between them.
 - Entities: a name and exactly one type: {", ".join(GRAPH_ENTITY_TYPES)}.
@@ -94,7 +81,7 @@ Answer with JSON only, of this shape:
 {{{{"entities": [{{{{"name": "alice", "type": "Person"}}}}],
  "relations": [{{{{"source": "alice", "relationship": "lives_in", "destination": "lisbon"}}}}]}}}}"""
 
-GRAPH_CONFLICT_PROMPT = f"""{GRAPH_CONFLICT_MARKER}
+GRAPH_CONFLICT_PROMPT = f"""{tasks.GRAPH_CONFLICT_MARKER}
 You maintain a knowledge graph. Given the existing relations (numbered) and the new relations,
 list the existing relations that the new ones make outdated or contradict (for example
 "alice lives_in paris" when a new relation says "alice lives_in berlin"). Relations that stay true
@@ -107,15 +94,13 @@ GRAPH_CONFLICT_USER = """Existing relations (id: source -- relationship -- desti
 New relations:
 {new}"""
 
-GRAPH_QUERY_PROMPT = f"""{GRAPH_QUERY_MARKER}
+GRAPH_QUERY_PROMPT = f"""{tasks.GRAPH_QUERY_MARKER}
 List the entities (people, places, organisations, things, activities, dates...) the query is
 about, as short names. Self-references (I, me, my, myself) mean the speaker, whose id is
 "{{speaker}}": use that id.
 Answer with JSON only, of this shape: {{{{"entities": ["alice", "lisbon"]}}}}"""
 
 # ------------------------------------------------------------------ one-call add mode (add_mode="one_call")
-EXTRACT_AND_UPDATE_MARKER = "# mem7:extract-and-update"
-AGENT_EXTRACT_AND_UPDATE_MARKER = "# mem7:agent-extract-and-update"
 
 _ONE_CALL_DECISIONS = """Then compare each fact with the existing memories and decide one event per fact:
 - ADD: no existing memory covers it. Give it a new id (the next unused number).
@@ -126,7 +111,7 @@ _ONE_CALL_DECISIONS = """Then compare each fact with the existing memories and d
 - NONE: the fact is already known; nothing changes. Give the id and text of the memory that holds it.
 Use only the ids shown. Every fact must appear in "memory" (as ADD, UPDATE or NONE)."""
 
-USER_EXTRACT_AND_UPDATE_PROMPT = f"""{EXTRACT_AND_UPDATE_MARKER}
+USER_EXTRACT_AND_UPDATE_PROMPT = f"""{tasks.EXTRACT_AND_UPDATE_MARKER}
 You are a memory organiser. First, from the conversation, extract the facts worth remembering about
 the USER: personal details, preferences, plans, relationships, activities, health, work, and anything
 they ask to be remembered. Use only what the user says; ignore what the assistant or system says.
@@ -142,7 +127,7 @@ Answer with JSON only, of this shape:
 {{{{"facts": [{{{{"text": "Likes hiking in the Alps", "category": "preference"}}}}],
   "memory": [{{{{"id": "0", "text": "...", "event": "ADD|UPDATE|DELETE|NONE", "old_memory": "..."}}}}]}}}}"""
 
-AGENT_EXTRACT_AND_UPDATE_PROMPT = f"""{AGENT_EXTRACT_AND_UPDATE_MARKER}
+AGENT_EXTRACT_AND_UPDATE_PROMPT = f"""{tasks.AGENT_EXTRACT_AND_UPDATE_MARKER}
 You are a memory organiser for an AI assistant. First, from the conversation, extract the facts
 worth remembering about the ASSISTANT itself: its stated identity, abilities, preferences, rules and
 commitments. Use only what the assistant says; ignore the user's messages.

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..models import RESERVED_PAYLOAD_KEYS, SCOPE_KEYS, Item, Scope
 from ..ids import text_hash
+from ..models import RESERVED_PAYLOAD_KEYS, SCOPE_KEYS, Item, Scope
 from ..unicode_safe import check_tree, scrub
 
 
@@ -49,10 +49,14 @@ def _check_value(value: Any, where: str, depth: int) -> None:
     are refused on the way in, naming where."""
     field = where.split("[", 1)[0]
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{field} value at {where} is {value!r}; NaN and Infinity are not JSON numbers, use null or a string")
+        raise ValueError(
+            f"{field} value at {where} is {value!r}; NaN and Infinity are not JSON numbers, use null or a string"
+        )
     if isinstance(value, (Mapping, list, tuple)):
         if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"{field} value at {where[:80]}... nests deeper than {MAX_METADATA_DEPTH} levels; flatten it")
+            raise ValueError(
+                f"{field} value at {where[:80]}... nests deeper than {MAX_METADATA_DEPTH} levels; flatten it"
+            )
         children = value.items() if isinstance(value, Mapping) else enumerate(value)
         for k, v in children:
             _check_value(v, f"{where}[{k!r}]", depth + 1)

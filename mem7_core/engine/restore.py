@@ -41,8 +41,17 @@ class ImportResult(Result):
     skipped: int = 0
 
 
+DERIVED_FIELDS: tuple[str, ...] = ("text", "hash", "score")
+"""Fields of an :class:`~mem7_core.models.Item` that an exported memory may carry but that are
+derived (accepted on import and ignored; not exported)."""
+
+
 class RestoreItem(BaseModel):
-    """One memory to restore, as exported. Unknown fields are refused (a typo must not be dropped)."""
+    """One exported memory: the schema of ``export_memories`` items and ``mem7 export`` lines, and
+    what ``import_memories`` (the Python API, ``POST /memories/import``, ``mem7 import`` memory
+    lines) accepts. Unknown fields are refused (a typo must not be dropped). Its fields, less
+    :data:`DERIVED_FIELDS`, in this order, are what an export writes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -157,8 +166,12 @@ def check_items(items: Iterable[Mapping[str, Any] | BaseModel], now: str) -> lis
         first_index[mem_id] = i
         out.append(Restored(index=i, id=mem_id, text=item.memory, scope=scope, payload=_payload(item, scope, now)))
     if problems:
-        shown = problems[:MAX_PROBLEMS_SHOWN] + ([f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more"] if len(problems) > MAX_PROBLEMS_SHOWN else [])
-        raise ValueError(f"items are not valid ({len(problems)} problem(s)); nothing was imported:\n  " + "\n  ".join(shown))
+        shown = problems[:MAX_PROBLEMS_SHOWN] + (
+            [f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more"] if len(problems) > MAX_PROBLEMS_SHOWN else []
+        )
+        raise ValueError(
+            f"items are not valid ({len(problems)} problem(s)); nothing was imported:\n  " + "\n  ".join(shown)
+        )
     return out
 
 
@@ -180,4 +193,4 @@ def _payload(item: RestoreItem, scope: Scope, now: str) -> dict[str, Any]:
     return payload
 
 
-__all__ = ["ON_CONFLICT", "ImportResult", "OnConflict", "RestoreItem", "check_items"]
+__all__ = ["DERIVED_FIELDS", "ON_CONFLICT", "ImportResult", "OnConflict", "RestoreItem", "check_items"]

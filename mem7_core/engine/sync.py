@@ -14,11 +14,19 @@ import threading
 import weakref
 from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ..config import MemoryConfig
 from ..models import Item
-from ..results import AddResponse, HistoryEntry, ImportResponse, ListResponse, MemoryItem, MessageResponse, SearchResponse
+from ..results import (
+    AddResponse,
+    HistoryEntry,
+    ImportResponse,
+    ListResponse,
+    MemoryItem,
+    MessageResponse,
+    SearchResponse,
+)
 from .assembly import wait_closing
 from .memory import AsyncMemory
 
@@ -163,7 +171,7 @@ class Memory:
         self._finalizer()
         self._engine = None
 
-    def __enter__(self) -> Memory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,7 @@
 """The SQLite history store (spec §9): the audit log of every ADD / UPDATE / DELETE.
 
-One table, ``history`` (mem0's layout: ``id, memory_id, old_memory, new_memory, event, created_at,
-updated_at, is_deleted, actor_id, role``), indexed on ``memory_id``. The file is opened lazily, on
+One table, ``history`` (mem0's layout: the columns of
+:data:`~mem7_core.providers.history.HISTORY_COLUMNS`), indexed on ``memory_id``. The file is opened lazily, on
 first use, in WAL mode with a busy timeout, so several threads, several engines and several
 processes can write the same file: every write is one ``BEGIN IMMEDIATE`` transaction (the write
 lock is taken up front, so two writers never deadlock upgrading a read lock), and lock waits go
@@ -27,21 +27,20 @@ from pydantic import Field, field_validator
 from ..errors import ConfigError, ProviderError, StorageConfigError
 from ..models import HistoryEvent
 from ..providers.base import ProviderConfig
-from ..providers.sqlite import retry_busy, storage_error
 from ..providers.history import (
+    SQLITE_HISTORY_DELETE,
     SQLITE_HISTORY_INSERT,
+    SQLITE_HISTORY_RESET,
     SQLITE_HISTORY_SCHEMA,
     SQLITE_HISTORY_SELECT,
     HistoryStore,
     event_from_row,
     event_row,
 )
+from ..providers.sqlite import retry_busy, storage_error
 
 T = TypeVar("T")
 
-_SCHEMA = SQLITE_HISTORY_SCHEMA
-_INSERT = SQLITE_HISTORY_INSERT
-_SELECT = SQLITE_HISTORY_SELECT
 _MEMORY = ":memory:"
 
 
@@ -69,6 +68,12 @@ class SQLiteHistoryStore(HistoryStore):
         super().__init__(config)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def shared_by_processes(cls, config: ProviderConfig) -> str | None:
+        if isinstance(config, cls.Config) and config.path.strip() == _MEMORY:
+            return "the SQLite history is in memory (':memory:', one per process)"
+        return None
 
     # ------------------------------------------------------------------------- plumbing
     @property
@@ -129,7 +134,7 @@ class SQLiteHistoryStore(HistoryStore):
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in _SCHEMA:
+            for stmt in SQLITE_HISTORY_SCHEMA:
                 conn.execute(stmt)
             conn.execute("COMMIT")
         except BaseException:
@@ -170,20 +175,20 @@ class SQLiteHistoryStore(HistoryStore):
         rows = [event_row(e) for e in events]
         if not rows:
             return
-        await self._call(lambda conn: self._write(conn, _INSERT, rows))
+        await self._call(lambda conn: self._write(conn, SQLITE_HISTORY_INSERT, rows))
 
     async def get(self, memory_id: str) -> list[HistoryEvent]:
-        rows = await self._call(lambda conn: conn.execute(_SELECT, (memory_id,)).fetchall())
+        rows = await self._call(lambda conn: conn.execute(SQLITE_HISTORY_SELECT, (memory_id,)).fetchall())
         return [event_from_row(r) for r in rows]
 
     async def delete_events(self, event_ids: Sequence[str]) -> None:
         rows = [(i,) for i in dict.fromkeys(event_ids)]
         if not rows:
             return
-        await self._call(lambda conn: self._write(conn, "DELETE FROM history WHERE id = ?", rows))
+        await self._call(lambda conn: self._write(conn, SQLITE_HISTORY_DELETE, rows))
 
     async def reset(self) -> None:
-        await self._call(lambda conn: self._write(conn, "DELETE FROM history", [()]))
+        await self._call(lambda conn: self._write(conn, SQLITE_HISTORY_RESET, [()]))
 
     async def aclose(self) -> None:
         def close() -> None:

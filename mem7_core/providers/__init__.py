@@ -1,6 +1,6 @@
 """Provider interfaces: one small async base class per kind."""
 
-from .base import PROVIDER_KINDS, Provider, ProviderConfig, ProviderKind
+from .base import PROVIDER_KINDS, Provider, ProviderConfig, ProviderKind, ProviderSpec
 from .embedder import Embedder, EmbedPurpose
 from .graph_store import Entity, GraphRelation, GraphStore, GraphStoreCapabilities
 from .history import HistoryStore
@@ -10,6 +10,7 @@ from .scorer import QueryContext, ScoredHit, Scorer
 from .vector_store import ChangeBatch, StoreChange, VectorStore, VectorStoreCapabilities, WriteBatch
 
 __all__ = [
+    "LLM",
     "PROVIDER_KINDS",
     "ChangeBatch",
     "EmbedPurpose",
@@ -19,12 +20,12 @@ __all__ = [
     "GraphStore",
     "GraphStoreCapabilities",
     "HistoryStore",
-    "LLM",
     "LLMCapabilities",
     "Message",
     "Provider",
     "ProviderConfig",
     "ProviderKind",
+    "ProviderSpec",
     "QueryContext",
     "Reranker",
     "ScoredHit",

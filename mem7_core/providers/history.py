@@ -35,40 +35,46 @@ class HistoryStore(Provider):
         """Delete every event."""
 
 
-HISTORY_COLUMNS: tuple[str, ...] = (
-    "id", "memory_id", "old_memory", "new_memory", "event",
-    "created_at", "updated_at", "is_deleted", "actor_id", "role",
-)
-"""The columns of an audit row, in the order SQL history stores select them."""
+HISTORY_COLUMNS: tuple[str, ...] = tuple(HistoryEvent.model_fields)
+"""The columns of an audit row: the fields of :class:`HistoryEvent` (``id, memory_id, old_memory,
+new_memory, event, created_at, updated_at, is_deleted, actor_id, role``), in the order SQL history
+stores write and select them. The one list the SQLite schema, its statements and the row
+conversions below are built from."""
 
+
+_SQLITE_TYPES: dict[str, str] = {
+    "id": "TEXT PRIMARY KEY",
+    "memory_id": "TEXT NOT NULL",
+    "event": "TEXT NOT NULL",
+    "created_at": "TEXT NOT NULL",
+    "is_deleted": "INTEGER NOT NULL DEFAULT 0",
+}
+"""SQLite column types that are not plain nullable ``TEXT``."""
 
 SQLITE_HISTORY_SCHEMA: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS history (
-        id TEXT PRIMARY KEY,
-        memory_id TEXT NOT NULL,
-        old_memory TEXT,
-        new_memory TEXT,
-        event TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT,
-        is_deleted INTEGER NOT NULL DEFAULT 0,
-        actor_id TEXT,
-        role TEXT
-    )""",
+    "CREATE TABLE IF NOT EXISTS history ("
+    + ", ".join(f"{c} {_SQLITE_TYPES.get(c, 'TEXT')}" for c in HISTORY_COLUMNS)
+    + ")",
     "CREATE INDEX IF NOT EXISTS idx_history_memory_id ON history (memory_id)",
 )
 """The audit table in SQLite (mem0's layout), shared by every SQLite-backed history: the core's
 SQLite history store and stores that keep history in their own SQLite database."""
-SQLITE_HISTORY_INSERT = f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
-SQLITE_HISTORY_SELECT = f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE memory_id = ? ORDER BY created_at, rowid"
+SQLITE_HISTORY_INSERT = (
+    f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
+)
+SQLITE_HISTORY_SELECT = (
+    f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE memory_id = ? ORDER BY created_at, rowid"
+)
+SQLITE_HISTORY_DELETE = "DELETE FROM history WHERE id = ?"
+"""Delete one event by id (``executemany`` with ``(id,)`` rows)."""
+SQLITE_HISTORY_RESET = "DELETE FROM history"
 
 
 def event_row(e: HistoryEvent) -> tuple[Any, ...]:
     """A :class:`HistoryEvent` as a row in :data:`HISTORY_COLUMNS` order (``is_deleted`` as 0/1)."""
-    return (
-        e.id, e.memory_id, e.old_memory, e.new_memory, e.event, e.created_at, e.updated_at,
-        1 if e.is_deleted else 0, e.actor_id, e.role,
-    )
+    values = {c: getattr(e, c) for c in HISTORY_COLUMNS}
+    values["is_deleted"] = 1 if e.is_deleted else 0
+    return tuple(values.values())
 
 
 def event_from_row(row: Sequence[Any]) -> HistoryEvent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ class VectorStore(Provider):
 
     @abstractmethod
     async def update(
-        self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
         """Replace the vector and/or the whole payload of ``id``.
 
@@ -189,7 +190,7 @@ class VectorStore(Provider):
 
     async def keyword_search(
         self, query: str, *, scope: Scope, limit: int, filters: Filter | None = None
-    ) -> list[ScoredRecord]:
+    ) -> builtins.list[ScoredRecord]:  # `list` is the method above, in this class body
         """The ``limit`` best records in ``scope`` for ``query`` by keywords, best first, each
         score in ``[0, 1]`` calibrated like :func:`mem7_core.retrieval.fusion.calibrate_bm25`
         (1: every query term matched as strongly as it can be). Only for stores declaring

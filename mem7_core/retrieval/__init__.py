@@ -1,6 +1,6 @@
 """Retrieval beyond the vector store: the core's BM25 keyword index, fusion and neighbour expansion."""
 
-from .bm25 import STOPWORDS, BM25Index, tokenize
+from ..providers.keywords import STOPWORDS, BM25Index, tokenize
 from .fusion import calibrate_bm25, cosine, cosines, expand, rrf, weighted
 from .hybrid import HybridRetriever
 from .index import ScopeIndexes

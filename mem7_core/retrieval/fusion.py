@@ -19,14 +19,17 @@ Two fusions (``retrieval.fusion``):
 Neighbour expansion: ``final(d) = own(d) + weight · Σ max(own(n), 0)`` over ``d``'s neighbours
 (the memories just before and after it in the same group, e.g. the same session), so a turn next
 to a strong hit (the answer after a question) comes up with it.
+
+``calibrate_bm25``, ``cosine`` and ``cosines`` are the contract's (:mod:`mem7_core.providers.keywords`,
+:mod:`mem7_core.providers.vectors`), re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import chain
-from operator import mul
+
+from ..providers.keywords import calibrate_bm25
+from ..providers.vectors import cosine, cosines
 
 
 def rrf(rankings: Iterable[Sequence[str]], *, k: float = 60.0) -> dict[str, float]:
@@ -42,13 +45,6 @@ def rrf(rankings: Iterable[Sequence[str]], *, k: float = 60.0) -> dict[str, floa
     return out
 
 
-def calibrate_bm25(score: float, idf_mass: float) -> float:
-    """A BM25 score on [0, 1]: its fraction of the query's idf mass, capped at 1."""
-    if idf_mass <= 0.0 or score <= 0.0:
-        return 0.0
-    return min(1.0, score / idf_mass)
-
-
 def weighted(dense: float, keyword: float, dense_weight: float) -> float:
     """``dense + (1 − w) / w · keyword``: the weighted sum ``w · dense + (1 − w) · keyword`` on the
     cosine's scale (divided by ``w``), so never below ``dense`` for a keyword score ≥ 0; the keyword
@@ -61,38 +57,6 @@ def weighted(dense: float, keyword: float, dense_weight: float) -> float:
     if dense_weight <= 0.0:
         return keyword
     return dense + (1.0 - dense_weight) / dense_weight * keyword
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity of two vectors (0 when either is all zeros)."""
-    na = math.sqrt(sum(map(mul, a, a)))
-    nb = math.sqrt(sum(map(mul, b, b)))
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return sum(map(mul, a, b)) / (na * nb)
-
-
-def cosines(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
-    """Cosine of ``query`` with each of ``vectors``; with numpy when it is installed (it is with
-    mem7-flat), else in pure Python."""
-    if not vectors:
-        return []
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is present wherever mem7-flat is
-        return [cosine(query, v) for v in vectors]
-    q = np.asarray(query, dtype=np.float64).reshape(-1)
-    dims = len(q)
-    if all(len(v) == dims for v in vectors):
-        # One flat pass over the floats (~40 % cheaper than numpy's nested-sequence conversion;
-        # the same float64 values, so the same cosines).
-        m = np.fromiter(chain.from_iterable(vectors), dtype=np.float64, count=dims * len(vectors))
-        m = m.reshape(len(vectors), dims)
-    else:
-        m = np.asarray(vectors, dtype=np.float64)  # ragged: numpy raises a clear error
-    norms = np.linalg.norm(m, axis=1) * float(np.linalg.norm(q))
-    dots = m @ q
-    return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots, norms)]
 
 
 def expand(

@@ -47,9 +47,10 @@ from typing import Any
 from ..config import RetrievalConfig
 from ..filters import Filter, evaluate
 from ..models import Scope, ScoredRecord
+from ..providers.keywords import BM25Index, calibrate_bm25
 from ..providers.vector_store import VectorStore
-from .bm25 import BM25Index
-from .fusion import calibrate_bm25, cosines, rrf, weighted
+from ..providers.vectors import cosines
+from .fusion import rrf, weighted
 from .index import ScopeIndexes
 
 log = logging.getLogger("mem7.retrieval")
@@ -203,13 +204,17 @@ class HybridRetriever:
                 # Verify a little beyond the top too: fewer round trips when bounds were optimistic.
                 need += [i for i in ahead[fetch:] if i not in verified]
                 if expanding:
-                    need += [c for i in ahead[fetch:] for c in lenders.get(i, ()) if c not in verified and c not in dropped]
+                    need += [
+                        c for i in ahead[fetch:] for c in lenders.get(i, ()) if c not in verified and c not in dropped
+                    ]
                 need = list(dict.fromkeys(need))
             before = {i: kw_of(i) for i in candidates} if unsure else {}
             cosine_of = vector if needs_cosine else None
             jobs: list[Awaitable[Any]] = []
             if need:
-                jobs.append(self._verify(need, scope, node, index, cosine_of, candidates, floor, payloads, cos, dropped))
+                jobs.append(
+                    self._verify(need, scope, node, index, cosine_of, candidates, floor, payloads, cos, dropped)
+                )
             if unsure:
                 assert store_kw is not None
                 jobs.append(store_kw.ask(store_kw.asked * _REASK_GROWTH))
@@ -286,7 +291,7 @@ class _StoreKeywords:
     for any other memory an upper bound, the lowest returned score (0 once the store returned
     fewer than asked: then nothing else matches)."""
 
-    __slots__ = ("_retriever", "_query", "_scope", "_node", "asked", "scores", "complete", "cap")
+    __slots__ = ("_node", "_query", "_retriever", "_scope", "asked", "cap", "complete", "scores")
 
     def __init__(self, retriever: HybridRetriever, query: str, scope: Scope, node: Filter | None) -> None:
         self._retriever = retriever

@@ -14,23 +14,23 @@ path), every :meth:`ScopeIndexes.get` first asks it for the changes other writer
 last look (:meth:`VectorStore.changes_since`, in memory after the store's own cheap catch-up) and
 applies them to the cached indexes, so every process ranks with the same keywords. Stores that
 push keyword search down (``keyword_search``) need no index at all. For other stores the indexes
-are per process; the engine repairs what it can notice cheaply (a memory the vector search returns but the index lacks drops the
-scope's index, to be rebuilt on the next search; an indexed memory the store no longer has is
-removed from it), but a memory re-worded by another process keeps its old keywords until the
-index is rebuilt (:meth:`ScopeIndexes.invalidate`, or a new engine).
+are per process; the engine repairs what it can notice cheaply (a memory the vector search
+returns but the index lacks drops the scope's index, to be rebuilt on the next search; an indexed
+memory the store no longer has is removed from it), but a memory re-worded by another process
+keeps its old keywords until the index is rebuilt (:meth:`ScopeIndexes.invalidate`, or a new engine).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..models import SCOPE_KEYS, Scope, VectorRecord
+from ..providers.keywords import BM25Index
 from ..providers.vector_store import VectorStore
-from .bm25 import BM25Index
 
 _Op = tuple[str, str, str, dict[str, Any] | None]
 """("add", id, text, payload) or ("remove", id, "", None)."""
@@ -45,6 +45,32 @@ class _Build:
 
 def _text(payload: dict[str, Any]) -> str:
     return str(payload.get("data") or "")
+
+
+_Add = Callable[[str, str, Mapping[str, Any] | None], object]
+_Remove = Callable[[str], object]
+
+
+def _deferred(ops: list[Any]) -> tuple[_Add, _Remove]:
+    """Index operations recorded for a build in progress (replayed when it is done)."""
+
+    def add(mem_id: str, text: str, payload: Mapping[str, Any] | None) -> None:
+        ops.append(("add", mem_id, text, payload))
+
+    def remove(mem_id: str) -> None:
+        ops.append(("remove", mem_id, "", None))
+
+    return add, remove
+
+
+class _WriteSet(Protocol):
+    """What a write changed (the engine's ``unit_of_work.Changes``)."""
+
+    inserts: list[VectorRecord]
+    changes: list[tuple[VectorRecord, VectorRecord]]
+    removes: list[VectorRecord]
+
+    def payloads(self) -> list[dict[str, Any]]: ...
 
 
 class ScopeIndexes:
@@ -149,24 +175,20 @@ class ScopeIndexes:
         self.caught_up += len(batch.changes)
 
     # ------------------------------------------------------------------ write path
-    def _targets(self, payload: dict[str, Any]) -> dict[Hashable, tuple[Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]]:
+    def _targets(self, payload: dict[str, Any]) -> dict[Hashable, tuple[_Add, _Remove]]:
         """The indexes (and builds in progress) whose scope this payload belongs to, by scope key.
 
         Found by lookup, not by scanning every cached scope: a record can only be in the scopes made
         of a subset of its own three ids, so at most eight keys are tried per record.
         """
-        out: dict[Hashable, tuple[Callable[[str, str, dict[str, Any]], None], Callable[[str], None]]] = {}
+        out: dict[Hashable, tuple[_Add, _Remove]] = {}
         for key in _scope_keys(payload):
             hit = self._indexes.get(key)
             if hit is not None:
                 out[("index", key)] = (hit[1].add, hit[1].remove)
             build = self._building.get(key)
             if build is not None:
-                ops = build.ops
-                out[("build", key)] = (
-                    lambda i, t, p, ops=ops: ops.append(("add", i, t, p)),
-                    lambda i, ops=ops: ops.append(("remove", i, "", None)),
-                )
+                out[("build", key)] = _deferred(build.ops)
         return out
 
     def apply(
@@ -193,6 +215,21 @@ class ScopeIndexes:
             for _, remove in self._targets(rec.payload).values():
                 remove(rec.id)
 
+    # ------------------------------------------------------------------ as the engine's write listener
+    def write_started(self, changes: _WriteSet) -> None:
+        """Ids about to be inserted: a search finding them in the store before the indexes do
+        is seeing a write in flight, not a stale index."""
+        self.writing.update(r.id for r in changes.inserts)
+
+    def write_committed(self, changes: _WriteSet) -> None:
+        self.apply(inserts=changes.inserts, changes=changes.changes, removes=changes.removes)
+        self.writing.difference_update(r.id for r in changes.inserts)
+
+    def write_failed(self, changes: _WriteSet, *, partial: bool) -> None:
+        if partial:  # some of it may have landed and been undone: rebuild the touched scopes
+            self.invalidate_matching(changes.payloads())
+        self.writing.difference_update(r.id for r in changes.inserts)
+
     def invalidate_matching(self, payloads: Iterable[dict[str, Any]]) -> None:
         """Drop the indexes of every scope one of these payloads belongs to (after a failed write)."""
         payloads = list(payloads)
@@ -201,16 +238,21 @@ class ScopeIndexes:
                 del self._indexes[key]
         for build in self._building.values():  # its listing may predate the undo: rebuild next time
             if any(build.scope.matches(p) for p in payloads):
-                build.future.add_done_callback(lambda _f, k=build.scope.key(): self._indexes.pop(k, None))
+                self._forget_when_built(build)
 
     def invalidate(self, scope: Scope | None = None) -> None:
         """Forget one scope's index (or all); the next search rebuilds it from the store."""
         if scope is None:
             self._indexes.clear()
             for build in self._building.values():
-                build.future.add_done_callback(lambda _f, k=build.scope.key(): self._indexes.pop(k, None))
+                self._forget_when_built(build)
             return
         self._indexes.pop(scope.key(), None)
+
+    def _forget_when_built(self, build: Any) -> None:
+        """A build in progress may list the store from before a change: drop its index when done."""
+        key = build.scope.key()
+        build.future.add_done_callback(lambda _f: self._indexes.pop(key, None))
 
 
 __all__ = ["ScopeIndexes"]

@@ -10,11 +10,25 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ..config import DecayConfig
+from pydantic import Field
+
+from ..providers.base import ProviderConfig
 from ..providers.scorer import QueryContext, ScoredHit, Scorer
+
+
+class DecayConfig(ProviderConfig):
+    """Ebbinghaus-style forgetting (spec §4). Off by default."""
+
+    # The config's ``decay`` section; mem7_core.config re-exports it.
+
+    enabled: bool = False
+    base_half_life_secs: float = Field(604800.0, gt=0)
+    decay_shape: float = Field(0.8, gt=0, le=1)
+    min_retention: float = Field(0.1, ge=0, lt=1)
+    rehearsal_factor: float = Field(0.5, ge=0)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -25,7 +39,7 @@ def parse_time(value: str | None) -> datetime | None:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, AttributeError, TypeError):
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def retention(age_secs: float, access_count: int, cfg: DecayConfig) -> float:

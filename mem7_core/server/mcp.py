@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
@@ -35,8 +35,23 @@ try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
     from mcp.server.mcpserver.exceptions import ToolError
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,import-not-found]
-    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found]
+    # Checked against whichever mcp is installed: with mcp 2 these names are missing (attr-defined),
+    # without mcp at all the modules are (import-not-found); only some of the codes fire.
+    from mcp.server.fastmcp import (  # type: ignore[no-redef,import-not-found,attr-defined,unused-ignore]
+        FastMCP as _Server,
+    )
+    from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef,import-not-found,attr-defined,unused-ignore]
+        ToolError,
+    )
+
+
+class _ScopeIds(TypedDict, total=False):
+    """The scope keyword arguments of the engine's methods (only the ids that are set)."""
+
+    user_id: str
+    agent_id: str
+    run_id: str
+
 
 INSTRUCTIONS = (
     "Long-term memory. Call search_memories before answering questions that may depend on what the "
@@ -96,13 +111,14 @@ def build_server(
 
     def scope(
         user_id: str | None, agent_id: str | None, run_id: str | None, filters: Mapping[str, Any] | None = None
-    ) -> dict[str, str]:
+    ) -> _ScopeIds:
         given = {k: v for k, v in zip(SCOPE_KEYS, (user_id, agent_id, run_id)) if v}
         try:
             ids = pinned_scope(caller, given or defaults, filters)
         except ScopeForbidden as exc:
             raise ToolError("refused: " + str(exc).replace("this token is", "this MCP server is", 1)) from None
-        return {k: v for k, v in ids.items() if v is not None}
+        # pinned_scope returns exactly the SCOPE_KEYS, i.e. _ScopeIds' keys.
+        return cast(_ScopeIds, {k: v for k, v in ids.items() if v is not None})
 
     @server.tool(description="Remember text for a scope; with an LLM configured, facts are extracted and "
                              "reconciled with what is already stored (ADD / UPDATE / DELETE).")
@@ -117,7 +133,8 @@ def build_server(
         memory = holder.get()
         infer = infer and memory.llm is not None
         with _tool_errors():
-            return _dump(await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer), AddResult)
+            added = await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer)
+            return _dump(added, AddResult)
 
     @server.tool(description="The memories most relevant to a query, best first, with scores.")
     async def search_memories(
@@ -144,7 +161,9 @@ def build_server(
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         with _tool_errors():
-            result = await holder.get().get_all(**scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters)
+            result = await holder.get().get_all(
+                **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters
+            )
         return {"results": _dump(result, ListResult)["results"]}
 
     @server.tool(description="Delete one memory by id (only within the given or default scope).")
@@ -156,7 +175,9 @@ def build_server(
     ) -> dict[str, Any]:
         ids = scope(user_id, agent_id, run_id)
         if not ids:  # no default scope either: an id alone would reach a memory of any scope
-            raise ToolError("delete_memory needs user_id, agent_id or run_id: a memory is deleted only within its scope")
+            raise ToolError(
+                "delete_memory needs user_id, agent_id or run_id: a memory is deleted only within its scope"
+            )
         with _tool_errors():
             return _dump(await holder.get().delete(memory_id, **ids), MessageResult)
 

@@ -10,7 +10,7 @@
 ``PUT    /memories/{id}``              ``update`` (body: :class:`~.schemas.UpdateRequest`) → ``{"message"}``
 ``DELETE /memories/{id}``              ``delete`` → ``{"message"}``
 ``GET    /memories/{id}/history``      ``history`` → ``[HistoryEvent]``
-``POST   /memories/import``            ``import_memories`` (unrestricted tokens only) → ``{"imported", "replaced", "skipped"}``
+``POST   /memories/import``            ``import_memories`` (unrestricted tokens only) → ``{"imported", ...}``
 ``POST   /reset``                      ``reset`` (unrestricted tokens only) → ``{"message"}``
 =====================================  ===========================================================
 
@@ -48,8 +48,8 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
@@ -62,12 +62,27 @@ from .. import __version__
 from ..config import MemoryConfig
 from ..engine.memory import AsyncMemory
 from ..engine.restore import ImportResult
-from ..errors import MemoryConflictError
-from ..errors import ConfigError, FilterError, MemoryNotFoundError, ProviderError, ScopeError
-from ..errors import ProviderTimeoutError, StorageError
-from ..providers.sqlite import storage_error
+from ..errors import (
+    ConfigError,
+    FilterError,
+    MemoryConflictError,
+    MemoryNotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ScopeError,
+    StorageError,
+)
 from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
-from ..results import AddResponse, HistoryEntry, ImportResponse, ListResponse, MemoryItem, MessageResponse, SearchResponse
+from ..providers.sqlite import storage_error
+from ..results import (
+    AddResponse,
+    HistoryEntry,
+    ImportResponse,
+    ListResponse,
+    MemoryItem,
+    MessageResponse,
+    SearchResponse,
+)
 from ..unicode_safe import escape, scrub
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
 from .bodylimit import BodyLimit, resolve_max_body_bytes
@@ -254,7 +269,8 @@ def _install_routes(app: FastAPI) -> None:
     async def add(body: AddRequest, memory: Engine, who: Caller) -> AddResponse:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.add(
-            _messages(body.messages), **scope, metadata=body.metadata, filters=body.filters, infer=body.infer,
+            _messages(body.messages), user_id=scope.get("user_id"), agent_id=scope.get("agent_id"),
+            run_id=scope.get("run_id"), metadata=body.metadata, filters=body.filters, infer=body.infer,
             memory_type=body.memory_type, prompt=body.prompt,
         )
 
@@ -314,7 +330,8 @@ def _install_routes(app: FastAPI) -> None:
         return events
 
     @app.post("/memories/import", response_model=ImportResult, tags=["admin"],
-              responses={**_COMMON, 409: {"model": ErrorBody, "description": "on_conflict=error and an id is already stored"}},
+              responses={**_COMMON,
+                         409: {"model": ErrorBody, "description": "on_conflict=error and an id is already stored"}},
               summary="import_memories: restore memories verbatim (unrestricted tokens only)")
     async def import_memories(body: ImportRequest, memory: Engine, who: Caller) -> ImportResponse:
         # Items name their own scopes (and may replace a memory of any scope): no pin can confine that.
@@ -500,7 +517,9 @@ def serve(
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --host/--port") from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --host/--port"
+        ) from None
     url = url_of(sock)
     if workers > 1:
         try:
@@ -518,7 +537,7 @@ def serve(
                 on_stopped=lambda: say("stopped (engine closed)"), guard=guard, max_body_bytes=max_body_bytes,
             )
             server = uvicorn.Server(
-                uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,
+                uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # a float works: uvicorn waits with it
                                access_log=log_level in {"debug", "info"})
             )
             await server.serve(sockets=[sock])
@@ -538,31 +557,45 @@ def serve(
 
 
 # ------------------------------------------------------------------------------------ workers
-def single_process_stores(config: MemoryConfig) -> list[str]:
+def single_process_stores(config: MemoryConfig, registry: Any = None) -> list[str]:
     """The stores of ``config`` that several processes cannot share, each with the reason.
 
-    Known from the providers' documented behaviour (docs/server.md, "Deployments: what is safe"):
-    a store held in one process's memory (each worker would have its own memories), Qdrant's local
-    mode (it locks its directory: every worker but one would fail each request), the flat and
-    Kuzu graph stores (one process). ``serve`` refuses ``workers > 1`` with any of them.
+    Each store declares it: its class's ``shared_by_processes(config)`` (every provider has it;
+    ``None``, the default, = safe to share), asked with the section validated
+    by the class's ``Config``. The classes come from ``registry`` (a
+    :class:`~mem7_core.plugins.PluginRegistry`; default the process-wide one), so a third-party
+    store declares itself too. Today's declarations (docs/server.md, "Deployments: what is
+    safe"): a store held in one process's memory (each worker would have its own memories), Qdrant's
+    local mode (it locks its directory: every worker but one would fail each request), the flat
+    and Kuzu graph stores (one process). A provider that is not installed, or a section its
+    ``Config`` refuses, is not judged here (building the engine reports it); nor is ``history_store:
+    auto`` (history kept in the vector store's own database). ``serve`` refuses
+    ``workers > 1`` with any of them.
     """
+    from ..plugins import get_registry
+    from ..providers import ProviderConfig
+
+    reg = registry if registry is not None else get_registry()
+
+    def declared(kind: str, provider: str, section: Any) -> str | None:
+        try:
+            cls = reg.get(kind, provider)
+            cfg = section if isinstance(section, ProviderConfig) else cls.Config.model_validate(section or {})
+        except Exception:  # noqa: BLE001 - not installed / invalid: the engine's construction says so
+            return None
+        ask = getattr(cls, "shared_by_processes", None)
+        return ask(cfg) if callable(ask) else None
+
     problems: list[str] = []
     vector = config.vector_store
-    where = vector.config
-    if vector.provider == "flat" and not where.get("path"):
-        problems.append("the flat vector store has no path (memories kept in each process's memory)")
-    elif vector.provider == "qdrant" and not (where.get("url") or where.get("host")):
-        location = where.get("location")
-        if where.get("path"):
-            problems.append("Qdrant in local mode (path) locks its directory to one process")
-        elif not (isinstance(location, str) and location.startswith(("http://", "https://"))):
-            problems.append("Qdrant in local mode in memory keeps memories in each process's memory")
+    if (why := declared("vector_store", vector.provider, vector.config)) is not None:
+        problems.append(why)
     history = config.history_store
-    if history.provider == "sqlite" and str(history.config.get("path", "")).strip() == ":memory:":
-        problems.append("the SQLite history is in memory (':memory:', one per process)")
+    if history.provider != "auto" and (why := declared("history_store", history.provider, history.config)) is not None:
+        problems.append(why)  # "auto": the history lives in the vector store's database
     graph = config.graph_store
-    if graph is not None and graph.provider in {"flat", "kuzu"}:
-        problems.append(f"the {graph.provider} graph store is for one process only")
+    if graph is not None and (why := declared("graph_store", graph.provider, graph.config)) is not None:
+        problems.append(why)
     return problems
 
 
@@ -612,7 +645,7 @@ def _worker_main(
             app = create_app(memory=engine, tokens=tokens, on_ready=lambda: tell("ready"), worker_header=True,
                              guard=guard, max_body_bytes=max_body_bytes)
             server = uvicorn.Server(
-                uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,
+                uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # a float works: uvicorn waits with it
                                access_log=log_level in {"debug", "info"})
             )
             holder["server"] = server
@@ -795,8 +828,8 @@ def _serve_workers(
                 say(f"worker {pool.replace(i).pid} started")
     finally:
         unclosed = pool.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     if failure is not None:
         raise ProviderError("server", failure)
     if unclosed:

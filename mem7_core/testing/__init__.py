@@ -5,6 +5,8 @@
   :class:`LLMConformance`, :class:`HistoryConformance`, :class:`GraphStoreConformance`.
 - Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
 - A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
+- The ``hash`` embedder as a plugin (:mod:`mem7_core.testing.providers`, entry point ``hash``), so
+  ``embedder: {provider: hash}`` works in any config while production code never imports this kit.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ if TYPE_CHECKING:
     from .llm import LLMConformance
     from .vector_store import VectorStoreConformance
 
-# The suites import pytest, and the core imports ``mem7_core.testing.fakes`` at run time (the
-# ``hash`` embedder), so they load lazily: only a test that names them needs pytest.
+# The suites import pytest, and the registry imports ``mem7_core.testing.providers`` (the ``hash``
+# embedder's entry point) at run time, so they load lazily: only a test that names them needs pytest.
 _LAZY = {
     "VectorStoreConformance": "mem7_core.testing.vector_store",
     "EmbedderConformance": "mem7_core.testing.embedder",
@@ -30,7 +32,13 @@ _LAZY = {
     "GraphStoreConformance": "mem7_core.testing.graph_store",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "EmbedderConformance",
+    "GraphStoreConformance",
+    "HistoryConformance",
+    "LLMConformance",
+    "VectorStoreConformance",
+]
+assert sorted(__all__) == sorted(_LAZY)
 
-
-__getattr__ = lazy_getattr('mem7_core.testing', _LAZY, globals())
+__getattr__ = lazy_getattr("mem7_core.testing", _LAZY, globals())

@@ -10,12 +10,6 @@ turned off.
 
 from __future__ import annotations
 
-from typing import Any
-
-given: Any
-st: Any
-property_settings: Any
-
 try:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -33,6 +27,6 @@ try:
     )
 except ImportError:  # pragma: no cover - exercised only where hypothesis is absent
     HAVE_HYPOTHESIS = False
-    given = st = property_settings = None
+    given = st = property_settings = None  # type: ignore[assignment]
 
 __all__ = ["HAVE_HYPOTHESIS", "given", "property_settings", "st"]

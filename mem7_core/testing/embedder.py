@@ -43,11 +43,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..providers.embedder import Embedder
+from ..providers.vectors import cosine
 
-_WORDS = (
-    "memory agent user likes hiking mountains quarterly tax report coffee tea python code bug fix "
-    "deploy server morning evening travel berlin paris music guitar dinner family project deadline"
-).split()
+_WORDS = [
+    "memory", "agent", "user", "likes", "hiking", "mountains", "quarterly", "tax", "report",
+    "coffee", "tea", "python", "code", "bug", "fix", "deploy", "server", "morning", "evening",
+    "travel", "berlin", "paris", "music", "guitar", "dinner", "family", "project", "deadline",
+]
 
 UNICODE_TEXTS = [
     "Ünïcödé àccénts: crème brûlée, naïve façade, Straße",
@@ -65,14 +67,6 @@ def _rows(result: Any) -> list[list[float]]:
 
 def _norm(v: Sequence[float]) -> float:
     return math.sqrt(sum(x * x for x in v))
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity of two vectors (0.0 when one of them is zero)."""
-    na, nb = _norm(a), _norm(b)
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return sum(x * y for x, y in zip(a, b, strict=True)) / (na * nb)
 
 
 def _texts(n: int, seed: int = 7) -> list[str]:
@@ -150,7 +144,7 @@ class EmbedderConformance:
         self._same(a, b, "same text embedded twice")
 
     async def test_duplicate_texts_in_one_batch(self, embedder: Embedder) -> None:
-        a, b, c = await self._embed(embedder, ["twice", "something else", "twice"])
+        a, _, c = await self._embed(embedder, ["twice", "something else", "twice"])
         self._same(a, c, "the same text twice in one batch")
 
     async def test_batch_equals_one_by_one(self, embedder: Embedder) -> None:

@@ -21,18 +21,18 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..engine.prompts import (
+from ..errors import ProviderError
+from ..models import LLMResponse
+from ..providers.base import ProviderConfig
+from ..providers.embedder import Embedder, EmbedPurpose
+from ..providers.llm import LLM, LLMCapabilities, Message
+from ..providers.tasks import (
     AGENT_FACT_EXTRACTION_MARKER,
     CLASSIFY_QUERY_MARKER,
     DESCRIBE_IMAGE_MARKER,
     FACT_EXTRACTION_MARKER,
     UPDATE_MEMORY_MARKER,
 )
-from ..errors import ProviderError
-from ..models import LLMResponse
-from ..providers.base import ProviderConfig
-from ..providers.embedder import Embedder, EmbedPurpose
-from ..providers.llm import LLM, LLMCapabilities, Message
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -94,8 +94,9 @@ class HashEmbedder(Embedder):
 # ----------------------------------------------------------------------------------- LLM
 def _system_text(messages: Sequence[Message]) -> str:
     for m in messages:
-        if m.get("role") == "system" and isinstance(m.get("content"), str):
-            return m["content"]
+        content = m.get("content")
+        if m.get("role") == "system" and isinstance(content, str):
+            return content
     return ""
 
 
@@ -103,7 +104,7 @@ def _user_text(messages: Sequence[Message]) -> str:
     parts = []
     for m in messages:
         if m.get("role") == "user":
-            c = m.get("content")
+            c: Any = m.get("content")  # a string or a list of parts
             parts.append(c if isinstance(c, str) else " ".join(p.get("text", "") for p in c if isinstance(p, dict)))
     return "\n".join(parts)
 
@@ -157,7 +158,11 @@ def _decide(user_text: str) -> list[dict[str, str]]:
             continue
         # "not X" contradicts "X": delete the old one, add the new.
         negated = next(
-            (k for k, v in norm.items() if k not in used and (low.replace(" not ", " ") == v or v.replace(" not ", " ") == low)),
+            (
+                k
+                for k, v in norm.items()
+                if k not in used and (low.replace(" not ", " ") == v or v.replace(" not ", " ") == low)
+            ),
             None,
         )
         if negated is not None:
@@ -177,7 +182,7 @@ def rule_based_reply(messages: Sequence[Message]) -> str:
     """
     system = _system_text(messages)
     user = _user_text(messages)
-    from .graph_rules import graph_rule_reply  # here: graph_rules imports the engine's prompts too
+    from .graph_rules import graph_rule_reply  # imported on first use
 
     if (graph := graph_rule_reply(messages)) is not None:
         return graph

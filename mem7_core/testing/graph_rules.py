@@ -18,12 +18,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..engine.prompts import (
+from ..providers.keywords import STOPWORDS
+from ..providers.tasks import (
     GRAPH_CONFLICT_MARKER,
     GRAPH_EXTRACTION_MARKER,
     GRAPH_QUERY_MARKER,
 )
-from ..retrieval.bm25 import STOPWORDS
 
 __all__ = ["graph_rule_reply"]
 

@@ -47,7 +47,7 @@ import pytest
 
 from ..models import Scope
 from ..providers.graph_store import Entity, GraphRelation, GraphStore
-from ..retrieval.fusion import cosine
+from ..providers.vectors import cosine
 from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
 
 Triple = tuple[str, str, str]
@@ -887,13 +887,13 @@ class GraphStoreConformance:
                         row[0], row[1], row[3] = True, row[1] + 1, now
                 elif kind == "invalidate":
                     n = await graph_store.invalidate(scope, [rel(*triple)], now=now)
-                    want = 0
+                    invalidated = 0
                     for s in inside:
                         row = model[s].get(triple)
                         if row is not None and row[0]:
                             row[0], row[3] = False, now
-                            want += 1
-                    assert n == want
+                            invalidated += 1
+                    assert n == invalidated
                 elif kind == "rehearse":
                     await graph_store.rehearse(scope, [rel(*triple)], now=now)
                     for s in inside:
@@ -930,7 +930,7 @@ class GraphStoreConformance:
 
     else:  # pragma: no cover
 
-        async def test_property_operations_match_model(self) -> None:
+        def test_property_operations_match_model(self) -> None:
             pytest.skip("hypothesis is not installed")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import ScoredRecord
-from ..retrieval import BM25Index, calibrate_bm25
+from ..providers.keywords import BM25Index, calibrate_bm25
 
 KEYWORD_CORPUS: list[tuple[str, str, dict[str, Any]]] = [
     ("a01", "Alice drinks green tea every morning", {"topic": "drinks", "n": 1}),
@@ -21,7 +21,11 @@ KEYWORD_CORPUS: list[tuple[str, str, dict[str, Any]]] = [
     ("a07", "Alice's book-club meets on the first Monday of the month", {"topic": "hobby", "n": 7}),
     ("a08", "She adopted a cat named Miso in 2023", {"topic": "pets", "n": 8}),
     ("a09", "Miso the cat hates the vacuum cleaner", {"topic": "pets", "n": 9}),
-    ("a10", "A long note about green gardens, green walls, green roofs and a green tea plant", {"topic": "hobby", "n": 10}),
+    (
+        "a10",
+        "A long note about green gardens, green walls, green roofs and a green tea plant",
+        {"topic": "hobby", "n": 10},
+    ),
     ("a11", "Alice is allergic to peanuts", {"topic": "health", "tags": ["food", "allergy"], "n": 11}),
     ("a12", "", {"topic": "empty", "n": 12}),
 ]

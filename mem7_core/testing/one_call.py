@@ -22,17 +22,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.inference import norm_text, parse_decisions, parse_facts
-from ..engine.parsing import parse_json_object
-from ..engine.prompts import (
-    AGENT_EXTRACT_AND_UPDATE_MARKER,
+from ..engine.inference import norm_text, parse_decisions, parse_facts  # the pipeline the script mirrors
+from ..engine.prompts import (  # the two-call prompts the pipeline would send
     AGENT_FACT_EXTRACTION_PROMPT,
-    EXTRACT_AND_UPDATE_MARKER,
     NO_EXISTING_MEMORIES,
     UPDATE_MEMORY_PROMPT,
     UPDATE_MEMORY_USER,
     USER_FACT_EXTRACTION_PROMPT,
 )
+from ..providers.llm_json import parse_json_object
+from ..providers.tasks import AGENT_EXTRACT_AND_UPDATE_MARKER, EXTRACT_AND_UPDATE_MARKER
 from .fakes import rule_based_reply
 
 __all__ = ["OneCallPrompt", "as_one_call", "one_call_reply", "read_one_call"]
@@ -54,7 +53,10 @@ class OneCallPrompt:
     def extraction_messages(self) -> list[Message]:
         """The fact-extraction call the two-call pipeline would make for this conversation."""
         template = AGENT_FACT_EXTRACTION_PROMPT if self.agent else USER_FACT_EXTRACTION_PROMPT
-        return [{"role": "system", "content": template.format(today=self.today)}, {"role": "user", "content": self.conversation}]
+        return [
+            {"role": "system", "content": template.format(today=self.today)},
+            {"role": "user", "content": self.conversation},
+        ]
 
     def decision_messages(self, facts: Sequence[str]) -> list[Message]:
         """The update-decision call the two-call pipeline would make for these (open) facts."""
@@ -86,7 +88,9 @@ def read_one_call(messages: Sequence[Message]) -> OneCallPrompt | None:
         if m:
             existing.append(m.group(2))
     found = _TODAY.search(system)
-    return OneCallPrompt(agent=agent, today=found.group(1) if found else "", existing=existing, conversation=conversation)
+    return OneCallPrompt(
+        agent=agent, today=found.group(1) if found else "", existing=existing, conversation=conversation
+    )
 
 
 _FACT_KEYS = ("facts", "memories", "memory")

@@ -45,7 +45,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, unquote
 
 from .fakes import hash_embedding, rule_based_reply
@@ -136,7 +136,7 @@ ReplyFn = Callable[..., Reply]
 
 
 class _Response:
-    __slots__ = ("status", "body", "headers", "content_type", "drop", "delay")
+    __slots__ = ("body", "content_type", "delay", "drop", "headers", "status")
 
     def __init__(
         self,
@@ -198,7 +198,7 @@ def _placeholder_args(schema: Any) -> dict[str, Any]:
     for name in schema.get("required") or []:
         spec = props.get(name) or {}
         kind = spec.get("type")
-        if "enum" in spec and spec["enum"]:
+        if spec.get("enum"):
             out[name] = spec["enum"][0]
         elif kind in ("integer", "number"):
             out[name] = 0
@@ -272,7 +272,7 @@ class OpenAIServer:
         self._start_error: BaseException | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
-    def start(self) -> OpenAIServer:
+    def start(self) -> Self:
         """Start serving (idempotent); returns self."""
         if self._thread is not None:
             return self
@@ -319,7 +319,7 @@ class OpenAIServer:
         if pending:
             await asyncio.wait(pending, timeout=5)
 
-    def __enter__(self) -> OpenAIServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -662,12 +662,13 @@ class OpenAIServer:
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
                 return _error(400, f"Invalid value for 'messages[{i}].role'.", param=f"messages[{i}].role")
-            content = m.get("content")
-            if isinstance(content, list):
-                for j, part in enumerate(content):
+            msg_content = m.get("content")
+            if isinstance(msg_content, list):
+                for j, part in enumerate(msg_content):
                     ptype = part.get("type") if isinstance(part, dict) else None
                     if ptype == "image_url":
-                        url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+                        image = part.get("image_url")
+                        url = image.get("url") if isinstance(image, dict) else None
                         if not url:
                             return _error(400, f"messages[{i}].content[{j}].image_url.url is required",
                                           param=f"messages[{i}].content[{j}].image_url")
@@ -706,7 +707,7 @@ class OpenAIServer:
         if isinstance(reply, ToolCall) or (
             isinstance(reply, (list, tuple)) and reply and all(isinstance(r, ToolCall) for r in reply)
         ):
-            calls = [reply] if isinstance(reply, ToolCall) else list(reply)  # type: ignore[list-item]
+            calls = [reply] if isinstance(reply, ToolCall) else list(reply)
             for c in calls:
                 args = c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments)
                 tool_calls.append({"id": c.id or self._next_id("call"), "type": "function",
@@ -753,7 +754,7 @@ class OpenAIServer:
         if not tools or choice == "none":
             return None
         fns = [t.get("function") or {} for t in tools if isinstance(t, dict)]
-        by_name = {f.get("name"): f for f in fns if f.get("name")}
+        by_name = {f["name"]: f for f in fns if f.get("name")}
         picked = None
         if isinstance(choice, dict):
             picked = by_name.get((choice.get("function") or {}).get("name"))

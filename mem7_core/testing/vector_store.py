@@ -56,7 +56,7 @@ from ..errors import MemoryNotFoundError
 from ..filters import Condition, Filter, Not, Or, evaluate, parse_filters
 from ..models import Scope, ScoredRecord, VectorRecord
 from ..providers.vector_store import VectorStore
-from ..retrieval.fusion import cosine
+from ..providers.vectors import cosine
 from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
 
 _ID_NAMESPACE = uuid.UUID("6d656d37-0000-4000-8000-766563746f72")
@@ -196,8 +196,8 @@ def _operators(node: Filter | None) -> tuple[set[str], bool]:
     if isinstance(node, Condition):
         return {node.op}, False
     if isinstance(node, Not):
-        ops, _ = _operators(node.child)
-        return ops, True
+        child_ops, _ = _operators(node.child)
+        return child_ops, True
     ops: set[str] = set()
     nested = isinstance(node, Or)
     for child in node.children:
@@ -378,7 +378,9 @@ class VectorStoreConformance:
         assert hit.payload == payload
 
     async def test_store_does_not_alias_caller_payloads(self, vector_store: VectorStore) -> None:
-        payload = {"data": "x", "created_at": self.ts(1), "user_id": "u1", "tags": ["a"], "meta": {"k": 1}}
+        payload: dict[str, Any] = {
+            "data": "x", "created_at": self.ts(1), "user_id": "u1", "tags": ["a"], "meta": {"k": 1}
+        }
         rec = VectorRecord(id=self.make_id("alias-1"), vector=self.vec(1), payload=payload)
         await vector_store.insert([rec])
         payload["tags"].append("mutated")
@@ -443,7 +445,8 @@ class VectorStoreConformance:
         assert self.ids(hits) == [a.id]
         if self.cosine_scores:
             assert hits[0].score == pytest.approx(1.0, abs=self.score_tolerance)
-            (old,) = [h for h in await vector_store.search(self.axis(0), scope=Scope(user_id="u1"), limit=2) if h.id == a.id]
+            near_0 = await vector_store.search(self.axis(0), scope=Scope(user_id="u1"), limit=2)
+            (old,) = [h for h in near_0 if h.id == a.id]
             assert old.score == pytest.approx(0.0, abs=self.score_tolerance)
 
     async def test_update_payload_only_replaces_whole_payload(self, vector_store: VectorStore) -> None:
@@ -571,7 +574,9 @@ class VectorStoreConformance:
 
     async def test_empty_scope_matches_all_even_without_scope_ids(self, vector_store: VectorStore) -> None:
         bare = [
-            VectorRecord(id=self.make_id(f"bare-{i}"), vector=self.vec(i), payload={"data": f"b{i}", "created_at": self.ts(i)})
+            VectorRecord(
+                id=self.make_id(f"bare-{i}"), vector=self.vec(i), payload={"data": f"b{i}", "created_at": self.ts(i)}
+            )
             for i in range(3)
         ]
         scoped = self.record("bare-scoped", user_id="u1", created=9)
@@ -694,7 +699,11 @@ class VectorStoreConformance:
         recs = [self.record(f"sm-{i}", created=i, user_id="u1" if i % 3 else "u2", even=i % 2 == 0) for i in range(18)]
         await vector_store.insert(recs)
         queries = [self.vec(f"sm-q{i}") for i in range(4)] + [list(recs[4].vector)]  # type: ignore[arg-type]
-        for scope, filters in ((Scope(user_id="u1"), None), (Scope(user_id="u2"), None), (Scope(user_id="u1"), {"even": True})):
+        for scope, filters in (
+            (Scope(user_id="u1"), None),
+            (Scope(user_id="u2"), None),
+            (Scope(user_id="u1"), {"even": True}),
+        ):
             node = parse_filters(filters) if filters else None
             if node is not None:
                 self.skip_unless_pushed_down(vector_store, node)
@@ -710,7 +719,7 @@ class VectorStoreConformance:
     # ============================================================================ filters
     @pytest.mark.parametrize("case", FILTER_CASES, ids=[name for name, _ in FILTER_CASES])
     async def test_filter_matches_reference(self, vector_store: VectorStore, case: tuple[str, dict[str, Any]]) -> None:
-        name, filters = case
+        _, filters = case
         node = parse_filters(filters)
         self.skip_unless_pushed_down(vector_store, node)
         mine: list[VectorRecord] = []
@@ -734,7 +743,12 @@ class VectorStoreConformance:
 
     async def test_filter_on_missing_key_everywhere(self, vector_store: VectorStore) -> None:
         await vector_store.insert([self.record(f"mk-{i}", created=i, user_id="u1") for i in range(3)])
-        for filters, n in (({"ghost": 1}, 0), ({"ghost": {"ne": 1}}, 3), ({"ghost": {"nin": [1]}}, 3), ({"ghost": "*"}, 0)):
+        for filters, n in (
+            ({"ghost": 1}, 0),
+            ({"ghost": {"ne": 1}}, 3),
+            ({"ghost": {"nin": [1]}}, 3),
+            ({"ghost": "*"}, 0),
+        ):
             node = parse_filters(filters)
             self.skip_unless_pushed_down(vector_store, node)
             assert len(await self.list_ids(vector_store, Scope(user_id="u1"), filters=node)) == n, filters
@@ -757,13 +771,21 @@ class VectorStoreConformance:
         u1 = Scope(user_id="u1")
         for i, s in enumerate(HOSTILE_STRINGS):
             rid = recs[i].id
-            for filters in ({"v": s}, {s: i}, {s: "*"}, {"v": {"in": [s]}}, {"tagged": {"contains": s}}, {"v": {"contains": s}}):
+            for filters in (
+                {"v": s},
+                {s: i},
+                {s: "*"},
+                {"v": {"in": [s]}},
+                {"tagged": {"contains": s}},
+                {"v": {"contains": s}},
+            ):
                 node = parse_filters(filters)
                 self.skip_unless_pushed_down(vector_store, node)
                 want = [r.id for r in recs if evaluate(node, r.payload)]
                 assert rid in want
                 assert await self.list_ids(vector_store, u1, filters=node) == want, filters
-                assert sorted(await self.search_ids(vector_store, self.vec(0), u1, filters=node)) == sorted(want), filters
+                found = await self.search_ids(vector_store, self.vec(0), u1, filters=node)
+                assert sorted(found) == sorted(want), filters
             node = parse_filters({"v": {"icontains": s.upper()}})
             want = [r.id for r in recs if evaluate(node, r.payload)]
             if {"icontains"} <= set(vector_store.capabilities.filter_operators):
@@ -821,7 +843,9 @@ class VectorStoreConformance:
 
     async def test_count(self, vector_store: VectorStore) -> None:
         assert await vector_store.count(scope=Scope(user_id="u1")) == 0
-        await vector_store.insert([self.record(f"ct-{i}", created=i, user_id="u1", agent_id=f"a{i % 3}") for i in range(9)])
+        await vector_store.insert(
+            [self.record(f"ct-{i}", created=i, user_id="u1", agent_id=f"a{i % 3}") for i in range(9)]
+        )
         assert await vector_store.count(scope=Scope(user_id="u1")) == 9
         assert await vector_store.count(scope=Scope(user_id="u1", agent_id="a0")) == 3
         assert await vector_store.count(scope=Scope(agent_id="a2")) == 3
@@ -855,9 +879,10 @@ class VectorStoreConformance:
         await vector_store.commit(WriteBatch(inserts=[a], events=[_history_event(a.id, "ADD")]))
         changed = VectorRecord(id=a.id, vector=None, payload={**a.payload, "data": "changed"})
         await vector_store.commit(WriteBatch(updates=[changed], events=[_history_event(a.id, "UPDATE")]))
+        missing = VectorRecord(id=self.make_id("cm-missing"), vector=None, payload={"user_id": "u1"})
         with pytest.raises(MemoryNotFoundError):
             await vector_store.commit(WriteBatch(
-                inserts=[b], updates=[VectorRecord(id=self.make_id("cm-missing"), vector=None, payload={"user_id": "u1"})],
+                inserts=[b], updates=[missing],
                 deletes=[a.id], events=[_history_event(b.id, "ADD"), _history_event(a.id, "DELETE")],
             ))
         assert self.ids(await vector_store.get([a.id, b.id])) == [a.id]
@@ -920,7 +945,8 @@ class VectorStoreConformance:
             by_id = {g.id: g for g in got}
             assert by_id[recs[1].id].payload["n"] == 101
             assert by_id[recs[7].id].payload == recs[7].payload
-            assert await reopened.count(scope=Scope(user_id="u1")) == sum(1 for r in kept if r.payload["user_id"] == "u1")
+            kept_u1 = sum(1 for r in kept if r.payload["user_id"] == "u1")
+            assert await reopened.count(scope=Scope(user_id="u1")) == kept_u1
             (hit,) = await reopened.search(self.vec("ps-new"), scope=Scope(user_id="u1"), limit=1)
             assert hit.id == recs[2].id
             if self.cosine_scores:
@@ -1097,10 +1123,10 @@ class VectorStoreConformance:
 
     else:  # pragma: no cover
 
-        async def test_property_filters_match_reference(self) -> None:
+        def test_property_filters_match_reference(self) -> None:
             pytest.skip("hypothesis is not installed")
 
-        async def test_property_operations_match_model(self) -> None:
+        def test_property_operations_match_model(self) -> None:
             pytest.skip("hypothesis is not installed")
 
 

@@ -7,6 +7,7 @@ SQLite history (in memory, or a file beside the vectors), no LLM unless one is p
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mem7_core import AsyncMemory
-from mem7_core.engine.prompts import AGENT_FACT_EXTRACTION_MARKER, FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.models import Scope
+from mem7_core.providers.tasks import AGENT_FACT_EXTRACTION_MARKER, FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.testing.fakes import rule_based_reply
 
 ENV_VARS = (
@@ -128,7 +129,7 @@ def consistency_problems(stored: dict[str, dict[str, Any]], rows: Sequence[tuple
             problems.append(f"memory {mem_id}: history says {events[-1][4]!r}, store says {payload.get('data')!r}")
     for mem_id, events in by_memory.items():
         kinds = [e[2] for e in events]
-        for before, kind in zip(kinds, kinds[1:]):
+        for before, kind in itertools.pairwise(kinds):
             if kind == "ADD" and before != "DELETE":
                 problems.append(f"memory {mem_id} has a second ADD event without a DELETE before it: {kinds}")
             elif before == "DELETE" and kind != "ADD":

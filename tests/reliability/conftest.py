@@ -25,7 +25,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------- servers for other stores
 # The store-parametrised tests (``_stores.STORES``) reuse the plugins' own test servers: the
 # embedded PostgreSQL of mem7-pgvector's tests and the loopback Upstash emulator.
-from _stores import REPO, HASH_DIMS, load_module  # noqa: E402
+from _stores import HASH_DIMS, REPO, load_module  # noqa: E402
 
 if importlib.util.find_spec("psycopg") is not None:
     pg_dsn = load_module("_mem7_reliability_pg", REPO / "plugins/pgvector/tests/conftest.py").pg_dsn

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _kit import config, records
+
 from mem7_core import AsyncMemory, Memory
 from mem7_core.errors import ConfigError, LLMOutputError, ProviderError, ProviderNotFoundError
 from mem7_core.testing.openai_server import Fault, OpenAIServer
@@ -103,7 +103,7 @@ def test_unusable_flat_path_is_a_config_error_naming_the_fix(tmp_path, kind):
 async def test_unusable_history_path_is_a_config_error_and_nothing_is_stored(tmp_path):
     (tmp_path / "dir.db").mkdir()
     async with AsyncMemory(config(history_store={"provider": "sqlite", "config": {"path": str(tmp_path / "dir.db")}})) as mem:
-        with pytest.raises(ConfigError, match="history_store sqlite.*is a directory"):
+        with pytest.raises(ConfigError, match=r"history_store sqlite.*is a directory"):
             await mem.add("I like tea", user_id="u", infer=False)
         assert await records(mem) == {}
 
@@ -215,7 +215,7 @@ async def test_wrong_key_says_check_the_key_and_is_not_retried():
             msg = str(info.value)
             assert "authentication failed (401)" in msg and "OPENAI_API_KEY" in msg and "llm.config.api_key" in msg
             assert srv.count("chat") == 1  # neither the provider nor the engine asks again after a 401
-            with pytest.raises(ProviderError, match="embedder.config.api_key"):
+            with pytest.raises(ProviderError, match=r"embedder.config.api_key"):
                 await mem.add("I like tea.", user_id="u", infer=False)
             assert await records(mem) == {}
 

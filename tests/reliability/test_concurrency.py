@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _kit import assert_consistent, config, engine, history_rows, records
 from _stores import STORES
+
 from mem7_core import AsyncMemory, Memory
 from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.history.sqlite import SQLiteHistoryStore

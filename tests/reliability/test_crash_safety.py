@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from _kit import consistency_problems, history_rows
+
 from mem7_core import AsyncMemory
 from mem7_core.models import Scope
 

@@ -17,9 +17,9 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from _kit import assert_consistent, engine, history_rows, records, router
-from mem7_core.engine.prompts import EXTRACT_AND_UPDATE_MARKER, FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
+
+from mem7_core.providers.tasks import EXTRACT_AND_UPDATE_MARKER, FACT_EXTRACTION_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.testing.fakes import ScriptedLLM
 from mem7_core.testing.one_call import as_one_call
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _kit import assert_consistent, history_rows
 from _stores import STORES
+
 from mem7_core import AsyncMemory
 from mem7_core.errors import MemoryNotFoundError
 from mem7_core.models import RESERVED_PAYLOAD_KEYS
@@ -143,7 +143,7 @@ async def test_hostile_filter_values_match_only_literally(mem, value):
     assert len((await mem.get_all(user_id="eve", filters={"owner": {"nin": [value]}}))["results"]) == 1
 
 
-@pytest.mark.parametrize("value", HOSTILE + ["01a20000-0000-7000-8000-000000000000' OR '1'='1"], ids=IDS + ["uuid-sql"])
+@pytest.mark.parametrize("value", [*HOSTILE, "01a20000-0000-7000-8000-000000000000' OR '1'='1"], ids=[*IDS, "uuid-sql"])
 async def test_hostile_memory_ids_find_nothing_and_change_nothing(mem, value):
     before, hist = await _neighbours(mem), await history_rows(mem)
     assert await mem.get(value) is None

@@ -24,14 +24,14 @@ import json
 from typing import Any
 
 import pytest
+from _kit import assert_consistent, engine, history_rows, snapshot, system_of, user_of
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from _kit import assert_consistent, engine, history_rows, snapshot, system_of, user_of
 from mem7_core.engine.inference import norm_text
-from mem7_core.engine.parsing import parse_json_object
-from mem7_core.engine.prompts import EXTRACT_AND_UPDATE_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.errors import LLMOutputError, ProviderError
+from mem7_core.providers.llm_json import parse_json_object
+from mem7_core.providers.tasks import EXTRACT_AND_UPDATE_MARKER, UPDATE_MEMORY_MARKER
 from mem7_core.testing.fakes import ScriptedLLM
 from mem7_core.testing.one_call import read_one_call
 
@@ -76,7 +76,7 @@ TEXT_CHOICES: list[Any] = FACTS + EXISTING + [OTHER, UNRELATED, "", None, 123]
 
 decision_st = st.fixed_dictionaries(
     {"id": st.sampled_from(ID_CHOICES), "event": st.sampled_from(EVENT_CHOICES)},
-    optional={"text": st.sampled_from(TEXT_CHOICES), "old_memory": st.sampled_from(EXISTING + [None]),
+    optional={"text": st.sampled_from(TEXT_CHOICES), "old_memory": st.sampled_from([*EXISTING, None]),
               "reason": st.sampled_from(["richer", "", "n/a"])},
 )
 decisions_st = st.lists(decision_st, min_size=0, max_size=5)

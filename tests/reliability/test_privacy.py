@@ -144,7 +144,7 @@ async def test_configured_endpoint_is_the_only_place_anything_goes(guard, openai
 
 
 _IMPORT_PROBE = textwrap.dedent(
-    """
+    f"""
     import json, socket, sys
     attempts = []
     real_connect, real_connect_ex, real_gai = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
@@ -169,20 +169,19 @@ _IMPORT_PROBE = textwrap.dedent(
     from mem7_core.plugins import get_registry
     reg = get_registry()
     reg.load_all()
-    kinds = {k: sorted(v) for k, v in reg.providers().items()}
+    kinds = {{k: sorted(v) for k, v in reg.providers().items()}}
     # Building providers pointed at the outside world must not connect either (lazy clients).
-    eng = AsyncMemory({
-        "llm": {"provider": "openai", "config": {"api_key": "sk-x", "base_url": "https://api.openai.com/v1"}},
-        "embedder": {"provider": "fastembed"},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-        "reranker": {"provider": "cohere", "config": {"api_key": "co-x"}},
-    })
-    telemetry = sorted(m for m in sys.modules if m.split(".")[0] in %r)
-    print(json.dumps({"attempts": attempts, "telemetry": telemetry, "kinds": kinds, "optional": optional,
-                      "failed": reg.failed}))
+    eng = AsyncMemory({{
+        "llm": {{"provider": "openai", "config": {{"api_key": "sk-x", "base_url": "https://api.openai.com/v1"}}}},
+        "embedder": {{"provider": "fastembed"}},
+        "vector_store": {{"provider": "flat"}},
+        "history_store": {{"provider": "sqlite", "config": {{"path": ":memory:"}}}},
+        "reranker": {{"provider": "cohere", "config": {{"api_key": "co-x"}}}},
+    }})
+    telemetry = sorted(m for m in sys.modules if m.split(".")[0] in {TELEMETRY_MODULES!r})
+    print(json.dumps({{"attempts": attempts, "telemetry": telemetry, "kinds": kinds, "optional": optional,
+                      "failed": reg.failed}}))
     """
-    % (TELEMETRY_MODULES,)
 )
 
 

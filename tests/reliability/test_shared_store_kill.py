@@ -255,7 +255,7 @@ def _added_lines(out: str) -> dict[str, str]:
     acked: dict[str, str] = {}
     for line in out.splitlines(keepends=True):
         if line.startswith("ADD") and line.endswith("\n"):
-            event, mem_id, text = line.rstrip("\n").split(maxsplit=2)
+            _event, mem_id, text = line.rstrip("\n").split(maxsplit=2)
             acked[mem_id] = text
     return acked
 
@@ -298,7 +298,7 @@ async def test_sigkill_of_a_cli_add_loop(tmp_path: Path) -> None:
     script = (
         'for i in $(seq 0 99); do "$MEM7" --data-dir "$DATA" add --no-infer --user u "shell note $i" || exit 1; done'
     )
-    for round_ in range(2):
+    for _round in range(2):
         proc = subprocess.Popen(
             ["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
             env=_env(MEM7=_mem7_exe(), DATA=str(data)), start_new_session=True,
@@ -348,7 +348,7 @@ async def test_sigkill_during_import_leaves_whole_batches(tmp_path: Path) -> Non
     texts = {ln["id"]: ln["memory"] for ln in lines}
 
     data = tmp_path / "data"
-    for round_ in range(2):
+    for _round in range(2):
         before = _count(data)
         proc = _import(data, source)
         try:

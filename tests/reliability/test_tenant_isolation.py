@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from _kit import assert_consistent, engine, history_rows, router, snapshot, user_of
-from mem7_core.engine.prompts import GRAPH_CONFLICT_MARKER
+
 from mem7_core.errors import MemoryNotFoundError, ScopeError
 from mem7_core.models import Scope
+from mem7_core.providers.tasks import GRAPH_CONFLICT_MARKER
 from mem7_core.testing.fakes import ScriptedLLM
 
 # (scope, owner tag): the same words everywhere, plus one word only that owner's memory has.

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 REPO = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"mem7 serve: listening on (http://\S+)")
@@ -69,7 +70,7 @@ class ServeProcess:
                 self._ready.set()
         self._ready.set()  # EOF: the process ended (maybe before it was ready)
 
-    def start(self) -> ServeProcess:
+    def start(self) -> Self:
         self.proc = subprocess.Popen(
             self.args, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True,
@@ -107,7 +108,7 @@ class ServeProcess:
             self.proc.kill()
             return self.wait(10)
 
-    def __enter__(self) -> ServeProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

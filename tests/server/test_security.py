@@ -194,7 +194,7 @@ def test_rest_serve_refuses_it_too_before_binding() -> None:
     from mem7_core.server.rest import serve
 
     config = MemoryConfig.model_validate({"llm": None, "embedder": {"provider": "hash", "config": {}}})
-    with pytest.raises(ConfigError, match="refusing to listen on 192.0.2.10 without auth"):
+    with pytest.raises(ConfigError, match=r"refusing to listen on 192.0.2.10 without auth"):
         serve(config, host="192.0.2.10", port=0)  # a documentation address: never bound, nothing sent
     with pytest.raises(ConfigError, match="without auth"):
         serve(config, host="0.0.0.0", port=0, tokens=TokenTable())

@@ -9,6 +9,7 @@ thread, one at a time, so the event loop never blocks on the file.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import math
 import sqlite3
@@ -50,7 +51,8 @@ class LiteVecStore(VectorStore):
             )
             self._conn.commit()
         except sqlite3.Error as exc:
-            raise ProviderError(self.name, f"cannot open {self.config.path!r}: {exc}; check vector_store.config.path") from exc
+            msg = f"cannot open {self.config.path!r}: {exc}; check vector_store.config.path"
+            raise ProviderError(self.name, msg) from exc
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ plumbing
@@ -85,7 +87,9 @@ class LiteVecStore(VectorStore):
 
         await self._run(write)
 
-    async def update(self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None) -> None:
+    async def update(
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
+    ) -> None:
         def write(conn: sqlite3.Connection) -> None:
             with conn:
                 if conn.execute(f"SELECT 1 FROM {self._table} WHERE id = ?", (id,)).fetchone() is None:
@@ -127,13 +131,15 @@ class LiteVecStore(VectorStore):
         found = await self._run(read)
         return [found[i] for i in ids if i in found]
 
-    async def list(self, *, scope: Scope, filters: Filter | None = None, limit: int | None = None) -> list[VectorRecord]:
+    async def list(
+        self, *, scope: Scope, filters: Filter | None = None, limit: int | None = None
+    ) -> list[VectorRecord]:
         records = self._matching(await self._run(self._rows), scope, filters)
         return records if limit is None else records[:limit]
 
     async def search(
         self, vector: Sequence[float], *, scope: Scope, limit: int, filters: Filter | None = None
-    ) -> list[ScoredRecord]:
+    ) -> builtins.list[ScoredRecord]:  # `list` is now the method above
         query = _unit(vector)
         hits = [
             ScoredRecord(id=r.id, score=sum(a * b for a, b in zip(query, _unit(r.vector or []))), payload=r.payload)

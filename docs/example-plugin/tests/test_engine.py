@@ -11,7 +11,7 @@ def test_the_entry_point_registers_the_provider():
 
 
 def test_a_typo_in_its_config_is_named():
-    with pytest.raises(ConfigError, match="vector_store.config.pathh"):
+    with pytest.raises(ConfigError, match=r"vector_store.config.pathh"):
         AsyncMemory({"llm": None, "embedder": {"provider": "hash"},
                      "vector_store": {"provider": "litevec", "config": {"pathh": "x.db"}}})
 

@@ -1,21 +1,19 @@
 """Cohere Rerank (v2 API) as a mem7 reranker, through the official ``cohere`` client.
 
 One ``cohere.AsyncClientV2`` per instance, on an ``httpx.AsyncClient`` this provider owns (so
-``aclose()`` closes its connection pool). The client's own retries are off: :meth:`CohereReranker._call`
-retries, bounded and observable, on 408/409/429/5xx and transport errors (rerank is idempotent),
-honouring ``Retry-After``. Every failure is a :class:`~mem7_core.errors.ProviderError` naming
+``aclose()`` closes its connection pool). The client's own retries are off: mem7's
+:class:`~mem7_core.providers.http.RetryPolicy` retries, bounded and observable, on 408/409/429/5xx
+and transport errors (rerank is idempotent), honouring ``Retry-After`` and the operation's time
+budget. Every failure is a :class:`~mem7_core.errors.ProviderError` naming
 ``cohere``; the engine then keeps the vector order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import math
 import os
-import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,6 +24,17 @@ from pydantic import Field, SecretStr, model_validator
 from mem7_core.errors import ConfigError, ProviderError
 from mem7_core.models import RerankResult
 from mem7_core.providers import ProviderConfig, Reranker
+from mem7_core.providers.http import (
+    BudgetSpent,
+    RetryPolicy,
+    body_snippet,
+    budget_error,
+    retry_after,
+    retryable_status,
+    status_error,
+    timeout_error,
+    unreachable_error,
+)
 
 log = logging.getLogger("mem7.cohere")
 
@@ -36,8 +45,6 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 KEY_ENV_VARS = ("CO_API_KEY", "COHERE_API_KEY")
 """Where the api key is read from when the config has none (the cohere client's own order)."""
 BASE_URL_ENV = "CO_API_URL"
-MAX_RETRY_AFTER = 60.0
-"""A ``Retry-After`` longer than this is not waited for: the call fails at once."""
 
 #: mem0's cohere reranker keys that mean nothing for the v2 API (accepted, ignored).
 _MEM0_IGNORED = ("return_documents", "max_chunks_per_doc")
@@ -109,31 +116,10 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) and not isinstance(status, bool) else None
 
 
-def _header(exc: BaseException, name: str) -> str | None:
+def _hint(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` (or ``retry-after-ms``) on a cohere ``ApiError``."""
     headers = getattr(exc, "headers", None)
-    if not isinstance(headers, dict):
-        return None
-    for key, value in headers.items():
-        if str(key).lower() == name:
-            return str(value)
-    return None
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    raw_ms = _header(exc, "retry-after-ms")
-    if raw_ms:
-        try:
-            return float(raw_ms) / 1000.0
-        except ValueError:
-            pass
-    raw = _header(exc, "retry-after")
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        return None if parsed is None else float(email.utils.mktime_tz(parsed) - time.time())
+    return retry_after(headers) if isinstance(headers, dict) else None
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -141,20 +127,11 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, httpx.TransportError):
         return True
     status = _status(exc)
-    return status is not None and (status in (408, 409, 429) or status >= 500)
+    return status is not None and retryable_status(status)
 
 
-def _server_message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        for key in ("message", "error", "detail"):
-            if body.get(key):
-                return str(body[key])
-        return str(body)
-    if body is not None and str(body).strip():
-        text = str(body).strip()
-        return text if len(text) <= 300 else text[:300] + "…"
-    return ""
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TimeoutException)
 
 
 # ---------------------------------------------------------------------------------- reranker
@@ -185,6 +162,9 @@ class CohereReranker(Reranker):
         )
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         """How retries wait (tests swap in a recorder)."""
+        self._retry = RetryPolicy(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
+                                  max_backoff=cfg.retry_max_backoff, name=PROVIDER,
+                                  sleep=lambda seconds: self.sleep(seconds))
         self._closed = False
 
     # ---------------------------------------------------------------------------- calls
@@ -215,28 +195,8 @@ class CohereReranker(Reranker):
         return self._results(response, len(docs), n)
 
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except Exception as exc:
-                if attempt < self.config.max_retries and is_retryable(exc):
-                    wait = self._delay(attempt, exc)
-                    if wait is not None:
-                        attempt += 1
-                        log.debug("cohere: %s; retry %d/%d in %.2fs", type(exc).__name__, attempt,
-                                  self.config.max_retries, wait)
-                        await self.sleep(wait)
-                        continue
-                raise self._describe(exc, attempt + 1) from exc
-
-    def _delay(self, attempt: int, exc: BaseException) -> float | None:
-        """Seconds before retry ``attempt + 1``: ``Retry-After`` when given, else backoff with jitter."""
-        hinted = _retry_after(exc)
-        if hinted is not None and math.isfinite(hinted):
-            return None if hinted > MAX_RETRY_AFTER else max(0.0, hinted)
-        base = min(self.config.retry_max_backoff, self.config.retry_backoff * (2**attempt))
-        return base * (0.75 + 0.25 * random.random())  # noqa: S311 - jitter, not crypto
+        return await self._retry.run(call, retryable=is_retryable, describe=self._describe, hint=_hint,
+                                     is_timeout=_is_timeout)
 
     def _results(self, response: Any, count: int, n: int | None) -> list[RerankResult]:
         results = getattr(response, "results", None)
@@ -263,35 +223,22 @@ class CohereReranker(Reranker):
         """A ``ProviderError`` naming the provider, saying what went wrong and what to check."""
         if isinstance(exc, ProviderError):
             return exc
-        who = "reranker"
-        tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
-        url = self.base_url
+        who, url = "reranker", self.base_url
+        if isinstance(exc, BudgetSpent):
+            return budget_error(exc, provider=PROVIDER, who=who, url=url, attempts=attempts)
         if isinstance(exc, httpx.TimeoutException):
-            return ProviderError(PROVIDER, f"{who}: request to {url} timed out (timeout {self.config.timeout:g}s)"
-                                 f"{tries}", retryable=True)
+            return timeout_error(provider=PROVIDER, who=who, url=url, timeout=self.config.timeout, attempts=attempts)
         if isinstance(exc, httpx.TransportError):
-            hint = " Is the server running?" if "localhost" in url or "127.0.0.1" in url else ""
-            return ProviderError(PROVIDER, f"{who}: server at {url} is unreachable{tries} "
-                                 f"({type(exc).__name__}: {exc}).{hint}", retryable=True)
+            return unreachable_error(provider=PROVIDER, who=who, url=url, attempts=attempts,
+                                     detail=f" ({type(exc).__name__}: {exc})")
         status = _status(exc)
         if status is not None:
-            msg = _server_message(exc)
+            msg = body_snippet(getattr(exc, "body", None))
             if 200 <= status < 300:
                 return self._malformed(f"{type(exc).__name__}: {msg or exc}")
-            if status in (401, 498):
-                return ProviderError(PROVIDER, f"{who}: authentication failed ({status}) at {url}: check the api key "
-                                     f"(CO_API_KEY / COHERE_API_KEY or reranker.config.api_key). Server said: {msg}")
-            if status == 403:
-                return ProviderError(PROVIDER, f"{who}: permission denied (403) at {url}: {msg}")
-            if status == 404:
-                return ProviderError(PROVIDER, f"{who}: not found (404) at {url}: check reranker.config.model "
-                                     f"({self.model!r}) and base_url. Server said: {msg}")
-            if status == 429:
-                return ProviderError(PROVIDER, f"{who}: rate limited (429){tries}: {msg}", retryable=True)
-            if status >= 500:
-                return ProviderError(PROVIDER, f"{who}: server error {status}{tries} at {url}: {msg}",
-                                     retryable=True)
-            return ProviderError(PROVIDER, f"{who}: request rejected ({status}) by {url}: {msg}")
+            return status_error(status, msg, provider=PROVIDER, who=who, url=url, attempts=attempts,
+                                key_hint="CO_API_KEY / COHERE_API_KEY or reranker.config.api_key",
+                                not_found_hint=f"check reranker.config.model ({self.model!r}) and base_url")
         return ProviderError(PROVIDER, f"{who}: unexpected {type(exc).__name__} talking to {url}: {exc}")
 
     async def aclose(self) -> None:

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -99,7 +99,7 @@ class CohereEmulator:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> CohereEmulator:
+    def start(self) -> Self:
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -140,7 +140,7 @@ class CohereEmulator:
             self._thread.join(5)
         self._server = self._thread = None
 
-    def __enter__(self) -> CohereEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -161,7 +161,8 @@ class FastEmbedEmbedder(Embedder):
         try:
             model = self._text_embedding(name, specific_model_path=str(path), cache_dir=str(path))
         except Exception as exc:
-            raise ProviderError("fastembed", f"cannot load model {cfg.model!r} from model_path {str(path)!r}: {_short(exc)}") from exc
+            msg = f"cannot load model {cfg.model!r} from model_path {str(path)!r}: {_short(exc)}"
+            raise ProviderError("fastembed", msg) from exc
         return model, f"model_path {path}", path
 
     def _load_default(self) -> tuple[Any, str, Path | None]:
@@ -276,8 +277,9 @@ class FastEmbedEmbedder(Embedder):
                 )
             self._checked_width = True
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = matrix / np.where(norms > 0, norms, 1.0)
-        return matrix.tolist()
+        unit = matrix / np.where(norms > 0, norms, 1.0)
+        out: list[list[float]] = unit.tolist()
+        return out
 
     async def aclose(self) -> None:
         """Drop the ONNX session (it is loaded again if the embedder is used afterwards)."""

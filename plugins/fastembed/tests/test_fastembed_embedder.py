@@ -260,7 +260,7 @@ async def test_model_path_must_be_a_directory(tmp_path: Path) -> None:
         await _make(model_path=str(tmp_path / "missing")).embed(["x"])
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match="model.onnx"):
+    with pytest.raises(ConfigError, match=r"model.onnx"):
         await _make(model_path=str(empty)).embed(["x"])
 
 

@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mem7_core.models import HistoryEvent
-from mem7_core.providers.sqlite import retry_busy, storage_error
 from mem7_core.providers.history import SQLITE_HISTORY_INSERT, SQLITE_HISTORY_SCHEMA, event_row
+from mem7_core.providers.sqlite import retry_busy, storage_error
 
 log = logging.getLogger("mem7.flat")
 
@@ -98,7 +98,9 @@ class Change:
 
 
 class StoreDB:
-    """The SQLite file of one collection. Not thread-safe: the store's lock guards it."""
+    """One connection to the SQLite file of one collection. Not thread-safe: the flat store opens
+    two, a read connection used under its lock (any thread) and a write connection used only on
+    its writer thread (:class:`~mem7_core.providers.blocking.BlockingRunner`)."""
 
     def __init__(self, directory: Path, *, fsync: bool = True, busy_timeout_ms: int = 30_000) -> None:
         self.dir = directory
@@ -177,16 +179,20 @@ class StoreDB:
         return 0 if row is None else int(row[0])
 
     def load_all(self) -> tuple[int, str | None, list[tuple[str, bytes, str]]]:
-        """(last seq, dims, every live row) read in one snapshot."""
+        """(last seq, dims, every live row) read in one snapshot (the open write transaction's,
+        when called inside one)."""
         assert self.conn is not None
         conn = self.conn
-        conn.execute("BEGIN")
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
         try:
             seq = self.last_seq()
             dims = self.meta("dims")
             rows = conn.execute("SELECT id, vector, payload FROM memories ORDER BY seq").fetchall()
         finally:
-            conn.execute("COMMIT")
+            if own:
+                conn.execute("COMMIT")
         return seq, dims, rows
 
     def changes_after(self, seq: int) -> tuple[list[Change], bool]:

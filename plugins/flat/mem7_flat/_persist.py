@@ -187,7 +187,7 @@ class Persistence:
     # ------------------------------------------------------------------ write
     def _handle(self) -> IO[bytes]:
         if self._wal is None or self._wal.closed:
-            self._wal = open(self._wal_path(self.generation), "ab")
+            self._wal = open(self._wal_path(self.generation), "ab")  # noqa: SIM115 - held open across appends
         return self._wal
 
     def append(self, record: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from mem7_core.providers import (
     GraphStoreCapabilities,
     ProviderConfig,
 )
+from mem7_core.providers.blocking import BlockingRunner
 
 from ._persist import (
     Persistence,
@@ -172,6 +173,12 @@ class FlatGraphStore(GraphStore):
 
     config: Config
 
+    @classmethod
+    def shared_by_processes(cls, config: ProviderConfig) -> str | None:
+        """One process only: the graph lives in the process's memory, and its log (with a path)
+        is replayed only when a process opens it, so another process's writes are never seen."""
+        return "the flat graph store is for one process only"
+
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
         cfg = self.config
@@ -182,8 +189,13 @@ class FlatGraphStore(GraphStore):
         self._lock = threading.RLock()
         self._clear()
         self._persist: Persistence | None = None
+        # With a path, every mutation runs on this store's writer thread (one at a time, in order):
+        # its log append fsyncs (and every ``snapshot_every`` mutations a snapshot is written),
+        # which must not stall the event loop. Reads stay inline: in-memory numpy work.
+        self._runner: BlockingRunner | None = None
         if cfg.path is not None:
             self._persist = Persistence(Path(cfg.path) / cfg.collection_name, fsync=cfg.fsync)
+            self._runner = BlockingRunner("mem7-flat-graph")
             with path_errors("graph_store", cfg.path, "the graph"):
                 self._load()
 
@@ -342,7 +354,7 @@ class FlatGraphStore(GraphStore):
         self._dims = int(matrix.shape[1])
         edges: list[tuple[ScopeKey, list[Any]]] = []
         for row, p in zip(matrix, payloads):
-            key: ScopeKey = tuple(p["s"])  # type: ignore[assignment]
+            key: ScopeKey = tuple(p["s"])
             g = self._graph(key)
             g.put_entity(p["n"], p["t"], row)
             g.mentions[g.row_of[p["n"]]] = int(p["m"])
@@ -359,13 +371,13 @@ class FlatGraphStore(GraphStore):
             decoded = [(n, t, None if v is None else decode_vector(v)) for n, t, v in ents]
             if self._dims is not None and any(v is not None and len(v) != self._dims for _, _, v in decoded):
                 raise ValueError("embedding size differs from the graph's")
-            self._apply_upsert(tuple(key), decoded, [tuple(t) for t in triples], now)  # type: ignore[arg-type]
+            self._apply_upsert(tuple(key), decoded, [tuple(t) for t in triples], now)
         elif "inv" in record:
             scope, triples, now = record["inv"]
-            self._apply_invalidate(self._targets(Scope(*scope), [tuple(t) for t in triples]), now)  # type: ignore[misc]
+            self._apply_invalidate(self._targets(Scope(*scope), [tuple(t) for t in triples]), now)
         elif "reh" in record:
             scope, triples, now = record["reh"]
-            self._apply_rehearse(self._targets(Scope(*scope), [tuple(t) for t in triples]), now)  # type: ignore[misc]
+            self._apply_rehearse(self._targets(Scope(*scope), [tuple(t) for t in triples]), now)
         elif "del" in record:
             self._apply_delete_all(Scope(*record["del"]))
         else:
@@ -378,13 +390,43 @@ class FlatGraphStore(GraphStore):
             return
         p.append(record)
 
-    def _after_write(self) -> None:
-        p = self._persist
-        if p is not None and p.snapshot_due(self.config.snapshot_every):
-            self._snapshot()
+    async def _mutate(self, prep: Callable[..., tuple[dict[str, Any] | None, Callable[[], Any]]], *args: Any) -> Any:
+        """One mutation: ``prep(*args)`` under the lock checks it and returns (its log record, or
+        None when there is nothing to do; the function applying it). The record is made durable
+        (appended and fsynced) before it is applied, as before; with a path all of it runs on the
+        writer thread, the lock held only for the in-memory steps (not across the fsync), so
+        searches go on meanwhile and see the graph as it was until the mutation is applied.
+        Mutations never overlap (one writer thread), so what ``prep`` found still holds when it is
+        applied. A cancelled caller gets ``CancelledError``; the mutation finishes in its thread.
+        """
+        if self._runner is None:
+            with self._lock:  # in memory: nothing blocks; one lock hold for the whole mutation
+                return self._mutate_sync(prep, args)
+        return await self._runner.run(self._mutate_sync, prep, args)
+
+    def _mutate_sync(
+        self, prep: Callable[..., tuple[dict[str, Any] | None, Callable[[], Any]]], args: tuple[Any, ...]
+    ) -> Any:
+        with self._lock:
+            record, apply = prep(*args)
+            if record is None:
+                return apply()
+        self._log(record)
+        with self._lock:
+            out = apply()
+            p = self._persist
+            rows = self._snapshot_rows() if p is not None and p.snapshot_due(self.config.snapshot_every) else None
+        if rows is not None:
+            assert p is not None
+            p.snapshot(*rows)
+        return out
 
     def _snapshot(self) -> None:
         assert self._persist is not None
+        self._persist.snapshot(*self._snapshot_rows())
+
+    def _snapshot_rows(self) -> tuple[int | None, list[str], np.ndarray, list[dict[str, Any]]]:
+        """What a snapshot holds, copied out of the graph (under the lock)."""
         ids: list[str] = []
         rows: list[np.ndarray] = []
         payloads: list[dict[str, Any]] = []
@@ -398,7 +440,7 @@ class FlatGraphStore(GraphStore):
             rows.append(g.mat[: g.n])
         dims = self._dims or 0
         matrix = np.concatenate(rows) if rows else np.zeros((0, dims), dtype=np.float32)
-        self._persist.snapshot(self._dims, ids, matrix, payloads)
+        return self._dims, ids, matrix, payloads
 
     @staticmethod
     def _scope_list(scope: Scope) -> list[str | None]:
@@ -413,24 +455,24 @@ class FlatGraphStore(GraphStore):
         *,
         now: str,
     ) -> list[GraphRelation]:
-        with self._lock:
-            ents, triples, _ = self._check_upsert(scope, entities, relations, now)
-            if not ents and not triples:
-                return []
-            key = _key(scope)
-            self._log(
-                {
-                    "up": [
-                        list(key),
-                        [[n, t, None if v is None else encode_vector(v)] for n, t, v in ents],
-                        [list(t) for t in triples],
-                        now,
-                    ]
-                }
-            )
-            out = self._apply_upsert(key, ents, triples, now)
-            self._after_write()
-            return out
+        return await self._mutate(self._prep_upsert, scope, entities, relations, now)  # type: ignore[no-any-return]
+
+    def _prep_upsert(
+        self, scope: Scope, entities: Sequence[Entity], relations: Sequence[GraphRelation], now: str
+    ) -> tuple[dict[str, Any] | None, Callable[[], list[GraphRelation]]]:
+        ents, triples, _ = self._check_upsert(scope, entities, relations, now)
+        if not ents and not triples:
+            return None, list
+        key = _key(scope)
+        record = {
+            "up": [
+                list(key),
+                [[n, t, None if v is None else encode_vector(v)] for n, t, v in ents],
+                [list(t) for t in triples],
+                now,
+            ]
+        }
+        return record, lambda: self._apply_upsert(key, ents, triples, now)
 
     async def search(
         self,
@@ -472,25 +514,28 @@ class FlatGraphStore(GraphStore):
     async def invalidate(self, scope: Scope, relations: Sequence[GraphRelation], *, now: str) -> int:
         _text(now, "now")
         triples = [_triple(r) for r in relations]
-        with self._lock:
+
+        def prep() -> tuple[dict[str, Any] | None, Callable[[], int]]:
             targets = [r for r in self._targets(scope, triples) if r.valid]
             if not targets:
-                return 0
-            self._log({"inv": [self._scope_list(scope), [list(t) for t in triples], now]})
-            n = self._apply_invalidate(targets, now)
-            self._after_write()
-            return n
+                return None, int
+            record = {"inv": [self._scope_list(scope), [list(t) for t in triples], now]}
+            return record, lambda: self._apply_invalidate(targets, now)
+
+        return await self._mutate(prep)  # type: ignore[no-any-return]
 
     async def rehearse(self, scope: Scope, relations: Sequence[GraphRelation], *, now: str) -> None:
         _text(now, "now")
         triples = [_triple(r) for r in relations]
-        with self._lock:
+
+        def prep() -> tuple[dict[str, Any] | None, Callable[[], None]]:
             targets = self._targets(scope, triples)
             if not targets:
-                return
-            self._log({"reh": [self._scope_list(scope), [list(t) for t in triples], now]})
-            self._apply_rehearse(targets, now)
-            self._after_write()
+                return None, lambda: None
+            record = {"reh": [self._scope_list(scope), [list(t) for t in triples], now]}
+            return record, lambda: self._apply_rehearse(targets, now)
+
+        await self._mutate(prep)
 
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
         with self._lock:
@@ -506,18 +551,27 @@ class FlatGraphStore(GraphStore):
                 "graph_store flat: delete_all needs a scope; set user_id, agent_id or run_id "
                 "(use reset() to clear everything)"
             )
-        with self._lock:
+
+        def prep() -> tuple[dict[str, Any] | None, Callable[[], None]]:
             if next(self._matching(scope), None) is None:
-                return
-            self._log({"del": self._scope_list(scope)})
-            self._apply_delete_all(scope)
-            self._after_write()
+                return None, lambda: None
+            return {"del": self._scope_list(scope)}, lambda: self._apply_delete_all(scope)
+
+        await self._mutate(prep)
 
     async def reset(self) -> None:
+        if self._runner is None:
+            with self._lock:
+                self._clear()
+            return
+        await self._runner.run(self._reset_sync)
+
+    def _reset_sync(self) -> None:
+        """On the writer thread: the empty snapshot made durable first, then the graph cleared."""
+        assert self._persist is not None
+        self._persist.snapshot(None, [], np.zeros((0, 0), dtype=np.float32), [])
         with self._lock:
             self._clear()
-            if self._persist is not None:
-                self._persist.snapshot(None, [], np.zeros((0, 0), dtype=np.float32), [])
 
     async def entity_count(self, scope: Scope) -> int:
         with self._lock:
@@ -526,8 +580,15 @@ class FlatGraphStore(GraphStore):
     async def aclose(self) -> None:
         """Snapshot if the log has grown since the last one, and close the log file. Idempotent.
 
-        The store stays usable after ``aclose`` (the log reopens on the next write).
+        The store stays usable after ``aclose`` (the log reopens on the next write). Waits for the
+        mutations already submitted (a cancelled caller's included).
         """
+        if self._runner is None:
+            return
+        await self._runner.run(self._close_sync)
+        await self._runner.aclose()
+
+    def _close_sync(self) -> None:
         with self._lock:
             if self._persist is not None:
                 self._persist.close_after_snapshot(self._snapshot)

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, TypeVar
 from mem7_core.errors import ProviderError
 from mem7_core.models import HistoryEvent
 from mem7_core.providers import HistoryStore, ProviderConfig
-from mem7_core.providers.history import HISTORY_COLUMNS, SQLITE_HISTORY_SELECT, event_from_row
+from mem7_core.providers.history import (
+    HISTORY_COLUMNS,
+    SQLITE_HISTORY_DELETE,
+    SQLITE_HISTORY_RESET,
+    SQLITE_HISTORY_SELECT,
+    event_from_row,
+)
 
 from ._db import StoreDB
 
@@ -81,12 +87,17 @@ class FlatHistoryStore(HistoryStore):
             log.warning("flat: cannot read the history file %s to migrate it: %s", legacy, exc)
             return
         try:
-            has = conn.execute("SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = 'history'").fetchone()
+            has = conn.execute(
+                "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = 'history'"
+            ).fetchone()
             with db.transaction() as tx:
                 if db.meta("migrated_history") is None:
                     n = 0
                     if has:
-                        n = tx.execute(f"INSERT OR IGNORE INTO main.history ({cols}) SELECT {cols} FROM legacy.history ORDER BY rowid").rowcount
+                        n = tx.execute(
+                            f"INSERT OR IGNORE INTO main.history ({cols}) "
+                            f"SELECT {cols} FROM legacy.history ORDER BY rowid"
+                        ).rowcount
                     tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_history', ?)", (legacy,))
                     if n:
                         log.warning("flat: copied %d history events from %s into %s", n, legacy, db.file)
@@ -113,7 +124,9 @@ class FlatHistoryStore(HistoryStore):
     # ------------------------------------------------------------------ API
     async def add_events(self, events: Sequence[HistoryEvent]) -> None:
         if events:
-            self._run(lambda db: self._in_transaction(db, lambda c: StoreDB.add_events(c, events)), write=True, absent=None)
+            self._run(
+                lambda db: self._in_transaction(db, lambda c: StoreDB.add_events(c, events)), write=True, absent=None
+            )
 
     async def get(self, memory_id: str) -> list[HistoryEvent]:
         def read(db: StoreDB) -> list[tuple[object, ...]]:
@@ -127,10 +140,16 @@ class FlatHistoryStore(HistoryStore):
     async def delete_events(self, event_ids: Sequence[str]) -> None:
         ids = [(i,) for i in dict.fromkeys(event_ids)]
         if ids:
-            self._run(lambda db: self._in_transaction(db, lambda c: c.executemany("DELETE FROM history WHERE id = ?", ids)), write=False, absent=None)
+            self._run(
+                lambda db: self._in_transaction(db, lambda c: c.executemany(SQLITE_HISTORY_DELETE, ids)),
+                write=False,
+                absent=None,
+            )
 
     async def reset(self) -> None:
-        self._run(lambda db: self._in_transaction(db, lambda c: c.execute("DELETE FROM history")), write=False, absent=None)
+        self._run(
+            lambda db: self._in_transaction(db, lambda c: c.execute(SQLITE_HISTORY_RESET)), write=False, absent=None
+        )
 
     async def aclose(self) -> None:
         """The store owns the connection; closing the history closes nothing."""

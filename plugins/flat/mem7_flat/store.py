@@ -35,14 +35,16 @@ of it that catches up before every operation. A directory of the earlier format 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,6 +63,7 @@ from mem7_core.providers import (
     VectorStoreCapabilities,
     WriteBatch,
 )
+from mem7_core.providers.blocking import BlockingRunner
 
 from ._blas import one_thread
 from ._db import DELETE, PUT, RESET, StoreDB, encode_payload, legacy_files, move_legacy, vector_bytes, vector_of
@@ -112,6 +115,33 @@ def _user_of(payload: dict[str, Any]) -> str | None:
 def _order_key(row_payload: dict[str, Any], id_: str) -> tuple[str, str]:
     created = row_payload.get("created_at")
     return ("" if created is None else str(created), id_)
+
+
+@dataclass(slots=True)
+class _Write:
+    """One write of this process on its way to the database (see :meth:`FlatVectorStore._write`).
+
+    ``base < seq <= last``: the change-log entries it wrote (known once written, before COMMIT).
+    ``applied``: the cache holds them (applied by the writer thread after COMMIT, or by a reader
+    that saw them committed first). ``abandoned``: its awaiter was cancelled, so the engine will
+    not update its own caches (keyword indexes) for it.
+    """
+
+    base: int = 0
+    last: int = 0
+    applied: bool = False
+    abandoned: bool = False
+
+
+class _Yield(Exception):
+    """The writer thread could not take the store's lock in time inside its transaction."""
+
+
+_LOCK_WAIT_S = 0.05
+
+Plan = Callable[..., Callable[[], None]]
+"""A write's first half, under the lock inside the transaction (``conn``; ``None`` in memory):
+checks, rows to the database; returns its second half, the cache update made once it committed."""
 
 
 class _Segment:
@@ -194,6 +224,14 @@ class FlatVectorStore(VectorStore):
 
     config: Config
 
+    @classmethod
+    def shared_by_processes(cls, config: ProviderConfig) -> str | None:
+        """With a path the SQLite database is shared by every process that opens it; without one
+        each process has its own memories."""
+        if getattr(config, "path", None):
+            return None
+        return "the flat vector store has no path (memories kept in each process's memory)"
+
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
         cfg = self.config
@@ -210,10 +248,20 @@ class FlatVectorStore(VectorStore):
         self._feed_n = 0
         self._feed_reset = 0
         self._clear(cfg.dims)
+        # With a path, two connections to the database: ``_db`` for the read paths (the cheap
+        # ``PRAGMA data_version`` check and catch-up, inline on the caller's thread, under
+        # ``_lock``; the history shares it), and ``_wdb`` for the writes, used only on the
+        # store's own writer thread (``_runner``): BEGIN IMMEDIATE (which may wait for another
+        # process's write lock) and COMMIT (an fsync) never run on the event loop.
         self._db: StoreDB | None = None
+        self._wdb: StoreDB | None = None
+        self._runner: BlockingRunner | None = None
+        self._inflight: _Write | None = None
         if cfg.path is not None:
             directory = Path(cfg.path) / cfg.collection_name
             self._db = StoreDB(directory, fsync=cfg.fsync, busy_timeout_ms=cfg.busy_timeout_ms)
+            self._wdb = StoreDB(directory, fsync=cfg.fsync, busy_timeout_ms=cfg.busy_timeout_ms)
+            self._runner = BlockingRunner("mem7-flat")
             with path_errors("vector_store", cfg.path, "memories"):
                 if directory.exists() and not directory.is_dir():
                     raise NotADirectoryError(20, "Not a directory", str(directory))
@@ -398,7 +446,11 @@ class FlatVectorStore(VectorStore):
         assert db is not None
         legacy = Persistence(db.dir, fsync=self.config.fsync)
         loaded = legacy.load()
-        tmp = FlatVectorStore(self.Config.model_validate({"dims": self.config.dims, "compaction_threshold": self.config.compaction_threshold}))
+        tmp = FlatVectorStore(
+            self.Config.model_validate(
+                {"dims": self.config.dims, "compaction_threshold": self.config.compaction_threshold}
+            )
+        )
         tmp._dims = loaded.dims
         if loaded.ids:
             assert loaded.matrix is not None
@@ -417,7 +469,9 @@ class FlatVectorStore(VectorStore):
                     db.put_row(conn, id_, _user_of(payload), seq, vector_bytes(row), encode_payload(payload))
                 if tmp._dims is not None:
                     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dims', ?)", (str(tmp._dims),))
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_format1', ?)", (str(len(ids)),))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_format1', ?)", (str(len(ids)),)
+                )
                 log.warning("flat: migrated %d memories of %s to the shared store %s", len(ids), db.dir, db.file)
         move_legacy(db.dir)
         db.close()
@@ -430,11 +484,13 @@ class FlatVectorStore(VectorStore):
                 f"{dims}-dimensional vectors, but the config says dims={cfg_dims}"
             )
 
-    def _reload(self) -> None:
-        """Replace the cache by the whole database (first open, after a reset, or too far behind)."""
-        db = self._db
+    def _reload(self, db: StoreDB | None = None) -> None:
+        """Replace the cache by the whole database (first open, after a reset, or too far behind);
+        read through ``db`` (default: the read connection)."""
+        db = db or self._db
         assert db is not None and db.conn is not None
-        self._dv = db.data_version()
+        if db is self._db:
+            self._dv = db.data_version()
         seq, dims_text, rows = db.load_all()
         dims = int(dims_text) if dims_text is not None else None
         self._check_dims(dims)
@@ -444,6 +500,8 @@ class FlatVectorStore(VectorStore):
         if rows:
             self._append_rows([r[0] for r in rows], np.stack([vector_of(r[1]) for r in rows]), payloads)
         self._seq = seq
+        if self._inflight is not None and seq >= self._inflight.last:
+            self._own_applied(self._inflight)
         if was_empty and len(rows) <= _FEED_SIZE // 2:
             # From nothing (the first open): every row is news to a cache built while empty.
             for r, p in zip(rows, payloads):
@@ -464,19 +522,26 @@ class FlatVectorStore(VectorStore):
         dv = db.data_version()
         if dv != self._dv:
             self._dv = dv
-            self._catch_up()
+            self._catch_up(db)
 
-    def _catch_up(self) -> None:
-        """Apply the change log after the last ``seq`` seen (inside or outside a write)."""
-        db = self._db
-        assert db is not None
+    def _catch_up(self, db: StoreDB) -> None:
+        """Apply the change log after the last ``seq`` seen, read through ``db``: the read
+        connection (reads), or the write connection inside its transaction (writes). Under the lock.
+
+        A change of this process's own write in flight (committed, its cache update not made yet:
+        ``_inflight``) is applied here like the others but not fed to :meth:`changes_since` (the
+        engine updates its caches for its own writes), and the write then leaves the cache alone.
+        """
         changes, whole = db.changes_after(self._seq)
         if not whole:
-            self._reload()
+            self._reload(db)
             return
+        own = self._inflight
         for ch in changes:
+            mine = own is not None and own.base < ch.seq <= own.last
             if ch.op == PUT:
                 if ch.payload is None:  # superseded by a later change in this batch
+                    self._seq = ch.seq
                     continue
                 payload = json.loads(ch.payload)
                 vec = vector_of(ch.vector)  # type: ignore[arg-type]
@@ -484,12 +549,14 @@ class FlatVectorStore(VectorStore):
                     self._dims = len(vec)
                 old = self._payload_of(ch.id)
                 self._apply_put(ch.id, vec, payload)
-                self._record(ch.id, old, payload)
+                if not mine:
+                    self._record(ch.id, old, payload)
             elif ch.op == DELETE:
                 old = self._payload_of(ch.id)
                 if old is not None:
                     self._apply_delete([ch.id])
-                    self._record(ch.id, old, None)
+                    if not mine:
+                        self._record(ch.id, old, None)
             else:  # RESET
                 self._clear(self.config.dims)
                 self._feed_reset = self._feed_n + 1
@@ -499,6 +566,8 @@ class FlatVectorStore(VectorStore):
         if changes:
             self._seq = max(self._seq, changes[-1].seq)
             self._maybe_compact()
+        if own is not None and own.last and self._seq >= own.last:
+            self._own_applied(own)
 
     def _payload_of(self, id_: str) -> dict[str, Any] | None:
         where = self._where.get(id_)
@@ -509,19 +578,84 @@ class FlatVectorStore(VectorStore):
         self._feed_n += 1
         self._feed.append((self._feed_n, StoreChange(id_, old, new)))
 
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection | None]:
-        """Around one write: with a database, a transaction in which the cache has caught up first
-        (so checks see every other process's writes); the cache is updated after it commits."""
-        db = self._db
-        if db is None:
-            yield None
+    def _own_applied(self, w: _Write) -> None:
+        """``w``'s changes are in the cache. Under the lock."""
+        w.applied = True
+        if w.abandoned:
+            self._feed_lost()
+
+    def _feed_lost(self) -> None:
+        """A write of this process landed but its caller was cancelled before it could update the
+        engine's caches (keyword indexes): tell :meth:`changes_since` readers to drop them."""
+        self._feed_reset = self._feed_n + 1
+        self._feed_n += 1
+        self._feed.clear()
+
+    async def _write(self, plan: Plan, *args: Any) -> None:
+        """Run one write: ``plan(conn, *args)`` under the lock (checks, rows to the database), then
+        its cache update once committed.
+
+        In memory (no path): inline, nothing blocks. With a path: the whole transaction runs on the
+        store's writer thread (:meth:`_write_job`): ``BEGIN IMMEDIATE`` may wait for another
+        process's write lock and ``COMMIT`` fsyncs (~1-5 ms), either of which would stall the
+        event loop; the lock is held only for the in-memory steps, never across a lock wait or an
+        fsync, so searches go on meanwhile (they see the store as it was before this write until
+        it is committed and applied). A cancelled caller gets ``CancelledError`` while the job
+        finishes in its thread (the transaction commits or rolls back whole, the cache follows).
+        """
+        if self._runner is None:
+            with self._lock:
+                plan(None, *args)()
             return
-        self._open_db(create=True)
-        with db.transaction() as conn:
-            self._dv = db.data_version()
-            self._catch_up()
-            yield conn
+        w = _Write()
+        try:
+            await self._runner.run(self._write_job, w, plan, args)
+        except asyncio.CancelledError:
+            with self._lock:
+                w.abandoned = True
+                if w.applied:
+                    self._feed_lost()
+            raise
+
+    def _write_job(self, w: _Write, plan: Plan, args: tuple[Any, ...]) -> None:
+        """On the writer thread: one transaction on the write connection (see :meth:`_write`)."""
+        db = self._wdb
+        assert db is not None
+        with self._lock:
+            self._open_db(create=True)  # the read side (cache loaded; creates the file on a first write)
+        with path_errors("vector_store", self.config.path or "", "memories", writing=True):
+            db.connect(create=True)
+        try:
+            while True:
+                try:
+                    with db.transaction() as conn:  # BEGIN IMMEDIATE: may wait for another process
+                        # Holding SQLite's write lock, wait for the store's lock only briefly: whoever
+                        # holds it may be waiting for the write lock in turn (the history's own
+                        # writes take it on the read connection under the store's lock). Then
+                        # roll back, let them pass, and start again.
+                        if not self._lock.acquire(timeout=_LOCK_WAIT_S):
+                            raise _Yield
+                        try:
+                            self._catch_up(db)  # every other process's write, under the write lock
+                            w.base = self._last_written = self._seq
+                            finish = plan(conn, *args)
+                            w.last = self._last_written
+                            if w.last > w.base:
+                                self._inflight = w
+                        finally:
+                            self._lock.release()
+                        # COMMIT (the fsync) here, without the lock
+                    break
+                except _Yield:
+                    time.sleep(_LOCK_WAIT_S)
+            with self._lock:
+                if not w.applied:
+                    finish()
+                    self._own_applied(w)
+        finally:
+            if self._inflight is w:
+                with self._lock:
+                    self._inflight = None
 
     def _put_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, np.ndarray, dict[str, Any]]]) -> int:
         """Write upserts to the database inside a transaction; returns the last seq."""
@@ -653,12 +787,14 @@ class FlatVectorStore(VectorStore):
                 raise ValueError(f"flat: record {r.id!r} has no vector")
             if not isinstance(r.id, str) or not r.id:
                 raise ValueError(f"flat: record ids must be non-empty strings, got {r.id!r}")
-        with self._lock:
-            with self._writing() as conn:
-                mat = self._vectors([r.vector for r in records])  # type: ignore[misc]
-                payloads = [_copy_payload(r.payload) for r in records]
-                seq = self._write_rows(conn, [(r.id, v, p) for r, v, p in zip(records, mat, payloads)], (), int(mat.shape[1]))
-            self._cache_puts([(r.id, v, p) for r, v, p in zip(records, mat, payloads)], seq, int(mat.shape[1]))
+        await self._write(self._plan_insert, records)
+
+    def _plan_insert(self, conn: sqlite3.Connection | None, records: Sequence[VectorRecord]) -> Callable[[], None]:
+        mat = self._vectors([r.vector for r in records])  # type: ignore[misc]
+        rows = [(r.id, v, _copy_payload(r.payload)) for r, v in zip(records, mat)]
+        dims = int(mat.shape[1])
+        seq = self._write_rows(conn, rows, (), dims)
+        return lambda: self._cache_puts(rows, seq, dims)
 
     def _write_rows(
         self,
@@ -680,6 +816,7 @@ class FlatVectorStore(VectorStore):
             seq = self._del_rows(conn, deletes)
         if seq > self._seq:
             self._db.maybe_prune(conn, self._seq, seq)
+        self._last_written = seq
         return seq
 
     def _cache_puts(self, rows: Sequence[tuple[str, np.ndarray, dict[str, Any]]], seq: int, dims: int | None) -> None:
@@ -766,7 +903,7 @@ class FlatVectorStore(VectorStore):
             cols_l = (top if cols0 is None else cols0[top]).tolist()
             ids, pls = seg0.ids, seg0.payloads
             return [
-                ScoredRecord(ids[c], s, _copy_payload(pls[c]))  # type: ignore[arg-type]
+                ScoredRecord(ids[c], s, _copy_payload(pls[c]))
                 for c, s in zip(cols_l, scores[top].tolist())
             ]
         if len(parts) == 1:
@@ -842,7 +979,7 @@ class FlatVectorStore(VectorStore):
             return out
 
     async def update(
-        self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
         await self.commit(WriteBatch(updates=[VectorRecord(id=id, vector=vector, payload=payload)]))  # type: ignore[arg-type]
 
@@ -857,44 +994,49 @@ class FlatVectorStore(VectorStore):
                 raise ValueError(f"flat: record {r.id!r} has no vector")
             if not isinstance(r.id, str) or not r.id:
                 raise ValueError(f"flat: record ids must be non-empty strings, got {r.id!r}")
-        with self._lock:
-            with self._writing() as conn:
-                stale = [i for i, want in batch.expected.items() if not self._is_as_read(i, want)]
-                if stale:
-                    raise StoreConflictError(stale)
-                puts: list[tuple[str, np.ndarray, dict[str, Any]]] = []
-                dims: int | None = None
-                if batch.inserts:
-                    mat = self._vectors([r.vector for r in batch.inserts])  # type: ignore[misc]
-                    dims = int(mat.shape[1])
-                    puts += [(r.id, v, _copy_payload(r.payload)) for r, v in zip(batch.inserts, mat)]
-                pending = {p[0]: p for p in puts}
-                for r in batch.updates:
-                    cur = pending.get(r.id)
-                    if cur is None:
-                        where = self._where.get(r.id)
-                        if where is None:
-                            raise MemoryNotFoundError(r.id)
-                        seg, col = where
-                        payload_now = seg.payloads[col]
-                        assert payload_now is not None
-                        cur = (r.id, seg.mat[:, col].copy(), payload_now)
-                    if r.vector is None and r.payload is None:
-                        continue
-                    vec = self._vectors([r.vector])[0] if r.vector is not None else cur[1]
-                    new = _copy_payload(r.payload) if r.payload is not None else cur[2]
-                    pending[r.id] = (r.id, vec, new)
-                    puts.append(pending[r.id])
-                deletes = [i for i in dict.fromkeys(batch.deletes) if i in self._where or i in pending]
-                seq = self._write_rows(conn, puts, deletes, dims)
-                if conn is not None and batch.events:
-                    StoreDB.add_events(conn, batch.events)
+        await self._write(self._plan_commit, batch)
+
+    def _plan_commit(self, conn: sqlite3.Connection | None, batch: WriteBatch) -> Callable[[], None]:
+        stale = [i for i, want in batch.expected.items() if not self._is_as_read(i, want)]
+        if stale:
+            raise StoreConflictError(stale)
+        puts: list[tuple[str, np.ndarray, dict[str, Any]]] = []
+        dims: int | None = None
+        if batch.inserts:
+            mat = self._vectors([r.vector for r in batch.inserts])  # type: ignore[misc]
+            dims = int(mat.shape[1])
+            puts += [(r.id, v, _copy_payload(r.payload)) for r, v in zip(batch.inserts, mat)]
+        pending = {p[0]: p for p in puts}
+        for r in batch.updates:
+            cur = pending.get(r.id)
+            if cur is None:
+                where = self._where.get(r.id)
+                if where is None:
+                    raise MemoryNotFoundError(r.id)
+                seg, col = where
+                payload_now = seg.payloads[col]
+                assert payload_now is not None
+                cur = (r.id, seg.mat[:, col].copy(), payload_now)
+            if r.vector is None and r.payload is None:
+                continue
+            vec = self._vectors([r.vector])[0] if r.vector is not None else cur[1]
+            new = _copy_payload(r.payload) if r.payload is not None else cur[2]
+            pending[r.id] = (r.id, vec, new)
+            puts.append(pending[r.id])
+        deletes = [i for i in dict.fromkeys(batch.deletes) if i in self._where or i in pending]
+        seq = self._write_rows(conn, puts, deletes, dims)
+        if conn is not None and batch.events:
+            StoreDB.add_events(conn, batch.events)
+
+        def finish() -> None:
             if puts:
                 self._cache_puts(puts, seq, dims)
             if deletes:
                 self._seq = max(self._seq, seq)
                 self._apply_delete(deletes)
                 self._maybe_compact()
+
+        return finish
 
     def _is_as_read(self, id_: str, want: Any) -> bool:
         """Whether ``id_`` is still as the caller read it (``want`` ``None``: absent), compared as
@@ -907,21 +1049,21 @@ class FlatVectorStore(VectorStore):
     async def rehearse(self, ids: Sequence[str], now: str) -> None:
         """``access_count + 1`` and ``last_accessed_at`` in one transaction: never lost, never
         applied twice, and never undoing another process's change made since the search."""
-        with self._lock:
-            with self._writing() as conn:
-                puts = []
-                for id_ in dict.fromkeys(ids):
-                    where = self._where.get(id_)
-                    if where is None:
-                        continue  # deleted since the search
-                    seg, col = where
-                    payload = dict(seg.payloads[col])  # type: ignore[arg-type]
-                    payload["access_count"] = int(payload.get("access_count") or 0) + 1
-                    payload["last_accessed_at"] = now
-                    puts.append((id_, seg.mat[:, col].copy(), payload))
-                seq = self._write_rows(conn, puts, (), None)
-            if puts:
-                self._cache_puts(puts, seq, None)
+        await self._write(self._plan_rehearse, ids, now)
+
+    def _plan_rehearse(self, conn: sqlite3.Connection | None, ids: Sequence[str], now: str) -> Callable[[], None]:
+        puts = []
+        for id_ in dict.fromkeys(ids):
+            where = self._where.get(id_)
+            if where is None:
+                continue  # deleted since the search
+            seg, col = where
+            payload = dict(seg.payloads[col])  # type: ignore[arg-type]
+            payload["access_count"] = int(payload.get("access_count") or 0) + 1
+            payload["last_accessed_at"] = now
+            puts.append((id_, seg.mat[:, col].copy(), payload))
+        seq = self._write_rows(conn, puts, (), None)
+        return lambda: self._cache_puts(puts, seq, None) if puts else None
 
     async def changes_since(self, cursor: int | None) -> ChangeBatch:
         with self._lock:
@@ -963,19 +1105,28 @@ class FlatVectorStore(VectorStore):
             return sum(seg.n if cols is None else len(cols) for seg, cols in self._parts(scope))
 
     async def reset(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                with self._writing() as conn:
-                    assert conn is not None
-                    conn.execute("DELETE FROM memories")
-                    conn.execute("DELETE FROM meta WHERE key = 'dims'")
-                    seq = StoreDB.log_change(conn, "", RESET)
-                self._seq = seq
+        await self._write(self._plan_reset)
+
+    def _plan_reset(self, conn: sqlite3.Connection | None) -> Callable[[], None]:
+        seq = self._seq
+        if conn is not None:
+            conn.execute("DELETE FROM memories")
+            conn.execute("DELETE FROM meta WHERE key = 'dims'")
+            seq = self._last_written = StoreDB.log_change(conn, "", RESET)
+
+        def finish() -> None:
+            self._seq = max(self._seq, seq)
             self._clear(self.config.dims)
 
+        return finish
+
     async def aclose(self) -> None:
-        """Close the database connection (reopened on the next use). Idempotent. Nothing is
-        written: every acknowledged write is already durable."""
+        """Close the database connections (reopened on the next use), after the writes already
+        submitted (a cancelled caller's included) have finished. Idempotent. Nothing is written:
+        every acknowledged write is already durable."""
+        if self._runner is not None and self._wdb is not None:
+            await self._runner.run(self._wdb.close)
+            await self._runner.aclose()
         with self._lock:
             if self._db is not None:
                 self._db.close()

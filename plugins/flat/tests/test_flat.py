@@ -41,9 +41,10 @@ def coll_dir(store: FlatVectorStore) -> Path:
 
 
 def crash(store: FlatVectorStore) -> None:
-    """Drop the store as a dying process would: its connection gone, nothing else done."""
-    assert store._db is not None
+    """Drop the store as a dying process would: its connections gone, nothing else done."""
+    assert store._db is not None and store._wdb is not None
     store._db.close()
+    store._wdb.close()  # its writer thread is idle between calls
 
 
 async def brute_force(records: dict[str, VectorRecord], q: np.ndarray, scope: Scope, k: int, filters=None) -> list[str]:
@@ -161,7 +162,7 @@ async def test_growth_beyond_initial_capacity(batch: int) -> None:
     stats = store.stats()
     assert stats["records"] == 1000 and stats["capacity"] >= 1000
     assert stats["capacity"] < 4000  # amortised doubling, not one row at a time nor wildly over
-    got = await store.get([r for r in records])
+    got = await store.get(list(records))
     assert [g.id for g in got] == list(records)
     np.testing.assert_allclose(np.asarray([g.vector for g in got]), vecs, atol=1e-6)
     q = unit(rng, 1)[0]

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mem7_kuzu import KuzuGraphStore
 
 from mem7_core.models import Scope
 from mem7_core.providers import Entity, GraphRelation
+from mem7_kuzu import KuzuGraphStore
 
 BATCH = 50
 

@@ -78,6 +78,11 @@ class KuzuGraphStore(GraphStore):
 
     config: Config
 
+    @classmethod
+    def shared_by_processes(cls, config: ProviderConfig) -> str | None:
+        """Kuzu's embedded database is opened by one process at a time."""
+        return "the kuzu graph store is for one process only"
+
     def __init__(self, config: ProviderConfig | None = None) -> None:
         super().__init__(config)
         # Fail at construction, not at first use, when the other engine is already in the process.

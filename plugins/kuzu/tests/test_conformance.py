@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from mem7_kuzu import KuzuGraphStore
 
 from mem7_core.providers import GraphStore
 from mem7_core.testing.graph_store import GraphStoreConformance
+from mem7_kuzu import KuzuGraphStore
 
 ENGINE = os.environ.get("MEM7_KUZU_ENGINE", "kuzu")
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mem7_kuzu import KuzuGraphStore
-
 from mem7_core import AsyncMemory
 from mem7_core.models import Scope
 from mem7_core.testing.fakes import ScriptedLLM
+from mem7_kuzu import KuzuGraphStore
 
 
 def _config(path: Path) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mem7_kuzu import KuzuGraphStore
-from mem7_kuzu._worker import Session
 from pydantic import ValidationError
 
 from mem7_core.errors import ConfigError, ProviderError
 from mem7_core.models import Scope
 from mem7_core.plugins import PluginRegistry
 from mem7_core.providers import Entity, GraphRelation
+from mem7_kuzu import KuzuGraphStore
+from mem7_kuzu._worker import Session
 
 ROOT = Path(__file__).resolve().parents[3]
 U1 = Scope(user_id="u1")

@@ -15,16 +15,15 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from mem7_core.config import LlmConfig
-from mem7_core.engine.parsing import parse_json_object
 from mem7_core.errors import ConfigError, ProviderError, ProviderNotFoundError
 from mem7_core.models import RerankResult
 from mem7_core.plugins import PluginRegistry, get_registry
-from mem7_core.providers import LLM, Message, ProviderConfig, Reranker
+from mem7_core.providers import LLM, Message, ProviderConfig, ProviderSpec, Reranker
+from mem7_core.providers.llm_json import parse_json_object
 
 log = logging.getLogger("mem7.llm_rerank")
 
@@ -53,10 +52,17 @@ _INDEX_TEXT = re.compile(r"^\s*\[?\s*(?:doc(?:ument)?\s*)?#?\s*(\d+)\s*\]?\s*$",
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
+class ScoringLLMSpec(ProviderSpec):
+    """``reranker.config.llm``: which LLM provider scores, and its own config section (extra keys
+    folded into ``config``, as in the engine's own ``llm`` section)."""
+
+    provider: str = "openai"
+
+
 class LLMRerankerConfig(ProviderConfig):
     """``reranker.config`` of the ``llm_rerank`` provider (aliases ``llm``, ``llm-rerank``, ``llm_reranker``)."""
 
-    llm: LlmConfig | None = Field(
+    llm: ScoringLLMSpec | None = Field(
         None,
         description='The scoring LLM, built through the plugin registry: {"provider": "openai", "config": {...}}. '
         "Default: the openai provider with its defaults (OPENAI_API_KEY). Ignored when an LLM is given directly.",
@@ -93,12 +99,14 @@ class LLMRerankerConfig(ProviderConfig):
         return data
 
 
-def build_llm(spec: LlmConfig | None, registry: PluginRegistry | None = None) -> LLM:
+def build_llm(spec: ScoringLLMSpec | None, registry: PluginRegistry | None = None) -> LLM:
     """The scoring LLM from its config section, through the plugin registry.
 
+    :param registry: the registry that built the reranker (the engine's, given to ``from_config``);
+        the process-wide one only when the reranker is built by hand without one.
     :raises ConfigError: naming ``reranker.config.llm`` (unknown provider, bad field, missing key).
     """
-    spec = spec if spec is not None else LlmConfig()
+    spec = spec if spec is not None else ScoringLLMSpec()
     registry = registry or get_registry()
     where = "reranker.config.llm"
     try:
@@ -225,7 +233,8 @@ class LLMReranker(Reranker):
     :param config: validated ``reranker.config``.
     :param llm: the scoring LLM, used as given (the caller closes it); otherwise one is built from
         ``config.llm`` through the registry, and :meth:`aclose` closes it.
-    :param registry: where ``config.llm`` is looked up (default: the process-wide registry).
+    :param registry: where ``config.llm`` is looked up: the engine's registry when the engine
+        builds the reranker (through :meth:`from_config`); default: the process-wide registry.
     """
 
     name = "llm_rerank"
@@ -244,6 +253,23 @@ class LLMReranker(Reranker):
         self._owns_llm = llm is None
         self.llm: LLM = llm if llm is not None else build_llm(self.config.llm, registry)
         self._closed = False
+
+    @classmethod
+    def from_config(
+        cls,
+        section: dict[str, Any] | ProviderConfig | None = None,
+        *,
+        selected_as: str | None = None,
+        registry: PluginRegistry | None = None,
+    ) -> LLMReranker:
+        """Build from ``reranker.config``; the scoring LLM comes from ``registry`` (the engine's)."""
+        if isinstance(section, LLMRerankerConfig):
+            config = section
+        elif isinstance(section, ProviderConfig):
+            config = LLMRerankerConfig.model_validate(section.model_dump(exclude_unset=True))
+        else:
+            config = LLMRerankerConfig.model_validate(section or {})
+        return cls(config, registry=registry)
 
     # ------------------------------------------------------------------------------- prompt
     def messages(self, query: str, documents: Sequence[str]) -> list[Message]:
@@ -276,7 +302,7 @@ class LLMReranker(Reranker):
         limit = top_n if top_n is not None else self.config.top_n
         if not docs or (limit is not None and limit <= 0):
             return []
-        response_format = "json" if self.llm.capabilities.json_mode else "text"
+        response_format: Literal["text", "json"] = "json" if self.llm.capabilities.json_mode else "text"
         try:
             response = await self.llm.generate(
                 self.messages(query, docs),

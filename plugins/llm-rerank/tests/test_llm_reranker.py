@@ -8,15 +8,15 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from mem7_core import AsyncMemory
 from mem7_core.errors import ConfigError, ProviderError, ProviderNotFoundError
-from mem7_core.plugins import PluginRegistry
+from mem7_core.plugins import PluginRegistry, get_registry, hookimpl
 from mem7_core.providers import LLMCapabilities, Message
-from mem7_core.testing.fakes import ScriptedLLM
+from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM
 from mem7_core.testing.openai_server import Fault, OpenAIServer
 from mem7_llm_rerank import RERANK_MARKER, LLMReranker
 from mem7_openai import OpenAILLM
@@ -63,7 +63,7 @@ async def test_valid_indexes_best_first_one_call() -> None:
 
 
 async def test_top_n_respected() -> None:
-    rr, llm = rr_with(scorer(word_overlap))
+    rr, _ = rr_with(scorer(word_overlap))
     full = await rr.rerank(QUERY, DOCS)
     top2 = await rr.rerank(QUERY, DOCS, top_n=2)
     assert [r.index for r in top2] == [r.index for r in full[:2]]
@@ -254,6 +254,46 @@ async def test_engine_with_reranker_given_one_llm_call_per_search() -> None:
         assert len(docs_in(llm.calls[0]["messages"])) == 6  # limit 2 × top_k_multiplier 3
         await mem.search("alice drinks tea", user_id="alice", limit=2, rerank=False)
         assert len(llm.calls) == 3
+
+
+class RegistryOnlyLLM(ScriptedLLM):
+    """An LLM provider registered only in one test's registry, never in the process-wide one."""
+
+    name = "registry_only_llm"
+    built: ClassVar[list[RegistryOnlyLLM]] = []
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(scorer(prefers_running))
+        RegistryOnlyLLM.built.append(self)
+
+
+class _RegistryOnlyPlugin:
+    @hookimpl
+    def mem7_register_llms(self, register: Any) -> None:
+        register(RegistryOnlyLLM)
+
+
+async def test_engine_builds_the_rerankers_llm_from_the_registry_it_was_given() -> None:
+    """``reranker.config.llm`` is looked up in the engine's registry (``registry.create`` hands
+    itself to ``from_config``), not in the process-wide one, which does not know this LLM."""
+    import mem7_flat.plugin as flat_plugin
+    import mem7_llm_rerank.plugin as rerank_plugin
+
+    registry = PluginRegistry(discover=False)
+    for name, plugin in (("flat", flat_plugin), ("llm_rerank", rerank_plugin), ("registry_only", _RegistryOnlyPlugin())):
+        assert registry.register_plugin(plugin, name=name)
+    with pytest.raises(ProviderNotFoundError, match="registry_only_llm"):
+        get_registry().get("llm", "registry_only_llm")
+    RegistryOnlyLLM.built.clear()
+    cfg = {**ENGINE, "reranker": {"provider": "llm", "config": {"llm": {"provider": "registry_only_llm"}}}}
+    async with AsyncMemory(cfg, llm=ScriptedLLM(), embedder=HashEmbedder(HashEmbedder.Config(dims=64)),
+                           registry=registry) as mem:
+        assert isinstance(mem.reranker, LLMReranker)
+        assert len(RegistryOnlyLLM.built) == 1 and mem.reranker.llm is RegistryOnlyLLM.built[0]
+        await _seed(mem)
+        r = await mem.search("alice drinks tea", user_id="alice", limit=2)
+        assert len(RegistryOnlyLLM.built[0].calls) == 1
+        assert r["results"][0]["memory"] == "alice drinks water when running"
 
 
 def _openai_section(server: OpenAIServer, **extra: Any) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def best_cosine(embeddings: np.ndarray, queries: np.ndarray) -> np.ndarray:
     denom = np.outer(en, qn)
     with np.errstate(divide="ignore", invalid="ignore"):
         cos = np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
-    return np.clip(cos, -1.0, 1.0).max(axis=1)
+    best: np.ndarray = np.clip(cos, -1.0, 1.0).max(axis=1)
+    return best
 
 
 def server_floor(threshold: float, *, normalized: bool) -> float:

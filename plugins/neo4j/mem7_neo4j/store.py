@@ -235,7 +235,8 @@ class Neo4jGraphStore(GraphStore):
                 result = await session.run(cy.PROBE_COSINE)
                 record = await result.single()
             except Neo4jError as exc:
-                if isinstance(exc, AuthError) or (exc.code and ("Security" in exc.code or "DatabaseNotFound" in exc.code)):
+                code = exc.code
+                if isinstance(exc, AuthError) or (code and ("Security" in code or "DatabaseNotFound" in code)):
                     raise
                 record = None  # no vector.similarity.cosine (Neo4j < 5.18): plain probe below
             if record is None:
@@ -247,7 +248,8 @@ class Neo4jGraphStore(GraphStore):
                 self._function = isinstance(value, (int, float)) and (abs(value + 1.0) < 1e-3 or abs(value) < 1e-3)
                 self._normalized = self._function and abs(value) < 1e-3
         self._similarity = "function" if self._function else "client"
-        log.debug("neo4j at %s: similarity=%s normalized=%s", self._conn and self._conn.url, self._similarity, self._normalized)
+        log.debug("neo4j at %s: similarity=%s normalized=%s",
+                  self._conn and self._conn.url, self._similarity, self._normalized)
 
     async def _create_schema(self, driver: AsyncDriver) -> None:
         """The identity constraint (or, where refused, a plain index) and the scope index.
@@ -278,7 +280,9 @@ class Neo4jGraphStore(GraphStore):
                 async with driver.session(database=self._database) as session:
                     await (await session.run(cy.create_vector_index(self.config.index_name, dims))).consume()
                     await (
-                        await session.run(cy.AWAIT_INDEX, name=self.config.index_name, seconds=int(self.config.index_timeout))
+                        await session.run(
+                            cy.AWAIT_INDEX, name=self.config.index_name, seconds=int(self.config.index_timeout)
+                        )
                     ).consume()
                     existing = await self._index_dimensions(session)
                 if existing is not None and existing != dims:
@@ -364,7 +368,7 @@ class Neo4jGraphStore(GraphStore):
     async def _query(self, statement: str, params: dict[str, Any]) -> list[Any]:
         """One statement in an auto-commit transaction: atomic on its own, and a single round trip
         (an explicit transaction costs three more, which ArcadeDB makes visible)."""
-        query = Query(statement, timeout=self.config.query_timeout)  # type: ignore[arg-type]
+        query = Query(statement, timeout=self.config.query_timeout)
 
         async def once(driver: AsyncDriver) -> list[Any]:
             async with driver.session(database=self._database) as session:
@@ -390,12 +394,13 @@ class Neo4jGraphStore(GraphStore):
             raise ValueError(f"entity embeddings must all have one length, got lengths {sorted(dims)}")
         if self.config.dims is not None and dims and dims != {self.config.dims}:
             raise ValueError(f"entity embeddings must have {self.config.dims} dimensions (dims), got {dims.pop()}")
-        rel_rows = [
+        rel_rows: list[dict[str, Any]] = [
             {"i": i, "source": r.source, "relationship": r.relationship, "destination": r.destination}
             for i, r in enumerate(relations)
         ]
         for r in relations:
-            for field, value in (("source", r.source), ("relationship", r.relationship), ("destination", r.destination)):
+            fields = (("source", r.source), ("relationship", r.relationship), ("destination", r.destination))
+            for field, value in fields:
                 if not isinstance(value, str) or not value:
                     raise ValueError(f"relation {field} must be a non-empty string, got {value!r}")
         if not rows and not rel_rows:
@@ -440,11 +445,11 @@ class Neo4jGraphStore(GraphStore):
         for row in sorted(written, key=lambda r: r["i"]):
             final[(row["source"], row["relationship"], row["destination"])] = row
         out: list[GraphRelation] = []
-        for r in rel_rows:
-            row = final.get((r["source"], r["relationship"], r["destination"]))
-            if row is None:  # pragma: no cover - endpoints were checked in the same transaction
-                raise ProviderError(PROVIDER, f"relation {r['source']!r} -> {r['destination']!r} was not written")
-            out.append(_relation(row))
+        for rel in rel_rows:
+            stored_row = final.get((rel["source"], rel["relationship"], rel["destination"]))
+            if stored_row is None:  # pragma: no cover - endpoints were checked in the same transaction
+                raise ProviderError(PROVIDER, f"relation {rel['source']!r} -> {rel['destination']!r} was not written")
+            out.append(_relation(stored_row))
         return out
 
     def _entity_row(self, entity: Entity) -> dict[str, Any]:
@@ -473,7 +478,9 @@ class Neo4jGraphStore(GraphStore):
         if queries.shape[1] == 0:
             raise ValueError("search embeddings must not be empty")
         if self.config.dims is not None and queries.shape[1] != self.config.dims:
-            raise ValueError(f"search embeddings must have {self.config.dims} dimensions (dims), got {queries.shape[1]}")
+            raise ValueError(
+                f"search embeddings must have {self.config.dims} dimensions (dims), got {queries.shape[1]}"
+            )
         await self._ensure()
         await self._decide_index(int(queries.shape[1]))
         candidates = await self._candidates(scope, queries, threshold)
@@ -570,9 +577,10 @@ class Neo4jGraphStore(GraphStore):
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
         if limit is not None and limit <= 0:
             return []
-        where, params = cy.scope_where("a", scope)
+        where, scope_params = cy.scope_where("a", scope)
+        params: dict[str, Any] = dict(scope_params)
         if limit is not None:
-            params = {**params, "limit": int(limit)}
+            params["limit"] = int(limit)
         records = await self._query(cy.get_all(where, limit is not None), params)
         out = [_relation(cy.relation_row(r)) for r in records]
         # The server sorted (and limited); re-sort the page so ties order by code point everywhere.

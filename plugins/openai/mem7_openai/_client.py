@@ -6,28 +6,33 @@ bundle into a new ``ssl.SSLContext`` (~27 ms, 93 % of an engine's construction t
 the embedder each built one). Providers now build their client on the first request, and every
 client of the process shares one TLS context, so ``Memory(config)`` does neither.
 
-Why ``client.post(path, body=..., cast_to=<Response>)``: the official client's public escape hatch
-for raw requests (documented in its README as "undocumented endpoints"). It keeps everything the
-provider relies on (auth and Azure headers and URL rewriting, timeouts, typed
-``APIStatusError`` / ``APIConnectionError`` exceptions, keep-alive pool) but skips the resource
-methods' per-call request transform (a recursive walk of the params against their TypedDicts) and
-the pydantic response models; the JSON body is parsed here with :func:`json.loads`. Measured on the
-loopback server: ~25-35 % less CPU per call than ``embeddings.create`` / ``chat.completions.create``.
+Why the *sdk* transport (``transport: sdk``, the default) is the client's public resource methods,
+``client.chat.completions.with_raw_response.create(**body)`` / ``client.embeddings...create``: it
+depends on nothing but the SDK's documented API (auth and Azure headers and URL rewriting, params
+transform, timeouts, typed ``APIStatusError`` / ``APIConnectionError`` exceptions, keep-alive pool),
+so an SDK upgrade cannot silently change what is sent. ``with_raw_response`` (documented in the
+SDK's README, "Accessing raw response data") skips only the pydantic response models: the JSON body
+is parsed here with :func:`json.loads`, so a malformed answer is the same ``ValueError`` /
+``KeyError`` on both transports. The SDK's own retries are off (``max_retries=0``): mem7's
+:class:`~mem7_core.providers.http.RetryPolicy` retries, because it also retries malformed bodies,
+bounds every attempt by the operation's time budget (the SDK knows none) and keeps the attempt
+count exact and the same for every HTTP plugin.
 
-Why the *direct* path (``request_path: direct``, the default): even ``post()`` costs ~0.35-0.5 ms of
-CPU per call in the SDK before the HTTP library sees the request (profiled, issue #9): its
-``request()`` copies the options model twice, makes an idempotency key, and ``_build_request``
-rebuilds ~17 headers through five ``Headers`` objects and parses the URL three times, although for
-one provider they never change between calls. So the client builds that request *once* per
-``(path, model)`` - with its own ``_prepare_options`` / ``_build_request`` (auth, platform and
-custom headers, Azure URL routing and extensions, timeout) - and every call sends a copy of it with
-the new JSON body through the client's own ``httpx`` client (its pool, redirects, timeouts),
-raising the same ``openai`` exceptions as ``request()`` would. Those two methods are the SDK's
+Why the opt-in *direct* transport (``transport: direct``): even the resource methods cost 0.6-1 ms
+of CPU per call in the SDK before the HTTP library sees the request (measured on loopback,
+``bench/results/openai_direct.md``; profiled in issue #9): its ``request()`` copies the options
+model twice, makes an idempotency key,
+and ``_build_request`` rebuilds ~17 headers through five ``Headers`` objects and parses the URL
+three times, although for one provider they never change between calls. So the client builds that
+request *once* per ``(path, model)`` - with its own ``_prepare_options`` / ``_build_request`` (auth,
+platform and custom headers, Azure URL routing and extensions, timeout) - and every call sends a copy
+of it with the new JSON body through the client's own ``httpx`` client (its pool, redirects,
+timeouts), raising the same ``openai`` exceptions as ``request()`` would. Those methods are the SDK's
 internals: :meth:`LazyClient._direct_ok` checks, once per client, that they and the client state the
 path depends on exist and are in the plain case (string API key, no token provider, workload
-identity or provider runtime); otherwise every call takes ``post()``. ``tests/test_request_path.py``
-asserts the direct path is taken on the installed SDK and sends what ``post()`` sends, so an SDK
-upgrade that changes them fails there, not silently.
+identity or provider runtime); otherwise every call takes the sdk transport.
+``tests/test_request_path.py`` asserts the direct path is taken on the installed SDK and sends what
+the sdk transport sends, so an SDK upgrade that changes them fails there, not silently.
 """
 
 from __future__ import annotations
@@ -90,8 +95,8 @@ class LazyClient:
     """An ``AsyncOpenAI`` / ``AsyncAzureOpenAI`` built on first use, with a JSON ``post``.
 
     Not built per call: the first request creates it and every later one reuses it (and its
-    keep-alive connection pool) until :meth:`aclose`. ``direct`` (the config's ``request_path``)
-    chooses the direct path (see the module docstring) over ``client.post()``.
+    keep-alive connection pool) until :meth:`aclose`. ``direct`` (the config's ``transport``)
+    chooses the direct path (see the module docstring) over the client's resource methods.
     """
 
     def __init__(self, conn: Connection, config: Any) -> None:
@@ -99,7 +104,7 @@ class LazyClient:
         self._config = config
         self._client: openai.AsyncOpenAI | None = None
         self._response_cls: Any = None
-        self.direct: bool = getattr(config, "request_path", "direct") == "direct"
+        self.direct: bool = getattr(config, "transport", "sdk") == "direct"
         self._direct: bool | None = None  # None: not checked yet (see _direct_ok)
         self._templates: dict[tuple[str, Any], _Template] = {}
         self._http: Any = None
@@ -129,7 +134,7 @@ class LazyClient:
         headers = dict(config.default_headers or {})
         # The SDK's default client class (its limits, redirects) with the shared TLS context.
         http_client = openai.DefaultAsyncHttpxClient(verify=shared_ssl_context(), timeout=config.timeout)
-        # The client's own retries are off: ``Retrier`` does them, bounded and observable.
+        # The client's own retries are off: mem7's RetryPolicy does them (see the module docstring).
         common: dict[str, Any] = {"api_key": conn.api_key, "timeout": config.timeout, "max_retries": 0,
                                   "default_headers": headers or None, "http_client": http_client}
         if conn.alias.azure:
@@ -156,17 +161,26 @@ class LazyClient:
                 template = await self._template(client, path, key[1])
             if template is not None:
                 return await self._send_direct(client, template, body)
-        response = await client.post(path, body=body, cast_to=self._response_cls)
-        return json.loads(response.content)
+        return json.loads((await self._sdk_call(client, path, body)).content)
+
+    async def _sdk_call(self, client: openai.AsyncOpenAI, path: str, body: dict[str, Any]) -> Any:
+        """One call through the client's public API: the resource method of ``path`` (raw response:
+        no pydantic models), or ``client.post()`` for a path without one."""
+        if path == "/chat/completions":
+            return await client.chat.completions.with_raw_response.create(**body)
+        if path == "/embeddings":
+            return await client.embeddings.with_raw_response.create(**body)
+        return await client.post(path, body=body, cast_to=self._response_cls)
 
     # ------------------------------------------------------------------------------ direct path
     def _direct_ok(self, client: Any) -> bool:
-        """Whether the direct path can stand in for ``post()`` on this client (checked once; see
-        the module docstring)."""
+        """Whether the direct path can stand in for the sdk transport on this client (checked once;
+        see the module docstring)."""
         if self._direct is not None:
             return self._direct
         try:
-            from openai._base_client import FinalRequestOptions, get_platform  # noqa: F401  (used later)
+            from openai._base_client import get_platform  # noqa: F401  (used later)
+            from openai._models import FinalRequestOptions  # noqa: F401  (used later)
 
             plain = (
                 callable(getattr(client, "_build_request", None))
@@ -183,8 +197,8 @@ class LazyClient:
                 and hasattr(client, "_platform")
                 and hasattr(client, "_idempotency_header")
             )
-        except Exception as exc:  # noqa: BLE001 - an SDK whose internals moved: the plain path, said once
-            log.debug("openai: direct request path unavailable (%s: %s); using client.post()", type(exc).__name__, exc)
+        except Exception as exc:  # noqa: BLE001 - an SDK whose internals moved: the sdk transport, said once
+            log.debug("openai: direct transport unavailable (%s: %s); using the sdk transport", type(exc).__name__, exc)
             plain = False
         if not plain:
             self._direct = False
@@ -195,14 +209,14 @@ class LazyClient:
 
     async def _template(self, client: Any, path: str, model: Any) -> _Template | None:
         """The SDK's own request for ``path`` (options prepared, request built), kept without body."""
-        from openai._base_client import FinalRequestOptions
+        from openai._models import FinalRequestOptions
 
         try:
             options = FinalRequestOptions.construct(method="post", url=path, json_data={"model": model})
             options = await client._prepare_options(options)
             request = client._build_request(options, retries_taken=0)
-        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises here, post() still works
-            log.debug("openai: direct request path unavailable (%s: %s); using client.post()", type(exc).__name__, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises here, the sdk transport still works
+            log.debug("openai: direct transport unavailable (%s: %s); using the sdk transport", type(exc).__name__, exc)
             self._direct = False
             return None
         headers = self._http.Headers(request.headers)  # the body's own length is set per call

@@ -7,20 +7,23 @@ module is loaded): importing this plugin, or building an engine with it, does no
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import json
 import logging
-import math
 import os
-import random
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from mem7_core import deadline as _budget
-from mem7_core.errors import ConfigError, ProviderError, ProviderTimeoutError
+from mem7_core.errors import ConfigError, ProviderError
+from mem7_core.providers.http import (
+    BudgetSpent,
+    attempts_text,
+    budget_error,
+    retry_after,
+    retryable_status,
+    status_error,
+    timeout_error,
+    unreachable_error,
+)
 
 log = logging.getLogger("mem7.openai")
 
@@ -28,10 +31,6 @@ PROVIDER = "openai"
 """The name every ``ProviderError`` of this plugin carries."""
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-MAX_RETRY_AFTER = 60.0
-"""A ``Retry-After`` longer than this is not waited for: the call fails at once with the server's answer."""
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,37 +170,9 @@ def resolve_connection(
 
 
 # ------------------------------------------------------------------------------------ retries
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return float(raw_ms) / 1000.0
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is None:
-            return None
-        return float(email.utils.mktime_tz(parsed) - time.time())
-
-
-class BudgetSpent(Exception):
-    """The call's time budget ran out (raised by :class:`Retrier`, described as a
-    ``ProviderTimeoutError``)."""
-
-    def __init__(self, budget: float | None, cause: BaseException | None = None) -> None:
-        self.budget = budget
-        self.cause = cause
-        super().__init__(f"time budget of {budget:g}s spent" if budget else "time budget spent")
+# The loop, backoff, Retry-After and budget are mem7_core.providers.http's RetryPolicy (one mechanism
+# for every HTTP plugin); what is openai-specific is which of its exceptions a retry may fix and what
+# they say.
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -212,83 +183,22 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+        return retryable_status(exc.status_code)
     return False
 
 
-class Retrier:
-    """Bounded retries with exponential backoff and jitter, honouring ``Retry-After``.
+def retry_hint(exc: BaseException) -> float | None:
+    """The server's ``retry-after-ms`` / ``Retry-After`` on a status error, in seconds."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    return None if headers is None else retry_after(headers)
 
-    ``sleep`` is an attribute so tests can record the delays instead of waiting.
-    """
 
-    def __init__(self, *, max_retries: int, backoff: float, max_backoff: float,
-                 deadline: float | None = None) -> None:
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.deadline = deadline
-        """Seconds for the whole call, retries included (None: no budget of its own); the
-        operation's budget (:mod:`mem7_core.deadline`) bounds it further."""
-        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+def is_timeout(exc: BaseException) -> bool:
+    """A request that timed out: with no time left for another, the budget is what ran out."""
+    import openai  # loaded: ``exc`` came from it or from the body's parsing
 
-    def delay(self, attempt: int, exc: BaseException) -> float | None:
-        """Seconds to wait before retry number ``attempt + 1``, or None when not worth retrying."""
-        hinted = _retry_after(exc)
-        if hinted is not None and math.isfinite(hinted):
-            if hinted > MAX_RETRY_AFTER:
-                return None
-            return max(0.0, hinted)
-        base = min(self.max_backoff, self.backoff * (2**attempt))
-        return base * (0.75 + 0.25 * random.random())  # noqa: S311 - jitter, not crypto
-
-    def _left(self, end: float | None) -> tuple[float | None, float | None]:
-        """(seconds left, the budget they are left of): the nearer of this call's own deadline and
-        the operation's; (None, None) when neither is set."""
-        own = None if end is None else end - time.monotonic()
-        op = _budget.remaining()
-        if own is None and op is None:
-            return None, None
-        if op is None or (own is not None and own <= op):
-            return own, self.deadline
-        return op, None
-
-    async def run(self, call: Callable[[], Awaitable[T]], describe: Callable[[BaseException, int], ProviderError]) -> T:
-        attempt = 0
-        end = None if self.deadline is None else time.monotonic() + self.deadline
-        while True:
-            left, budget = self._left(end)
-            try:
-                if left is None:
-                    return await call()
-                if left <= 0:
-                    raise BudgetSpent(budget)
-                scope = asyncio.timeout(left)
-                try:
-                    async with scope:
-                        return await call()
-                except TimeoutError as exc:
-                    if not scope.expired():
-                        raise
-                    raise BudgetSpent(budget, exc) from exc  # the budget ran out mid-request: not retried
-            except BudgetSpent as exc:
-                raise describe(exc, attempt + 1) from exc.cause
-            except Exception as exc:
-                if attempt < self.max_retries and is_retryable(exc):
-                    wait = self.delay(attempt, exc)
-                    after, budget = self._left(end)
-                    if wait is not None and after is not None and after <= wait:  # no time for another try
-                        import openai  # loaded: ``exc`` came from it or from the body's parsing
-
-                        spent = isinstance(exc, openai.APITimeoutError)  # else the server's own answer tells more
-                        raise describe(BudgetSpent(budget, exc) if spent else exc, attempt + 1) from exc
-                    if wait is not None:
-                        log.debug("openai: %s; retry %d/%d in %.2fs", type(exc).__name__, attempt + 1,
-                                  self.max_retries, wait)
-                        attempt += 1
-                        await self.sleep(wait)
-                        continue
-                raise describe(exc, attempt + 1) from exc
+    return isinstance(exc, openai.APITimeoutError)
 
 
 # ------------------------------------------------------------------------------------- errors
@@ -309,41 +219,24 @@ def describe_error(exc: BaseException, *, attempts: int, alias: Alias, kind: str
     import openai
 
     who = f"{alias.name} {kind}" if alias.name != "openai" else kind
-    tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+    tries = attempts_text(attempts)
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, BudgetSpent):
-        within = f"its {exc.budget:g}s deadline ({kind}.config.deadline)" if exc.budget else \
-            "the operation's time budget (operation_timeout_secs)"
-        last = f"; last error: {type(exc.cause).__name__}" if isinstance(exc.cause, Exception) and \
-            not isinstance(exc.cause, TimeoutError) else ""
-        return ProviderTimeoutError(PROVIDER, f"{who}: no answer from {base_url} within {within}{tries}{last}")
+        return budget_error(exc, provider=PROVIDER, who=who, url=base_url, attempts=attempts,
+                            deadline_field=f"{kind}.config.deadline")
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(PROVIDER, f"{who}: request to {base_url} timed out (timeout {timeout:g}s){tries}",
-                             retryable=True)
+        return timeout_error(provider=PROVIDER, who=who, url=base_url, timeout=timeout, attempts=attempts)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
         detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
-        hint = " Is the server running?" if alias.local or "localhost" in base_url or "127.0.0.1" in base_url else ""
-        return ProviderError(PROVIDER, f"{who}: server at {base_url} is unreachable{tries}{detail}.{hint}",
-                             retryable=True)
+        return unreachable_error(provider=PROVIDER, who=who, url=base_url, attempts=attempts, detail=detail,
+                                 local=alias.local)
     if isinstance(exc, openai.APIStatusError):
-        status, msg = exc.status_code, _server_message(exc)
         env = f"{alias.key_env} or " if alias.key_env else ""
-        if status == 401:
-            return ProviderError(PROVIDER, f"{who}: authentication failed (401) at {base_url}: check the api key "
-                                 f"({env}{kind}.config.api_key). Server said: {msg}")
-        if status == 403:
-            return ProviderError(PROVIDER, f"{who}: permission denied (403) at {base_url}: {msg}")
-        if status == 404:
-            return ProviderError(PROVIDER, f"{who}: not found (404) at {base_url}: check {kind}.config.model "
-                                 f"({model!r}) and base_url. Server said: {msg}")
-        if status == 429:
-            return ProviderError(PROVIDER, f"{who}: rate limited (429){tries}: {msg}", retryable=True)
-        if status >= 500:
-            return ProviderError(PROVIDER, f"{who}: server error {status}{tries} at {base_url}: {msg}",
-                                 retryable=True)
-        return ProviderError(PROVIDER, f"{who}: request rejected ({status}) by {base_url}: {msg}")
+        return status_error(exc.status_code, _server_message(exc), provider=PROVIDER, who=who, url=base_url,
+                            attempts=attempts, key_hint=f"{env}{kind}.config.api_key",
+                            not_found_hint=f"check {kind}.config.model ({model!r}) and base_url")
     if isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError, AttributeError)):
         return ProviderError(PROVIDER, f"{who}: malformed response from {base_url}{tries}: {type(exc).__name__}: {exc}",
                              retryable=True)

@@ -12,16 +12,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from mem7_core.errors import ProviderError
-from mem7_core.providers import ProviderConfig
+from mem7_core.providers import ProviderConfig, ProviderKind
+from mem7_core.providers.http import RetryPolicy
 
 from ._client import LazyClient
 from ._common import (
     PROVIDER,
     Alias,
     Connection,
-    Retrier,
     describe_error,
+    is_retryable,
+    is_timeout,
     resolve_connection,
+    retry_hint,
 )
 
 
@@ -29,7 +32,7 @@ class OpenAIProvider:
     """Connection, retries, client and errors of an OpenAI-API provider (see the module docstring)."""
 
     Config: ClassVar[type[ProviderConfig]]
-    kind: ClassVar[str]
+    kind: ClassVar[ProviderKind]
     config: Any
     alias: Alias
     model: str
@@ -43,14 +46,14 @@ class OpenAIProvider:
         self.connection = resolve_connection(cfg, self.alias, kind=self.kind, model=self.model,
                                              azure_deployment=azure_deployment)
         self.base_url = self.connection.base_url
-        self._retrier = Retrier(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
-                                max_backoff=cfg.retry_max_backoff, deadline=cfg.deadline)
+        self._retrier = RetryPolicy(max_retries=cfg.max_retries, backoff=cfg.retry_backoff,
+                                    max_backoff=cfg.retry_max_backoff, deadline=cfg.deadline, name=PROVIDER)
         self._http = LazyClient(self.connection, cfg)
         self._closed = False
 
     @classmethod
     def from_config(cls, section: dict[str, Any] | ProviderConfig | None = None, *,
-                    selected_as: str | None = None) -> Any:
+                    selected_as: str | None = None, registry: Any = None) -> Any:
         config = section if isinstance(section, cls.Config) else cls.Config.model_validate(
             section.model_dump(exclude_unset=True) if isinstance(section, ProviderConfig) else (section or {})
         )
@@ -67,7 +70,8 @@ class OpenAIProvider:
         async def call() -> Any:
             return await http.post_json(path, body)
 
-        return await self._retrier.run(call, self._describe)
+        return await self._retrier.run(call, retryable=is_retryable, describe=self._describe, hint=retry_hint,
+                                       is_timeout=is_timeout)
 
     def _describe(self, exc: BaseException, attempts: int) -> ProviderError:
         return describe_error(exc, attempts=attempts, alias=self.alias, kind=self.kind, base_url=self.base_url,

@@ -43,6 +43,7 @@ class OpenAIEmbedder(OpenAIProvider, Embedder):
     """Embeddings through the official ``openai`` client: one client per instance, batches split
     into ``batch_size`` requests sent concurrently (at most ``max_concurrency`` in flight)."""
 
+    kind = "embedder"  # as the base's: restated so the mixin's ClassVar[ProviderKind] and this agree for mypy
     name = "openai"
     aliases: ClassVar[tuple[str, ...]] = EMBEDDER_ALIASES
     Config = OpenAIEmbedderConfig

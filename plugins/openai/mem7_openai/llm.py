@@ -86,6 +86,7 @@ class OpenAILLM(OpenAIProvider, LLM):
     base URL, API-key variable and default model of that service.
     """
 
+    kind = "llm"  # as the base's: restated so the mixin's ClassVar[ProviderKind] and this agree for mypy
     name = "openai"
     aliases: ClassVar[tuple[str, ...]] = LLM_ALIASES
     Config = OpenAILLMConfig

@@ -16,3 +16,38 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's real keys or endpoints."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
+
+
+# ----------------------------------------------------------------------------------- transports
+# Every test that talks to a server runs on both transports: ``sdk`` (the default, the client's
+# public API) and ``direct`` (opt-in). A provider whose config names its transport keeps it.
+_WIRE_EXEMPT = ("test_loopback_server",)  # tests of the server itself, not of the plugin
+_OWN_DEFAULT = ("test_the_default_transport_uses_the_public_resource_methods",)  # asserts the real default
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    wire = "openai_server" in metafunc.fixturenames or "unreachable" in metafunc.function.__name__
+    if wire and module not in _WIRE_EXEMPT and metafunc.function.__name__ not in _OWN_DEFAULT \
+            and "openai_transport" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("openai_transport")
+        metafunc.parametrize("openai_transport", ["sdk", "direct"])
+
+
+@pytest.fixture(autouse=True)
+def _default_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers built without ``transport`` in their config get the test's ``openai_transport``."""
+    callspec = getattr(request.node, "callspec", None)
+    transport = callspec.params.get("openai_transport") if callspec is not None else None
+    if transport is None:
+        return
+    from mem7_openai._client import LazyClient
+
+    init = LazyClient.__init__
+
+    def patched(self: LazyClient, conn: object, config: object) -> None:
+        init(self, conn, config)  # type: ignore[arg-type]
+        if "transport" not in getattr(config, "model_fields_set", ()):
+            self.direct = transport == "direct"
+
+    monkeypatch.setattr(LazyClient, "__init__", patched)

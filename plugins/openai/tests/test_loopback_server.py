@@ -52,7 +52,7 @@ def test_raw_connection_reuse(openai_server: OpenAIServer) -> None:
             while b"\r\n\r\n" not in data:
                 data += sock.recv(65536)
             head, _, rest = data.partition(b"\r\n\r\n")
-            length = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0].split(b":")[1])
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
             while len(rest) < length:
                 rest += sock.recv(65536)
             assert head.startswith(b"HTTP/1.1 200")

@@ -85,7 +85,7 @@ async def test_empty_input_makes_no_request(openai_server: OpenAIServer) -> None
 
 async def test_wrong_dims_says_what_to_set(openai_server: OpenAIServer) -> None:
     emb = make_embedder(openai_server, model="some-local-model", send_dimensions=False, embedding_dims=768)
-    with pytest.raises(ProviderError, match="returned 1536-dimensional vectors.*embedding_dims to 1536"):
+    with pytest.raises(ProviderError, match=r"returned 1536-dimensional vectors.*embedding_dims to 1536"):
         await emb.embed(["hello"])
     await emb.aclose()
 

@@ -251,7 +251,7 @@ async def test_unreachable_server_names_the_url() -> None:
 async def test_wrong_key_says_check_the_key(openai_server: OpenAIServer) -> None:
     openai_server.api_key = "sk-right"
     llm = make_llm(openai_server, api_key="sk-wrong", max_retries=3)
-    with pytest.raises(ProviderError, match="401.*OPENAI_API_KEY or llm.config.api_key"):
+    with pytest.raises(ProviderError, match=r"401.*OPENAI_API_KEY or llm\.config\.api_key"):
         await llm.generate(HELLO)
     assert openai_server.count("chat") == 1  # auth failures are not retried
     await llm.aclose()
@@ -292,7 +292,7 @@ def test_missing_api_key_fails_at_construction() -> None:
         OpenAILLM.from_config({})
     with pytest.raises(ConfigError, match="GROQ_API_KEY"):
         OpenAILLM.from_config({}, selected_as="groq")
-    with pytest.raises(ConfigError, match="AZURE_OPENAI_API_KEY or embedder.config.api_key"):
+    with pytest.raises(ConfigError, match=r"AZURE_OPENAI_API_KEY or embedder\.config\.api_key"):
         OpenAIEmbedder.from_config({"azure_endpoint": "https://x.openai.azure.com"}, selected_as="azure")
 
 

@@ -96,8 +96,8 @@ async def test_embedding_answer_with_missing_vectors_is_a_clear_error(openai_ser
 # ------------------------------------------------------------------------- the direct path
 def _provider_pair(kind: str, conn: dict[str, object], alias: str) -> tuple[object, object]:
     cls = OpenAILLM if kind == "llm" else OpenAIEmbedder
-    direct = cls.from_config({**conn, "request_path": "direct"}, selected_as=alias)
-    sdk = cls.from_config({**conn, "request_path": "sdk"}, selected_as=alias)
+    direct = cls.from_config({**conn, "transport": "direct"}, selected_as=alias)
+    sdk = cls.from_config({**conn, "transport": "sdk"}, selected_as=alias)
     return direct, sdk
 
 
@@ -114,7 +114,7 @@ async def _call(provider: object, i: int) -> object:
 async def test_direct_path_is_taken_and_sends_what_the_sdk_sends(openai_server: OpenAIServer, kind: str,
                                                                   alias: str) -> None:
     """Fails when an SDK upgrade moves the internals the direct path uses (it would fall back to
-    ``post()`` and ``direct_calls`` stays 0), or when the two paths stop sending the same request."""
+    the sdk transport and ``direct_calls`` stays 0), or when the two paths stop sending the same request."""
     if alias == "azure":
         conn: dict[str, object] = {"api_key": "k", "azure_endpoint": openai_server.root_url,
                                    "azure_deployment": "dep", "api_version": "2024-08-01-preview"}
@@ -131,7 +131,9 @@ async def test_direct_path_is_taken_and_sends_what_the_sdk_sends(openai_server: 
         answers = [await _call(provider, i) for i in range(3)]
         rec = openai_server.last_request(endpoint)
         assert rec is not None
-        sent.append((answers, rec.path, rec.body, rec.headers))
+        # with_raw_response marks its requests (X-Stainless-Raw-Response), nothing else differs
+        headers = {k: v for k, v in rec.headers.items() if k.lower() != "x-stainless-raw-response"}
+        sent.append((answers, rec.path, rec.body, headers))
     assert direct._http.direct_calls == 3  # type: ignore[attr-defined]
     assert sdk._http.direct_calls == 0  # type: ignore[attr-defined]
     assert sent[0] == sent[1]
@@ -151,7 +153,7 @@ async def test_direct_path_errors_are_the_sdks(openai_server: OpenAIServer) -> N
 
     for path in ("direct", "sdk"):
         emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8,
-                                          "request_path": path, "max_retries": 0})
+                                          "transport": path, "max_retries": 0})
         openai_server.fail_next(status=400, body={"error": {"message": "bad input field"}}, endpoint="embeddings")
         with pytest.raises(ProviderError, match=r"rejected \(400\).*bad input field") as info:
             await emb.embed(["x"])
@@ -170,11 +172,12 @@ async def test_direct_path_errors_are_the_sdks(openai_server: OpenAIServer) -> N
         await emb.aclose()
 
 
-async def test_direct_path_falls_back_to_post_when_the_sdk_lacks_what_it_needs(
+async def test_direct_path_falls_back_to_the_sdk_when_the_sdk_lacks_what_it_needs(
     openai_server: OpenAIServer,
 ) -> None:
-    """An SDK without the internals the direct path relies on: every call goes through ``post()``."""
-    emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8})
+    """An SDK without the internals the direct path relies on: every call takes the sdk transport."""
+    emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8,
+                                      "transport": "direct"})
     client = emb._http.client
     client._make_status_error_from_response = None  # type: ignore[method-assign]  # as if renamed
     vectors = await emb.embed(["a", "b"])
@@ -185,7 +188,7 @@ async def test_direct_path_falls_back_to_post_when_the_sdk_lacks_what_it_needs(
 
 async def test_direct_path_keeps_one_connection(openai_server: OpenAIServer) -> None:
     """Calls on the direct path reuse the client's keep-alive pool (no connection per call)."""
-    llm = OpenAILLM.from_config({"api_key": "k", "base_url": openai_server.url})
+    llm = OpenAILLM.from_config({"api_key": "k", "base_url": openai_server.url, "transport": "direct"})
     for _ in range(5):
         await llm.generate([{"role": "user", "content": "hi"}])
     pool = llm._client._client._transport._pool
@@ -193,8 +196,27 @@ async def test_direct_path_keeps_one_connection(openai_server: OpenAIServer) -> 
     await llm.aclose()
 
 
-def test_request_path_is_validated() -> None:
+def test_transport_is_validated_and_defaults_to_the_sdk() -> None:
     from pydantic import ValidationError
 
+    assert OpenAILLM.from_config({"api_key": "k"}).config.transport == "sdk"
+    assert OpenAILLM.from_config({"api_key": "k", "request_path": "direct"}).config.transport == "direct"  # older name
+    with pytest.raises(ValidationError, match="transport"):
+        OpenAILLM.from_config({"api_key": "k", "transport": "fast"})
     with pytest.raises(ValidationError, match="request_path"):
         OpenAILLM.from_config({"api_key": "k", "request_path": "fast"})
+
+
+async def test_the_default_transport_uses_the_public_resource_methods(openai_server: OpenAIServer) -> None:
+    """Without ``transport`` in the config, calls go through ``chat.completions`` / ``embeddings``
+    (raw response), never the direct path."""
+    llm = OpenAILLM(OpenAILLM.Config(api_key="k", base_url=openai_server.url))
+    emb = OpenAIEmbedder(OpenAIEmbedder.Config(api_key="k", base_url=openai_server.url, embedding_dims=8))
+    assert not llm._http.direct and not emb._http.direct
+    await llm.generate([{"role": "user", "content": "hi"}])
+    await emb.embed(["x"])
+    assert llm._http.direct_calls == 0 and emb._http.direct_calls == 0
+    for rec in (openai_server.last_request("chat"), openai_server.last_request("embeddings")):
+        assert rec is not None and rec.headers.get("x-stainless-raw-response") == "true"
+    await llm.aclose()
+    await emb.aclose()

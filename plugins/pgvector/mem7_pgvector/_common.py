@@ -72,7 +72,9 @@ class PgConnectionConfig(ProviderConfig):
 
     connect_timeout: int = Field(10, ge=1, le=3600)
     """Seconds libpq waits for a connection to be established."""
-    statement_timeout_ms: int = Field(30_000, ge=0, validation_alias=AliasChoices("statement_timeout_ms", "statement_timeout"))
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, validation_alias=AliasChoices("statement_timeout_ms", "statement_timeout")
+    )
     """Server-side limit for each statement, in milliseconds (``0``: none). DDL at bootstrap is exempt."""
     pool_min_size: int = Field(1, ge=0, le=1000, validation_alias=AliasChoices("pool_min_size", "minconn"))
     pool_max_size: int = Field(10, ge=1, le=1000, validation_alias=AliasChoices("pool_max_size", "maxconn"))
@@ -177,7 +179,7 @@ def render_float(f: float) -> str:
     return text
 
 
-def numeric(value: int | float) -> Decimal:
+def numeric(value: float) -> Decimal:
     """A filter bound as a Decimal equal to the numeric PostgreSQL holds for the same JSON number."""
     if isinstance(value, float):
         return Decimal(render_float(value))
@@ -236,7 +238,9 @@ def _dump_into(obj: Any, out: list[str]) -> None:
             _dump_into(v, out)
         out.append("]")
     else:
-        raise TypeError(f"payload values must be JSON types (str, int, float, bool, None, list, dict); got {type(obj).__name__}")
+        raise TypeError(
+            f"payload values must be JSON types (str, int, float, bool, None, list, dict); got {type(obj).__name__}"
+        )
 
 
 def check_id(value: Any) -> str:
@@ -319,7 +323,7 @@ def describe(exc: BaseException, *, where: str, what: str, attempts: int, cfg: P
             f"{what}: statement cancelled at {where} (statement_timeout_ms={cfg.statement_timeout_ms}): {detail}",
             True,
         )
-    if isinstance(exc, pgerrors.InvalidPassword) or isinstance(exc, pgerrors.InvalidAuthorizationSpecification):
+    if isinstance(exc, (pgerrors.InvalidPassword, pgerrors.InvalidAuthorizationSpecification)):
         return f"{what}: authentication failed at {where}: check user / password ({detail})", False
     if isinstance(exc, pgerrors.InsufficientPrivilege):
         return f"{what}: permission denied at {where}: {detail}", False
@@ -446,7 +450,9 @@ class PgBase:
                 if cause is None:
                     message, retryable = describe(exc, where=cfg.where(), what=what, attempts=attempt, cfg=cfg)
                 else:
-                    context = f"{what}: no pooled connection within pool_timeout={cfg.pool_timeout:g}s, and a new one fails"
+                    context = (
+                        f"{what}: no pooled connection within pool_timeout={cfg.pool_timeout:g}s, and a new one fails"
+                    )
                     message, retryable = describe(cause, where=cfg.where(), what=context, attempts=1, cfg=cfg)
                 raise self._error(message, retryable=retryable) from exc
             except (psycopg.Error, OSError) as exc:
@@ -494,7 +500,9 @@ def quoted_table(schema: str | None, table: str) -> sql.Composable:
 
 def qualified_name(schema: str | None, table: str) -> str:
     """The name as ``to_regclass`` reads it (quoted, so case is kept)."""
-    quote = lambda s: '"' + s.replace('"', '""') + '"'  # noqa: E731 - identifiers are regex-checked
+    def quote(s: str) -> str:  # identifiers are regex-checked
+        return '"' + s.replace('"', '""') + '"'
+
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
 
 

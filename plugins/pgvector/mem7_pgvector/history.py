@@ -183,11 +183,10 @@ class PgHistoryStore(PgBase, HistoryStore):
                     async with conn.cursor() as cur:
                         await cur.executemany(self._insert, rows)
                     return
-                async with conn.cursor() as cur:
-                    async with cur.copy(self._copy) as copy:
-                        copy.set_types(["text", "text", "text", "text", "text", "text", "text", "bool", "text", "text"])
-                        for row in rows:
-                            await copy.write_row(row)
+                async with conn.cursor() as cur, cur.copy(self._copy) as copy:
+                    copy.set_types(["text", "text", "text", "text", "text", "text", "text", "bool", "text", "text"])
+                    for row in rows:
+                        await copy.write_row(row)
 
         await self._run("add_events", write)
 

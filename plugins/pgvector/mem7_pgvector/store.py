@@ -25,7 +25,7 @@ graph until ``limit`` rows pass the scope and filters, in exact distance order a
 ``exact_search: true`` bypasses the index (exact k-NN over the scope's rows).
 
 Keyword search (``keyword_search: true``, the default): ``keywords`` holds the words of the
-memory's text as mem7's own tokeniser (:func:`mem7_core.retrieval.bm25.tokenize`) splits them, each
+memory's text as mem7's own tokeniser (:func:`mem7_core.providers.keywords.tokenize`) splits them, each
 with its count (as that many positions, at most 256), written with the row by every insert and
 update; a GIN index serves ``keywords @@ 'w1' | 'w2'``. :meth:`PgVectorStore.keyword_search` scores
 the scope's matches with Okapi BM25 in one SQL statement — N, document frequencies and the average
@@ -62,8 +62,7 @@ from mem7_core.errors import ConfigError, MemoryNotFoundError
 from mem7_core.filters import ALL_OPERATORS, Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import VectorStore, VectorStoreCapabilities
-from mem7_core.retrieval.bm25 import STOPWORDS, tokenize
-from mem7_core.retrieval.fusion import calibrate_bm25
+from mem7_core.providers.keywords import STOPWORDS, calibrate_bm25, tokenize
 
 from ._common import (
     IDENTIFIER,
@@ -106,7 +105,7 @@ def _quote_lexeme(word: str) -> str:
 def keyword_columns(text: str) -> tuple[str, int, int]:
     """``(tsvector literal, words without function words, all words)`` for one memory's text.
 
-    The words are :func:`mem7_core.retrieval.bm25.tokenize`'s (function words kept, so either
+    The words are :func:`mem7_core.providers.keywords.tokenize`'s (function words kept, so either
     ``keyword_stopwords`` setting can be served from one column); each lexeme carries positions
     ``1..count``, so ``cardinality(positions)`` is its term frequency.
     """
@@ -128,7 +127,7 @@ def keyword_columns(text: str) -> tuple[str, int, int]:
 
 def query_terms(query: str, *, stopwords: bool) -> list[str]:
     """The distinct words of ``query`` keyword search looks for, in first-seen order (as the
-    engine's index: :meth:`mem7_core.retrieval.bm25.BM25Index.terms`)."""
+    engine's index: :meth:`mem7_core.providers.keywords.BM25Index.terms`)."""
     terms = dict.fromkeys(tokenize(query, stopwords=stopwords))
     return [t for t in terms if len(t.encode("utf-8")) <= _LEXEME_MAX_BYTES]
 
@@ -226,7 +225,8 @@ class PgVectorStore(PgBase, VectorStore):
         def _hnsw(self) -> PgVectorStore.Config:
             if self.hnsw_ef_construction < 2 * self.hnsw_m:
                 raise ValueError(
-                    f"hnsw_ef_construction ({self.hnsw_ef_construction}) must be at least 2 * hnsw_m ({2 * self.hnsw_m})"
+                    f"hnsw_ef_construction ({self.hnsw_ef_construction}) "
+                    f"must be at least 2 * hnsw_m ({2 * self.hnsw_m})"
                 )
             if self.hnsw and self.dims is not None and self.dims > _HNSW_MAX_DIMS:
                 raise ValueError(
@@ -256,7 +256,7 @@ class PgVectorStore(PgBase, VectorStore):
             )
 
     # ================================================================== schema
-    async def _table_dims(self, conn: psycopg.AsyncConnection[Any]) -> int | None | bool:
+    async def _table_dims(self, conn: psycopg.AsyncConnection[Any]) -> int | bool | None:
         """The table's vector dims; ``False`` when the table does not exist."""
         cur = await conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypmod "
@@ -331,9 +331,9 @@ class PgVectorStore(PgBase, VectorStore):
                 if self._dims is not None:
                     await self._create(conn, self._dims)
             else:
-                self._check_dims(table_dims)  # type: ignore[arg-type]
+                self._check_dims(table_dims)
                 if table_dims is not None:
-                    self._dims = table_dims  # type: ignore[assignment]
+                    self._dims = table_dims
                 await self._create(conn, self._dims)  # add any missing index
             if self._ext_version < (0, 8):
                 log.warning("pgvector: extension version %s has no iterative index scans: a filtered "
@@ -365,7 +365,7 @@ class PgVectorStore(PgBase, VectorStore):
         # Only the missing ones: CREATE INDEX takes a SHARE lock on the table (blocking writers)
         # before it notices that an index of that name exists.
         existing = await existing_indexes(conn, self._regname)
-        wanted: list[tuple[str, sql.Composable]] = []
+        wanted: list[tuple[str, sql.Composed]] = []
         for key in SCOPE_KEYS:
             name = f"{cfg.collection_name}_{key.split('_')[0]}_idx"
             wanted.append((name, sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, created_at, id)").format(
@@ -385,8 +385,9 @@ class PgVectorStore(PgBase, VectorStore):
                 sql.Identifier(name), t)))
         if cfg.gin_index:
             name = f"{cfg.collection_name}_payload_idx"
-            wanted.append((name, sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (payload jsonb_path_ops)").format(
-                sql.Identifier(name), t)))
+            wanted.append((name, sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} USING gin (payload jsonb_path_ops)"
+            ).format(sql.Identifier(name), t)))
         for name, stmt in wanted:
             if name not in existing:
                 await conn.execute(stmt)
@@ -422,8 +423,9 @@ class PgVectorStore(PgBase, VectorStore):
                 "AND NEW.keywords IS NOT DISTINCT FROM OLD.keywords THEN NEW.keywords := NULL; END IF; "
                 "RETURN NEW; END $$"
             ).format(function))
-            await conn.execute(sql.SQL("CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()").format(
-                sql.Identifier(trigger), t, function))
+            await conn.execute(sql.SQL(
+                "CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(trigger), t, function))
         self._keywords = True
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -444,9 +446,9 @@ class PgVectorStore(PgBase, VectorStore):
         table_dims = await self._table_dims(conn)
         if table_dims is False:
             return False
-        self._check_dims(table_dims)  # type: ignore[arg-type]
+        self._check_dims(table_dims)
         if table_dims is not None:
-            self._dims = table_dims  # type: ignore[assignment]
+            self._dims = table_dims
         self._table_ready = True
         return True
 
@@ -462,9 +464,9 @@ class PgVectorStore(PgBase, VectorStore):
                     await self._create(conn, dims)
                     self._dims = dims
                 else:
-                    self._check_dims(table_dims)  # type: ignore[arg-type]
+                    self._check_dims(table_dims)
                     if table_dims is not None:
-                        self._dims = table_dims  # type: ignore[assignment]
+                        self._dims = table_dims
                     self._table_ready = True
             if self._dims != dims:  # another instance created it first, with another size
                 raise ValueError(f"pgvector: vectors have {dims} dims, the collection has {self._dims}")
@@ -476,7 +478,7 @@ class PgVectorStore(PgBase, VectorStore):
         if vector is None:
             raise ValueError(f"pgvector: {what} has no vector")
         try:
-            values = [float(x) for x in (vector.tolist() if hasattr(vector, "tolist") else vector)]  # type: ignore[union-attr]
+            values = [float(x) for x in (vector.tolist() if hasattr(vector, "tolist") else vector)]
         except (TypeError, ValueError):
             raise ValueError(f"pgvector: {what}: a vector must be a sequence of numbers") from None
         if not values:
@@ -544,7 +546,8 @@ class PgVectorStore(PgBase, VectorStore):
             kw = self._keywords
             columns = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS + (_KEYWORD_COLUMNS if kw else ())))
             sets = sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in (_COLUMNS + (_KEYWORD_COLUMNS if kw else ()))[1:]
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+                for c in (_COLUMNS + (_KEYWORD_COLUMNS if kw else ()))[1:]
             )
             batch = [(*r, *keyword_columns(text)) for r, text in zip(rows, texts)] if kw else rows
             async with conn.transaction():
@@ -564,20 +567,22 @@ class PgVectorStore(PgBase, VectorStore):
                     "keywords text, keywords_len integer, keywords_len_all integer) ON COMMIT DROP"
                 )
                 load = ", ".join(_COLUMNS + (_KEYWORD_COLUMNS if kw else ()))
-                async with conn.cursor() as cur:
-                    async with cur.copy(f"COPY mem7_pgvector_load ({load}) FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.set_types(["text", "vector", "text", "text", "text", "text", "text"]
-                                       + (["text", "int4", "int4"] if kw else []))
-                        for row in last:
-                            await copy.write_row(row)
+                async with (
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY mem7_pgvector_load ({load}) FROM STDIN (FORMAT BINARY)") as copy,
+                ):
+                    copy.set_types(["text", "vector", "text", "text", "text", "text", "text"]
+                                   + (["text", "int4", "int4"] if kw else []))
+                    for row in last:
+                        await copy.write_row(row)
                 select = sql.SQL(
                     "id, embedding, payload::jsonb, user_id, agent_id, run_id, created_at"
                     + (", keywords::tsvector, keywords_len, keywords_len_all" if kw else "")
                 )
                 await conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM mem7_pgvector_load ON CONFLICT (id) DO UPDATE SET {}").format(
-                        t, columns, select, sets
-                    )
+                    sql.SQL(
+                        "INSERT INTO {} ({}) SELECT {} FROM mem7_pgvector_load ON CONFLICT (id) DO UPDATE SET {}"
+                    ).format(t, columns, select, sets)
                 )
 
         await self._run("insert", write)
@@ -618,7 +623,7 @@ class PgVectorStore(PgBase, VectorStore):
 
     def _search_sql(
         self, vector: Sequence[float], scope: Scope, filters: Filter | None
-    ) -> tuple[sql.Composable, list[Any], Filter | None]:
+    ) -> tuple[sql.Composed, list[Any], Filter | None]:
         """The search statement (without LIMIT), its parameters and the filter residual."""
         query = self._vector(vector, "query")
         where, params, residual = self._where(scope, filters)
@@ -676,12 +681,12 @@ class PgVectorStore(PgBase, VectorStore):
 
     def _keyword_sql(
         self, terms: Sequence[str], scope: Scope, filters: Filter | None
-    ) -> tuple[sql.Composable, list[Any], Filter | None]:
+    ) -> tuple[sql.Composed, list[Any], Filter | None]:
         """The keyword search statement (without LIMIT): ``(id, payload, bm25, idf mass)`` of the
         scope's records holding any of ``terms`` and passing the pushable part of ``filters``,
         best first; with its parameters and the filter residual.
 
-        BM25 as :class:`mem7_core.retrieval.bm25.BM25Index` computes it::
+        BM25 as :class:`mem7_core.providers.keywords.BM25Index` computes it::
 
             idf(t) = ln((N − df(t) + 0.5) / (df(t) + 0.5) + 1)
             bm25   = Σ idf(t) · (k1 + 1) · tf / (tf + k1 · (1 − b) + k1 · b · |d| / avgdl)
@@ -708,7 +713,8 @@ class PgVectorStore(PgBase, VectorStore):
             "SELECT tf.lexeme, ln((st.n - count(*) + 0.5) / (count(*) + 0.5) + 1.0) AS idf "
             "FROM tf CROSS JOIN st GROUP BY tf.lexeme, st.n"
             "), sc AS ("
-            "SELECT tf.id, sum(idf.idf * %s::float8 * tf.f / (tf.f + %s::float8 + %s::float8 / st.avgdl * tf.dl)) AS bm25 "
+            "SELECT tf.id, "
+            "sum(idf.idf * %s::float8 * tf.f / (tf.f + %s::float8 + %s::float8 / st.avgdl * tf.dl)) AS bm25 "
             "FROM tf JOIN idf USING (lexeme) CROSS JOIN st GROUP BY tf.id"
             ") "
             "SELECT r.id, r.payload, sc.bm25, (SELECT sum(idf) FROM idf) AS mass "
@@ -744,9 +750,8 @@ class PgVectorStore(PgBase, VectorStore):
             seen.update(r[0] for r in rows)
             batch = [(*keyword_columns(_text(payload)), rid, data) for rid, payload, data in rows]
             try:
-                async with conn.transaction():
-                    async with conn.cursor() as c:
-                        await c.executemany(fill, batch)
+                async with conn.transaction(), conn.cursor() as c:
+                    await c.executemany(fill, batch)
             except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as exc:
                 log.warning("pgvector: %d rows of %s have no keywords yet and cannot be indexed from this "
                             "connection (%s); keyword search leaves them out", len(rows), self._regname, exc)
@@ -757,7 +762,7 @@ class PgVectorStore(PgBase, VectorStore):
     async def _select(
         self,
         conn: psycopg.AsyncConnection[Any],
-        select: sql.Composable,
+        select: sql.Composed,
         params: list[Any],
         limit: int | None,
         residual: Filter | None,
@@ -768,22 +773,22 @@ class PgVectorStore(PgBase, VectorStore):
                 select = sql.SQL("{} LIMIT %s").format(select)
                 params = [*params, limit]
             cur = await conn.execute(select, params)
-            return await cur.fetchall()
+            rows: list[tuple[Any, ...]] = await cur.fetchall()
+            return rows
         out: list[tuple[Any, ...]] = []
         if limit is not None and limit <= 0:
             return out
-        async with conn.transaction():
-            async with conn.cursor(name="mem7_pgvector_scan") as cur:
-                await cur.execute(select, params)
-                while True:
-                    batch = await cur.fetchmany(_SCAN_BATCH)
-                    if not batch:
-                        break
-                    for row in batch:
-                        if evaluate(residual, row[1]):
-                            out.append(row)
-                            if limit is not None and len(out) >= limit:
-                                return out
+        async with conn.transaction(), conn.cursor(name="mem7_pgvector_scan") as cur:
+            await cur.execute(select, params)
+            while True:
+                batch = await cur.fetchmany(_SCAN_BATCH)
+                if not batch:
+                    break
+                for row in batch:
+                    if evaluate(residual, row[1]):
+                        out.append(row)
+                        if limit is not None and len(out) >= limit:
+                            return out
         return out
 
     async def get(self, ids: Sequence[str]) -> list[VectorRecord]:
@@ -811,7 +816,7 @@ class PgVectorStore(PgBase, VectorStore):
         return await self._run("get", run)
 
     async def update(
-        self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
         check_id(id)
         if vector is not None and self._dims is None and self._pool is None:

@@ -14,13 +14,14 @@ from psycopg import sql
 
 from mem7_core.filters import parse_filters
 from mem7_core.models import Scope, VectorRecord
+from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS
+from mem7_core.testing.keywords import KEYWORD_OTHERS as OTHERS
+from mem7_core.testing.keywords import KEYWORD_QUERIES as QUERIES
+from mem7_core.testing.keywords import hit_pairs, keyword_reference
 from mem7_pgvector import PgVectorStore
 from mem7_pgvector.store import keyword_columns, query_terms
 
 DIMS = 4
-
-from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS, KEYWORD_OTHERS as OTHERS, KEYWORD_QUERIES as QUERIES
-from mem7_core.testing.keywords import hit_pairs, keyword_reference
 
 
 def vec(i: int) -> list[float]:

@@ -541,7 +541,7 @@ async def test_pool_exhaustion_is_a_provider_error(pg_config: Any, table_name: s
         locker.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table_name)))
         blocked = asyncio.create_task(s.count(scope=Scope()))  # holds the only connection, waiting
         await asyncio.sleep(0.2)
-        with pytest.raises(ProviderError, match="pool_timeout=0.3s") as info:
+        with pytest.raises(ProviderError, match=r"pool_timeout=0\.3s") as info:
             await s.count(scope=Scope())
         assert "busy" in str(info.value) and info.value.retryable
         locker.rollback()
@@ -554,14 +554,13 @@ async def test_pool_exhaustion_is_a_provider_error(pg_config: Any, table_name: s
 async def _explain(s: PgVectorStore, filters: dict[str, Any] | None, settings: str = "") -> str:
     pool = s._pool
     assert pool is not None
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            for setting in filter(None, settings.split(";")):
-                await conn.execute(setting)
-            select, params, residual = s._search_sql(vec(0), Scope(user_id="u1"), parse_filters(filters))
-            assert residual is None
-            cur = await conn.execute(sql.SQL("EXPLAIN {} LIMIT 5").format(select), params)
-            return "\n".join(r[0] for r in await cur.fetchall())
+    async with pool.connection() as conn, conn.transaction():
+        for setting in filter(None, settings.split(";")):
+            await conn.execute(setting)
+        select, params, residual = s._search_sql(vec(0), Scope(user_id="u1"), parse_filters(filters))
+        assert residual is None
+        cur = await conn.execute(sql.SQL("EXPLAIN {} LIMIT 5").format(select), params)
+        return "\n".join(r[0] for r in await cur.fetchall())
 
 
 async def test_search_can_use_the_hnsw_index_and_exact_mode_never_does(pg_config: Any, table_name: str):
@@ -596,7 +595,7 @@ async def test_schema_indexes_and_gin(pg_config: Any, pg_admin: Any):
         rows = pg_admin.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s", [schema, "Mixed_Case"]
         ).fetchall()
-        defs = {name: d for name, d in rows}
+        defs = dict(rows)
         assert set(defs) == {
             "Mixed_Case_pkey", "Mixed_Case_user_idx", "Mixed_Case_agent_idx", "Mixed_Case_run_idx",
             "Mixed_Case_hnsw_idx", "Mixed_Case_payload_idx", "Mixed_Case_keywords_idx", "Mixed_Case_keywords_null_idx",

@@ -162,7 +162,8 @@ def order_key(created_at: Any) -> int | None:
     if m is None:
         return None
     try:
-        dt = datetime(*(int(g) for g in m.groups()[:6]), tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+        dt = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
     delta = dt - _EPOCH

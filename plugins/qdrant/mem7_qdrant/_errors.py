@@ -14,7 +14,11 @@ except ImportError:  # pragma: no cover
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from mem7_core.providers.http import parse_retry_after, retryable_status
+
 _RETRY_STATUS = frozenset({408, 429, 502, 503, 504})
+"""Not every 5xx: Qdrant answers 500 for a request it cannot serve (a bad payload, a broken
+collection), which a retry does not fix."""
 
 
 class Kind(enum.Enum):
@@ -45,7 +49,7 @@ def _grpc_kind(exc: BaseException) -> Kind | None:
 def classify(exc: BaseException) -> Kind:
     if isinstance(exc, UnexpectedResponse):
         status = exc.status_code or 0
-        if status in _RETRY_STATUS:
+        if retryable_status(status, statuses=_RETRY_STATUS, server_errors=False):
             return Kind.RETRY
         if status == 404:
             return Kind.MISSING
@@ -68,15 +72,11 @@ def classify(exc: BaseException) -> Kind:
 
 
 def retry_after(exc: BaseException) -> float | None:
-    """The server's Retry-After, when it gave one (429)."""
+    """The server's Retry-After, when it gave one (429; delta-seconds or HTTP-date)."""
     if isinstance(exc, ResourceExhaustedResponse):
-        return float(exc.retry_after_s)
+        return parse_retry_after(exc.retry_after_s)
     if isinstance(exc, UnexpectedResponse) and exc.status_code == 429:
-        value = exc.headers.get("retry-after") if exc.headers is not None else None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+        return parse_retry_after(exc.headers.get("retry-after") if exc.headers is not None else None)
     return None
 
 

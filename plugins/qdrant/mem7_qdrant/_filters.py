@@ -103,7 +103,7 @@ def _not(part: Approx) -> Approx:
         return FALSE
     if part is FALSE:
         return TRUE
-    return models.Filter(must_not=[part])  # type: ignore[list-item]
+    return models.Filter(must_not=[part])
 
 
 def _is_type(kt: str, t: str) -> models.FieldCondition:
@@ -127,8 +127,8 @@ def _leaf(cond: Condition) -> tuple[Approx, Approx, bool]:
     kt = key_token(cond.key)
     op, want = cond.op, cond.value
     if op == "exists":
-        c = _match(KEYS, kt)
-        return c, c, True
+        present = _match(KEYS, kt)
+        return present, present, True
     if op in ("eq", "ne", "in", "nin"):
         wants = list(want) if op in ("in", "nin") else [want]
         tokens = []
@@ -239,9 +239,9 @@ def scope_conditions(scope_items: list[tuple[str, str]]) -> list[QCond]:
     return out
 
 
-def combine(scope: list[QCond], upper: Approx, *extra: QCond) -> models.Filter | None:
+def combine(scope: list[QCond], upper: Approx, *extra: QCond | models.IsEmptyCondition) -> models.Filter | None:
     """``scope AND upper AND extra``; ``None`` when that is no condition (callers handle FALSE)."""
-    must: list[QCond] = [*scope, *extra]
+    must: list[QCond | models.IsEmptyCondition] = [*scope, *extra]
     if isinstance(upper, _Const):
         assert upper is TRUE
     else:

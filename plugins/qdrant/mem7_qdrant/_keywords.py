@@ -4,8 +4,8 @@ Each point carries, next to its dense vector, the sparse vector :data:`KEYWORDS`
 (``payload["data"]``, as the engine's in-process index reads it), in a collection whose sparse
 vector has ``modifier: idf``:
 
-- the words are mem7's own tokeniser's (:func:`mem7_core.retrieval.bm25.tokenize`), so the store
-  and the engine's :class:`~mem7_core.retrieval.bm25.BM25Index` see the same terms;
+- the words are mem7's own tokeniser's (:func:`mem7_core.providers.keywords.tokenize`), so the store
+  and the engine's :class:`~mem7_core.providers.keywords.BM25Index` see the same terms;
 - a term's index is a stable 32-bit hash of the word (:func:`term_id`: the first 4 bytes of its
   BLAKE2b digest, ``0`` reserved). Two words with the same hash are one term to Qdrant (their
   counts add up, their document frequencies merge): with ``V`` distinct words in a collection
@@ -38,7 +38,7 @@ from typing import Any
 
 from qdrant_client.http import models
 
-from mem7_core.retrieval.bm25 import tokenize
+from mem7_core.providers.keywords import tokenize
 
 KEYWORDS = "mem7_keywords"
 """Name of the sparse vector (and of its parameters' key in the collection metadata)."""

@@ -20,9 +20,9 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +36,8 @@ from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
-from mem7_core.retrieval.bm25 import BM25Index
-from mem7_core.retrieval.fusion import calibrate_bm25
+from mem7_core.providers.http import BudgetSpent, RetryPolicy, budget_error
+from mem7_core.providers.keywords import BM25Index, calibrate_bm25
 
 from . import _filters as qf
 from ._encoding import (
@@ -209,6 +209,19 @@ class QdrantVectorStore(VectorStore):
 
     config: Config
 
+    @classmethod
+    def shared_by_processes(cls, config: ProviderConfig) -> str | None:
+        """Local mode is one process's: qdrant-client locks a ``path`` directory to the process
+        that opened it, and ``:memory:`` lives in each process's memory. A server is shared."""
+        if getattr(config, "url", None) or getattr(config, "host", None):
+            return None
+        if getattr(config, "path", None):
+            return "Qdrant in local mode (path) locks its directory to one process"
+        location = getattr(config, "location", None)
+        if isinstance(location, str) and location.startswith(("http://", "https://")):
+            return None
+        return "Qdrant in local mode in memory keeps memories in each process's memory"
+
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
         cfg = self.config
@@ -224,6 +237,7 @@ class QdrantVectorStore(VectorStore):
         """How this collection's sparse vectors are written; ``None``: it has none (set on open)."""
         self._kw_warned = False
         self._client: AsyncQdrantClient | None = None
+        self._retry: RetryPolicy | None = None
         self._setup_lock = asyncio.Lock()
         self._ready = False  # the collection exists and was checked (and indexed)
         self._dims: int | None = cfg.dims
@@ -279,40 +293,57 @@ class QdrantVectorStore(VectorStore):
             ``CONFLICT`` returns ``None``.
         """
         cfg = self.config
-        attempts = 1 if self._local else 1 + cfg.max_retries
-        for attempt in range(1, attempts + 1):
+        policy = self._retry
+        if policy is None:  # the config is fixed at construction; built on the first request
+            policy = self._retry = RetryPolicy(
+                max_retries=cfg.max_retries, backoff=cfg.retry_backoff, max_backoff=_MAX_BACKOFF,
+                attempt_timeout=cfg.timeout,
+                max_retry_after=_MAX_BACKOFF, over_cap="clamp", name=PROVIDER)
+
+        async def attempt() -> T | None:
             client = self._get_client()
             try:
-                if self._local:
-                    return await fn(client)
-                return await asyncio.wait_for(fn(client), timeout=cfg.timeout)
+                return await fn(client)
             except Exception as exc:  # CancelledError is a BaseException: never swallowed
                 kind = classify(exc)
                 if kind is Kind.MISSING and Kind.MISSING in ok:
                     raise _Missing(describe(exc)) from exc
                 if kind is Kind.CONFLICT and Kind.CONFLICT in ok:
                     return None
-                if kind is Kind.RETRY and attempt < attempts:
-                    delay = retry_after(exc)
-                    if delay is None:
-                        delay = cfg.retry_backoff * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-                    delay = min(delay, _MAX_BACKOFF)
-                    log.warning(
-                        "qdrant: %s failed (attempt %d/%d, retrying in %.2fs): %s",
-                        what, attempt, attempts, delay, describe(exc),
-                    )
-                    await asyncio.sleep(delay)
-                    continue
-                tries = f" after {attempt} attempts" if attempt > 1 else ""
-                hint = ""
-                if kind is Kind.RETRY and not self._local:
-                    hint = f" (is Qdrant running at {self._where()}? timeout={cfg.timeout}s)"
-                raise ProviderError(
-                    PROVIDER,
-                    f"{what} failed{tries} (collection {cfg.collection_name!r}): {describe(exc)}{hint}",
-                    retryable=kind is Kind.RETRY,
-                ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise
+
+        def failed(exc: BaseException, attempts: int) -> BaseException:
+            if isinstance(exc, _Missing):
+                return exc
+            if isinstance(exc, BudgetSpent):
+                return budget_error(exc, provider=PROVIDER, who=what, url=self._where(), attempts=attempts,
+                                    deadline_field="operation_timeout_secs")
+            kind = classify(exc)
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            hint = ""
+            if kind is Kind.RETRY and not self._local:
+                hint = f" (is Qdrant running at {self._where()}? timeout={cfg.timeout}s)"
+            return ProviderError(
+                PROVIDER,
+                f"{what} failed{tries} (collection {cfg.collection_name!r}): {describe(exc)}{hint}",
+                retryable=kind is Kind.RETRY,
+            )
+
+        if self._local:  # in process: one attempt, not cut by a timeout mid-write
+            try:
+                return await attempt()
+            except _Missing:
+                raise
+            except Exception as exc:
+                raise failed(exc, 1) from exc
+
+        def log_retry(exc: BaseException, attempt: int, attempts: int, wait: float) -> None:
+            log.warning("qdrant: %s failed (attempt %d/%d, retrying in %.2fs): %s", what, attempt, attempts, wait,
+                        describe(exc))
+
+        return await policy.run(attempt, retryable=lambda exc: classify(exc) is Kind.RETRY, describe=failed,
+                                hint=retry_after, is_timeout=lambda exc: isinstance(exc, TimeoutError),
+                                on_retry=log_retry)
 
     def _where(self) -> str:
         cfg = self.config
@@ -344,7 +375,9 @@ class QdrantVectorStore(VectorStore):
                         ),
                         on_disk_payload=True if self.config.on_disk_payload else None,
                         sparse_vectors_config=(
-                            {KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)} if kw is not None else None
+                            {KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+                            if kw is not None
+                            else None
                         ),
                         metadata={KEYWORDS: kw.to_metadata()} if kw is not None else None,
                     ),
@@ -393,7 +426,9 @@ class QdrantVectorStore(VectorStore):
         cfg = self.config
         if not self._keywords_on:
             return None
-        return KeywordParams(k1=cfg.keyword_k1, b=cfg.keyword_b, avgdl=cfg.keyword_avgdl, stopwords=cfg.keyword_stopwords)
+        return KeywordParams(
+            k1=cfg.keyword_k1, b=cfg.keyword_b, avgdl=cfg.keyword_avgdl, stopwords=cfg.keyword_stopwords
+        )
 
     def _adopt_keywords(self, info: models.CollectionInfo) -> None:
         """Whether (and how) this collection's points carry keyword sparse vectors.
@@ -452,13 +487,13 @@ class QdrantVectorStore(VectorStore):
             for field, field_schema in self._wanted_indexes().items():
                 if field in schema:
                     continue
-                await self._call(
-                    f"creating the payload index on {field}",
-                    lambda c, f=field, s=field_schema: c.create_payload_index(
-                        collection_name=name, field_name=f, field_schema=s, wait=True
-                    ),
-                    ok=(Kind.CONFLICT,),
-                )
+
+                def create_index(
+                    c: AsyncQdrantClient, f: str = field, s: Any = field_schema
+                ) -> Awaitable[models.UpdateResult]:
+                    return c.create_payload_index(collection_name=name, field_name=f, field_schema=s, wait=True)
+
+                await self._call(f"creating the payload index on {field}", create_index, ok=(Kind.CONFLICT,))
                 schema = {**schema, field: True}
         self._can_order = qf.ORDER in schema
 
@@ -471,17 +506,18 @@ class QdrantVectorStore(VectorStore):
         out: list[VectorRecord] = []
         offset: Any = None
         while True:
-            page = await self._call(
-                "scrolling",
-                lambda c, o=offset: c.scroll(
+
+            def scroll(c: AsyncQdrantClient, o: Any = offset) -> Awaitable[tuple[list[models.Record], Any]]:
+                return c.scroll(
                     collection_name=name,
                     scroll_filter=flt,
                     limit=_SCROLL_PAGE,
                     offset=o,
                     with_payload=_RESULT_PAYLOAD,
                     with_vectors=False,
-                ),
-            )
+                )
+
+            page = await self._call("scrolling", scroll)
             assert page is not None
             points, offset = page
             out.extend(r for r in map(self._record, points) if r is not None)
@@ -567,10 +603,13 @@ class QdrantVectorStore(VectorStore):
         ]
         name = self.config.collection_name
         for batch in self._batches(points):
-            await self._call(
-                f"upserting {len(batch)} points",
-                lambda c, b=batch: c.upsert(collection_name=name, points=list(b), wait=True),
-            )
+
+            def upsert(
+                c: AsyncQdrantClient, b: Sequence[models.PointStruct] = batch
+            ) -> Awaitable[models.UpdateResult]:
+                return c.upsert(collection_name=name, points=list(b), wait=True)
+
+            await self._call(f"upserting {len(batch)} points", upsert)
 
     async def search(
         self,
@@ -688,7 +727,8 @@ class QdrantVectorStore(VectorStore):
                     continue
                 seen.add(hit.id)
                 if tr.exact or evaluate(filters, hit.payload):
-                    hits.append((hit.score, ScoredRecord(id=hit.id, score=calibrate_bm25(hit.score, mass), payload=hit.payload)))
+                    scored = ScoredRecord(id=hit.id, score=calibrate_bm25(hit.score, mass), payload=hit.payload)
+                    hits.append((hit.score, scored))
             if len(points) < page:
                 break  # every match seen
             if len(hits) > limit:
@@ -699,10 +739,13 @@ class QdrantVectorStore(VectorStore):
             # re-checked here), or a tie across the cut: page on in score order.
             offset += len(points)
             page = min(page * 2, _MAX_SEARCH_PAGE)
-            res = await self._call(
-                "keyword search",
-                lambda c, n=page, o=offset: c.query_batch_points(collection_name=name, requests=[main(n, o)]),
-            )
+
+            def next_page(
+                c: AsyncQdrantClient, n: int = page, o: int = offset
+            ) -> Awaitable[list[models.QueryResponse]]:
+                return c.query_batch_points(collection_name=name, requests=[main(n, o)])
+
+            res = await self._call("keyword search", next_page)
             assert res is not None
             points = list(res[0].points)
         hits.sort(key=lambda h: (-h[0], h[1].id))
@@ -744,15 +787,16 @@ class QdrantVectorStore(VectorStore):
         name = self.config.collection_name
         found: dict[str, VectorRecord] = {}
         for batch in self._batches(list(dict.fromkeys(wanted))):
-            points = await self._call(
-                f"retrieving {len(batch)} points",
-                lambda c, b=batch: c.retrieve(
+
+            def retrieve(c: AsyncQdrantClient, b: Sequence[str] = batch) -> Awaitable[list[models.Record]]:
+                return c.retrieve(
                     collection_name=name,
                     ids=[point_id(i) for i in b],
                     with_payload=_RESULT_PAYLOAD,
                     with_vectors=True,
-                ),
-            )
+                )
+
+            points = await self._call(f"retrieving {len(batch)} points", retrieve)
             for p in points or []:
                 rec = self._record(p, with_vector=True)
                 if rec is not None:
@@ -770,7 +814,7 @@ class QdrantVectorStore(VectorStore):
         return out
 
     async def update(
-        self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
         if not isinstance(id, str) or not id:
             raise MemoryNotFoundError(str(id))
@@ -821,14 +865,15 @@ class QdrantVectorStore(VectorStore):
             return
         name = self.config.collection_name
         for batch in self._batches(wanted):
-            await self._call(
-                f"deleting {len(batch)} points",
-                lambda c, b=batch: c.delete(
+
+            def delete(c: AsyncQdrantClient, b: Sequence[str] = batch) -> Awaitable[models.UpdateResult]:
+                return c.delete(
                     collection_name=name,
                     points_selector=models.PointIdsList(points=[point_id(i) for i in b]),
                     wait=True,
-                ),
-            )
+                )
+
+            await self._call(f"deleting {len(batch)} points", delete)
 
     async def list(
         self, *, scope: Scope, filters: Filter | None = None, limit: int | None = None
@@ -849,9 +894,9 @@ class QdrantVectorStore(VectorStore):
         records.sort(key=lambda r: sort_key(r.payload, r.id))
         return records if limit is None else records[:limit]
 
-    async def _list_ordered(
-        self, scope_c: list[qf.QCond], upper: qf.Approx, flt: models.Filter | None, limit: int
-    ) -> list[VectorRecord]:
+    async def _list_ordered(  # `list` is the method above, in this class body: builtins.list
+        self, scope_c: builtins.list[qf.QCond], upper: qf.Approx, flt: models.Filter | None, limit: int
+    ) -> builtins.list[VectorRecord]:
         """The candidates for the first ``limit`` records, without reading the whole scope.
 
         Records with a mem7 timestamp carry ``_mem7.o`` (its order as an integer): Qdrant returns the

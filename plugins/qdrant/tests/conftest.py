@@ -63,7 +63,10 @@ class FakeQdrant:
         if not m:
             return 404, {"status": {"error": "no route"}}, {}
         name, rest = m.group(1), m.group(2) or ""
-        ok = lambda result: (200, {"result": result, "status": "ok", "time": 0.0}, {})
+
+        def ok(result: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+            return 200, {"result": result, "status": "ok", "time": 0.0}, {}
+
         update = {"operation_id": len(self.requests), "status": "completed"}
         if rest == "/exists":
             return ok({"exists": name in self.collections})

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mem7_qdrant import QdrantVectorStore
-from mem7_qdrant._keywords import KEYWORDS, PRESENT, KeywordParams, term_id
 from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models
 
@@ -21,11 +19,14 @@ from mem7_core import AsyncMemory
 from mem7_core.filters import evaluate, parse_filters
 from mem7_core.models import Scope, VectorRecord
 from mem7_core.retrieval import BM25Index
+from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS
+from mem7_core.testing.keywords import KEYWORD_OTHERS as OTHERS
+from mem7_core.testing.keywords import KEYWORD_QUERIES as QUERIES
+from mem7_core.testing.keywords import hit_pairs, keyword_reference
+from mem7_qdrant import QdrantVectorStore
+from mem7_qdrant._keywords import KEYWORDS, PRESENT, KeywordParams, term_id
 
 DIMS = 4
-
-from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS, KEYWORD_OTHERS as OTHERS, KEYWORD_QUERIES as QUERIES
-from mem7_core.testing.keywords import hit_pairs, keyword_reference
 
 ALICE = {rid: text for rid, text, _ in CORPUS}
 
@@ -143,7 +144,7 @@ async def test_default_reference_length_agrees_with_the_core_index():
     index's and the scores stay close: memories look shorter than the reference, so their term
     weights (and scores) run a little higher, most for the longest (here by at most 0.26)."""
     s = store()
-    assert s.config.keyword_avgdl == 10.0 and ALICE_AVGDL == pytest.approx(5.5)
+    assert s.config.keyword_avgdl == 10.0 and pytest.approx(5.5) == ALICE_AVGDL
     await s.insert([record(rid, text, extra, i) for i, (rid, text, extra) in enumerate(CORPUS)])
     for query in QUERIES:
         got = pairs(await s.keyword_search(query, scope=Scope(user_id="alice"), limit=100))

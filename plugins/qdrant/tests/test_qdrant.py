@@ -531,7 +531,7 @@ async def test_bad_request_is_not_retried_and_names_the_provider(fake_qdrant: An
         await store.count(scope=Scope())
     assert not err.value.retryable and len(fake_qdrant.requests) == 1
     fake_qdrant.fail_next(503, times=5)
-    with pytest.raises(ProviderError, match="after 4 attempts.*HTTP 503"):
+    with pytest.raises(ProviderError, match=r"after 4 attempts.*HTTP 503"):
         await store.count(scope=Scope())
     assert len(fake_qdrant.requests) == 5
     await store.aclose()
@@ -613,7 +613,7 @@ async def test_existing_collection_is_adopted_and_missing_indexes_added(fake_qdr
         await store.insert([VectorRecord("a", [1.0, 0.0], {})])
     await store.aclose()
     # Config dims that disagree with the collection: a ProviderError naming both.
-    with pytest.raises(ProviderError, match="3-dim.*dims=2"):
+    with pytest.raises(ProviderError, match=r"3-dim.*dims=2"):
         await server(fake_qdrant.url, dims=2).count(scope=Scope())
 
 

@@ -6,8 +6,9 @@ exception after a fixed sleep, and no look at the HTTP status). :class:`UpstashC
 SDK's operations and replaces that one method:
 
 - one ``httpx.AsyncClient`` per store, with the configured connect/read timeouts;
-- retries, bounded, with exponential backoff and jitter, only where a retry can help: connection
-  errors, timeouts, 408, 429 (honouring ``Retry-After``) and 5xx; every Upstash operation the store
+- retries (mem7's :class:`~mem7_core.providers.http.RetryPolicy`), bounded, with exponential backoff
+  and jitter, only where a retry can help: connection errors, timeouts, 408, 429 (honouring
+  ``Retry-After``) and 5xx, never past the operation's time budget; every Upstash operation the store
   uses is idempotent, so a retried request cannot apply twice;
 - the ``{"result": ...}`` / ``{"error": ..., "status": n}`` envelope checked, and every failure
   raised as :class:`mem7_core.errors.ProviderError` naming the provider, the operation and the
@@ -17,11 +18,8 @@ SDK's operations and replaces that one method:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,31 +27,43 @@ import httpx
 from upstash_vector.core.index_operations import AsyncIndexOperations
 
 from mem7_core.errors import ProviderError
+from mem7_core.providers.http import (
+    MAX_RETRY_AFTER,
+    BudgetSpent,
+    RetryPolicy,
+    attempts_text,
+    budget_error,
+    retry_after,
+    retryable_status,
+    status_error,
+)
 
 log = logging.getLogger("mem7.upstash")
 
 PROVIDER = "upstash"
-MAX_RETRY_AFTER = 60.0
-"""A ``Retry-After`` longer than this is not waited for: the error is raised instead."""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        return None if parsed is None else max(0.0, float(email.utils.mktime_tz(parsed) - time.time()))
+_RETRY_STATUSES = frozenset({408, 429})
+"""Retried with every 5xx (409 is not: Upstash answers it for a conflicting request, not a race)."""
 
 
 class _Retryable(Exception):
     """An attempt failed in a way a retry may fix."""
 
-    def __init__(self, message: str, wait: float | None = None) -> None:
+    def __init__(self, message: str, wait: float | None = None, *, timeout: bool = False) -> None:
         super().__init__(message)
         self.wait = wait
+        self.timeout = timeout
+
+
+def _hint(exc: BaseException) -> float | None:
+    return exc.wait if isinstance(exc, _Retryable) else None
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _Retryable)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, _Retryable) and exc.timeout
 
 
 class UpstashClient(AsyncIndexOperations):
@@ -92,6 +102,9 @@ class UpstashClient(AsyncIndexOperations):
         self.retry_max_backoff = retry_max_backoff
         self.token_hint = token_hint
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self._retry = RetryPolicy(max_retries=max_retries, backoff=retry_backoff, max_backoff=retry_max_backoff,
+                                  max_retry_after=MAX_RETRY_AFTER, name=PROVIDER,
+                                  sleep=lambda seconds: self.sleep(seconds))
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # an httpx pool is bound to its loop
 
@@ -112,27 +125,18 @@ class UpstashClient(AsyncIndexOperations):
             await http.aclose()
 
     # ------------------------------------------------------------------ transport
-    def _delay(self, attempt: int, hinted: float | None) -> float:
-        if hinted is not None:
-            return hinted
-        base = min(self.retry_max_backoff, self.retry_backoff * (2**attempt))
-        return base * (0.75 + 0.25 * random.random())  # noqa: S311 - jitter, not crypto
-
     async def _execute_request_async(self, payload: Any = "", path: str = "") -> Any:
         """One SDK operation: POST ``payload`` to ``path``, return the envelope's ``result``."""
         op = path.lstrip("/").split("/", 1)[0].split("?", 1)[0] or "request"
-        attempt = 0
-        while True:
-            try:
-                return await self._attempt(op, path, payload)
-            except _Retryable as exc:
-                if attempt >= self.max_retries or (exc.wait is not None and exc.wait > MAX_RETRY_AFTER):
-                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-                    raise ProviderError(PROVIDER, f"{op}: {exc} (gave up after {tries})", retryable=True) from None
-                wait = self._delay(attempt, exc.wait)
-                attempt += 1
-                log.debug("upstash: %s: %s; retry %d/%d in %.2fs", op, exc, attempt, self.max_retries, wait)
-                await self.sleep(wait)
+
+        def describe(exc: BaseException, attempts: int) -> BaseException:
+            if isinstance(exc, BudgetSpent):
+                return budget_error(exc, provider=PROVIDER, who=op, url=self.url, attempts=attempts)
+            tries = attempts_text(attempts).removeprefix(" after ")
+            return ProviderError(PROVIDER, f"{op}: {exc} (gave up after {tries})", retryable=True)
+
+        return await self._retry.run(lambda: self._attempt(op, path, payload), retryable=_retryable,
+                                     describe=describe, hint=_hint, is_timeout=_is_timeout)
 
     async def _attempt(self, op: str, path: str, payload: Any) -> Any:
         target = f"{self.url}{path}"
@@ -140,7 +144,7 @@ class UpstashClient(AsyncIndexOperations):
             response = await self._client().post(target, headers=self._headers, json=payload)
         except httpx.TimeoutException as exc:
             what = f"timeout {self.timeout:g}s; {type(exc).__name__}"
-            raise _Retryable(f"request to {self.url} timed out ({what})") from None
+            raise _Retryable(f"request to {self.url} timed out ({what})", timeout=True) from None
         except httpx.TransportError as exc:
             raise _Retryable(f"{self.url} is unreachable ({type(exc).__name__}: {exc})") from None
         status = response.status_code
@@ -153,23 +157,15 @@ class UpstashClient(AsyncIndexOperations):
             message = str(body["error"])
         elif body is None:
             message = response.text[:200]
-        if status in (408, 429) or status >= 500:
+        if retryable_status(status, statuses=_RETRY_STATUSES):
             what = "rate limited (429)" if status == 429 else f"server error {status}"
-            raise _Retryable(f"{what} from {self.url}: {message}", _retry_after(response))
-        if status == 401:
-            raise ProviderError(
-                PROVIDER,
-                f"{op}: authentication failed (401) at {self.url}: check the REST token "
-                f"({self.token_hint}). Server said: {message}",
-            )
-        if status == 403:
-            raise ProviderError(PROVIDER, f"{op}: permission denied (403) at {self.url}: the token may be "
-                                          f"read-only. Server said: {message}")
-        if status == 404:
-            raise ProviderError(PROVIDER, f"{op}: not found (404) at {self.url}{path}: check the index URL "
-                                          f"(UPSTASH_VECTOR_REST_URL). Server said: {message}")
+            raise _Retryable(f"{what} from {self.url}: {message}", retry_after(response.headers))
         if status != 200 or (isinstance(body, dict) and body.get("error") is not None):
-            raise ProviderError(PROVIDER, f"{op}: request rejected ({status}) by {self.url}: {message}")
+            raise status_error(status, message, provider=PROVIDER, who=op,
+                               url=f"{self.url}{path}" if status == 404 else self.url,
+                               credential="REST token", key_hint=self.token_hint,
+                               forbidden_hint="the token may be read-only",
+                               not_found_hint="check the index URL (UPSTASH_VECTOR_REST_URL)")
         if not isinstance(body, dict) or "result" not in body:
             snippet = response.text[:200] if body is None else json.dumps(body)[:200]
             raise ProviderError(PROVIDER, f"{op}: malformed response from {self.url}: {snippet!r}")

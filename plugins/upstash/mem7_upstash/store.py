@@ -42,6 +42,7 @@ from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers.vectors import cosine as _cosine
 
 from ._filters import translate
 from ._transport import PROVIDER, UpstashClient
@@ -67,14 +68,6 @@ def _normalise_url(v: str | None) -> str | None:
 def _order_key(record: VectorRecord) -> tuple[str, str]:
     created = record.payload.get("created_at")
     return ("" if created is None else str(created), record.id)
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    na = math.sqrt(math.fsum(x * x for x in a))
-    nb = math.sqrt(math.fsum(x * x for x in b))
-    if na == 0 or nb == 0:
-        return 0.0
-    return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(a, b)) / (na * nb)))
 
 
 class UpstashVectorStore(VectorStore):
@@ -434,7 +427,7 @@ class UpstashVectorStore(VectorStore):
         )
 
     async def update(
-        self, id: str, *, vector: Sequence[float] | None = None, payload: dict | None = None
+        self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
         if not isinstance(id, str) or not id:
             raise MemoryNotFoundError(str(id))

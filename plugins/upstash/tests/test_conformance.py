@@ -12,11 +12,11 @@ import uuid
 from typing import Any
 
 import pytest
-from mem7_upstash import UpstashVectorStore
 from upstash_emulator import TOKEN, UpstashEmulator
 
 from mem7_core.providers import VectorStore
 from mem7_core.testing import VectorStoreConformance
+from mem7_upstash import UpstashVectorStore
 
 DIMS = 8
 

@@ -11,13 +11,13 @@ import time
 from typing import Any
 
 import pytest
-from mem7_upstash import UpstashVectorStore
 from upstash_emulator import TOKEN, UpstashEmulator
 
 from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError
 from mem7_core.filters import parse_filters
 from mem7_core.models import Scope, VectorRecord
 from mem7_core.plugins import PluginRegistry
+from mem7_upstash import UpstashVectorStore
 
 
 def make(server: UpstashEmulator | None = None, **cfg: Any) -> UpstashVectorStore:
@@ -69,7 +69,7 @@ def test_missing_url_and_token_name_the_fields_and_env_vars() -> None:
     for part in ("url", "vector_store.config.url", "UPSTASH_VECTOR_REST_URL",
                  "token", "vector_store.config.token", "UPSTASH_VECTOR_REST_TOKEN"):
         assert part in msg
-    with pytest.raises(ConfigError, match="token .*UPSTASH_VECTOR_REST_TOKEN") as err:
+    with pytest.raises(ConfigError, match=r"token .*UPSTASH_VECTOR_REST_TOKEN") as err:
         UpstashVectorStore.from_config({"url": "https://x.upstash.io"})
     assert "UPSTASH_VECTOR_REST_URL" not in str(err.value)
 
@@ -82,7 +82,7 @@ def test_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert store.url == "https://example-us1-vector.upstash.io" and store.namespace == "mem7_memories"
     assert "secret" not in repr(store.config)
     monkeypatch.setenv("UPSTASH_VECTOR_REST_URL", "example.upstash.io")
-    with pytest.raises(ConfigError, match="UPSTASH_VECTOR_REST_URL.*https://"):
+    with pytest.raises(ConfigError, match=r"UPSTASH_VECTOR_REST_URL.*https://"):
         UpstashVectorStore.from_config({})
 
 
@@ -100,7 +100,7 @@ def test_bad_config_fields() -> None:
 
 async def test_dims_mismatch_is_a_config_error(upstash_server: UpstashEmulator) -> None:
     store = make(upstash_server, dims=1536)
-    with pytest.raises(ConfigError, match="8-dimensional.*dims is 1536"):
+    with pytest.raises(ConfigError, match=r"8-dimensional.*dims is 1536"):
         await store.insert([rec(1)])
     await store.aclose()
     store = make(upstash_server)
@@ -176,11 +176,11 @@ async def test_rejections_and_malformed_answers_are_not_retried(upstash_server: 
     with pytest.raises(ProviderError, match="malformed response"):
         await store.search(vec(1), scope=Scope(), limit=1)
     upstash_server.fail_next(1, status=200, raw=b'{"result": [{"no_id": 1}]}', op="query")
-    with pytest.raises(ProviderError, match="malformed response.*KeyError"):
+    with pytest.raises(ProviderError, match=r"malformed response.*KeyError"):
         await store.search(vec(1), scope=Scope(), limit=1)
     upstash_server.fail_next(1, status=500, raw=b"", op="query")
     no_retry = make(upstash_server, max_retries=0)
-    with pytest.raises(ProviderError, match="server error 500.*gave up after 1 attempt\\)"):
+    with pytest.raises(ProviderError, match=r"server error 500.*gave up after 1 attempt\)"):
         await no_retry.search(vec(1), scope=Scope(), limit=1)
     assert upstash_server.count("query") == 4
     await store.aclose()

@@ -57,7 +57,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 __all__ = [
@@ -746,7 +746,7 @@ class UpstashEmulator:
         assert self._server is not None, "emulator not started"
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def start(self) -> UpstashEmulator:
+    def start(self) -> Self:
         emulator = self
 
         class Handler(_Handler):
@@ -767,10 +767,10 @@ class UpstashEmulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> UpstashEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ faults & records

@@ -1,4 +1,9 @@
-"""BM25 over the memories of one scope: the keyword signal of hybrid retrieval.
+"""Keyword search helpers (part of the provider contract): mem7's tokeniser, BM25, its calibration.
+
+The engine's hybrid retrieval and the stores that search keywords themselves (qdrant, pgvector)
+use these, so every store sees the same terms and gives the same keyword scores as the engine.
+
+BM25 over the memories of one scope: the keyword signal of hybrid retrieval.
 
 Offline, no downloads, no dependencies. The tokeniser lowercases, splits on anything that is not a
 letter or a digit (Unicode-aware; ``_`` splits too) and drops a short list of English function
@@ -29,13 +34,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 STOPWORDS: frozenset[str] = frozenset(
-    """
-    a an the and or but if of to in on at by for with from as into onto over under about than then
-    is are was were be been being am do does did doing have has had having will would shall should
-    can could might must i me my mine myself we us our ours you your yours he him his she her
-    hers it its they them their theirs this that these those what which who whom whose when where
-    why how there here so too very just also not no nor s t d ll m re ve don
-    """.split()
+    [
+        "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for",
+        "with", "from", "as", "into", "onto", "over", "under", "about", "than", "then", "is",
+        "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "have",
+        "has", "had", "having", "will", "would", "shall", "should", "can", "could", "might",
+        "must", "i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "you", "your",
+        "yours", "he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their",
+        "theirs", "this", "that", "these", "those", "what", "which", "who", "whom", "whose",
+        "when", "where", "why", "how", "there", "here", "so", "too", "very", "just", "also", "not",
+        "no", "nor", "s", "t", "d", "ll", "m", "re", "ve", "don",
+    ]
 )
 """English function words dropped by default (pronouns, articles, auxiliaries, prepositions).
 "may" is kept: in memories it is as often the month."""
@@ -57,6 +66,14 @@ def tokenize(text: str, *, stopwords: bool = True) -> list[str]:
     return [w for w in words if w not in STOPWORDS]
 
 
+def calibrate_bm25(score: float, idf_mass: float) -> float:
+    """A BM25 score on [0, 1]: its fraction of the query's idf mass (:meth:`BM25Index.idf_mass`),
+    capped at 1 (a document of average length holding every query term once scores 1)."""
+    if idf_mass <= 0.0 or score <= 0.0:
+        return 0.0
+    return min(1.0, score / idf_mass)
+
+
 def _group_value(payload: Mapping[str, Any], key: str | None) -> Any:
     if key is None:
         return None
@@ -65,7 +82,7 @@ def _group_value(payload: Mapping[str, Any], key: str | None) -> Any:
 
 
 class _Doc:
-    __slots__ = ("tf", "length", "group", "order")
+    __slots__ = ("group", "length", "order", "tf")
 
     def __init__(self, tf: dict[str, int], length: int, group: Any, order: tuple[str, str]) -> None:
         self.tf = tf
@@ -83,7 +100,9 @@ class BM25Index:
     :param group_by: payload key whose value groups documents for neighbour expansion (or None).
     """
 
-    def __init__(self, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True, group_by: str | None = None) -> None:
+    def __init__(
+        self, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True, group_by: str | None = None
+    ) -> None:
         self.k1 = float(k1)
         self.b = float(b)
         self.stopwords = stopwords
@@ -258,4 +277,4 @@ class BM25Index:
         return out
 
 
-__all__ = ["BM25Index", "STOPWORDS", "tokenize"]
+__all__ = ["STOPWORDS", "BM25Index", "calibrate_bm25", "tokenize"]

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Lint and type gates, in the dev venv made by scripts/setup.sh (ruff and mypy come from the
+# pyproject's "dev" dependency group; their configuration is the root pyproject's [tool.ruff] and
+# [tool.mypy]). Runs every check, then exits non-zero if any of them found something:
+#   - ruff check over mem7_core, plugins, tests, bench, scripts and docs/example-plugin;
+#   - import-linter's contracts (lint-imports): the dependency rules of docs/architecture.md;
+#   - mypy (strict) over mem7_core, then over each plugin's package(s) on its own (mypy -p, as the
+#     plugins are installed editable), and the tutorial's example plugin.
+#
+#   scripts/lint.sh               # everything
+#   scripts/lint.sh --fix         # let ruff apply its safe fixes first (then checks as above)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VPY="$ROOT/.venv/bin/python"
+[[ -x "$VPY" ]] || { echo "lint.sh: error: no .venv; run scripts/setup.sh first" >&2; exit 1; }
+
+RUFF_PATHS=(mem7_core plugins tests bench scripts docs/example-plugin)
+ruff_args=()
+[[ "${1:-}" == "--fix" ]] && ruff_args+=(--fix)
+
+failed=()
+run() {
+    local label=$1; shift
+    echo "==> $label"
+    "$@" || failed+=("$label")
+}
+
+run "ruff" "$VPY" -m ruff check --output-format concise "${ruff_args[@]}" "${RUFF_PATHS[@]}"
+
+# The layers (docs/architecture.md): plugins and scorers import only the contract, the testing kit
+# stays out of production modules ([tool.importlinter] in the root pyproject).
+run "import rules" "$ROOT/.venv/bin/lint-imports" --no-cache
+
+run "mypy mem7_core" "$VPY" -m mypy -p mem7_core
+
+# Each plugin's import packages: [tool.hatch.build.targets.wheel] packages in its pyproject.
+plugin_packages="$("$VPY" - <<'PY'
+import tomllib
+from pathlib import Path
+for pp in [*sorted(Path("plugins").glob("*/pyproject.toml")), Path("docs/example-plugin/pyproject.toml")]:
+    if not pp.is_file():
+        continue
+    data = tomllib.loads(pp.read_text())
+    pkgs = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {}).get("packages")
+    if not pkgs:
+        pkgs = [p.name for p in pp.parent.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"]
+    print(pp.parent.as_posix(), *(Path(p).name for p in pkgs))
+PY
+)" || { echo "lint.sh: error: could not read the plugins' pyproject.toml files" >&2; exit 1; }
+
+while read -r dir pkgs; do
+    [[ -n "$dir" ]] || continue
+    args=()
+    for p in $pkgs; do args+=(-p "$p"); done
+    run "mypy $dir" "$VPY" -m mypy "${args[@]}"
+done <<<"$plugin_packages"
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "lint.sh: failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "lint.sh: ok"
