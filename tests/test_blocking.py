@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,3 +223,24 @@ async def test_decorator_inline_and_one_runner_per_instance() -> None:
     assert runner_of(disk) is runner_of(disk) and runner_of(disk) is not runner_of(disk2)
     assert runner_of(disk).name == "mem7-store"
     await runner_of(disk).aclose()
+
+
+async def test_an_engine_closed_while_python_exits_closes_its_stores_quietly(tmp_path: Path) -> None:
+    """``Memory()`` left open is closed by an atexit hook, when no thread can start any more: the
+    flat store's writer-thread jobs (its last close) run in place instead of failing, and what was
+    acknowledged is there for the next process."""
+    script = (
+        "from mem7_core import Memory\n"
+        "m = Memory()\n"
+        "m.add('I keep bees on the roof', user_id='u', infer=False)\n"
+        "print('added')\n"
+    )
+    env = {**os.environ, "MEM7_DATA_DIR": str(tmp_path / "data")}
+    env.pop("MEM7_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "added" in done.stdout
+    assert "failed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    check = "from mem7_core import Memory\nm = Memory()\nprint(len(m.get_all(user_id='u')['results']))\nm.close()\n"
+    again = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert again.stdout.strip() == "1", again.stderr

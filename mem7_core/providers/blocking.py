@@ -64,6 +64,7 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
@@ -95,6 +96,14 @@ def _report_abandoned(fut: concurrent.futures.Future[Any]) -> None:
     exc = fut.exception()
     if exc is not None:
         log.debug("a blocking job whose caller was cancelled failed: %r", exc)
+
+
+def _interpreter_exiting() -> bool:
+    """Whether Python has begun exiting, past the point where threads can be started (``atexit``
+    handlers run then: an engine closed by one must still close its stores)."""
+    import concurrent.futures.thread as cft
+
+    return bool(getattr(cft, "_shutdown", False)) or sys.is_finalizing()
 
 
 class BlockingRunner:
@@ -139,7 +148,15 @@ class BlockingRunner:
         if self.in_worker():
             raise RuntimeError(f"{self.name}: run() called from inside one of its own jobs (it would wait for itself)")
         loop = asyncio.get_running_loop()
-        cf = self._executor().submit(self._job, contextvars.copy_context(), fn, args, kwargs)
+        ctx = contextvars.copy_context()
+        try:
+            cf = self._executor().submit(self._job, ctx, fn, args, kwargs)
+        except RuntimeError:
+            if not _interpreter_exiting():
+                raise
+            # Python is exiting (an engine closed by atexit): no thread can start any more, and
+            # the loop has nothing left to keep responsive. The job runs here, still in order.
+            return self._job(ctx, fn, args, kwargs)
         try:
             return await asyncio.wrap_future(cf, loop=loop)
         except asyncio.CancelledError:
@@ -153,6 +170,9 @@ class BlockingRunner:
         with self._guard:
             pool, self._pool = self._pool, None
         if pool is None:
+            return
+        if _interpreter_exiting():  # no helper thread can start: wait for the worker here
+            pool.shutdown(wait=True)
             return
         done = asyncio.get_running_loop().run_in_executor(None, functools.partial(pool.shutdown, wait=True))
         await asyncio.shield(done)
