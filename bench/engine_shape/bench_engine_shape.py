@@ -197,7 +197,12 @@ def main() -> None:
     for name, old, new, cpu_old, cpu_new in rows:
         cpu = "" if cpu_old != cpu_old else f"{cpu_old:.3f} | {cpu_new:.3f}"
         lines.append(f"| {name} | {old:.3f} | {new:.3f} | {new / old:.3f} | {cpu or ' | '} |")
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    notes = ""
+    if args.out.exists():  # a "## Notes" section written by hand is kept
+        old_text = args.out.read_text(encoding="utf-8")
+        if "\n## Notes" in old_text:
+            notes = old_text[old_text.index("\n## Notes") :]
+    args.out.write_text("\n".join(lines) + "\n" + notes, encoding="utf-8")
     print("\n".join(lines))
 
 

@@ -2,7 +2,9 @@
 
 - Conformance suites a provider's tests subclass, supplying one fixture (LangChain's
   standard-tests are the model): :class:`VectorStoreConformance`, :class:`EmbedderConformance`,
-  :class:`LLMConformance`, :class:`HistoryConformance`, :class:`GraphStoreConformance`.
+  :class:`LLMConformance`, :class:`HistoryConformance`, :class:`GraphStoreConformance`,
+  :class:`RerankerConformance`, and :class:`KeywordSearchConformance` for a vector store declaring
+  ``keyword_search``.
 - Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
 - A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
 - The ``hash`` embedder as a plugin (:mod:`mem7_core.testing.providers`, entry point ``hash``), so
@@ -19,7 +21,9 @@ if TYPE_CHECKING:
     from .embedder import EmbedderConformance
     from .graph_store import GraphStoreConformance
     from .history import HistoryConformance
+    from .keywords import KeywordSearchConformance
     from .llm import LLMConformance
+    from .reranker import RerankerConformance
     from .vector_store import VectorStoreConformance
 
 # The suites import pytest, and the registry imports ``mem7_core.testing.providers`` (the ``hash``
@@ -30,13 +34,17 @@ _LAZY = {
     "LLMConformance": "mem7_core.testing.llm",
     "HistoryConformance": "mem7_core.testing.history",
     "GraphStoreConformance": "mem7_core.testing.graph_store",
+    "RerankerConformance": "mem7_core.testing.reranker",
+    "KeywordSearchConformance": "mem7_core.testing.keywords",
 }
 
 __all__ = [
     "EmbedderConformance",
     "GraphStoreConformance",
     "HistoryConformance",
+    "KeywordSearchConformance",
     "LLMConformance",
+    "RerankerConformance",
     "VectorStoreConformance",
 ]
 assert sorted(__all__) == sorted(_LAZY)

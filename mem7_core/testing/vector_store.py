@@ -32,7 +32,8 @@ Knobs a subclass may override:
   the store declares ``change_feed``.
 
 ``rehearse`` is tested on every store; ``commit`` / ``own_history`` when the store declares
-``atomic_history``, ``changes_since`` when it declares ``change_feed``.
+``atomic_history``, ``changes_since`` when it declares ``change_feed``. ``keyword_search`` has its
+own suite, :class:`~mem7_core.testing.KeywordSearchConformance` (the same ``vector_store`` fixture).
 
 Filter tests are skipped for operators missing from the store's ``capabilities.filter_operators``
 (and nested logic when ``capabilities.logical`` is False): the engine evaluates those itself.

@@ -1,8 +1,13 @@
 """Keyword search in Qdrant: sparse vectors with the IDF modifier, in local mode.
 
-Expected scores are recomputed with the engine's own :class:`BM25Index` over the same texts. With
-``keyword_avgdl`` set to the scope's average length the store's BM25 *is* the index's (up to
-Qdrant's float32 sums); with the default fixed reference length it is close, with the same top.
+The store-neutral contract (ranking, scope isolation, filters, limit, rewords and deletes, unusual
+text) is the core's :class:`KeywordSearchConformance`, run here on local mode with keyword search
+switched on (server mode declares it by default; local mode does not). Each document's weights are
+written with a fixed reference length (``keyword_avgdl``), so the reference it is held to is the
+engine's :class:`BM25Index` normalising by that length (:class:`FixedLengthBM25Index`): then the
+store's BM25 *is* the index's, up to Qdrant's float32 sums. With the live average length instead
+it is close, with the same top (``test_default_reference_length_agrees_with_the_core_index``).
+The tests below the suite classes are Qdrant's own: the encoding, the options, the collections.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models
 
 from mem7_core import AsyncMemory
-from mem7_core.filters import evaluate, parse_filters
+from mem7_core.filters import parse_filters
 from mem7_core.models import Scope, VectorRecord
+from mem7_core.providers import VectorStore
 from mem7_core.retrieval import BM25Index
+from mem7_core.testing import KeywordSearchConformance
 from mem7_core.testing.keywords import KEYWORD_CORPUS as CORPUS
 from mem7_core.testing.keywords import KEYWORD_OTHERS as OTHERS
 from mem7_core.testing.keywords import KEYWORD_QUERIES as QUERIES
-from mem7_core.testing.keywords import hit_pairs, keyword_reference
+from mem7_core.testing.keywords import FixedLengthBM25Index, hit_pairs, keyword_reference
 from mem7_qdrant import QdrantVectorStore
 from mem7_qdrant._keywords import KEYWORDS, PRESENT, KeywordParams, term_id
 
@@ -52,25 +59,16 @@ def record(rid: str, text: str, extra: dict[str, Any], i: int = 0) -> VectorReco
     return VectorRecord(id=rid, vector=vec(i), payload=payload)
 
 
-class _FixedLength(BM25Index):
-    """The engine's index with the store's fixed reference length in place of the live average."""
-
-    def __init__(self, fixed: float, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.fixed = fixed
-
-    @property
-    def avgdl(self) -> float:
-        return self.fixed
-
-
 def reference(
     texts: dict[str, str], query: str, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True,
     fixed_avgdl: float | None = None,
 ) -> list[tuple[str, float]]:
     """The engine's in-process answer: BM25Index over ``texts``, calibrated, best first, ties by id
     (``fixed_avgdl``: with that reference length instead of the texts' average, as the store)."""
-    index = BM25Index(k1=k1, b=b, stopwords=stopwords) if fixed_avgdl is None else _FixedLength(fixed_avgdl, k1=k1, b=b, stopwords=stopwords)
+    index = (
+        BM25Index(k1=k1, b=b, stopwords=stopwords) if fixed_avgdl is None
+        else FixedLengthBM25Index(fixed_avgdl, k1=k1, b=b, stopwords=stopwords)
+    )
     return keyword_reference(texts, query, index=index)
 
 
@@ -88,12 +86,48 @@ def store(**config: Any) -> QdrantVectorStore:
     return QdrantVectorStore.from_config({"location": ":memory:", "dims": DIMS, "keyword_search": True, **config})
 
 
-@pytest.fixture
-async def seeded():
-    # The reference length set to the scope's average: the store's BM25 is then the index's.
-    s = store(keyword_avgdl=ALICE_AVGDL)
-    await s.insert([record(rid, text, extra, i) for i, (rid, text, extra) in enumerate(CORPUS + OTHERS)])
-    yield s
+# ---------------------------------------------------------------------------------- the suite
+class TestQdrantKeywordSearch(KeywordSearchConformance):
+    """Local mode with keyword search on (as the keyword tests here open it) and the default fixed
+    reference length (10 words): the reference normalises lengths by the same."""
+
+    dims = DIMS
+    keyword_tolerance = 2e-5  # Qdrant sums float32 weights
+
+    @pytest.fixture
+    async def vector_store(self):
+        s = store()
+        yield s
+        await s.aclose()
+
+    def keyword_index(self, store: VectorStore) -> BM25Index:
+        assert isinstance(store, QdrantVectorStore)
+        c = store.config
+        return FixedLengthBM25Index(c.keyword_avgdl, k1=c.keyword_k1, b=c.keyword_b, stopwords=c.keyword_stopwords)
+
+
+class TestQdrantKeywordSearchTuned(TestQdrantKeywordSearch):
+    """Other BM25 parameters, function words kept, and the corpus's own average length: the
+    store ranks as an index configured the same way."""
+
+    @pytest.fixture
+    async def vector_store(self):
+        s = store(keyword_k1=2.0, keyword_b=0.3, keyword_stopwords=False, keyword_avgdl=ALICE_AVGDL)
+        yield s
+        await s.aclose()
+
+
+async def test_updating_vector_and_text_at_once_writes_both():
+    """One update of the dense vector and the text: both vectors are rewritten together (the
+    keyword side of it is the suite's; here the dense side)."""
+    s = store()
+    await s.insert([record(rid, text, extra, i) for i, (rid, text, extra) in enumerate(CORPUS)])
+    await s.update("a01", vector=vec(2), payload={"data": "Alice drinks rooibos", "user_id": "alice"})
+    (got,) = await s.get(["a01"])
+    norm = sum(x * x for x in vec(2)) ** 0.5
+    assert got.vector == pytest.approx([x / norm for x in vec(2)], rel=1e-5)  # Qdrant keeps cosine vectors normalised
+    assert got.payload == {"data": "Alice drinks rooibos", "user_id": "alice"}
+    assert [h.id for h in await s.keyword_search("rooibos", scope=Scope(user_id="alice"), limit=5)] == ["a01"]
     await s.aclose()
 
 
@@ -130,15 +164,6 @@ def test_local_mode_has_scoped_idf():
 
 
 # ---------------------------------------------------------------------------------- ranking
-@pytest.mark.parametrize("query", QUERIES)
-async def test_scores_are_the_core_index_scores(seeded: QdrantVectorStore, query: str):
-    got = pairs(await seeded.keyword_search(query, scope=Scope(user_id="alice"), limit=100))
-    assert_same(got, reference(ALICE, query))
-    assert all(0.0 < s <= 1.0 for _, s in got)
-    if query == "nothing matches this zebra":
-        assert got == []
-
-
 async def test_default_reference_length_agrees_with_the_core_index():
     """With the fixed default ``keyword_avgdl`` (10 words, not this scope's 5.5) the ranking is the
     index's and the scores stay close: memories look shorter than the reference, so their term
@@ -155,57 +180,6 @@ async def test_default_reference_length_agrees_with_the_core_index():
     await s.aclose()
 
 
-async def test_bm25_parameters_and_function_words_follow_the_config():
-    s = store(keyword_k1=2.0, keyword_b=0.3, keyword_stopwords=False, keyword_avgdl=avgdl_all(ALICE))
-    await s.insert([record(rid, text, extra, i) for i, (rid, text, extra) in enumerate(CORPUS)])
-    for query in ("the tea", "What does Alice drink in the morning?", "Miso the cat"):
-        got = pairs(await s.keyword_search(query, scope=Scope(user_id="alice"), limit=100))
-        assert_same(got, reference(ALICE, query, k1=2.0, b=0.3, stopwords=False))
-    await s.aclose()
-
-
-def avgdl_all(texts: dict[str, str]) -> float:
-    index = BM25Index(stopwords=False)
-    for rid, text in texts.items():
-        index.add(rid, text)
-    return index.avgdl
-
-
-async def test_limit_keeps_the_best(seeded: QdrantVectorStore):
-    want = reference(ALICE, "green tea")
-    assert len(want) > 3
-    assert_same(pairs(await seeded.keyword_search("green tea", scope=Scope(user_id="alice"), limit=3)), want[:3])
-    assert await seeded.keyword_search("green tea", scope=Scope(user_id="alice"), limit=0) == []
-    assert await seeded.keyword_search("the of and", scope=Scope(user_id="alice"), limit=5) == []  # function words only
-    assert await seeded.keyword_search("", scope=Scope(user_id="alice"), limit=5) == []
-
-
-async def test_empty_collection_and_no_collection():
-    s = store()
-    assert await s.keyword_search("tea", scope=Scope(user_id="alice"), limit=5) == []  # nothing created
-    await s.insert([record("x", "coffee", {})])
-    assert await s.keyword_search("tea", scope=Scope(user_id="alice"), limit=5) == []
-    await s.aclose()
-
-
-async def test_scope_isolation(seeded: QdrantVectorStore):
-    bob = {"b01": "tea tea tea green tea for Bob", "b02": "Bob drinks tea and coffee and plays tennis"}
-    got = await seeded.keyword_search("tea coffee", scope=Scope(user_id="bob"), limit=100)
-    # N and df are bob's scope's (the IDF corpus is the scope), not the collection's.
-    assert [i for i, _ in pairs(got)] == [i for i, _ in reference(bob, "tea coffee")]
-    index = BM25Index()
-    for rid, text in bob.items():
-        index.add(rid, text)
-    want_idf = index.idf_mass(index.terms("tea coffee"))
-    assert want_idf == pytest.approx(index.idf("tea") + index.idf("coffee"))
-    carol = await seeded.keyword_search("tea Miso", scope=Scope(user_id="carol", agent_id="helper"), limit=100)
-    assert [h.id for h in carol] == ["c01"]
-    assert await seeded.keyword_search("tea", scope=Scope(user_id="carol", agent_id="other"), limit=100) == []
-    assert await seeded.keyword_search("tea", scope=Scope(user_id="nobody"), limit=100) == []
-    for h in await seeded.keyword_search("tea tennis cat", scope=Scope(user_id="alice"), limit=100):
-        assert h.payload["user_id"] == "alice"
-
-
 async def test_collection_wide_idf_is_an_option():
     s = store(keyword_idf="collection", keyword_avgdl=ALICE_AVGDL)
     await s.insert([record(rid, text, extra, i) for i, (rid, text, extra) in enumerate(CORPUS + OTHERS)])
@@ -218,96 +192,6 @@ async def test_collection_wide_idf_is_an_option():
     assert [i for i, _ in got] == ["a08", "a09"]  # the same length: a tie, by id
     assert all(0 < sc <= 1 for _, sc in got)
     assert s._kw is not None
-    await s.aclose()
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        {"topic": "drinks"},  # pushed down
-        {"topic": {"in": ["drinks", "travel"]}},
-        {"n": {"gte": 3}},
-        {"OR": [{"topic": "pets"}, {"tags": {"contains": "food"}}]},  # re-checked by the store
-        {"tags": {"eq": ["food", "allergy"]}},
-        {"AND": [{"topic": {"ne": "travel"}}, {"tags": {"ne": ["food", "allergy"]}}]},
-        {"topic": {"icontains": "DRI"}},  # narrowed in Qdrant, re-checked
-    ],
-)
-async def test_filters_narrow_results_not_statistics(seeded: QdrantVectorStore, raw: dict[str, Any]):
-    node = parse_filters(raw)
-    payloads = {rid: {"data": text, "user_id": "alice", **extra} for rid, text, extra in CORPUS}
-    for query in ("tea", "Alice cat peanuts tennis", "green"):
-        want = [(i, s) for i, s in reference(ALICE, query) if evaluate(node, payloads[i])]
-        got = await seeded.keyword_search(query, scope=Scope(user_id="alice"), limit=100, filters=node)
-        assert_same(pairs(got), want)
-        limited = await seeded.keyword_search(query, scope=Scope(user_id="alice"), limit=1, filters=node)
-        assert_same(pairs(limited), want[:1])
-    assert await seeded.keyword_search("tea", scope=Scope(user_id="alice"), limit=5,
-                                       filters=parse_filters({"AND": [{"n": 1}, {"n": 2}]})) == []
-
-
-async def test_calibration_stays_in_the_unit_interval():
-    # A word repeated 400 times in a memory: its BM25 exceeds the idf mass, capped at 1.
-    texts = {**ALICE, "long": " ".join(["zebra"] * 400), "short": "a zebra"}
-    s = store(keyword_avgdl=avgdl(texts))
-    await s.insert([record(rid, text, {}, i) for i, (rid, text) in enumerate(texts.items())])
-    for query in ("zebra tea", "zebra", "Alice tea green zebra Kyoto cat"):
-        hits = await s.keyword_search(query, scope=Scope(user_id="alice"), limit=100)
-        assert hits and all(0.0 < h.score <= 1.0 for h in hits)
-        assert_same(pairs(hits), reference(texts, query))
-    await s.aclose()
-
-
-async def test_a_reworded_memory_shows_its_new_keywords(seeded: QdrantVectorStore):
-    scope = Scope(user_id="alice")
-    assert "a04" in [h.id for h in await seeded.keyword_search("tennis", scope=scope, limit=10)]
-    new = {**CORPUS[3][2], "data": "Alice plays badminton on Sundays with Bob", "user_id": "alice"}
-    await seeded.update("a04", payload=new)
-    assert "a04" not in [h.id for h in await seeded.keyword_search("tennis", scope=scope, limit=10)]
-    texts = {**ALICE, "a04": new["data"]}
-    assert_same(pairs(await seeded.keyword_search("badminton Sundays", scope=scope, limit=10)),
-                reference(texts, "badminton Sundays", fixed_avgdl=ALICE_AVGDL))
-    # An upsert rewords too; a vector-only update keeps the keywords; vector + payload both change.
-    await seeded.insert([record("a08", "Miso the dog chases squirrels", {"topic": "pets"}, 8)])
-    await seeded.update("a08", vector=vec(3))
-    texts["a08"] = "Miso the dog chases squirrels"
-    assert_same(pairs(await seeded.keyword_search("dog squirrels Miso", scope=scope, limit=10)),
-                reference(texts, "dog squirrels Miso", fixed_avgdl=ALICE_AVGDL))
-    await seeded.update("a01", vector=vec(2), payload={"data": "Alice drinks rooibos", "user_id": "alice"})
-    texts["a01"] = "Alice drinks rooibos"
-    (got,) = await seeded.get(["a01"])
-    norm = sum(x * x for x in vec(2)) ** 0.5
-    assert got.vector == pytest.approx([x / norm for x in vec(2)], rel=1e-5)  # Qdrant keeps cosine vectors normalised
-    assert_same(pairs(await seeded.keyword_search("rooibos tea", scope=scope, limit=20)), reference(texts, "rooibos tea", fixed_avgdl=ALICE_AVGDL))
-    # A memory moved to another scope leaves this one's keyword search.
-    await seeded.update("a09", payload={"data": "Miso the cat hates the vacuum cleaner", "user_id": "bob"})
-    assert "a09" not in [h.id for h in await seeded.keyword_search("vacuum", scope=scope, limit=10)]
-    assert [h.id for h in await seeded.keyword_search("vacuum", scope=Scope(user_id="bob"), limit=10)] == ["a09"]
-    # Deleted memories leave the results and the statistics.
-    await seeded.delete(["a06"])
-    del texts["a06"], texts["a09"]
-    assert_same(pairs(await seeded.keyword_search("tea", scope=scope, limit=100)), reference(texts, "tea", fixed_avgdl=ALICE_AVGDL))
-    await seeded.delete(["a01", "a02", "a03", "a10"])
-    for rid in ("a01", "a02", "a03", "a10"):
-        del texts[rid]
-    assert await seeded.keyword_search("tea", scope=scope, limit=100) == []
-    assert_same(pairs(await seeded.keyword_search("Alice", scope=scope, limit=100)), reference(texts, "Alice", fixed_avgdl=ALICE_AVGDL))
-
-
-async def test_unusual_text_is_stored_and_found():
-    texts = {
-        "q1": "O'Brien said 'hello' \\ back\\slash and %s %(x)s placeholders",
-        "q2": "Café naïve Straße 東京 タワー; ÉCOLE",
-        "q3": "x" * 3000 + " tail word",
-        "q4": " ".join(["same"] * 400),
-    }
-    s = store(keyword_avgdl=avgdl(texts))
-    await s.insert([record(rid, text, {}, i) for i, (rid, text) in enumerate(texts.items())])
-    scope = Scope(user_id="alice")
-    for query in ("O'Brien hello", "slash placeholders s x", "café STRASSE straße 東京", "école", "tail", "same", "x" * 3000):
-        assert_same(pairs(await s.keyword_search(query, scope=scope, limit=10)), reference(texts, query))
-    (hit,) = await s.keyword_search("same", scope=scope, limit=10)
-    assert hit.id == "q4" and hit.score == 1.0
     await s.aclose()
 
 
