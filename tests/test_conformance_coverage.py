@@ -4,8 +4,8 @@ it provides (datasette's documentation meta-tests are the model: the rule is che
 Rules:
 
 1. Each kind of :data:`mem7_core.providers.base.PROVIDER_KINDS` maps to a suite exported by
-   :mod:`mem7_core.testing` (``SUITES``) or is listed in ``EXEMPT`` with the reason; every
-   ``*Conformance`` the kit exports maps to a kind. A new kind, or a new suite, must be added here.
+   :mod:`mem7_core.testing` (``SUITES``) or is listed in ``EXEMPT`` with the reason (none is today);
+   every ``*Conformance`` the kit exports maps to a kind. A new kind, or a new suite, must be added here.
 2. Every plugin (each ``plugins/*/`` distribution with a ``mem7`` entry point, the tutorial's
    ``docs/example-plugin``, and the core's own registrations tested under ``tests/``) has, in its
    ``tests/``, a class subclassing the suite of each kind it registers. What a plugin registers is
@@ -14,6 +14,8 @@ Rules:
    (following base classes defined in those files and ``import ... as`` aliases). A provider class
    declaring a capability with its own suite (``CAPABILITY_SUITES``: a vector store whose class
    ``capabilities.keyword_search`` is true) needs a subclass of that suite as well.
+   The core registers several providers of one kind (the decay and context scorers), so for the
+   core each registered class must also be named in a test file subclassing its kind's suite.
 3. An exempt kind stays exempt only while no plugin under ``plugins/`` provides it.
 """
 
@@ -43,6 +45,7 @@ SUITES: dict[str, str] = {
     "graph_store": "GraphStoreConformance",
     "reranker": "RerankerConformance",
     "history_store": "HistoryConformance",
+    "scorer": "ScorerConformance",
 }
 
 #: Suites of an optional capability: name -> (kind, flag of the provider class's ``capabilities``).
@@ -52,14 +55,7 @@ CAPABILITY_SUITES: dict[str, tuple[str, str]] = {
 }
 
 #: Kinds with no suite, and why.
-EXEMPT: dict[str, str] = {
-    "scorer": (
-        "scorers have no backend to conform to: a scorer multiplies hit.score in place, and the "
-        "engine's own tests (tests/test_decay.py, tests/test_context.py, tests/test_scorer_plugins.py) cover the "
-        "built-in decay and context scorers and third-party scorer plugins; no plugin under plugins/ ships a "
-        "scorer (rule 3 fails the day one does)"
-    ),
-}
+EXEMPT: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -229,6 +225,44 @@ def test_plugin_tests_subclass_the_suite_of_every_kind_it_provides(plugin: Plugi
         "\n  ".join(missing)
 
 
+def names_in_suite_files(tests: Path) -> dict[str, set[str]]:
+    """Per suite, the names used (imported, called, referenced) in the test files subclassing it."""
+    subclassed = suites_subclassed(tests)
+    names_by_file: dict[str, set[str]] = {}
+    for path in _test_files(tests):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, ast.ImportFrom):
+                names.update(alias.name for alias in node.names)
+        names_by_file[_shown(path)] = names
+    out: dict[str, set[str]] = {}
+    for suite, keys in subclassed.items():
+        for key in keys:
+            out.setdefault(suite, set()).update(names_by_file[key.rsplit("::", 1)[0]])
+    return out
+
+
+def test_each_core_provider_runs_its_suite() -> None:
+    """The core registers two scorers: one subclass of the scorer suite must not cover both."""
+    [core] = [p for p in PLUGINS if p.name == "mem7-core"]
+    named = names_in_suite_files(core.tests)
+    missing = [
+        f"{kind}: {cls.__module__}.{cls.__qualname__} is named in no test file subclassing "
+        f"mem7_core.testing.{SUITES[kind]}"
+        for kind, classes in sorted(registered_classes(core.modules).items())
+        if kind in SUITES
+        for cls in classes
+        if cls.__name__ not in named.get(SUITES[kind], set())
+    ]
+    assert "scorer" in registered(core.modules), "the core's built-in scorers are not registered"
+    assert not missing, "\n  ".join(["core providers without their conformance tests:", *missing])
+
+
 # ------------------------------------------------------------------------------------------ rule 3
 def test_exempt_kinds_are_provided_by_no_plugin() -> None:
     offenders = {
@@ -258,3 +292,10 @@ def test_the_checker_sees_a_missing_suite(tmp_path: Path) -> None:
     assert set(found) == {"RerankerConformance", "EmbedderConformance"}
     assert sorted(k.rsplit("::", 1)[1] for k in found["RerankerConformance"]) == ["Base", "TestIndirect"]
     assert [k.rsplit("::", 1)[1] for k in found["EmbedderConformance"]] == ["TestAttr"]
+    (tests / "test_b.py").write_text(
+        "from mem7_core.testing import ScorerConformance\nfrom x import DecayScorer\n"
+        "class TestDecay(ScorerConformance):\n    def scorer(self):\n        return DecayScorer()\n"
+    )
+    named = names_in_suite_files(tests)
+    assert "DecayScorer" in named["ScorerConformance"] and "ContextScorer" not in named["ScorerConformance"]
+    assert "DecayScorer" not in named["RerankerConformance"]

@@ -3,8 +3,8 @@
 - Conformance suites a provider's tests subclass, supplying one fixture (LangChain's
   standard-tests are the model): :class:`VectorStoreConformance`, :class:`EmbedderConformance`,
   :class:`LLMConformance`, :class:`HistoryConformance`, :class:`GraphStoreConformance`,
-  :class:`RerankerConformance`, and :class:`KeywordSearchConformance` for a vector store declaring
-  ``keyword_search``.
+  :class:`RerankerConformance`, :class:`ScorerConformance`, and :class:`KeywordSearchConformance`
+  for a vector store declaring ``keyword_search``.
 - Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
 - A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
 - The ``hash`` embedder as a plugin (:mod:`mem7_core.testing.providers`, entry point ``hash``), so
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .keywords import KeywordSearchConformance
     from .llm import LLMConformance
     from .reranker import RerankerConformance
+    from .scorer import ScorerConformance
     from .vector_store import VectorStoreConformance
 
 # The suites import pytest, and the registry imports ``mem7_core.testing.providers`` (the ``hash``
@@ -35,6 +36,7 @@ _LAZY = {
     "HistoryConformance": "mem7_core.testing.history",
     "GraphStoreConformance": "mem7_core.testing.graph_store",
     "RerankerConformance": "mem7_core.testing.reranker",
+    "ScorerConformance": "mem7_core.testing.scorer",
     "KeywordSearchConformance": "mem7_core.testing.keywords",
 }
 
@@ -45,6 +47,7 @@ __all__ = [
     "KeywordSearchConformance",
     "LLMConformance",
     "RerankerConformance",
+    "ScorerConformance",
     "VectorStoreConformance",
 ]
 assert sorted(__all__) == sorted(_LAZY)
