@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mem7_core import AsyncMemory
-from mem7_core.engine.inference import Plan
+from mem7_core.engine.inference import Fact, Plan
 from mem7_core.engine.reconcile import changes_of, reconcile, to_read
 from mem7_core.engine.unit_of_work import Changes, UnitOfWork
 from mem7_core.models import Scope, VectorRecord
@@ -94,8 +94,8 @@ def test_changes_of_builds_records_events_and_results_in_order() -> None:
         {"new fact": [0.0, 1.0], "merged": [1.0, 1.0]},
         scope=scope,
         meta={"k": 1},
-        type_of=lambda idx: "preference" if idx == 0 else "factual",
-        retype=lambda idx: idx is not None,
+        facts=[Fact("new fact", "preference"), Fact("merged", "factual")],
+        forced_type=None,
         now="2025-01-01T00:00:00+00:00",
     )
     assert [r.event for r in results] == ["ADD", "UPDATE", "DELETE"]
@@ -103,6 +103,7 @@ def test_changes_of_builds_records_events_and_results_in_order() -> None:
     assert changes.inserts[0].payload["memory_type"] == "preference" and changes.inserts[0].payload["k"] == 1
     old, new = changes.changes[0]
     assert old is current["a"] and new.payload["data"] == "merged" and new.payload["access_count"] == 3
+    assert new.payload["memory_type"] == "factual", "an UPDATE from a fact takes its category"
     assert changes.removes == [current["b"]]
     assert changes.batch().expected == {
         changes.inserts[0].id: None,

@@ -36,7 +36,7 @@ from typing import Any
 
 from ..config import GraphStoreConfig
 from ..models import Relation, Scope
-from ..providers import LLM, Embedder, GraphStore
+from ..providers import Embedder, GraphStore
 from ..providers.graph_store import Entity, GraphRelation
 from ..providers.keywords import BM25Index
 from ..providers.llm_json import as_text, first_list
@@ -288,11 +288,11 @@ class GraphMemory:
     """The graph half of the engine; one per :class:`~mem7_core.engine.memory.AsyncMemory`.
 
     :param store: where entities and relations live.
-    :param llm: the graph's LLM (``graph_store.llm`` when configured, else the engine's); ``None``
-        means nothing can be extracted, so add and search skip the graph (logged once).
+    :param ask: the engine's bounded-retry JSON call, bound to the graph's LLM (``graph_store.llm``
+        when configured, else the engine's); ``None``, no LLM: nothing can be extracted, so add and
+        search skip the graph (logged once).
     :param embedder: embeds entity names (one batch per add or search).
     :param config: the ``graph_store`` section (threshold, multipliers, custom prompt).
-    :param ask: the engine's bounded-retry JSON call, bound to ``llm``.
     :param spawn: runs a coroutine in the engine's background set (rehearsal).
     """
 
@@ -300,27 +300,24 @@ class GraphMemory:
         self,
         store: GraphStore,
         *,
-        llm: LLM | None,
+        ask: AskJson | None,
         embedder: Embedder,
         config: GraphStoreConfig,
-        ask: AskJson,
         spawn: Spawn,
     ) -> None:
         self.store = store
-        self.llm = llm
         self.embedder = embedder
         self.config = config
         self._ask = ask
         self._spawn = spawn
         self._warned_no_llm = False
 
-    def _can_extract(self) -> bool:
-        if self.llm is not None:
-            return True
-        if not self._warned_no_llm:
+    def _asker(self) -> AskJson | None:
+        """The JSON call to the graph's LLM, or ``None`` (no LLM: warned once)."""
+        if self._ask is None and not self._warned_no_llm:
             log.warning("graph: no LLM configured (llm or graph_store.llm); the graph is not updated or searched")
             self._warned_no_llm = True
-        return False
+        return self._ask
 
     # ---------------------------------------------------------------- add
     def _extraction_messages(self, lines: Sequence[str], speaker: str) -> list[dict[str, Any]]:
@@ -337,10 +334,11 @@ class GraphMemory:
             (nothing is written to the graph).
         :raises ProviderError: the LLM, embedder or graph store failed.
         """
-        if not self._can_extract() or not any(line.strip() for line in lines):
+        ask = self._asker()
+        if ask is None or not any(line.strip() for line in lines):
             return []
         speaker = speaker_of(scope)
-        found: Extraction = await self._ask(
+        found: Extraction = await ask(
             self._extraction_messages(lines, speaker), lambda obj: parse_extraction(obj, speaker), "graph extraction"
         )
         if not found.relations:
@@ -359,7 +357,7 @@ class GraphMemory:
             # other triples alice has.
             shown = bm25_rank(" ".join(f"{s} {r} {d}" for s, r, d in found.relations), shown)[:limit]
         if shown:
-            outdated = await self._conflicts(shown, found.relations)
+            outdated = await self._conflicts(ask, shown, found.relations)
             if outdated:
                 changed = await self.store.invalidate(scope, outdated, now=now)
                 log.info("graph: %d outdated relation(s) soft-deleted in %s", changed, scope.as_dict())
@@ -368,13 +366,15 @@ class GraphMemory:
         stored = await self.store.upsert(scope, entities, triples, now=now)
         return [to_relation(r) for r in stored]
 
-    async def _conflicts(self, shown: list[GraphRelation], new: list[tuple[str, str, str]]) -> list[GraphRelation]:
+    async def _conflicts(
+        self, ask: AskJson, shown: list[GraphRelation], new: list[tuple[str, str, str]]
+    ) -> list[GraphRelation]:
         user = prompts.GRAPH_CONFLICT_USER.format(
             existing="\n".join(f"{i}: {r.source} -- {r.relationship} -- {r.destination}" for i, r in enumerate(shown)),
             new="\n".join(f"- {s} -- {r} -- {d}" for s, r, d in new),
         )
         messages = [{"role": "system", "content": prompts.GRAPH_CONFLICT_PROMPT}, {"role": "user", "content": user}]
-        outdated: list[GraphRelation] = await self._ask(
+        outdated: list[GraphRelation] = await ask(
             messages, lambda obj: parse_outdated(obj, shown), "graph conflict check"
         )
         return outdated
@@ -393,14 +393,15 @@ class GraphMemory:
             return []
 
     async def _search(self, scope: Scope, query: str, limit: int) -> list[GraphRelation]:
-        if not self._can_extract():
+        ask = self._asker()
+        if ask is None:
             return []
         speaker = speaker_of(scope)
         messages = [
             {"role": "system", "content": prompts.GRAPH_QUERY_PROMPT.format(speaker=speaker)},
             {"role": "user", "content": query},
         ]
-        names: list[str] = await self._ask(
+        names: list[str] = await ask(
             messages, lambda obj: parse_query_entities(obj, speaker), "graph query entities"
         )
         if not names:

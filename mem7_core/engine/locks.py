@@ -22,8 +22,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..models import SCOPE_KEYS, Scope
 from .inference import norm_text
+from .inputs import scope_of_payload
 
 if TYPE_CHECKING:
     from .unit_of_work import Changes
@@ -124,8 +124,7 @@ class WriteLog:
         if not self._logs:
             return
         for rec in [*changes.inserts, *(new for _, new in changes.changes)]:
-            key = Scope(**{k: rec.payload.get(k) for k in SCOPE_KEYS}).key()
-            self.record(key, [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
+            self.record(scope_of_payload(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
 
     def write_failed(self, changes: Changes, *, partial: bool) -> None:
         pass

@@ -164,23 +164,18 @@ class AsyncMemory:
         self._view = StoreView(self.vector_store)
         self._uow = UnitOfWork(self.vector_store, self.history_store, self.embedder, atomic=self._atomic)
         self._scoring = ScorerStage(self.scorers)
-        ask = (
-            JsonAsker(self.llm, retries=self.config.llm_retries, budget_secs=self.config.operation_timeout_secs)
-            if self.llm is not None
-            else None
-        )
-        graph_llm = parts.graph_llm or parts.llm
+        def asker(llm: LLM | None) -> JsonAsker | None:  # the bounded-retry JSON call to ``llm``
+            if llm is None:
+                return None
+            return JsonAsker(llm, retries=self.config.llm_retries, budget_secs=self.config.operation_timeout_secs)
+
+        ask = asker(self.llm)
         self.graph: GraphMemory | None = (
             GraphMemory(
                 parts.graph_store,
-                llm=graph_llm,
+                ask=asker(parts.graph_llm or parts.llm),
                 embedder=self.embedder,
                 config=self.config.graph_store or GraphStoreConfig(),
-                ask=JsonAsker(
-                    graph_llm, retries=self.config.llm_retries, budget_secs=self.config.operation_timeout_secs
-                )
-                if graph_llm is not None
-                else _no_llm,
                 spawn=self._spawn,
             )
             if parts.graph_store is not None
@@ -581,11 +576,6 @@ class AsyncMemory:
         if self.graph is not None:
             await self.graph.reset()
         return {"message": "Memory store reset"}
-
-
-async def _no_llm(messages: Sequence[Any], parse: Callable[[dict[str, Any]], Any], what: str) -> Any:
-    """The graph's JSON call when no LLM is configured (the graph checks for an LLM first)."""
-    raise ConfigError(f"{what}: no LLM configured (llm or graph_store.llm)")
 
 
 __all__ = ["AsyncMemory"]

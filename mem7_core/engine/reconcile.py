@@ -15,13 +15,13 @@ Pure functions: nothing here calls a provider.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..ids import text_hash, uuid7
 from ..models import ActionResult, Scope, VectorRecord
-from .inference import Plan, norm_text
+from .inference import Fact, Plan, norm_text
 from .records import new_payload
 from .unit_of_work import Changes, event
 
@@ -37,10 +37,6 @@ class Effects:
     updates: list[tuple[str, str, int | None]] = field(default_factory=list)
     """(memory id, merged text, fact index) per update."""
     deletes: list[str] = field(default_factory=list)
-
-    def texts(self) -> list[str]:
-        """Every text that needs a vector."""
-        return [t for t, _ in self.adds] + [t for _, t, _ in self.updates]
 
 
 def to_read(plan: Plan, fresh: Mapping[str, str]) -> list[str]:
@@ -97,17 +93,23 @@ def changes_of(
     current: Mapping[str, VectorRecord],
     vector_of: Mapping[str, Any],
     *,
+    facts: Sequence[Fact],
+    forced_type: str | None,
     scope: Scope,
     meta: Mapping[str, Any],
-    type_of: Callable[[int | None], str | None],
-    retype: Callable[[int | None], bool],
     now: str,
 ) -> tuple[Changes, list[ActionResult]]:
     """The records and history events of ``effects``, and the add's results, in order.
 
-    :param type_of: the memory type of a text from fact ``idx`` (forced, the fact's, or factual).
-    :param retype: whether an UPDATE from fact ``idx`` sets the memory's type.
+    A text from fact ``idx`` gets the caller's ``forced_type``, else that fact's category (a text
+    from no fact: factual); an UPDATE sets the memory's type only when one of those applies.
     """
+
+    def type_of(idx: int | None) -> str | None:
+        if forced_type:
+            return forced_type
+        return facts[idx].category if idx is not None else "factual"
+
     out = Changes()
     results: list[ActionResult] = []
     for text, idx in effects.adds:
@@ -131,7 +133,7 @@ def changes_of(
             updated_at=now,
             access_count=int(old.payload.get("access_count") or 0) + 1,
         )
-        if retype(idx):
+        if forced_type or idx is not None:
             payload["memory_type"] = type_of(idx)
         out.changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
         out.events.append(event(mem_id, old_text, text, "UPDATE", now, payload))

@@ -352,31 +352,20 @@ class WritePipeline(WriteStage):
     async def _reconcile_and_commit(self, inferred: Inference, req: AddRequest, seen: int) -> AddResult:
         """Under the scope's lock: the plan re-checked against the store and against what concurrent
         adds of this scope stored since ``seen`` (reconcile.py), then one commit."""
-        facts, forced = inferred.facts, req.forced_type
-
-        def type_of(idx: int | None) -> str | None:
-            if forced:
-                return forced
-            return facts[idx].category if idx is not None else "factual"
-
         scope = req.scope
         async with self.locks.hold(scope.key()):
             fresh = self.writes.since(scope.key(), seen)
             wanted = to_read(inferred.plan, fresh)
             current = {r.id: r for r in await self.view.store.get(wanted)} if wanted else {}
             effects = reconcile(inferred.plan, scope, current, fresh)
-            vector_of = inferred.vector_of
-            missing = sorted({t for t in effects.texts() if t not in vector_of})
-            if missing:  # an UPDATE turned ADD keeps its vector; this is for safety only
-                vector_of = {**vector_of, **dict(zip(missing, await self.embedder.embed(missing, purpose="add")))}
             changes, results = changes_of(
                 effects,
                 current,
-                vector_of,
+                inferred.vector_of,  # every text of the plan was embedded (_embed_new_texts)
+                facts=inferred.facts,
+                forced_type=req.forced_type,
                 scope=scope,
                 meta=req.metadata,
-                type_of=type_of,
-                retype=lambda idx: bool(forced) or idx is not None,
                 now=iso(self.clock()),
             )
             await self.uow.commit(changes)

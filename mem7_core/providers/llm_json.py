@@ -107,10 +107,6 @@ class JsonAsker:
         self.retries = retries
         self.budget_secs = budget_secs
 
-    def using(self, llm: LLM) -> JsonAsker:
-        """The same policy, asking another LLM (graph memory's own ``graph_store.llm``)."""
-        return JsonAsker(llm, retries=self.retries, budget_secs=self.budget_secs)
-
     async def __call__(self, messages: Sequence[Message], parse: Callable[[dict[str, Any]], T], what: str) -> T:
         """``parse`` of the JSON object the LLM answers.
 

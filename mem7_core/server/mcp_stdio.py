@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -52,11 +52,12 @@ MAX_DEPTH = 100
 """Deeper JSON is refused before any parser recurses into it (the SDK's own parser stops near 200)."""
 
 
-def _depth(text: str) -> int:
-    """The deepest nesting of arrays/objects in JSON text (strings skipped), without recursion."""
-    depth = deepest = 0
+def _structure(text: str) -> Iterator[tuple[int, str, int]]:
+    """``(index, char, depth)`` of each character of JSON text outside strings (a string's opening
+    quote included), ``depth`` counting the arrays/objects open after it. No recursion, no parse."""
+    depth = 0
     in_string = escaped = False
-    for ch in text:
+    for i, ch in enumerate(text):
         if in_string:
             if escaped:
                 escaped = False
@@ -64,14 +65,19 @@ def _depth(text: str) -> int:
                 escaped = True
             elif ch == '"':
                 in_string = False
-        elif ch == '"':
+            continue
+        if ch == '"':
             in_string = True
         elif ch in "[{":
             depth += 1
-            deepest = max(deepest, depth)
         elif ch in "]}":
             depth -= 1
-    return deepest
+        yield i, ch, depth
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of arrays/objects in JSON text (strings skipped), without recursion."""
+    return max((depth for _, _, depth in _structure(text)), default=0)
 
 
 def _top_level_id(text: str) -> Any:
@@ -80,39 +86,20 @@ def _top_level_id(text: str) -> Any:
     s = text.lstrip()
     if not s.startswith("{"):
         return None
-    depth = 0
-    in_string = escaped = False
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == '"' and depth == 1:  # a member name of the top-level object
-            try:
-                key, end = decoder.raw_decode(s, i)
-            except ValueError:
-                return None
-            rest = s[end:].lstrip()
-            if key == "id" and rest.startswith(":"):
-                try:
-                    value, _ = decoder.raw_decode(rest[1:].lstrip())
-                except (ValueError, RecursionError):
-                    return None
-                return _usable_id(value)
-            i = end
+    for i, ch, depth in _structure(s):
+        if ch != '"' or depth != 1:  # only a member name of the top-level object
             continue
-        elif ch == '"':
-            in_string = True
-        i += 1
+        try:
+            key, end = decoder.raw_decode(s, i)
+        except ValueError:
+            return None
+        rest = s[end:].lstrip()
+        if key == "id" and rest.startswith(":"):
+            try:
+                value, _ = decoder.raw_decode(rest[1:].lstrip())
+            except (ValueError, RecursionError):
+                return None
+            return _usable_id(value)
     return None
 
 
