@@ -23,6 +23,7 @@ _EXPORTS = {
     "RerankerConfig": "mem7_core.config",
     "DecayConfig": "mem7_core.config",
     "ContextConfig": "mem7_core.config",
+    "TemporalConfig": "mem7_core.config",
     "load_config": "mem7_core.config",
     "hookimpl": "mem7_core.plugins",
     "get_registry": "mem7_core.plugins",
@@ -98,6 +99,7 @@ __all__ = [
     "ScopeError",
     "ScoredRecord",
     "SearchResponse",
+    "TemporalConfig",
     "VectorRecord",
     "VectorStoreConfig",
     "get_registry",
@@ -159,3 +161,4 @@ if TYPE_CHECKING:
     )
     from .scorers.context import ContextConfig  # mem7_core.config imports them from here
     from .scorers.decay import DecayConfig
+    from .scorers.temporal import TemporalConfig

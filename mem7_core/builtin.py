@@ -22,6 +22,8 @@ def mem7_register_history_stores(register: Callable[[type[HistoryStore]], None])
 def mem7_register_scorers(register: Callable[[type[Scorer]], None]) -> None:
     from .scorers.context import ContextScorer
     from .scorers.decay import DecayScorer
+    from .scorers.temporal import TemporalScorer
 
     register(DecayScorer)
+    register(TemporalScorer)
     register(ContextScorer)

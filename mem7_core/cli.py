@@ -229,11 +229,19 @@ def cmd_add(args: argparse.Namespace) -> int:
     text = _read_text(args.text, "text to remember")
     metadata = _parse_json_object(args.metadata, "--metadata")
     scope = _scope(args)
+    at = _instant_arg(args.at)
+    if at is not None:
+        from .ids import parse_instant
+
+        try:
+            parse_instant(at, "--at")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def work(memory: Memory) -> int:
         from .errors import LLMOutputError, ProviderError
 
-        kwargs: dict[str, Any] = dict(scope, metadata=metadata, memory_type=args.type)
+        kwargs: dict[str, Any] = dict(scope, metadata=metadata, memory_type=args.type, timestamp=at)
         infer = not args.no_infer
         no_llm = infer and memory.engine.llm is None
         if no_llm:
@@ -258,13 +266,22 @@ def cmd_add(args: argparse.Namespace) -> int:
     return _with_memory(args, work)
 
 
+def _instant_arg(value: str | None) -> str | float | None:
+    """A time option as the engine takes it: digits are Unix epoch seconds, anything else ISO-8601 text."""
+    if value is not None and re.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*", value):
+        return float(value)
+    return value
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     query = _read_text(args.query, "query")
     filters = _parse_json_object(args.filters, "--filters")
     scope = _scope(args)
 
     def work(memory: Memory) -> int:
-        result = memory.search(query, limit=args.limit, filters=filters, threshold=args.threshold, **scope)
+        result = memory.search(
+            query, limit=args.limit, filters=filters, threshold=args.threshold, now=_instant_arg(args.now), **scope
+        )
         if args.json:
             _print_json(result)
             return EXIT_OK
@@ -331,7 +348,8 @@ def cmd_history(args: argparse.Namespace) -> int:
                 change = f"{ev['old_memory'] or ''} -> {ev['new_memory'] or ''}"
             else:
                 change = ev["old_memory"] or ""
-            print(f"{ev['created_at']}  {ev['event']:<6}  {change}")
+            stated = ev.get("stated_at")  # an add given --at / timestamp: when it says it happened
+            print(f"{ev['created_at']}  {ev['event']:<6}  {change}" + (f"  (said at {stated})" if stated else ""))
         return EXIT_OK
 
     return _with_memory(args, work)
@@ -591,6 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", metavar="JSON", help='metadata stored with each memory, e.g. \'{"topic": "food"}\'')
     p.add_argument("--no-infer", action="store_true", help="store the text verbatim, without the LLM")
     p.add_argument("--type", choices=MEMORY_TYPE_CHOICES, help="memory type of everything stored")
+    p.add_argument("--at", metavar="TIME", help="when it was said, for an old conversation (ISO-8601, no offset = "
+                   "UTC; a date = its midnight UTC; or epoch seconds); default now")
 
     p = command("search", "find the memories most relevant to a query", cmd_search)
     p.add_argument("query", nargs="*", metavar="QUERY", help="the query ('-' or nothing: read stdin)")
@@ -598,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--limit", type=int, default=10, help="at most this many results (default 10)")
     p.add_argument("--filters", metavar="JSON", help='metadata filters, e.g. \'{"topic": {"in": ["food", "travel"]}}\'')
     p.add_argument("--threshold", type=float, metavar="X", help="drop results scoring below X")
+    p.add_argument("--now", metavar="TIME", help="search as of TIME (ISO-8601, no offset = UTC, or epoch seconds): "
+                   "what 'last week' in the query counts from")
 
     p = command("list", "list the memories of a scope, oldest first", cmd_list)
     _add_scope_options(p)

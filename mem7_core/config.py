@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import ConfigError
 from .providers.base import ProviderSpec as ProviderSpec  # the contract's: plugins name providers in it too
+from .providers.keywords import stemmer_languages
 from .scorers.context import DEFAULT_CONTEXT_WEIGHTS as DEFAULT_CONTEXT_WEIGHTS  # each scorer owns its Config
 from .scorers.context import ContextConfig
 from .scorers.decay import DecayConfig
+from .scorers.temporal import TemporalConfig
 
 ENV_PREFIX = "MEM7_"
 CONFIG_PATH_ENV = "MEM7_CONFIG"
@@ -120,24 +122,39 @@ class _Section(BaseModel):
 
 
 class ExpandConfig(_Section):
-    """Neighbour expansion (retrieval): a memory next to a strong hit in the same group gains.
+    """Neighbour expansion (retrieval): a memory next to a strong hit gains.
 
-    ``final = own + weight · Σ own(neighbour)`` over the ``window`` memories before and after it
-    among the memories of its scope sharing its ``group_by`` value (a session: ``run_id`` by
-    default, or any metadata key), in creation order. Memories without that key are left alone.
-    Off by default: it pays off when memories are consecutive turns of a conversation.
+    ``final = own + weight · Σ own(neighbour)`` over the ``window`` memories before and after it in
+    creation order (``created_at``, then insertion) among the memories of its scope:
+
+    - ``group_by`` null (default): by time — the scope's memories form one sequence, cut wherever
+      two consecutive ones were stored more than ``max_gap_secs`` apart (a pause in the
+      conversation), so no caller needs to tag sessions;
+    - ``group_by`` a payload key (``run_id``, ``created_at`` for "stored by the same add call", or
+      any metadata key such as a session id): the memories sharing its value; memories without it
+      are left alone.
     """
 
-    enabled: bool = False
-    group_by: str = "run_id"
+    enabled: bool | None = None
+    """null (default): on in ``hybrid`` mode with ``weighted`` fusion, unless the vector store ranks
+    keywords itself (``keyword_search``: pgvector; its ranking, the same for every process, is
+    kept); off in ``dense`` and ``bm25`` modes and with ``rrf``, whose scores keep their plain
+    meaning. true / false: always / never."""
+    group_by: str | None = None
+    """null: by time (creation order, cut at pauses longer than ``max_gap_secs``); else a payload key
+    whose value the neighbours share (``run_id``, ``created_at``: the same add call, a metadata key)."""
+    max_gap_secs: float = Field(1800.0, ge=0)
+    """With ``group_by`` null: the longest pause between two memories that are still neighbours."""
     window: int = Field(2, ge=1, le=10)
-    weight: float = Field(0.2, gt=0, le=1)
+    weight: float = Field(0.15, gt=0, le=1)
 
     @field_validator("group_by")
     @classmethod
-    def _key(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("retrieval.expand.group_by must be a payload key, e.g. 'run_id'")
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError(
+                "retrieval.expand.group_by must be a payload key, e.g. 'run_id', or null to group by time"
+            )
         return v
 
 
@@ -151,7 +168,9 @@ class RetrievalConfig(_Section):
       the cosine, so a threshold tuned on cosine keeps its meaning — or ``rrf`` — score =
       Σ 1 / (``rrf_k`` + rank).
     - ``candidates``: how many hits each signal contributes before fusion (at least the fetch size).
-    - ``k1``, ``b``, ``stopwords``: BM25 parameters and tokeniser.
+    - ``k1``, ``b``, ``stopwords``, ``stemmer``: BM25 parameters and tokeniser (``stemmer``: the
+      Snowball language whose stems the keyword index matches, so "paintings" finds "painted";
+      null: words as written).
     - ``max_scopes``: how many scopes' keyword indexes an engine keeps in memory.
     """
 
@@ -163,6 +182,9 @@ class RetrievalConfig(_Section):
     k1: float = Field(1.2, ge=0)
     b: float = Field(0.75, ge=0, le=1)
     stopwords: bool = True
+    stemmer: str | None = "english"
+    """The Snowball language of the keyword index's stems ("paintings" finds "painted"); null: words
+    as written. Stores ranking keywords themselves (pgvector, qdrant) do not stem."""
     max_scopes: int = Field(256, ge=1)
     expand: ExpandConfig = Field(default_factory=ExpandConfig)
 
@@ -171,10 +193,30 @@ class RetrievalConfig(_Section):
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
+    @field_validator("stemmer", mode="before")
+    @classmethod
+    def _stemmer(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        name = v.strip().lower()
+        if name not in stemmer_languages():
+            raise ValueError(
+                f"retrieval.stemmer {v!r} is not a Snowball language; use one of "
+                f"{', '.join(stemmer_languages())}, or null for no stemming"
+            )
+        return name
+
     @property
     def uses_index(self) -> bool:
         """Whether search needs the keyword index (any mode but plain dense, or expansion on)."""
-        return self.mode != "dense" or self.expand.enabled
+        return self.mode != "dense" or self.expand.enabled is True
+
+    def expanding(self, store_ranks_keywords: bool) -> bool:
+        """Whether neighbour expansion runs (``expand.enabled``, null resolved) with a store that
+        does (or does not) rank keywords itself."""
+        if self.expand.enabled is not None:
+            return self.expand.enabled
+        return self.mode == "hybrid" and self.fusion == "weighted" and not store_ranks_keywords
 
 
 class TelemetryConfig(_Section):
@@ -238,6 +280,8 @@ class MemoryConfig(BaseModel):
     scorers: list[ScorerConfig] = Field(default_factory=list)
     decay: DecayConfig = Field(default_factory=DecayConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    """Time-aware retrieval, on by default: a query naming a time ("last May") prefers memories from then."""
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -23,6 +23,11 @@ Semantics, exactly:
 - ``contains``: substring when the stored value is a string, membership when it is a list.
 - ``icontains``: case-insensitive (``casefold``) substring, or membership for lists of strings.
 - ``"*"`` as a plain value means "the key is present" (with any value, even null).
+- On the engine's times (:data:`TIME_KEYS`) the values of ``eq ne gt gte lt lte in nin`` are
+  instants: any form :func:`~mem7_core.ids.parse_instant` accepts (an ISO-8601 string with any
+  offset, naive = UTC, date-only = midnight UTC, a ``datetime``, Unix epoch seconds), normalised
+  here, at parse time, to the stored canonical form (``iso``: UTC, ``+00:00``). Canonical times
+  order as strings exactly as instants, so every store compares them as plain strings.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .errors import FilterError
+from .ids import iso, parse_instant
 
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains", "exists"]
 OPERATORS: frozenset[str] = frozenset(
@@ -40,6 +46,9 @@ OPERATORS: frozenset[str] = frozenset(
 """The operators a user may write. ``exists`` is internal: it is what ``"*"`` parses to."""
 ALL_OPERATORS: frozenset[str] = OPERATORS | {"exists"}
 LOGICAL_KEYS = ("AND", "OR", "NOT")
+TIME_KEYS: frozenset[str] = frozenset({"created_at", "updated_at", "last_accessed_at"})
+"""Payload keys holding the engine's times (canonical UTC ISO-8601): filter values on them are instants."""
+_INSTANT_OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,22 @@ def _check_scalar(key: str, op: str, value: Any) -> None:
             raise FilterError(f"Filter on {key!r}: 'contains' needs a scalar, got {type(value).__name__}")
 
 
+def _instant(key: str, op: str, value: Any) -> str:
+    try:
+        return iso(parse_instant(value, f"Filter on {key!r}: the {op!r} value"))
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
+
+
+def _time_value(key: str, op: str, value: Any) -> Any:
+    """A value compared with an engine time, as the canonical string it is stored as."""
+    if op in _INSTANT_OPERATORS:
+        return _instant(key, op, value)
+    if op in ("in", "nin") and isinstance(value, (list, tuple)):
+        return [_instant(key, op, v) for v in value]
+    return value
+
+
 def _parse_key(key: str, spec: Any) -> Filter:
     if not isinstance(key, str) or not key:
         raise FilterError(f"Filter keys must be non-empty strings, got {key!r}")
@@ -103,6 +128,8 @@ def _parse_key(key: str, spec: Any) -> Filter:
                     f"Unknown filter operator {op!r} on {key!r}. "
                     f"Use one of: {', '.join(sorted(OPERATORS))}"
                 )
+            if key in TIME_KEYS:
+                value = _time_value(key, op, value)
             _check_scalar(key, op, value)
             if op in ("in", "nin"):
                 value = tuple(value)
@@ -114,7 +141,7 @@ def _parse_key(key: str, spec: Any) -> Filter:
         raise FilterError(
             f"Filter on {key!r} is a list; write {{{key!r}: {{'in': [...]}}}} to match any of several values"
         )
-    return Condition(key, "eq", spec)
+    return Condition(key, "eq", _time_value(key, "eq", spec) if key in TIME_KEYS else spec)
 
 
 def parse_filters(filters: Mapping[str, Any] | None) -> Filter | None:

@@ -264,6 +264,12 @@ class HistoryEvent(Result):
     is_deleted: bool = False
     actor_id: str | None = None
     role: str | None = None
+    stated_at: str | None = None
+    """When the change says it happened: the ``timestamp`` its ``add`` was given (``created_at``
+    stays the wall-clock time of the write). ``None`` (and left out of the public dict, so the
+    spec's shape is unchanged) for changes made without one."""
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"stated_at"})
 
 
 class _Envelope(Result):

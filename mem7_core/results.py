@@ -89,6 +89,9 @@ class HistoryEntry(TypedDict):
     is_deleted: bool
     actor_id: str | None
     role: str | None
+    stated_at: NotRequired[str]
+    """The ``timestamp`` the change's ``add`` was given (``created_at`` is when it was written);
+    present only then."""
 
 
 class AddResponse(TypedDict):

@@ -7,11 +7,13 @@ One JSON object per line; blank lines and lines starting with ``#`` are skipped.
 - **a message**: ``{"role": "user", "content": "...", "user_id": "alice"}``, added like a
   one-message conversation;
 - **a memory**, as ``export`` writes it: ``{"id": "...", "memory": "...", "user_id": "alice",
-  "created_at": "...", ...}``, stored verbatim with its id, timestamps, metadata and access
-  counters (no LLM; re-embedded), and an ADD history event.
+  "created_at": "...", ...}``, stored verbatim with its id, timestamps (converted to UTC), metadata
+  and access counters (no LLM; re-embedded), and an ADD history event.
 
 Every kind may carry ``user_id`` / ``agent_id`` / ``run_id`` (a line without any takes the scope
-given on the command line) and ``metadata``; conversations and messages may carry ``memory_type``.
+given on the command line) and ``metadata``; conversations and messages may carry ``memory_type``
+and ``timestamp`` (when they happened: ``add(timestamp=...)``; ISO-8601, no offset = UTC, or Unix
+epoch seconds).
 
 The whole file is read and checked before anything is written, so a bad line (named by its number
 and field) stops the import with nothing half-done; ``continue_on_error`` skips bad lines instead
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .engine.restore import DERIVED_FIELDS, RestoreItem
+from .ids import iso, parse_instant
 from .models import SCOPE_KEYS, memory_type_of
 from .unicode_safe import check_str, check_tree, scrub
 
@@ -59,11 +62,18 @@ class _Line(BaseModel):
     run_id: str | None = Field(None, min_length=1)
     metadata: dict[str, Any] | None = None
     memory_type: str | None = None
+    timestamp: str | None = None
+    """When the conversation happened (``add(timestamp=...)``), in the canonical UTC form."""
 
     @field_validator("memory_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
         return memory_type_of(v)
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, v: Any) -> str | None:
+        return None if v is None else iso(parse_instant(v, "timestamp"))
 
 
 class _Message(BaseModel):
@@ -307,7 +317,7 @@ def _add(memory: Memory, item: ParsedLine, infer: bool) -> Any:
         messages = [{"role": line.role, "content": line.content, **({"name": line.name} if line.name else {})}]
     return memory.add(
         messages, infer=infer and memory.engine.llm is not None, metadata=line.metadata, memory_type=line.memory_type,
-        **item.scope,
+        timestamp=line.timestamp, **item.scope,
     )
 
 

@@ -40,7 +40,7 @@ KIND_TITLES = {
     "history_store": "History stores (`history_store`)",
     "graph_store": "Graph stores (`graph_store`)",
     "reranker": "Rerankers (`reranker`)",
-    "scorer": "Scorers (`scorers`, `decay`, `context`)",
+    "scorer": "Scorers (`scorers`, `decay`, `temporal`, `context`)",
 }
 
 
@@ -183,6 +183,7 @@ def render() -> str:
     ]
     sections = [
         ("decay", cfg.DecayConfig),
+        ("temporal", cfg.TemporalConfig),
         ("context", cfg.ContextConfig),
         ("retrieval", cfg.RetrievalConfig),
         ("telemetry", cfg.TelemetryConfig),

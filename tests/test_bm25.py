@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from mem7_core.providers.keywords import stem_words, stemmer_languages
 from mem7_core.retrieval import STOPWORDS, BM25Index, calibrate_bm25, cosine, cosines, expand, rrf, tokenize, weighted
 
 CORPUS = {
@@ -175,6 +176,52 @@ def test_no_grouping_without_group_key():
     idx.add("a", "x", {"created_at": "1", "run_id": "r"})
     idx.add("b", "x", {"created_at": "2", "run_id": "r"})
     assert idx.neighbours("a", 1) == []
+
+
+def test_grouping_by_time_follows_creation_order_and_stops_at_pauses():
+    idx = BM25Index(group_by="session", max_gap_secs=60)  # by time: the key is ignored
+    rows = [  # (id, created_at) — inserted out of order on purpose; no session key anywhere
+        ("a2", "2024-05-01T10:00:20+00:00"),
+        ("a0", "2024-05-01T10:00:00+00:00"),
+        ("a1", "2024-05-01T10:00:10+00:00"),
+        ("b0", "2024-05-01T10:03:20+00:00"),  # 180 s after a2: a pause
+        ("b1", "2024-05-01T12:04:20+02:00"),  # another offset, 60 s after b0: still a neighbour
+        ("x", ""),  # no readable time: no neighbours
+    ]
+    for doc_id, created in rows:
+        idx.add(doc_id, "text", {"created_at": created} if created else {})
+    assert idx.neighbours("a1", 2) == ["a0", "a2"]
+    assert idx.neighbours("a2", 2) == ["a1", "a0"]  # nothing after it across the pause
+    assert idx.neighbours("b0", 2) == ["b1"]  # nothing before it across the pause
+    assert idx.neighbours("b1", 2) == ["b0"]
+    assert idx.neighbours("x", 2) == []
+    idx.remove("a1")  # the gap a0 → a2 is 20 s: still one run
+    assert idx.neighbours("a0", 1) == ["a2"]
+    # the same instant (one add call): every memory of the call, in insertion (id) order
+    same = BM25Index(max_gap_secs=0)
+    for doc_id in ("m1", "m2", "m3"):
+        same.add(doc_id, "text", {"created_at": "2024-05-01T10:00:00+00:00"})
+    same.add("m4", "text", {"created_at": "2024-05-01T10:00:01+00:00"})
+    assert same.neighbours("m2", 1) == ["m1", "m3"]
+    assert same.neighbours("m3", 1) == ["m2"]
+    with pytest.raises(ValueError, match="max_gap_secs"):
+        BM25Index(max_gap_secs=-1)
+
+
+def test_stemming_matches_word_forms():
+    assert tokenize("She painted paintings, volunteering") == ["painted", "paintings", "volunteering"]
+    assert tokenize("She painted paintings, volunteering", stemmer="english") == ["paint", "paint", "volunt"]
+    assert stem_words(["running", "runs"], "english") == ["run", "run"]
+    plain, stemmed = BM25Index(), BM25Index(stemmer="english")
+    for idx in (plain, stemmed):
+        idx.add("d1", "Melanie painted a sunset last week")
+        idx.add("d2", "the ferry leaves at noon")
+    assert plain.score("paintings") == {}
+    assert set(stemmed.score("paintings")) == {"d1"}
+    assert stemmed.terms("Paintings of sunsets") == ["paint", "sunset"]
+    assert "german" in stemmer_languages() and "english" in stemmer_languages()
+    with pytest.raises(ValueError, match=r"klingon.*english"):
+        BM25Index(stemmer="klingon")
 
 
 # ------------------------------------------------------------------------------------ fusion

@@ -568,7 +568,8 @@ async def test_task_type_skips_classification():
 
 async def test_context_weight_matrix_demotes_preference_under_troubleshooting():
     llm = ScriptedLLM([{"task_type": "troubleshooting"}])
-    async with _typed_pair_engine(llm=llm) as mem:
+    no_expansion = {"expand": {"enabled": False}}  # the two twins would lend each other a neighbour bonus
+    async with _typed_pair_engine(llm=llm, retrieval=no_expansion) as mem:
         pref, fact = await _seed_pair(mem)
         r = await mem.search("uses dark mode in the editor", user_id="alice")
         assert len(llm.calls_for(CLASSIFY_QUERY_MARKER)) == 1
@@ -672,7 +673,7 @@ async def test_rerank_multiplier_from_config():
 
 async def test_rerank_false_skips_reranker():
     rr = FakeReranker({"fruit note lime": 5.0})
-    async with engine(reranker=rr) as mem:
+    async with engine(reranker=rr, retrieval={"expand": {"enabled": False}}) as mem:  # the fused score alone
         await _seed_fruits(mem)
         r = await mem.search("fruit note apple", user_id="alice", limit=3, rerank=False)
         assert rr.calls == []
@@ -742,7 +743,7 @@ async def test_third_party_scorer_registered_by_plugin_changes_ranking():
         clock=clock,
     )
     async with mem:
-        assert [s.name for s in mem.scorers] == ["decay", "context", "boost"]
+        assert [s.name for s in mem.scorers] == ["decay", "temporal", "context", "boost"]  # temporal: on by default
         plain = await seed(mem, "weekend plan: paddle the lake", memory_type="factual")
         boosted = await seed(mem, "weekend plan: paddle the lake by kayak", memory_type="preference")
         clock.advance(7 * DAY)
@@ -1136,7 +1137,7 @@ async def test_yaml_file_config(tmp_path):
         assert mem.llm is None
         assert mem.embedder.dims == 32
         assert mem.config.decay.base_half_life_secs == 3600
-        assert [s.name for s in mem.scorers] == ["decay"]
+        assert [s.name for s in mem.scorers] == ["decay", "temporal"]  # temporal: on by default
         # with no LLM, add(infer=True) stores verbatim
         res = await mem.add("remember the yaml config", user_id="alice")
         assert [a["event"] for a in res["results"]] == ["ADD"]

@@ -74,6 +74,46 @@ def test_construction_touches_nothing(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+OLD_SCHEMA = (  # the history table as mem7 created it before add(timestamp=...): no stated_at
+    "CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT NOT NULL, old_memory TEXT, new_memory TEXT, "
+    "event TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, "
+    "actor_id TEXT, role TEXT)"
+)
+
+
+async def test_a_database_without_stated_at_is_migrated_in_place(tmp_path):
+    target = tmp_path / "old.db"
+    conn = sqlite3.connect(target)
+    conn.execute(OLD_SCHEMA)
+    conn.execute(
+        "INSERT INTO history VALUES ('e-old', 'm', NULL, 'likes tea', 'ADD', '2024-01-01T00:00:00+00:00', "
+        "NULL, 0, 'alice', 'user')"
+    )
+    conn.commit()
+    conn.close()
+    store = _store(target)
+    try:
+        new = make_event("m", "UPDATE", old="likes tea", new="likes green tea", stated_at="2023-05-08T13:56:00+00:00")
+        await store.add_events([new])
+        got = await store.get("m")
+    finally:
+        await store.aclose()
+    assert [(e.id, e.actor_id, e.stated_at) for e in got] == [
+        ("e-old", "alice", None),
+        (new.id, None, "2023-05-08T13:56:00+00:00"),
+    ]
+    conn = sqlite3.connect(target)
+    try:
+        assert [r[1] for r in conn.execute("PRAGMA table_info(history)")][-1] == "stated_at"
+    finally:
+        conn.close()
+    reopened = _store(target)  # a second open finds nothing to add
+    try:
+        assert [e.stated_at for e in await reopened.get("m")] == [None, "2023-05-08T13:56:00+00:00"]
+    finally:
+        await reopened.aclose()
+
+
 async def test_creates_parent_dirs_wal_index(tmp_path):
     target = tmp_path / "x" / "y" / "h.db"
     store = _store(target)
@@ -86,7 +126,7 @@ async def test_creates_parent_dirs_wal_index(tmp_path):
         cols = [r[1] for r in conn.execute("PRAGMA table_info(history)")]
         assert cols == [
             "id", "memory_id", "old_memory", "new_memory", "event",
-            "created_at", "updated_at", "is_deleted", "actor_id", "role",
+            "created_at", "updated_at", "is_deleted", "actor_id", "role", "stated_at",
         ]
         indexed = {
             r[2] for name, in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")

@@ -32,6 +32,9 @@ BASE: dict[str, Any] = {
 
 
 def engine(*, vector_store: Any = None, embedder: Any = None, **over: Any) -> AsyncMemory:
+    """An engine; neighbour expansion off unless ``retrieval`` says otherwise (these tests pin the
+    fusion's scores; the expansion tests below turn it on, and the default is tested by itself)."""
+    over["retrieval"] = {"expand": {"enabled": False}} | dict(over.get("retrieval") or {})
     return AsyncMemory({**BASE, **over}, llm=ScriptedLLM(), vector_store=vector_store, embedder=embedder)
 
 
@@ -80,7 +83,7 @@ DOCS = [
 
 def expected_weighted(query: str, docs: Sequence[str], w: float = 0.5) -> dict[str, float]:
     """The documented hybrid score of every doc: cosine + (1 − w) / w · min(1, BM25 / idf mass)."""
-    idx = BM25Index()
+    idx = BM25Index(stemmer="english")  # the default tokeniser stems
     for d in docs:
         idx.add(d, d)
     terms = idx.terms(query)
@@ -90,11 +93,19 @@ def expected_weighted(query: str, docs: Sequence[str], w: float = 0.5) -> dict[s
 
 
 # ======================================================================================= config
-def test_defaults_hybrid_weighted_without_expansion():
+def test_defaults_hybrid_weighted_stemmed_expanded_by_time():
     cfg = MemoryConfig().retrieval
     assert (cfg.mode, cfg.fusion, cfg.dense_weight, cfg.rrf_k, cfg.candidates) == ("hybrid", "weighted", 0.5, 60.0, 50)
-    assert (cfg.k1, cfg.b, cfg.stopwords) == (1.2, 0.75, True)
-    assert cfg.expand.enabled is False and cfg.expand.group_by == "run_id" and cfg.expand.window == 2
+    assert (cfg.k1, cfg.b, cfg.stopwords, cfg.stemmer) == (1.2, 0.75, True, "english")
+    ex = cfg.expand
+    assert (ex.enabled, ex.group_by, ex.max_gap_secs, ex.window, ex.weight) == (None, None, 1800.0, 2, 0.15)
+    # null: expansion in weighted hybrid mode on the engine's index only
+    assert cfg.expanding(False) and not cfg.expanding(True)
+    assert not RetrievalConfig(mode="dense").expanding(False)
+    assert not RetrievalConfig(mode="bm25").expanding(False)
+    assert not RetrievalConfig(fusion="rrf").expanding(False)
+    assert RetrievalConfig(mode="bm25", expand={"enabled": True}).expanding(True)
+    assert not RetrievalConfig(expand={"enabled": False}).expanding(False)
     assert cfg.uses_index
     assert not RetrievalConfig(mode="dense").uses_index
     assert RetrievalConfig(mode="dense", expand={"enabled": True}).uses_index
@@ -284,7 +295,7 @@ async def test_index_is_built_lazily_from_a_persisted_store(tmp_path):
         for d in DOCS:
             await seed(mem, d)
         await seed(mem, "bob's kitten is grey too", user_id="bob")
-    async with AsyncMemory(cfg) as mem:  # a new process: nothing in memory but the store's files
+    async with AsyncMemory({**cfg, "retrieval": {"expand": {"enabled": False}}}) as mem:  # a new process
         assert mem.retriever.indexes.builds == 0
         r = await mem.search("XK-4471", user_id="alice", limit=1)
         assert texts(r) == ["invoice XK-4471 was paid in March"]
@@ -578,6 +589,42 @@ async def test_expansion_stays_in_its_group_and_honours_filters():
         }
 
 
+@pytest.mark.parametrize("pause_minutes", [10, 120])
+async def test_default_expansion_groups_by_time_without_any_session_key(pause_minutes):
+    # The default config: expansion on (weighted hybrid, the engine's index), neighbours in creation
+    # order, cut where the conversation paused more than 30 minutes. The caller tags nothing.
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2024, 5, 1, 10, 0, tzinfo=UTC)]
+    async with AsyncMemory(BASE, llm=ScriptedLLM(), clock=lambda: now[0]) as mem:
+        assert mem.retriever is not None and mem.retriever.expanding
+        await mem.add(SESSION_1, user_id="alice", infer=False)
+        now[0] += timedelta(minutes=pause_minutes)
+        await mem.add(SESSION_2, user_id="alice", infer=False)
+        all_texts = SESSION_1 + SESSION_2
+        runs = [all_texts] if pause_minutes <= 30 else [SESSION_1, SESSION_2]
+        links: dict[str, list[str]] = {}
+        for run in runs:
+            for i, t in enumerate(run):
+                links[t] = [run[j] for j in range(i - 2, i + 3) if j != i and 0 <= j < len(run)]
+        for query in ("opera", "ripe tomatoes in the garden"):
+            expected = expand(expected_weighted(query, all_texts), links.__getitem__, weight=0.15)
+            assert scores(await mem.search(query, user_id="alice")) == pytest.approx(expected, abs=1e-5), query
+
+
+async def test_stemmer_config():
+    assert RetrievalConfig(stemmer=" Porter ").stemmer == "porter"
+    assert RetrievalConfig(stemmer=None).stemmer is None
+    with pytest.raises(ConfigError, match=r"retrieval\.stemmer 'klingon' is not a Snowball language.*english"):
+        load_config({"retrieval": {"stemmer": "klingon"}}, environ={})
+    # null: words as written ("paintings" no longer finds "painted")
+    async with engine(retrieval={"mode": "bm25", "stemmer": None}) as plain, engine(retrieval={"mode": "bm25"}) as mem:
+        for m in (plain, mem):
+            await seed(m, "Melanie painted a sunset")
+        assert texts(await plain.search("paintings", user_id="alice")) == []
+        assert texts(await mem.search("paintings", user_id="alice")) == ["Melanie painted a sunset"]
+
+
 async def test_expansion_in_dense_mode_uses_the_index_for_neighbours_only():
     cfg = {"mode": "dense", "expand": {"enabled": True, "group_by": "session", "window": 1}}
     async with engine(retrieval=cfg) as mem:
@@ -607,7 +654,8 @@ async def test_reranker_sees_the_fused_candidates():
             return [RerankResult(index=i, score=1.0 / (i + 1)) for i in range(len(documents))]
 
     rr = Recorder()
-    async with AsyncMemory({**BASE}, llm=ScriptedLLM(), reranker=rr) as mem:
+    cfg = {**BASE, "retrieval": {"expand": {"enabled": False}}}
+    async with AsyncMemory(cfg, llm=ScriptedLLM(), reranker=rr) as mem:
         for d in DOCS:
             await seed(mem, d)
         await mem.search("XK-4471 kitten", user_id="alice", limit=2)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mem7_core import AsyncMemory
+from mem7_core.config import RetrievalConfig
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import VectorStoreCapabilities
@@ -44,7 +45,7 @@ class KeywordFlat(FlatVectorStore):
     ) -> list[ScoredRecord]:
         self.keyword_calls.append(limit)
         records = [r for r in await self.list(scope=scope) if scope.matches(r.payload)]
-        index = BM25Index()
+        index = BM25Index(stemmer=RetrievalConfig().stemmer)  # tokenised as the engine's index is
         for r in records:
             index.add(r.id, str(r.payload.get("data") or ""), r.payload)
         terms = index.terms(query)
@@ -86,6 +87,9 @@ QUERIES = [
 
 
 async def seeded(store: Any, retrieval: dict[str, Any]) -> AsyncMemory:
+    # Expansion stated, not left to its default (on for the core index, off on a store ranking
+    # keywords): both sides must rank the same way.
+    retrieval = {"expand": {"enabled": False}} | retrieval
     mem = AsyncMemory({**BASE, "retrieval": retrieval}, llm=ScriptedLLM(), vector_store=store, embedder=HashEmbedder())
     for i, text in enumerate(CORPUS):
         await mem.add(text, user_id="alice", infer=False, metadata={"n": i, "odd": i % 2 == 1})

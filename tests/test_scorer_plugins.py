@@ -114,8 +114,9 @@ async def test_third_party_scorer_added_by_entry_point(installed_plugin):
     }
     async with AsyncMemory(cfg, llm=ScriptedLLM(), registry=registry, clock=clock) as mem:
         assert registry.origin("scorer", "pinboost") == "pinboost"
-        # ordered by their ``order``, whatever the config's order: decay, the plugin, context
-        assert [s.name for s in mem.scorers] == ["decay", "pinboost", "context"]
+        # ordered by their ``order``, whatever the config's order: decay, the plugin, context (temporal, on
+        # by default, shares the plugin's order 150 and comes first, as the built-in ones are built first)
+        assert [s.name for s in mem.scorers] == ["decay", "temporal", "pinboost", "context"]
         plain = (await mem.add("weekend plan: paddle the lake", user_id="alice", infer=False, memory_type="factual"))["results"][0]["id"]
         pinned = (
             await mem.add(

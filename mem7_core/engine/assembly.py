@@ -99,6 +99,8 @@ def build_providers(
             built_scorers.append(make("scorer", _Spec("decay", config.decay.model_dump()), None, "decay"))
         if config.context.enabled:
             built_scorers.append(make("scorer", _Spec("context", config.context.model_dump()), None, "context"))
+        if config.temporal.enabled:
+            built_scorers.append(make("scorer", _Spec("temporal", config.temporal.model_dump()), None, "temporal"))
         for spec in config.scorers:
             built_scorers.append(make("scorer", spec, None))
         built_scorers.extend(scorers or ())

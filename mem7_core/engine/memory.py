@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from ..config import GraphStoreConfig, MemoryConfig, default_data_dir, load_config
 from ..errors import ConfigError, FilterError
-from ..ids import iso, utc_now
+from ..ids import iso, parse_instant, utc_now
 from ..models import RESERVED_PAYLOAD_KEYS, AddResult, Item, Relation
 from ..plugins import PluginRegistry, get_registry
 from ..providers import LLM, Embedder, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
@@ -314,6 +314,7 @@ class AsyncMemory:
         memory_type: str | None = None,
         prompt: str | None = None,
         enable_graph: bool | None = None,
+        timestamp: datetime | str | float | None = None,
     ) -> AddResponse:
         """Remember what matters in ``messages`` for this scope.
 
@@ -327,6 +328,12 @@ class AsyncMemory:
         :param enable_graph: mem0's switch. ``False`` skips the graph path for this call; ``True``
             requires a graph store (else ``ConfigError``); ``None`` (default): the graph path runs
             when a graph store is configured.
+        :param timestamp: when the conversation happened (importing an old one), else now: an aware
+            ``datetime``; a naive one or an ISO-8601 string without offset (UTC); a date-only
+            string (midnight UTC); or Unix epoch seconds (an int or float; milliseconds are
+            refused). Memories this call creates get it as ``created_at`` and ``updated_at``,
+            memories it updates as ``updated_at``; the LLM's "today" is its date; history keeps
+            it as ``stated_at`` beside the wall-clock ``created_at``.
         :returns: ``{"results": [MemoryAction], "relations": [GraphRelationResult]}`` as plain dicts
             (relations: the graph's new or bumped triples, when a graph store is configured).
         """
@@ -340,6 +347,7 @@ class AsyncMemory:
             )
         meta = check_metadata(metadata)
         forced_type = inputs.memory_type(memory_type)
+        stated_at = parse_instant(timestamp, "timestamp") if timestamp is not None else None
         check_str(prompt, "prompt")
         normalised = normalise_messages(messages)
         check_messages(normalised, self.config.limits)  # sizes before anything else reads them
@@ -364,6 +372,7 @@ class AsyncMemory:
             prompt=prompt,
             infer=infer,
             with_graph=self.graph is not None and enable_graph is not False,
+            stated_at=stated_at,
         )
         with _budget.budget(self.config.operation_timeout_secs):  # one time budget for the add's LLM calls
             result = await self._write_path.run(request)
@@ -383,6 +392,7 @@ class AsyncMemory:
         rerank: bool = True,
         threshold: float | None = None,
         task_type: str | None = None,
+        now: datetime | str | float | None = None,
     ) -> SearchResponse:
         """The memories of this scope most relevant to ``query``, best first.
 
@@ -391,12 +401,18 @@ class AsyncMemory:
         :param threshold: drop hits whose final score is below it (the fused score in hybrid mode,
             after rerank and scorers; see ``retrieval`` in the config).
         :param task_type: skip query classification and use this task type for context scoring.
+        :param now: search as of this time (a datetime, ISO-8601 text with or without offset (none
+            means UTC; a date means its midnight UTC), or Unix epoch seconds): what the query's "last
+            week" or "two days ago" counts from (the ``temporal`` scorer) and the decay clock.
+            Default: the engine's clock. Rehearsal still stamps the engine's clock.
         :returns: ``{"results": [MemoryItem], "memories": same, "relations": [GraphRelationResult with score]}``
             (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
         check_text(query, "query", self.config.limits)
         inputs.non_empty_text(query, "query")
         check_str(task_type, "task_type")
+        clock = self._now()
+        as_of = clock if now is None else parse_instant(now, "now")
         inputs.positive_int(limit)
         if threshold is not None and not isinstance(threshold, (int, float)):
             raise ValueError(f"threshold must be a number, got {threshold!r}")
@@ -409,7 +425,8 @@ class AsyncMemory:
             rerank=rerank,
             threshold=threshold,
             task_type=task_type,
-            now=self._now(),
+            now=as_of,
+            accessed_at=clock,
         )
         items, relations = await self._read_path.run(query_)
         return {"results": items, "memories": items, "relations": scrub([r.to_dict() for r in relations])}  # type: ignore[typeddict-item]

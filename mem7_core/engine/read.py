@@ -47,6 +47,9 @@ class Query:
     threshold: float | None
     task_type: str | None
     now: datetime
+    """What the query's time expressions and the decay count from (the caller's ``now``, else the clock)."""
+    accessed_at: datetime | None = None
+    """The engine clock, stamped by rehearsal; ``None`` means ``now``."""
 
 
 class ReadPipeline:
@@ -90,19 +93,21 @@ class ReadPipeline:
         graph_search = self.spawn(self.graph.search(q.scope, q.text, q.limit)) if self.graph is not None else None
 
         vector, states = await self._embed_and_prepare(q, ctx)
-        hits = [hit_of(h) for h in await self._retrieve(q, vector, fetch)]
+        node = self.scorers.narrowing(q.node, states)
+        hits = [hit_of(h) for h in await self._retrieve(q, vector, fetch, node)]
         if use_reranker and hits:
             hits = await self._rerank(q.text, hits)
         self.scorers.score(hits, ctx, states)
         hits = self._cut(hits, q)
+        accessed = iso(q.accessed_at or q.now)
         if self.scorers.rehearses and hits:
-            self.spawn(self._rehearse([h.id for h in hits], q.scope, iso(q.now)))
+            self.spawn(self._rehearse([h.id for h in hits], q.scope, accessed))
         items = [item_from_payload(h.id, h.payload, score=h.score).to_dict() for h in hits]
 
         relations: list[Relation] = []
         if graph_search is not None and self.graph is not None:
             found: list[GraphRelation] = await graph_search
-            relations = self.graph.finish(found, self.scorers, states, ctx, threshold=q.threshold, now=iso(q.now))
+            relations = self.graph.finish(found, self.scorers, states, ctx, threshold=q.threshold, now=accessed)
         return items, relations
 
     # ------------------------------------------------------------------ stages
@@ -115,10 +120,11 @@ class ReadPipeline:
         )
         return embedded[0], states
 
-    async def _retrieve(self, q: Query, vector: Any, fetch: int) -> list[ScoredRecord]:
+    async def _retrieve(self, q: Query, vector: Any, fetch: int, node: Filter | None) -> list[ScoredRecord]:
+        """The best ``fetch`` in scope passing ``node`` (the caller's filter and the scorers' narrowing)."""
         if self.retriever is not None:
-            return await self.retriever.search(q.text, vector, q.scope, q.node, fetch)
-        return await self.view.search(vector, q.scope, fetch, q.node)
+            return await self.retriever.search(q.text, vector, q.scope, node, fetch)
+        return await self.view.search(vector, q.scope, fetch, node)
 
     async def _rerank(self, query: str, hits: list[ScoredHit]) -> list[ScoredHit]:
         assert self.reranker is not None

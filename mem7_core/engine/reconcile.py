@@ -98,8 +98,14 @@ def changes_of(
     scope: Scope,
     meta: Mapping[str, Any],
     now: str,
+    stated_at: str | None = None,
 ) -> tuple[Changes, list[ActionResult]]:
     """The records and history events of ``effects``, and the add's results, in order.
+
+    ``now`` is the wall-clock time of the write (the history events' ``created_at``);
+    ``stated_at``, the caller's ``timestamp``, dates what this add writes instead: new memories'
+    ``created_at`` / ``updated_at``, updated ones' ``updated_at`` (their ``created_at`` is kept),
+    and is recorded as each event's ``stated_at``.
 
     A text from fact ``idx`` gets the caller's ``forced_type``, else that fact's category (a text
     from no fact: factual); an UPDATE sets the memory's type only when one of those applies.
@@ -110,13 +116,14 @@ def changes_of(
             return forced_type
         return facts[idx].category if idx is not None else "factual"
 
+    at = stated_at or now
     out = Changes()
     results: list[ActionResult] = []
     for text, idx in effects.adds:
         mem_id = uuid7()
-        payload = new_payload(text, scope=scope, now=now, metadata=dict(meta), memory_type=type_of(idx))
+        payload = new_payload(text, scope=scope, now=at, metadata=dict(meta), memory_type=type_of(idx))
         out.inserts.append(VectorRecord(id=mem_id, vector=vector_of[text], payload=payload))
-        out.events.append(event(mem_id, None, text, "ADD", now, payload))
+        out.events.append(event(mem_id, None, text, "ADD", now, payload, stated_at=stated_at))
         results.append(
             ActionResult.model_construct(
                 id=mem_id, memory=text, event="ADD", action="ADD", old_value=None, new_value=text
@@ -130,13 +137,13 @@ def changes_of(
         payload.update(
             data=text,
             hash=text_hash(text),
-            updated_at=now,
+            updated_at=at,
             access_count=int(old.payload.get("access_count") or 0) + 1,
         )
         if forced_type or idx is not None:
             payload["memory_type"] = type_of(idx)
         out.changes.append((old, VectorRecord(id=mem_id, vector=vector_of[text], payload=payload)))
-        out.events.append(event(mem_id, old_text, text, "UPDATE", now, payload))
+        out.events.append(event(mem_id, old_text, text, "UPDATE", now, payload, stated_at=stated_at))
         results.append(
             ActionResult.model_construct(
                 id=mem_id, memory=text, event="UPDATE", action="UPDATE", old_value=old_text, new_value=text
@@ -145,7 +152,7 @@ def changes_of(
     for rec in (current[m] for m in effects.deletes):
         old_text = str(rec.payload.get("data", ""))
         out.removes.append(rec)
-        out.events.append(event(rec.id, old_text, None, "DELETE", now, rec.payload))
+        out.events.append(event(rec.id, old_text, None, "DELETE", now, rec.payload, stated_at=stated_at))
         results.append(
             ActionResult.model_construct(
                 id=rec.id, memory=old_text, event="DELETE", action="DELETE", old_value=old_text, new_value=None

@@ -5,6 +5,8 @@ or its dict): ``memory`` (the text), its scope ids, and optionally ``id``, ``met
 ``memory_type``, ``role``, ``actor_id``, the timestamps and ``access_count``. ``text``, ``hash`` and
 ``score`` are accepted and ignored (they are derived). Everything is checked before anything is
 written, so one bad item (named by its index and field) stops the whole call with nothing written.
+Timestamps may have any ISO-8601 offset (none means UTC); they are stored in the canonical UTC
+form (``mem7_core.ids.iso``), so time filters compare them as the instants they are.
 
 History convention: a restored memory gets one ``ADD`` event, a memory replaced by an import
 (``on_conflict="replace"``) an ``UPDATE`` event (stored text → imported text), both dated at the
@@ -18,12 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..ids import text_hash, uuid7
+from ..ids import iso, parse_instant, text_hash, uuid7
 from ..models import SCOPE_KEYS, Result, Scope, memory_type_of
 from ..unicode_safe import check_str, check_tree
 from .records import check_metadata
@@ -95,10 +96,11 @@ class RestoreItem(BaseModel):
         if v is None:
             return None
         try:
-            datetime.fromisoformat(v)
+            # Stored in the canonical UTC form (a naive time is UTC), as every time mem7 writes, so
+            # time filters compare it right; an export (already canonical) round-trips byte-exact.
+            return iso(parse_instant(v, "time"))
         except ValueError:
             raise ValueError("must be an ISO-8601 timestamp, e.g. 2024-01-02T03:04:05+00:00") from None
-        return v  # kept as given, so an export → import → export round trip is byte-exact
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """The scorer stage, shared by the read path's memories and the graph's relations.
 
-Scorers (decay, context, third parties') run in order; hits are re-sorted after each, best first.
+Scorers (decay, temporal, context, third parties') run in order; hits are re-sorted after each, best
+first; the hits a scorer marked ``dropped`` are removed after the last one.
 One error policy for both paths: a scorer's ``prepare`` or ``score`` that raises is logged and
 skipped (the hits keep the scores they had), so a third-party scorer cannot break a search.
 """
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..filters import And, Filter, parse_filters
 from ..models import ScoredRecord
 from ..providers import QueryContext, ScoredHit, Scorer
 
@@ -58,14 +60,32 @@ class ScorerStage:
             log.warning("search: scorer %r failed to prepare: %s", scorer.name, exc)
             return None
 
+    def narrowing(self, node: Filter | None, states: Sequence[Any]) -> Filter | None:
+        """``node`` (the caller's filter) ANDed with the filters the scorers narrow retrieval to."""
+        parts = [node] if node is not None else []
+        for scorer, state in zip(self.scorers, states):
+            try:
+                extra = parse_filters(scorer.narrows(state))
+            except Exception as exc:  # a third-party scorer must not break the search
+                log.warning("search: scorer %r gave a filter that does not parse, ignored: %s", scorer.name, exc)
+                continue
+            if extra is not None:
+                parts.append(extra)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
     def score(self, hits: list[ScoredHit], ctx: QueryContext, states: Sequence[Any], *, what: str = "memories") -> None:
-        """Score ``hits`` in place with every scorer in order, re-sorting after each."""
+        """Score ``hits`` in place with every scorer in order, re-sorting after each; then remove the
+        hits a scorer marked ``dropped``."""
         for scorer, state in zip(self.scorers, states):
             try:
                 scorer.score(hits, ctx, state)
             except Exception as exc:  # a third-party scorer must not break the results
                 log.warning("search: scorer %r failed on %s: %s", getattr(scorer, "name", scorer), what, exc)
             hits.sort(key=lambda h: -h.score)
+        if any(h.dropped for h in hits):
+            hits[:] = [h for h in hits if not h.dropped]
 
     def cut_candidates(self, hits: list[ScoredRecord], now: datetime, keep: int) -> list[ScoredRecord]:
         """An add's candidates for one fact, re-scored by the write-path scorers, best ``keep``."""

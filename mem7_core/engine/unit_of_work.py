@@ -49,9 +49,17 @@ read before it could commit (a :class:`StoreConflictError`)."""
 
 
 def event(
-    memory_id: str, old: str | None, new: str | None, kind: str, now: str, payload: Mapping[str, Any]
+    memory_id: str,
+    old: str | None,
+    new: str | None,
+    kind: str,
+    now: str,
+    payload: Mapping[str, Any],
+    *,
+    stated_at: str | None = None,
 ) -> HistoryEvent:
-    """The history event of one change (ADD / UPDATE / DELETE) made at ``now``.
+    """The history event of one change (ADD / UPDATE / DELETE) made at ``now`` (wall clock), by an
+    add that said when its conversation happened (``stated_at``, the caller's ``timestamp``).
 
     Built from values the engine made itself: no validation pass on the write path. Stored text
     that is not valid Unicode (an older version's) is escaped, so history can take it.
@@ -67,6 +75,7 @@ def event(
         is_deleted=kind == "DELETE",
         actor_id=scrub(payload.get("actor_id")),
         role=scrub(payload.get("role")),
+        stated_at=stated_at,
     )
 
 

@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..config import MemoryConfig
@@ -69,6 +70,10 @@ class AddRequest:
     prompt: str | None
     infer: bool
     with_graph: bool
+    stated_at: datetime | None = None
+    """The caller's ``timestamp``: when the conversation happened. Memories this add creates are
+    dated by it, updates stamp it as ``updated_at``, the prompts' "today" is its date, and history
+    records it as ``stated_at`` beside the wall-clock ``created_at``. ``None``: now."""
 
 
 @dataclass(slots=True)
@@ -122,7 +127,7 @@ class WritePipeline(WriteStage):
         assert self.graph is not None
         lines = [f"{m['role']}: {t}" for m in req.msgs if (t := text_of(m["content"]).strip())]
         result, graph = await asyncio.gather(
-            vector_path, self.graph.add(req.scope, lines, iso(self.clock())), return_exceptions=True
+            vector_path, self.graph.add(req.scope, lines, iso(self._at(req))), return_exceptions=True
         )
         if isinstance(result, BaseException):
             raise result
@@ -140,21 +145,21 @@ class WritePipeline(WriteStage):
         if not kept:
             return AddResult(results=[])
         vectors = await self.embedder.embed([t for _, t in kept], purpose="add")
-        now = iso(self.clock())
+        now, stated = iso(self.clock()), _stated(req)
         changes = Changes()
         for (m, text), vector in zip(kept, vectors):
             mem_id = uuid7()
             payload = new_payload(
                 text,
                 scope=req.scope,
-                now=now,
+                now=stated or now,
                 metadata=req.metadata,
                 memory_type=req.forced_type,
                 role=m["role"],
                 actor_id=m.get("name"),
             )
             changes.inserts.append(VectorRecord(id=mem_id, vector=vector, payload=payload))
-            changes.events.append(event(mem_id, None, text, "ADD", now, payload))
+            changes.events.append(event(mem_id, None, text, "ADD", now, payload, stated_at=stated))
         async with self.locks.hold(req.scope.key()):
             await self.uow.commit(changes)
         return AddResult(
@@ -178,9 +183,9 @@ class WritePipeline(WriteStage):
         seen = self.writes.begin(key)  # before candidates are retrieved: later writes are unseen
         try:
             if self._uses_one_call(req.prompt):
-                inferred = await self._extract_and_decide(req.msgs, texts, req.scope)
+                inferred = await self._extract_and_decide(req.msgs, texts, req.scope, self._at(req))
             else:
-                inferred = await self._extract_then_decide(req.msgs, texts, req.scope, req.prompt)
+                inferred = await self._extract_then_decide(req.msgs, texts, req.scope, req.prompt, self._at(req))
             if not inferred.facts:
                 return AddResult(results=[])
             # The new texts' vectors before the scope lock: nothing waits on an embedding call.
@@ -217,6 +222,10 @@ class WritePipeline(WriteStage):
                 texts[i] = f"{texts[i]}\n[image: {text}]".strip()
         return texts
 
+    def _at(self, req: AddRequest) -> datetime:
+        """The add's time: the caller's ``timestamp``, else now."""
+        return req.stated_at if req.stated_at is not None else self.clock()
+
     def _uses_one_call(self, prompt: str | None) -> bool:
         """One-call mode, unless a custom prompt written for one of the two calls is in play."""
         if self.config.add_mode != "one_call":
@@ -230,24 +239,29 @@ class WritePipeline(WriteStage):
 
     # ------------------------------------------------------------------ extract → candidates → decide
     async def _extract_then_decide(
-        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None
+        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None, at: datetime
     ) -> Inference:
-        """Two-call mode: extract (LLM 1) → embed the facts → their candidates → decide (LLM 2)."""
+        """Two-call mode: extract (LLM 1) → embed the facts → their candidates → decide (LLM 2).
+
+        ``at``: the add's time (its date is the prompt's "today"; decay of candidates is measured to it).
+        """
         assert self.ask is not None
         facts: list[Fact] = await self.ask(
-            self._extraction_messages(msgs, texts, scope, prompt), parse_facts, "fact extraction"
+            self._extraction_messages(msgs, texts, scope, prompt, at), parse_facts, "fact extraction"
         )
         if not facts:
             return Inference(facts, Plan(), {})
         fact_vectors = list(await self.embedder.embed([f.text for f in facts], purpose="add"))
         vector_of = {f.text: v for f, v in zip(facts, fact_vectors)}
-        pairs = await self._candidates(fact_vectors, scope)
+        pairs = await self._candidates(fact_vectors, scope, at)
         if not pairs or not _open_facts(facts, pairs):
             return Inference(facts, _plan_without_llm(facts, pairs), vector_of)
         decisions = await self.ask(self._decision_messages(facts, pairs), parse_decisions, "update decision")
         return Inference(facts, plan_changes(decisions, facts, pairs), vector_of)
 
-    async def _extract_and_decide(self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope) -> Inference:
+    async def _extract_and_decide(
+        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, at: datetime
+    ) -> Inference:
         """One-call mode: embed the conversation's sentences → their candidates → one LLM call for
         facts and decisions.
 
@@ -263,7 +277,7 @@ class WritePipeline(WriteStage):
         queries = retrieval_queries(lines)
         vectors = list(await self.embedder.embed(queries, purpose="add")) if queries else []
         vector_of = dict(zip(queries, vectors))  # a fact worded exactly as a sentence reuses its vector
-        pairs = await self._candidates(vectors, scope) if vectors else []
+        pairs = await self._candidates(vectors, scope, at) if vectors else []
         template = prompts.AGENT_EXTRACT_AND_UPDATE_PROMPT if agent_mode else prompts.USER_EXTRACT_AND_UPDATE_PROMPT
         user = prompts.EXTRACT_AND_UPDATE_USER.format(
             existing="\n".join(f"{i}: {text}" for i, (_, text) in enumerate(pairs)) or prompts.NO_EXISTING_MEMORIES,
@@ -276,7 +290,7 @@ class WritePipeline(WriteStage):
 
         facts, decisions = await self.ask(
             [
-                {"role": "system", "content": template.format(today=self.clock().date().isoformat())},
+                {"role": "system", "content": template.format(today=at.date().isoformat())},
                 {"role": "user", "content": user},
             ],
             parse,
@@ -289,10 +303,10 @@ class WritePipeline(WriteStage):
         return Inference(facts, plan_changes(decisions, facts, pairs), vector_of)
 
     def _extraction_messages(
-        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None
+        self, msgs: list[dict[str, Any]], texts: list[str], scope: Scope, prompt: str | None, at: datetime
     ) -> list[dict[str, Any]]:
         agent_mode = self.agent_mode(msgs, scope)
-        today = self.clock().date().isoformat()
+        today = at.date().isoformat()
         custom = prompt or self.config.custom_fact_extraction_prompt
         if custom:
             system = custom.replace("{today}", today)
@@ -321,7 +335,7 @@ class WritePipeline(WriteStage):
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    async def _candidates(self, vectors: list[Any], scope: Scope) -> list[Pair]:
+    async def _candidates(self, vectors: list[Any], scope: Scope, now: datetime) -> list[Pair]:
         """The union of each vector's nearest memories in scope (a fact's; in one_call mode a
         sentence's), as ``(id, text)``, oldest first. One ``search_many`` store round.
 
@@ -331,7 +345,6 @@ class WritePipeline(WriteStage):
         per_fact = self.config.candidates_per_fact
         fetch = per_fact * WRITE_PATH_OVERFETCH if self.scorers.on_write_path else per_fact
         found = await self.view.store.search_many(vectors, scope=scope, limit=fetch)  # one store round
-        now = self.clock()
         union: dict[str, tuple[str, dict[str, Any]]] = {}
         for hits in found:
             for h in self.scorers.cut_candidates(hits, now, per_fact):
@@ -367,9 +380,15 @@ class WritePipeline(WriteStage):
                 scope=scope,
                 meta=req.metadata,
                 now=iso(self.clock()),
+                stated_at=_stated(req),
             )
             await self.uow.commit(changes)
         return AddResult(results=results)
+
+
+def _stated(req: AddRequest) -> str | None:
+    """The caller's ``timestamp`` in the stored form, or ``None``."""
+    return iso(req.stated_at) if req.stated_at is not None else None
 
 
 def _open_facts(facts: list[Fact], pairs: list[Pair]) -> list[Fact]:

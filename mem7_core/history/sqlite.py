@@ -15,6 +15,7 @@ connection to ``":memory:"`` is a different database).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -31,15 +32,16 @@ from ..providers.history import (
     SQLITE_HISTORY_DELETE,
     SQLITE_HISTORY_INSERT,
     SQLITE_HISTORY_RESET,
-    SQLITE_HISTORY_SCHEMA,
     SQLITE_HISTORY_SELECT,
     HistoryStore,
     event_from_row,
     event_row,
+    sqlite_history_upgrade,
 )
 from ..providers.sqlite import retry_busy, storage_error
 
 T = TypeVar("T")
+log = logging.getLogger("mem7.history")
 
 _MEMORY = ":memory:"
 
@@ -134,9 +136,10 @@ class SQLiteHistoryStore(HistoryStore):
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in SQLITE_HISTORY_SCHEMA:
-                conn.execute(stmt)
+            added = sqlite_history_upgrade(conn)  # the table, or an older mem7's table brought up to date
             conn.execute("COMMIT")
+            if added:
+                log.info("history_store sqlite: added column(s) %s to %s", ", ".join(added), self.config.path)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +38,7 @@ class HistoryStore(Provider):
 
 HISTORY_COLUMNS: tuple[str, ...] = tuple(HistoryEvent.model_fields)
 """The columns of an audit row: the fields of :class:`HistoryEvent` (``id, memory_id, old_memory,
-new_memory, event, created_at, updated_at, is_deleted, actor_id, role``), in the order SQL history
+new_memory, event, created_at, updated_at, is_deleted, actor_id, role, stated_at``), in the order SQL history
 stores write and select them. The one list the SQLite schema, its statements and the row
 conversions below are built from."""
 
@@ -68,6 +69,31 @@ SQLITE_HISTORY_SELECT = (
 SQLITE_HISTORY_DELETE = "DELETE FROM history WHERE id = ?"
 """Delete one event by id (``executemany`` with ``(id,)`` rows)."""
 SQLITE_HISTORY_RESET = "DELETE FROM history"
+
+
+def sqlite_history_missing(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
+    """The :data:`HISTORY_COLUMNS` the ``history`` table of ``schema`` lacks (all when it has no such
+    table): a database an older mem7 made has no ``stated_at``."""
+    have = {str(row[1]) for row in conn.execute(f"PRAGMA {schema}.table_info(history)")}
+    return [c for c in HISTORY_COLUMNS if c not in have]
+
+
+def sqlite_history_upgrade(conn: sqlite3.Connection) -> list[str]:
+    """Create the ``history`` table if missing, and add the columns an older mem7's table lacks
+    (``ALTER TABLE history ADD COLUMN``, nullable: old rows read them as ``None``), in place.
+
+    Run it inside the caller's write transaction (``BEGIN IMMEDIATE``), so two processes opening
+    one old file do not both add a column. Returns the columns added to an existing table.
+    """
+    existed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'").fetchone()
+    for stmt in SQLITE_HISTORY_SCHEMA:
+        conn.execute(stmt)
+    if existed is None:
+        return []
+    missing = sqlite_history_missing(conn)
+    for column in missing:
+        conn.execute(f"ALTER TABLE history ADD COLUMN {column} {_SQLITE_TYPES.get(column, 'TEXT')}")
+    return missing
 
 
 def event_row(e: HistoryEvent) -> tuple[Any, ...]:

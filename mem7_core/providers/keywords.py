@@ -5,10 +5,13 @@ use these, so every store sees the same terms and gives the same keyword scores 
 
 BM25 over the memories of one scope: the keyword signal of hybrid retrieval.
 
-Offline, no downloads, no dependencies. The tokeniser lowercases, splits on anything that is not a
-letter or a digit (Unicode-aware; ``_`` splits too) and drops a short list of English function
-words (measured on LoCoMo: BM25 alone R@10 0.574 with them dropped, 0.535 without; a light plural
-stemmer added nothing to hybrid retrieval, so there is none).
+Offline, no downloads. The tokeniser lowercases, splits on anything that is not a letter or a
+digit (Unicode-aware; ``_`` splits too), drops a short list of English function words (measured on
+LoCoMo: BM25 alone R@10 0.574 with them dropped, 0.535 without) and, when asked (``stemmer=``, the
+engine's ``retrieval.stemmer``, ``"english"`` by default), reduces each word to its Snowball stem
+(``snowballstemmer``: "paintings" and "painted" both become "paint"; measured on LoCoMo: hybrid
+R@10 0.653 → 0.673, MRR 0.479 → 0.509). Stores that keep keywords of their own (pgvector, qdrant)
+tokenise without stemming unless their config says otherwise: what they stored was tokenised so.
 
 Scoring is Okapi BM25 with the Lucene idf, over the documents of the index::
 
@@ -30,8 +33,12 @@ import bisect
 import heapq
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+import snowballstemmer  # type: ignore[import-untyped]
 
 STOPWORDS: frozenset[str] = frozenset(
     [
@@ -50,20 +57,62 @@ STOPWORDS: frozenset[str] = frozenset(
 "may" is kept: in memories it is as often the month."""
 
 _WORD = re.compile(r"[^\W_]+")
+_STEMS_CACHED = 100_000
+"""At most this many words' stems are cached per language (the cache empties when full)."""
+_stemmers: dict[str, tuple[Any, dict[str, str]]] = {}
+_stem_lock = threading.Lock()
+
+
+def stemmer_languages() -> list[str]:
+    """The ``stemmer`` names :func:`tokenize` accepts (Snowball's algorithms: ``english``,
+    ``porter``, ``german``, ...)."""
+    return sorted(snowballstemmer.algorithms())
+
+
+def stem_words(words: Iterable[str], language: str) -> list[str]:
+    """Each word's Snowball stem in ``language`` (cached; safe from several threads).
+
+    >>> stem_words(["paintings", "painted", "volunteering"], "english")
+    ['paint', 'paint', 'volunt']
+    """
+    entry = _stemmers.get(language)
+    if entry is None:
+        if language not in snowballstemmer.algorithms():
+            raise ValueError(
+                f"stemmer {language!r} is not a Snowball language; use one of {', '.join(stemmer_languages())}"
+            )
+        entry = _stemmers.setdefault(language, (snowballstemmer.stemmer(language), {}))
+    algo, cache = entry
+    out: list[str] = []
+    for w in words:
+        stem = cache.get(w)
+        if stem is None:
+            with _stem_lock:  # a Snowball stemmer object keeps state while it works
+                stem = str(algo.stemWord(w))
+            if len(cache) >= _STEMS_CACHED:
+                cache.clear()
+            cache[w] = stem
+        out.append(stem)
+    return out
 _TERMS_CACHED = 1024
 """At most this many terms' contributions are cached per index (the cache empties when full)."""
 
 
-def tokenize(text: str, *, stopwords: bool = True) -> list[str]:
-    """Lowercased runs of letters and digits, function words dropped when ``stopwords``.
+def tokenize(text: str, *, stopwords: bool = True, stemmer: str | None = None) -> list[str]:
+    """Lowercased runs of letters and digits, function words dropped when ``stopwords``, each
+    reduced to its Snowball stem with ``stemmer`` (a language of :func:`stemmer_languages`).
 
-    >>> tokenize("Alice's book-club, since 2023!")
-    ['alice', 'book', 'club', 'since', '2023']
+    >>> tokenize("Alice's book-clubs, since 2023!")
+    ['alice', 'book', 'clubs', 'since', '2023']
+    >>> tokenize("Alice's book-clubs, since 2023!", stemmer="english")
+    ['alic', 'book', 'club', 'sinc', '2023']
     """
-    words = _WORD.findall(text.lower())
-    if not stopwords:
-        return words
-    return [w for w in words if w not in STOPWORDS]
+    words: list[str] = _WORD.findall(text.lower())
+    if stopwords:
+        words = [w for w in words if w not in STOPWORDS]
+    if stemmer is not None:
+        words = stem_words(words, stemmer)
+    return words
 
 
 def calibrate_bm25(score: float, idf_mass: float) -> float:
@@ -81,14 +130,32 @@ def _group_value(payload: Mapping[str, Any], key: str | None) -> Any:
     return value if isinstance(value, (str, int, float, bool)) else None
 
 
-class _Doc:
-    __slots__ = ("group", "length", "order", "tf")
+def _epoch(value: Any) -> float | None:
+    """An ISO-8601 ``created_at`` as seconds since the epoch (naive: UTC); None when unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).timestamp()
 
-    def __init__(self, tf: dict[str, int], length: int, group: Any, order: tuple[str, str]) -> None:
+
+_BY_TIME = ("time",)
+"""The one group of an index grouping by time: every dated memory of the scope."""
+
+
+class _Doc:
+    __slots__ = ("group", "length", "order", "tf", "ts")
+
+    def __init__(
+        self, tf: dict[str, int], length: int, group: Any, order: tuple[str, str], ts: float | None = None
+    ) -> None:
         self.tf = tf
         self.length = length
         self.group = group
         self.order = order
+        self.ts = ts
 
 
 class BM25Index:
@@ -97,16 +164,33 @@ class BM25Index:
     :param k1: term-frequency saturation.
     :param b: length normalisation (0: none, 1: full).
     :param stopwords: drop :data:`STOPWORDS` from documents and queries.
+    :param stemmer: reduce words to their Snowball stems in this language (None: as written).
     :param group_by: payload key whose value groups documents for neighbour expansion (or None).
+    :param max_gap_secs: group by time instead (``group_by`` is then ignored): every document with a
+        readable ``created_at`` is in one sequence, in creation order, and :meth:`neighbours` does
+        not cross two consecutive documents more than this many seconds apart.
     """
 
     def __init__(
-        self, *, k1: float = 1.2, b: float = 0.75, stopwords: bool = True, group_by: str | None = None
+        self,
+        *,
+        k1: float = 1.2,
+        b: float = 0.75,
+        stopwords: bool = True,
+        group_by: str | None = None,
+        max_gap_secs: float | None = None,
+        stemmer: str | None = None,
     ) -> None:
+        if max_gap_secs is not None and not max_gap_secs >= 0:
+            raise ValueError(f"max_gap_secs must be a number of seconds >= 0, got {max_gap_secs!r}")
         self.k1 = float(k1)
         self.b = float(b)
         self.stopwords = stopwords
+        if stemmer is not None:
+            stem_words((), stemmer)  # an unknown language fails here, not at the first add
+        self.stemmer = stemmer
         self.group_by = group_by
+        self.max_gap_secs = max_gap_secs
         self._docs: dict[str, _Doc] = {}
         self._len: dict[str, int] = {}
         self._postings: dict[str, dict[str, int]] = {}
@@ -138,7 +222,7 @@ class BM25Index:
 
     def terms(self, text: str) -> list[str]:
         """The distinct terms of ``text`` in first-seen order."""
-        return list(dict.fromkeys(tokenize(text, stopwords=self.stopwords)))
+        return list(dict.fromkeys(tokenize(text, stopwords=self.stopwords, stemmer=self.stemmer)))
 
     # ------------------------------------------------------------------ updates
     def add(self, doc_id: str, text: str, payload: Mapping[str, Any] | None = None) -> None:
@@ -147,12 +231,16 @@ class BM25Index:
             self.remove(doc_id)
         self._terms_cache.clear()
         payload = payload or {}
-        tokens = tokenize(text, stopwords=self.stopwords)
+        tokens = tokenize(text, stopwords=self.stopwords, stemmer=self.stemmer)
         tf: dict[str, int] = {}
         for tok in tokens:
             tf[tok] = tf.get(tok, 0) + 1
         order = (str(payload.get("created_at") or ""), doc_id)
-        doc = _Doc(tf, len(tokens), _group_value(payload, self.group_by), order)
+        if self.max_gap_secs is None:
+            doc = _Doc(tf, len(tokens), _group_value(payload, self.group_by), order)
+        else:
+            ts = _epoch(payload.get("created_at"))
+            doc = _Doc(tf, len(tokens), None if ts is None else _BY_TIME, order, ts)
         self._docs[doc_id] = doc
         self._len[doc_id] = doc.length
         self._total_len += doc.length
@@ -259,7 +347,8 @@ class BM25Index:
 
     # ------------------------------------------------------------------ neighbours
     def neighbours(self, doc_id: str, window: int) -> list[str]:
-        """Up to ``window`` documents before and after ``doc_id`` in its group, nearest first."""
+        """Up to ``window`` documents before and after ``doc_id`` in its group, nearest first
+        (grouping by time: not across a gap of more than ``max_gap_secs``)."""
         doc = self._docs.get(doc_id)
         if doc is None or doc.group is None or window < 1:
             return []
@@ -268,13 +357,25 @@ class BM25Index:
         if pos is None:
             pos = self._pos[doc.group] = {m[1]: k for k, m in enumerate(members)}
         i = pos[doc_id]
+        lo, hi = max(0, i - window), min(len(members) - 1, i + window)
+        gap = self.max_gap_secs
+        if gap is not None:  # stop at the first gap on each side
+            docs = self._docs
+            ts = doc.ts or 0.0
+            j = i
+            while j > lo and ts - (prev := docs[members[j - 1][1]].ts or 0.0) <= gap:
+                j, ts = j - 1, prev
+            lo, j, ts = j, i, doc.ts or 0.0
+            while j < hi and (nxt := docs[members[j + 1][1]].ts or 0.0) - ts <= gap:
+                j, ts = j + 1, nxt
+            hi = j
         out: list[str] = []
         for d in range(1, window + 1):
-            if i - d >= 0:
+            if i - d >= lo:
                 out.append(members[i - d][1])
-            if i + d < len(members):
+            if i + d <= hi:
                 out.append(members[i + d][1])
         return out
 
 
-__all__ = ["STOPWORDS", "BM25Index", "calibrate_bm25", "tokenize"]
+__all__ = ["STOPWORDS", "BM25Index", "calibrate_bm25", "stem_words", "stemmer_languages", "tokenize"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 class ScoredHit:
     """A memory or relation on its way out of search (or into the dedup prompt).
 
-    Scorers multiply ``score`` in place; the engine re-sorts after each scorer.
+    Scorers multiply ``score`` in place; the engine re-sorts after each scorer. A scorer that
+    filters sets ``dropped``: the engine removes the hit after the last scorer, before the
+    threshold and the limit.
     """
 
     id: str
@@ -30,6 +33,7 @@ class ScoredHit:
     last_accessed_at: str | None = None
     is_relation: bool = False
     payload: dict[str, Any] = field(default_factory=dict)
+    dropped: bool = False
 
 
 @dataclass(slots=True)
@@ -46,7 +50,7 @@ class QueryContext:
 class Scorer(Provider):
     """Adjusts scores after vector search and rerank.
 
-    ``order`` sets the sequence (lower first): decay is 100, context 200. ``prepare`` runs
+    ``order`` sets the sequence (lower first): decay is 100, temporal 150, context 200. ``prepare`` runs
     concurrently with the query embedding, so an LLM call there adds no sequential latency.
     """
 
@@ -58,6 +62,18 @@ class Scorer(Provider):
 
         :param ctx: the query context.
         :returns: state handed back to :meth:`score`.
+        """
+        return None
+
+    def narrows(self, state: Any) -> Mapping[str, Any] | None:
+        """A filter (the ``filters`` syntax, spec §7) that retrieval must also satisfy for this query.
+
+        Called with what :meth:`prepare` returned, before retrieval; the engine ANDs it with the
+        caller's filters, so the search returns the best memories *among* those passing it (e.g.
+        the temporal scorer's ``filter`` mode: ``{"created_at": {"gte": ..., "lt": ...}}``).
+        A filter that does not parse is logged and ignored.
+
+        :returns: ``None`` (the default): no narrowing.
         """
         return None
 

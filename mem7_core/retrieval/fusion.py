@@ -17,8 +17,9 @@ Two fusions (``retrieval.fusion``):
   uncalibrated scores but the values are tiny (≤ 2 / (k + 1)) and carry no similarity meaning.
 
 Neighbour expansion: ``final(d) = own(d) + weight · Σ max(own(n), 0)`` over ``d``'s neighbours
-(the memories just before and after it in the same group, e.g. the same session), so a turn next
-to a strong hit (the answer after a question) comes up with it.
+(the memories just before and after it in creation order: by time, not across a long pause, or
+sharing a group key such as ``run_id``), so a turn next to a strong hit (the answer after a
+question) comes up with it.
 
 ``calibrate_bm25``, ``cosine`` and ``cosines`` are the contract's (:mod:`mem7_core.providers.keywords`,
 :mod:`mem7_core.providers.vectors`), re-exported here.

@@ -74,15 +74,27 @@ class HybridRetriever:
         self.config = config
         self._store = store
         self._dense_search = dense_search
-        self.store_keywords = bool(store.capabilities.keyword_search) and not config.expand.enabled
+        ranks_keywords = bool(store.capabilities.keyword_search)
+        self.expanding = config.expanding(ranks_keywords)
+        """Neighbour expansion runs (``retrieval.expand.enabled``, null resolved for this store)."""
+        self.store_keywords = ranks_keywords and not self.expanding
         """Keywords are ranked by the store (its ``keyword_search``), not by per-scope indexes here:
         ``indexes`` then stays empty (expansion walks neighbours, which only the index knows)."""
         self.keyword_requests = 0
         """How many ``keyword_search`` calls this retriever made (tests count re-asks with it)."""
-        group = config.expand.group_by if config.expand.enabled else None
+        ex = config.expand
+        group = ex.group_by if self.expanding else None
+        gap = ex.max_gap_secs if self.expanding and ex.group_by is None else None
         self.indexes = ScopeIndexes(
             store,
-            lambda: BM25Index(k1=config.k1, b=config.b, stopwords=config.stopwords, group_by=group),
+            lambda: BM25Index(
+                k1=config.k1,
+                b=config.b,
+                stopwords=config.stopwords,
+                stemmer=config.stemmer,
+                group_by=group,
+                max_gap_secs=gap,
+            ),
             max_scopes=config.max_scopes,
         )
 
@@ -93,7 +105,7 @@ class HybridRetriever:
         cfg = self.config
         pool = max(fetch, cfg.candidates)
         fuse_rrf = cfg.mode == "hybrid" and cfg.fusion == "rrf"
-        expanding = cfg.expand.enabled
+        expanding = self.expanding
         window, beta = cfg.expand.window, cfg.expand.weight
         index = None if self.store_keywords else await self.indexes.get(scope)
 

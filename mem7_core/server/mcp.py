@@ -2,8 +2,8 @@
 
 Tools, each returning the Python API's result as JSON:
 
-- ``add_memory(text, user_id?, agent_id?, run_id?, metadata?, infer?)`` → ``{"results": [...]}``
-- ``search_memories(query, user_id?, agent_id?, run_id?, limit?, filters?, threshold?)`` → ``{"results": [...]}``
+- ``add_memory(text, user_id?, agent_id?, run_id?, metadata?, infer?, timestamp?)`` → ``{"results": [...]}``
+- ``search_memories(query, user_id?, agent_id?, run_id?, limit?, filters?, threshold?, now?)`` → ``{"results": [...]}``
 - ``list_memories(user_id?, agent_id?, run_id?, limit?, filters?)`` → ``{"results": [...]}``
 - ``delete_memory(memory_id, user_id?, agent_id?, run_id?)`` → ``{"message": ...}``
 
@@ -30,6 +30,7 @@ from ..engine.memory import AsyncMemory
 from ..errors import Mem7Error
 from ..models import SCOPE_KEYS, AddResult, ListResult, MessageResult, Result, SearchResult
 from .auth import Pin, Principal, ScopeForbidden, pinned_scope
+from .schemas import Timestamp
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
@@ -129,11 +130,16 @@ def build_server(
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
+        timestamp: Timestamp = None,
     ) -> dict[str, Any]:
+        """``timestamp``: when it was said, for an old conversation (ISO-8601, no offset = UTC, or Unix
+        epoch seconds); default now."""
         memory = holder.get()
         infer = infer and memory.llm is not None
         with _tool_errors():
-            added = await memory.add(text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer)
+            added = await memory.add(
+                text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer, timestamp=timestamp
+            )
             return _dump(added, AddResult)
 
     @server.tool(description="The memories most relevant to a query, best first, with scores.")
@@ -145,10 +151,12 @@ def build_server(
         limit: int = 10,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
+        now: str | float | None = None,
     ) -> dict[str, Any]:
         with _tool_errors():
             result = await holder.get().search(
-                query, **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters, threshold=threshold
+                query, **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters, threshold=threshold,
+                now=now,
             )
         return {"results": _dump(result, SearchResult)["results"]}
 

@@ -271,7 +271,7 @@ def _install_routes(app: FastAPI) -> None:
         return await memory.add(
             _messages(body.messages), user_id=scope.get("user_id"), agent_id=scope.get("agent_id"),
             run_id=scope.get("run_id"), metadata=body.metadata, filters=body.filters, infer=body.infer,
-            memory_type=body.memory_type, prompt=body.prompt,
+            memory_type=body.memory_type, prompt=body.prompt, timestamp=body.timestamp,
         )
 
     @app.post("/memories/search", response_model=SearchResult, response_model_exclude_none=True,
@@ -280,7 +280,7 @@ def _install_routes(app: FastAPI) -> None:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.search(
             body.query, **scope, limit=body.limit, filters=body.filters, rerank=body.rerank,
-            threshold=body.threshold, task_type=body.task_type,
+            threshold=body.threshold, task_type=body.task_type, now=body.now,
         )
 
     @app.get("/memories", response_model=ListResult, response_model_exclude_none=True, responses=_COMMON,

@@ -7,10 +7,11 @@ server policy: one request should not be able to ask a store for an unbounded re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ..ids import parse_instant
 from ..models import MemoryType, TaskType
 
 MAX_LIMIT = 10_000
@@ -22,6 +23,16 @@ def _scope_id() -> Any:
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _checked_timestamp(value: Any) -> Any:
+    """``timestamp`` checked by the engine's parser (a JSON ``true`` would pass as the integer 1)."""
+    if value is not None:
+        parse_instant(value, "timestamp")
+    return value
+
+
+Timestamp = Annotated[str | int | float | None, BeforeValidator(_checked_timestamp)]
 
 
 class Message(_Body):
@@ -47,6 +58,13 @@ class AddRequest(ScopeFields):
     infer: bool = True
     memory_type: MemoryType | None = None
     prompt: str | None = Field(None, description="a fact-extraction prompt for this call only")
+    timestamp: Timestamp = Field(
+        None,
+        description="when the conversation happened (importing an old one): ISO-8601 (no offset means UTC; a "
+        "date means its midnight UTC) or Unix epoch seconds; dates the memories this add writes and the LLM's "
+        "'today' (default: the server's clock)",
+        examples=["2023-05-08T13:56:00Z"],
+    )
 
 
 class SearchRequest(ScopeFields):
@@ -56,6 +74,11 @@ class SearchRequest(ScopeFields):
     rerank: bool = True
     threshold: float | None = None
     task_type: TaskType | None = None
+    now: str | int | float | None = Field(
+        None,
+        description="search as of this time: ISO-8601 (no offset means UTC) or Unix epoch seconds; what 'last "
+        "week' in the query counts from, and the decay clock (default: the server's clock)",
+    )
 
 
 class ListRequest(ScopeFields):

@@ -146,7 +146,7 @@ class HistoryConformance:
             make_event("m1", "ADD", old=None, new="likes tea"),
             make_event(
                 "m1", "UPDATE", old="likes tea", new="likes green tea",
-                updated_at=timestamp(10**9), actor_id="alice", role="user",
+                updated_at=timestamp(10**9), actor_id="alice", role="user", stated_at="2023-05-08T13:56:00+00:00",
             ),
             make_event("m1", "DELETE", old="likes green tea", new=None, is_deleted=True, role="assistant"),
         ]
@@ -160,6 +160,21 @@ class HistoryConformance:
         assert all(type(e.is_deleted) is bool for e in got)
         assert got[0].old_memory is None and got[0].updated_at is None and got[0].actor_id is None
         assert got[2].new_memory is None
+
+    async def test_stated_at_round_trips(self, history_store: HistoryStore) -> None:
+        """The time an ``add(timestamp=...)`` was told is kept beside the wall-clock ``created_at``,
+        in small batches and large ones (a store may write those another way, e.g. COPY), and an
+        event without one reads back ``None``."""
+        stated = ["2023-05-08T13:56:00+00:00", "1999-12-31T23:59:59.500000+00:00", None]
+        small = [make_event("m-stated", "ADD", new=str(i), stated_at=s) for i, s in enumerate(stated)]
+        large = [make_event("m-stated-big", new=str(i), stated_at=timestamp(-i - 1)) for i in range(200)]
+        await history_store.add_events(small)
+        await history_store.add_events(large)
+        got = await history_store.get("m-stated")
+        assert [e.stated_at for e in got] == stated
+        assert all(e.created_at != e.stated_at for e in got)
+        assert [e.stated_at for e in await history_store.get("m-stated-big")] == [e.stated_at for e in large]
+        assert "stated_at" in got[0].to_dict() and "stated_at" not in got[2].to_dict()
 
     async def test_hostile_text_round_trips_literally(self, history_store: HistoryStore) -> None:
         events = [

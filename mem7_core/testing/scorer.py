@@ -18,7 +18,8 @@ A scorer has no backend to conform to, so the suite checks what the engine relie
 no LLM and for one carrying a caller's ``task_type``; ``score`` adjusts ``hit.score`` of the hits it
 is given in place and returns ``None`` (the engine ignores a returned list and re-sorts the hits
 itself, so a scorer may reorder them but must not add, drop, replace or re-identify any, nor edit
-their payload, which is the stored record's); scores stay finite numbers; no hits, the state
+their payload, which is the stored record's; a scorer that filters sets ``hit.dropped`` instead, and
+the engine removes those hits after the last scorer); scores stay finite numbers; no hits, the state
 ``None`` (what the engine hands over when ``prepare`` failed), unicode text, and hits missing every
 optional field (no type, no timestamps, ``access_count`` 0, empty payload) all work;
 ``score_candidates``, when the scorer overrides it (the write path), keeps the same rules; the

@@ -37,7 +37,9 @@ own suite, :class:`~mem7_core.testing.KeywordSearchConformance` (the same ``vect
 
 Filter tests are skipped for operators missing from the store's ``capabilities.filter_operators``
 (and nested logic when ``capabilities.logical`` is False): the engine evaluates those itself.
-Every other answer must equal :func:`mem7_core.filters.evaluate` over the stored payloads.
+Every other answer must equal :func:`mem7_core.filters.evaluate` over the stored payloads. Ranges on
+``created_at`` / ``updated_at`` (stored as the engine stores them, :func:`mem7_core.ids.iso`) must
+select by instant, whatever form the bound was written in (``TIME_FILTER_CASES``).
 
 This module imports pytest, so it is only imported by tests (``import mem7_core`` never loads it).
 """
@@ -48,13 +50,15 @@ import asyncio
 import math
 import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
 
 from ..errors import MemoryNotFoundError
 from ..filters import Condition, Filter, Not, Or, evaluate, parse_filters
+from ..ids import iso
 from ..models import Scope, ScoredRecord, VectorRecord
 from ..providers.vector_store import VectorStore
 from ..providers.vectors import cosine
@@ -169,6 +173,73 @@ FILTER_CASES: list[tuple[str, dict[str, Any]]] = [
     ("not-own-user", {"NOT": [{"user_id": "cf-user"}]}),
     ("user-in-both", {"user_id": {"in": ["cf-user", "cf-other"]}}),
 ]
+
+
+
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+_MAY1 = _utc(2023, 5, 1)
+_JUNE1 = _utc(2023, 6, 1)
+_JUNE1_CEST = _utc(2023, 5, 31, 22)  # 2023-06-01T00:00:00+02:00
+
+TIME_CORPUS: list[tuple[datetime, datetime, str]] = [
+    # (created_at, updated_at, cat): stored as the engine stores times, ids.iso (canonical UTC).
+    # The neighbours of every bound below are here, one microsecond either side.
+    (_utc(2023, 4, 30, 23, 59, 59, 999999), _utc(2023, 4, 30, 23, 59, 59, 999999), "x"),
+    (_MAY1, _JUNE1, "y"),
+    (_utc(2023, 5, 1, 0, 0, 0, 1), _utc(2023, 5, 1, 0, 0, 0, 1), "x"),
+    (_utc(2023, 5, 15, 12), _utc(2024, 1, 1), "y"),
+    (_utc(2023, 5, 15, 12, 0, 0, 500000), _utc(2023, 5, 15, 12, 0, 0, 500000), "x"),
+    (_utc(2023, 5, 31, 21, 59, 59, 999999), _utc(2023, 6, 30, 23, 59, 59, 999999), "x"),
+    (_JUNE1_CEST, _JUNE1_CEST, "y"),
+    (_JUNE1, _utc(2023, 7, 1), "x"),
+    (_utc(2024, 2, 29, 1, 2, 3), _utc(2024, 2, 29, 1, 2, 3), "y"),
+]
+
+TimeCheck = Callable[[datetime, datetime, str], bool]
+"""The expected answer of a time filter for a record's (created_at, updated_at, cat), as instants."""
+
+TIME_FILTER_CASES: list[tuple[str, dict[str, Any], TimeCheck]] = [
+    ("gte-date-only", {"created_at": {"gte": "2023-05-01"}}, lambda c, u, k: c >= _MAY1),
+    ("gt-date-only-excludes-bound", {"created_at": {"gt": "2023-05-01"}}, lambda c, u, k: c > _MAY1),
+    ("lt-offset-excludes-bound", {"created_at": {"lt": "2023-06-01T00:00:00+02:00"}}, lambda c, u, k: c < _JUNE1_CEST),
+    ("lte-offset-includes-bound", {"created_at": {"lte": "2023-06-01T00:00:00+02:00"}},
+     lambda c, u, k: c <= _JUNE1_CEST),
+    ("closed-range", {"created_at": {"gte": "2023-05-01", "lt": "2023-06-01T00:00:00+02:00"}},
+     lambda c, u, k: _MAY1 <= c < _JUNE1_CEST),
+    ("closed-range-negative-offset", {"created_at": {"gte": "2023-05-01T00:00:00.000001Z",
+                                                     "lte": "2023-05-31T16:00:00-06:00"}},
+     lambda c, u, k: _utc(2023, 5, 1, 0, 0, 0, 1) <= c <= _JUNE1_CEST),
+    ("naive-is-utc", {"created_at": {"lte": "2023-05-01 00:00:00.000001"}},
+     lambda c, u, k: c <= _utc(2023, 5, 1, 0, 0, 0, 1)),
+    ("z-suffix", {"created_at": {"gt": "2023-05-15T12:00:00Z"}}, lambda c, u, k: c > _utc(2023, 5, 15, 12)),
+    ("epoch-seconds", {"created_at": {"lt": 1685577600}}, lambda c, u, k: c < _JUNE1),
+    ("epoch-float", {"created_at": {"gte": 1684152000.5}}, lambda c, u, k: c >= _utc(2023, 5, 15, 12, 0, 0, 500000)),
+    ("datetime-aware", {"created_at": {"gte": datetime(2023, 5, 31, 23, tzinfo=timezone(timedelta(hours=1)))}},
+     lambda c, u, k: c >= _JUNE1_CEST),
+    ("datetime-naive-is-utc", {"created_at": {"lt": datetime(2023, 5, 1)}}, lambda c, u, k: c < _MAY1),
+    ("updated-open-range", {"updated_at": {"gte": "2023-06-01"}}, lambda c, u, k: u >= _JUNE1),
+    ("updated-closed-range", {"updated_at": {"gt": "2023-05-31T22:00:00Z", "lte": "2023-07-01T02:00:00+02:00"}},
+     lambda c, u, k: _JUNE1_CEST < u <= _utc(2023, 7, 1)),
+    ("created-and-updated", {"created_at": {"lt": "2023-06-01"}, "updated_at": {"gte": "2023-06-01"}},
+     lambda c, u, k: c < _JUNE1 <= u),
+    ("range-and-metadata", {"created_at": {"gte": "2023-05-01", "lt": "2023-06-01"}, "cat": "x"},
+     lambda c, u, k: _MAY1 <= c < _JUNE1 and k == "x"),
+    ("eq-other-offset", {"created_at": "2023-06-01T00:00:00+02:00"}, lambda c, u, k: c == _JUNE1_CEST),
+    ("eq-date-only", {"created_at": {"eq": "2023-05-01"}}, lambda c, u, k: c == _MAY1),
+    ("ne-other-form", {"updated_at": {"ne": "2023-05-31T22:00:00.000Z"}}, lambda c, u, k: u != _JUNE1_CEST),
+    ("in-mixed-forms", {"created_at": {"in": ["2023-05-01", 1685570400]}}, lambda c, u, k: c in (_MAY1, _JUNE1_CEST)),
+    ("nin-mixed-forms", {"updated_at": {"nin": ["2023-06-01", "2024-01-01T01:00:00+01:00"]}},
+     lambda c, u, k: u not in (_JUNE1, _utc(2024, 1, 1))),
+    ("or-outside-may", {"OR": [{"created_at": {"lt": "2023-05-01"}}, {"created_at": {"gte": "2023-06-01"}}]},
+     lambda c, u, k: not _MAY1 <= c < _JUNE1),
+    ("not-may", {"NOT": [{"created_at": {"gte": "2023-05-01", "lt": "2023-06-01"}}]},
+     lambda c, u, k: not _MAY1 <= c < _JUNE1),
+]
+"""Time ranges (spec §7 on the engine's ``created_at`` / ``updated_at``): bound values in every form
+:func:`mem7_core.ids.parse_instant` takes, compared as instants, bounds included or excluded exactly."""
 
 HOSTILE_STRINGS: list[str] = [
     "it's",
@@ -754,6 +825,33 @@ class VectorStoreConformance:
             self.skip_unless_pushed_down(vector_store, node)
             assert len(await self.list_ids(vector_store, Scope(user_id="u1"), filters=node)) == n, filters
             assert len(await self.search_ids(vector_store, self.vec(0), Scope(user_id="u1"), filters=node)) == n
+
+    @pytest.mark.parametrize("case", TIME_FILTER_CASES, ids=[name for name, _, _ in TIME_FILTER_CASES])
+    async def test_time_range_filters_compare_instants(
+        self, vector_store: VectorStore, case: tuple[str, dict[str, Any], TimeCheck]
+    ) -> None:
+        """``created_at`` / ``updated_at`` filters select by instant: bounds in any offset, naive,
+        date-only, datetime or epoch form; boundaries exact; ANDed with metadata and the scope."""
+        _, filters, check = case
+        node = parse_filters(filters)
+        self.skip_unless_pushed_down(vector_store, node)
+        mine: list[VectorRecord] = []
+        theirs: list[VectorRecord] = []
+        for i, (created, updated, cat) in enumerate(TIME_CORPUS):
+            times: dict[str, Any] = {"created_at": iso(created), "updated_at": iso(updated), "cat": cat}
+            mine.append(self.record(f"tf-{i:02d}", seed=f"tf-{i}", user_id="tf-user", **times))
+            theirs.append(self.record(f"tf-o-{i:02d}", seed=f"tf-{i}", user_id="tf-other", **times))
+        await vector_store.insert(mine + theirs)
+        want = [r for r, (c, u, k) in zip(mine, TIME_CORPUS) if check(c, u, k)]
+        assert want == [r for r in mine if evaluate(node, r.payload)], "the reference semantics disagree"
+        scope = Scope(user_id="tf-user")
+        assert await self.list_ids(vector_store, scope, filters=node) == self.expected_order(want), filters
+        if want:
+            assert await self.list_ids(vector_store, scope, filters=node, limit=1) == self.expected_order(want)[:1]
+        q = self.vec("tf-query")
+        ranked = [r.id for r in sorted(want, key=lambda r: -cosine(q, r.vector))]  # type: ignore[arg-type]
+        assert await self.search_ids(vector_store, q, scope, filters=node, limit=len(mine) + 5) == ranked, filters
+        assert await self.search_ids(vector_store, q, scope, filters=node, limit=2) == ranked[:2], filters
 
     # ============================================================================ hostile input
     async def test_hostile_strings_stored_and_matched_literally(self, vector_store: VectorStore) -> None:

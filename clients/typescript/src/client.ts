@@ -229,6 +229,7 @@ export class MemoryEngine<S extends CallStyle = "rest"> {
           memory_type: options.memoryType,
           prompt: options.prompt,
           filters: options.filters,
+          timestamp: options.timestamp instanceof Date ? options.timestamp.toISOString() : options.timestamp,
         }),
       });
     }

@@ -94,6 +94,8 @@ export interface HistoryEvent {
   is_deleted: boolean;
   actor_id?: string;
   role?: string;
+  /** The `timestamp` the change's add was given (`created_at` is when it was written); only then. */
+  stated_at?: string;
 }
 
 export interface Health {
@@ -117,6 +119,13 @@ export interface AddOptions extends Scope {
   prompt?: string;
   /** Scope ids the mem0 way (`{user_id: ...}`). */
   filters?: Filters;
+  /**
+   * When the conversation happened, for importing an old one (default: now): a `Date`, an ISO-8601
+   * string (no offset means UTC; a date alone means its midnight UTC) or Unix epoch seconds (not
+   * milliseconds: `Date.now()` is refused; pass a `Date`). Dates the memories this add writes and
+   * the LLM's "today"; history keeps it as `stated_at`.
+   */
+  timestamp?: Date | string | number;
 }
 
 export interface SearchOptions extends Scope {

@@ -165,6 +165,28 @@ describe("MemoryEngine against mem7 serve", () => {
     assert.deepEqual((await admin.getAll({ agentId: "a1" })).results, []);
   });
 
+  test("add takes the time a conversation happened (timestamp)", async () => {
+    const said = "2023-05-08T13:56:00+00:00";
+    for (const timestamp of [new Date(Date.UTC(2023, 4, 8, 13, 56)), "2023-05-08T13:56:00", 1683554160]) {
+      const added = await admin.add("I moved to Paris", { userId: "dora", infer: false, timestamp });
+      const id = added.results[0]!.id;
+      const item = await admin.get(id);
+      assert.equal(item?.created_at, said);
+      assert.equal(item?.updated_at, said);
+      const [event] = await admin.history(id);
+      assert.equal(event!.stated_at, said);
+      assert.notEqual(event!.created_at, said);
+    }
+    await assert.rejects(admin.add("x", { userId: "dora", infer: false, timestamp: Date.now() }), (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.ok(err.problems.some((p) => p.loc.includes("timestamp")), JSON.stringify(err.problems));
+      assert.match(err.message, /divide by 1000/);
+      return true;
+    });
+    assert.equal((await admin.getAll({ userId: "dora" })).results.length, 3);
+    await admin.deleteAll({ userId: "dora" });
+  });
+
   test("positional calls (the original mem7's style) on a REST engine give the original's shapes", async () => {
     assert.equal(admin.style, "rest");
     const added = await admin.add([{ role: "user", content: "Frank rides a red bike" }], "frank", null, null, '{"k": 1}', false);

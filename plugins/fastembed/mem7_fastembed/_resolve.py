@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,31 +174,58 @@ def _link_or_copy(source: Path, link: Path) -> None:
         shutil.copyfile(source, link)
 
 
-def _build(local: LocalModel, target: Path) -> Path:
-    if _complete(target, local.onnx):
+def _populate(local: LocalModel, staging: Path) -> None:
+    _link_or_copy(local.onnx.resolve(), staging / MODEL_FILE)
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(local.tokenizer_dir / name, staging / name)
+    config_path = staging / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["max_length"] = _max_seq_length(local.tokenizer_dir)
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def _build(target: Path, complete: Callable[[Path], bool], populate: Callable[[Path], None]) -> Path:
+    if complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _link_or_copy(local.onnx.resolve(), staging / MODEL_FILE)
-        for name in TOKENIZER_FILES:
-            shutil.copyfile(local.tokenizer_dir / name, staging / name)
-        config_path = staging / "tokenizer_config.json"
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        config["max_length"] = _max_seq_length(local.tokenizer_dir)
-        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        if target.exists() and not _complete(target, local.onnx):
+        populate(staging)
+        if target.exists() and not complete(target):
             shutil.rmtree(target, ignore_errors=True)  # a leftover of a crashed run
         try:
             os.rename(staging, target)
         except OSError:
-            if _complete(target, local.onnx):  # another process won the race
+            if complete(target):  # another process won the race
                 return target
             raise
         return target
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_atomically(
+    name: str, cache_dir: str | None, complete: Callable[[Path], bool], populate: Callable[[Path], None]
+) -> Path:
+    """``<root>/<name>`` under the first writable cache root, built by ``populate`` unless ``complete``.
+
+    ``populate`` fills a temporary sibling, which is then renamed into place, so concurrent
+    processes never see a half-built directory (two may build it; the first rename wins).
+
+    :raises OSError: when no candidate directory is writable.
+    """
+    errors: list[str] = []
+    for root in cache_roots(cache_dir):
+        with contextlib.suppress(OSError):
+            if complete(root / name):
+                return root / name
+        try:
+            return _build(root / name, complete, populate)
+        except OSError as exc:
+            errors.append(f"{root}: {exc}")
+            log.debug("cannot assemble the model under %s: %s", root, exc)
+    raise OSError("no writable directory to assemble the model in: " + "; ".join(errors))
 
 
 def assemble(local: LocalModel, cache_dir: str | None = None) -> Path:
@@ -207,15 +235,6 @@ def assemble(local: LocalModel, cache_dir: str | None = None) -> Path:
     :raises OSError: when no candidate directory is writable.
     """
     name = f"all-MiniLM-L6-v2-int8-{_fingerprint(local)}"
-    errors: list[str] = []
-    for root in cache_roots(cache_dir):
-        with contextlib.suppress(OSError):
-            target = root / name
-            if _complete(target, local.onnx):
-                return target
-        try:
-            return _build(local, root / name)
-        except OSError as exc:
-            errors.append(f"{root}: {exc}")
-            log.debug("cannot assemble the model under %s: %s", root, exc)
-    raise OSError("no writable directory to assemble the model in: " + "; ".join(errors))
+    return build_atomically(
+        name, cache_dir, lambda directory: _complete(directory, local.onnx), lambda staging: _populate(local, staging)
+    )

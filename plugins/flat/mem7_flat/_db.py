@@ -41,7 +41,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mem7_core.models import HistoryEvent
-from mem7_core.providers.history import SQLITE_HISTORY_INSERT, SQLITE_HISTORY_SCHEMA, event_row
+from mem7_core.providers.history import (
+    SQLITE_HISTORY_INSERT,
+    event_row,
+    sqlite_history_missing,
+    sqlite_history_upgrade,
+)
 from mem7_core.providers.sqlite import retry_busy, storage_error
 
 log = logging.getLogger("mem7.flat")
@@ -67,7 +72,6 @@ _STORE_SCHEMA = (
     )""",
     "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op INTEGER NOT NULL)",
 )
-_SCHEMA = _STORE_SCHEMA + SQLITE_HISTORY_SCHEMA
 
 
 def encode_payload(payload: dict[str, Any]) -> str:
@@ -134,6 +138,8 @@ class StoreDB:
                     conn.close()
                     return False
                 self._retry(lambda: self._init(conn))
+            elif sqlite_history_missing(conn):  # an older mem7's file: its history table brought up to date
+                self._retry(lambda: self._upgrade(conn))
         except BaseException:
             conn.close()
             raise
@@ -146,14 +152,29 @@ class StoreDB:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in _SCHEMA:
+            for stmt in _STORE_SCHEMA:
                 conn.execute(stmt)
+            sqlite_history_upgrade(conn)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (str(FORMAT),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        """Add the history columns a file made by an older mem7 lacks (``stated_at``), in place."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            added = sqlite_history_upgrade(conn)  # checks again under the write lock
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if added:
+            log.info("flat: added history column(s) %s", ", ".join(added))
 
     def _retry(self, fn: Callable[[], T]) -> T:
         return retry_busy(fn, self.busy_timeout_ms)

@@ -26,6 +26,7 @@ from mem7_core.providers.history import (
     SQLITE_HISTORY_RESET,
     SQLITE_HISTORY_SELECT,
     event_from_row,
+    sqlite_history_missing,
 )
 
 from ._db import StoreDB
@@ -80,7 +81,6 @@ class FlatHistoryStore(HistoryStore):
         assert conn is not None
         if db.meta("migrated_history") is not None:
             return
-        cols = ", ".join(HISTORY_COLUMNS)
         try:
             conn.execute("ATTACH DATABASE ? AS legacy", (legacy,))
         except sqlite3.Error as exc:
@@ -90,6 +90,8 @@ class FlatHistoryStore(HistoryStore):
             has = conn.execute(
                 "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = 'history'"
             ).fetchone()
+            lacks = set(sqlite_history_missing(conn, "legacy"))  # an older file: no stated_at
+            cols = ", ".join(c for c in HISTORY_COLUMNS if c not in lacks)
             with db.transaction() as tx:
                 if db.meta("migrated_history") is None:
                     n = 0

@@ -13,10 +13,12 @@ One table (``table_name``, default ``mem7_history``; mem0's columns plus an iden
     is_deleted  boolean NOT NULL DEFAULT false
     actor_id    text
     role        text
+    stated_at   text                                  the time an add was told (its ``timestamp``)
 
-indexed on ``(memory_id, created_at, seq)``. ``get`` returns a memory's events ordered by
-``created_at`` then ``seq``. ``add_events`` is one transaction (executemany, or COPY for large
-batches): all rows or none, and a duplicate event id fails the whole batch.
+(a table made by an older mem7, without ``stated_at``, gets it added in place), indexed on
+``(memory_id, created_at, seq)``. ``get`` returns a memory's events ordered by ``created_at`` then
+``seq``. ``add_events`` is one transaction (executemany, or COPY for large batches): all rows or
+none, and a duplicate event id fails the whole batch.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ _COLUMNS = (
     "is_deleted",
     "actor_id",
     "role",
+    "stated_at",
 )
+_ADDED_LATER = ("stated_at",)
+"""Nullable columns a table made by an older mem7 lacks: added in place when the store starts."""
 _COPY_AT = 64
 """Batches of at least this many events are written with COPY (one round trip)."""
 
@@ -121,7 +126,8 @@ class PgHistoryStore(PgBase, HistoryStore):
                     "updated_at text, "
                     "is_deleted boolean NOT NULL DEFAULT false, "
                     "actor_id text, "
-                    "role text)"
+                    "role text, "
+                    "stated_at text)"
                 ).format(t)
             )
             cur = await conn.execute(
@@ -129,6 +135,12 @@ class PgHistoryStore(PgBase, HistoryStore):
                 [self._regname],
             )
             have = {r[0] for r in await cur.fetchall()}
+            if "memory_id" in have:  # a mem7 history table, maybe an older mem7's: bring it up to date
+                for column in (c for c in _ADDED_LATER if c not in have):
+                    await conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
+                        t, sql.Identifier(column)
+                    ))
+                    have.add(column)
             missing = [c for c in ("seq", *_COLUMNS) if c not in have]
             if missing:
                 raise ConfigError(
@@ -157,6 +169,7 @@ class PgHistoryStore(PgBase, HistoryStore):
                 bool(e.is_deleted),
                 _text(e.actor_id, "actor_id"),
                 _text(e.role, "role"),
+                _text(e.stated_at, "stated_at"),
             )
             for e in events
         ]
@@ -184,7 +197,7 @@ class PgHistoryStore(PgBase, HistoryStore):
                         await cur.executemany(self._insert, rows)
                     return
                 async with conn.cursor() as cur, cur.copy(self._copy) as copy:
-                    copy.set_types(["text", "text", "text", "text", "text", "text", "text", "bool", "text", "text"])
+                    copy.set_types(["bool" if c == "is_deleted" else "text" for c in _COLUMNS])
                     for row in rows:
                         await copy.write_row(row)
 

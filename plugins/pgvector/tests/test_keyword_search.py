@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
+from mem7_core.filters import parse_filters
 from mem7_core.models import Scope, VectorRecord
 from mem7_core.providers import VectorStore
 from mem7_core.providers.keywords import BM25Index
@@ -63,6 +64,22 @@ async def seeded(pg_config: Any, table_name: str):
 
 
 ALICE = {rid: text for rid, text, _ in CORPUS}
+
+
+async def test_keyword_search_with_a_created_at_range(pg_config: Any, table_name: str):
+    """The created_at range's index conjunct is valid in the keyword statement's join, and exact."""
+    s = PgVectorStore.from_config(pg_config(collection_name=table_name, dims=DIMS))
+    stamp = "2024-01-01T00:00:{:02d}+00:00".format
+    await s.insert([
+        VectorRecord(id=rid, vector=vec(i), payload={"data": text, "user_id": "alice", "created_at": stamp(i)})
+        for i, (rid, text, _) in enumerate(CORPUS)
+    ])
+    node = parse_filters({"created_at": {"gte": "2024-01-01T01:00:03+01:00", "lt": 1704067208}})
+    got = pairs(await s.keyword_search("tea coffee Alice", scope=Scope(user_id="alice"), limit=50, filters=node))
+    every = pairs(await s.keyword_search("tea coffee Alice", scope=Scope(user_id="alice"), limit=50))
+    inside = {rid for i, (rid, _, _) in enumerate(CORPUS) if 3 <= i < 8}
+    assert got and got == [(rid, score) for rid, score in every if rid in inside]
+    await s.aclose()
 
 
 class TestPgKeywordSearch(KeywordSearchConformance):

@@ -9,6 +9,7 @@ import multiprocessing
 import socket
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError
 from mem7_core.filters import evaluate, parse_filters
+from mem7_core.ids import iso
 from mem7_core.models import Scope, VectorRecord
 from mem7_core.plugins import PluginRegistry
 from mem7_core.testing.history import make_event, write_events_worker
@@ -583,6 +585,29 @@ async def test_search_can_use_the_hnsw_index_and_exact_mode_never_does(pg_config
     want = [h.id for h in await s.search(vec(5), scope=Scope(user_id="u1"), limit=7)]
     assert [h.id for h in await exact.search(vec(5), scope=Scope(user_id="u1"), limit=7)] == want
     await exact.aclose()
+    await s.aclose()
+
+
+async def test_a_created_at_range_is_exact_and_scans_the_scope_index(pg_config: Any, table_name: str):
+    s = PgVectorStore.from_config(pg_config(collection_name=table_name, dims=DIMS))
+    start = datetime(2023, 5, 1, tzinfo=UTC)
+    stamps = [iso(start + timedelta(hours=7 * i, microseconds=i % 3)) for i in range(60)]
+    await s.insert([rec(f"t{i:02d}", i, created_at=stamps[i], user_id="u1" if i % 2 else "u2") for i in range(60)])
+    node = parse_filters({"created_at": {"gte": "2023-05-03", "lt": "2023-05-10T00:00:00+02:00"}})
+    lo, hi = datetime(2023, 5, 3, tzinfo=UTC), datetime(2023, 5, 9, 22, tzinfo=UTC)
+    want = [f"t{i:02d}" for i in range(1, 60, 2) if lo <= datetime.fromisoformat(stamps[i]) < hi]
+    assert want and [r.id for r in await s.list(scope=Scope(user_id="u1"), filters=node)] == want
+    where, params, residual = s._where(Scope(user_id="u1"), node)
+    assert residual is None
+    pool = s._pool
+    assert pool is not None
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        await conn.execute("SET LOCAL enable_bitmapscan = off")
+        select = sql.SQL("EXPLAIN SELECT id FROM {}{} ORDER BY created_at, id").format(s._table, where)
+        plan = [r[0] for r in await (await conn.execute(select, params)).fetchall()]
+    assert any(f"{table_name}_user_idx" in line for line in plan), plan
+    assert any("Index Cond" in line and "created_at >=" in line and "created_at <" in line for line in plan), plan
     await s.aclose()
 
 

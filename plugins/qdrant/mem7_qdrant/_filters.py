@@ -11,6 +11,10 @@ with a number (below 2**53 in magnitude), ``contains`` with a non-string value (
 or ``""``, ``icontains`` with ``""``. Narrowed in Qdrant, then re-checked: ``gt``/``gte``/``lt``/
 ``lte`` with a string (Qdrant has no string ranges), ``contains``/``icontains`` with a non-empty
 string (substring and case folding: Qdrant's text match is token based, not mem7's substring).
+A ``created_at`` range with a bound in mem7's own timestamp form (what ``parse_filters`` makes of
+every time bound) runs on the integer order key (``_mem7.o``, string order = key order) in Qdrant,
+so only the records in range (and any whose ``created_at`` is a string of another form) come back
+to be re-checked.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from qdrant_client.http import models
 
 from mem7_core.filters import And, Condition, Filter, Not
 
-from ._encoding import RESERVED_KEY, Unmatchable, key_token, scalar_token, value_token
+from ._encoding import RESERVED_KEY, Unmatchable, key_token, order_key, scalar_token, value_token
 
 KEYS = f"{RESERVED_KEY}.k"
 TYPES = f"{RESERVED_KEY}.y"
@@ -33,6 +37,10 @@ NUMBERS = f"{RESERVED_KEY}.n"
 ORDER = f"{RESERVED_KEY}.o"
 
 _EXACT_FLOAT = 2.0**53
+_ORDER_SLACK = 1024
+"""How far an order-key range bound is moved (outwards for ``upper``, inwards for ``lower``): Qdrant
+ranges travel as f64, so keys past 2**53 (times after the year 2112; at most about 2**59, the year
+9999) are rounded on the way, by at most 32."""
 
 
 class _Const:
@@ -142,6 +150,8 @@ def _leaf(cond: Condition) -> tuple[Approx, Approx, bool]:
             c = _not(c)  # holds when the key is absent: must_not of a missing field is true
         return c, c, True
     if op in ("gt", "gte", "lt", "lte"):
+        if cond.key == "created_at" and isinstance(want, str) and (key := order_key(want)) is not None:
+            return _created_range(kt, op, key)
         return _ordering(kt, op, want)
     if op == "contains":
         return _contains(kt, want)
@@ -177,6 +187,22 @@ def _ordering(kt: str, op: str, want: Any) -> tuple[Approx, Approx, bool]:
     widened = math.nextafter(bound, -math.inf if upward else math.inf)
     wide = _range(kt, "gte" if upward else "lte", widened)
     return wide, FALSE, False
+
+
+def _created_range(kt: str, op: str, key: int) -> tuple[Approx, Approx, bool]:
+    """A ``created_at`` range with a mem7 timestamp bound (its order ``key``), on the order key.
+
+    Records with an order key compare as their strings do; records whose ``created_at`` is a string
+    without one (another form) are kept for the re-check; anything else never matches a string bound.
+    """
+    upward = op in ("gt", "gte")
+    outer = key - _ORDER_SLACK if upward else key + _ORDER_SLACK
+    inner = key + _ORDER_SLACK if upward else key - _ORDER_SLACK
+    side = "gte" if upward else "lte"
+    keyed = models.FieldCondition(key=ORDER, range=models.Range(**{side: outer}))
+    unkeyed = models.Filter(must=[_is_type(kt, "s"), models.IsEmptyCondition(is_empty=models.PayloadField(key=ORDER))])
+    surely = models.FieldCondition(key=ORDER, range=models.Range(**{side: inner}))
+    return _or([keyed, unkeyed]), surely, False
 
 
 def _contains(kt: str, want: Any) -> tuple[Approx, Approx, bool]:

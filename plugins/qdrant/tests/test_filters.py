@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -153,3 +153,66 @@ def test_store_answers_like_the_reference(payloads: list[dict[str, Any]], node: 
         await store.aclose()
 
     asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------------------- created_at ranges
+_created = st.one_of(
+    _stamps,
+    st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00", "2024-01-01", "2024-01-01 00:00:00", "", 5]),
+)
+_created_ranges = st.builds(
+    lambda op, bound: Condition("created_at", op, bound), st.sampled_from(["gt", "gte", "lt", "lte"]), _stamps
+)
+_created_trees = st.recursive(
+    _created_ranges,
+    lambda inner: st.one_of(
+        st.builds(lambda xs: And(tuple(xs)), st.lists(inner, min_size=1, max_size=2)),
+        st.builds(lambda xs: Or(tuple(xs)), st.lists(inner, min_size=1, max_size=2)),
+        st.builds(Not, inner),
+    ),
+    max_leaves=3,
+)
+
+
+@SETTINGS
+@given(stamps=st.lists(st.one_of(st.none(), _created), min_size=1, max_size=12), node=_created_trees)
+def test_created_at_ranges_on_the_order_key_answer_like_the_reference(stamps: list[Any], node: Any) -> None:
+    async def run() -> None:
+        store = QdrantVectorStore(QdrantVectorStore.Config(dims=4))
+        recs = [
+            VectorRecord(f"r{i}", [1.0, i / 10, (i % 3) / 3, (i % 4) / 7 + 0.01],
+                         {"user_id": "u"} if stamp is None else {"user_id": "u", "created_at": stamp})
+            for i, stamp in enumerate(stamps)
+        ]
+        await store.insert(recs)
+        want = {r.id for r in recs if evaluate(node, r.payload)}
+        scope = Scope(user_id="u")
+        assert {r.id for r in await store.list(scope=scope, filters=node)} == want
+        assert {h.id for h in await store.search([1.0, 0.0, 0.0, 0.0], scope=scope, limit=20, filters=node)} == want
+        await store.aclose()
+
+    asyncio.run(run())
+
+
+async def test_a_created_at_range_is_narrowed_in_qdrant_to_the_records_in_range() -> None:
+    store = QdrantVectorStore(QdrantVectorStore.Config(dims=4))
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    stamps = [(start + timedelta(days=i, microseconds=i % 2)).isoformat() for i in range(120)]
+    others = ["2023-02-01T00:00:00Z", "2023-02-01 00:00:00", 17]  # not mem7's form: re-checked, never lost
+    payloads = [{"user_id": "u", "created_at": s} for s in stamps + others]
+    await store.insert([VectorRecord(f"r{i:03d}", [1.0, i / 100, 0.5, 0.25], p) for i, p in enumerate(payloads)])
+    node = parse_filters({"created_at": {"gte": "2023-02-01", "lt": "2023-02-08T00:00:00+01:00"}})
+    lo, hi = datetime(2023, 2, 1, tzinfo=UTC), datetime(2023, 2, 7, 23, tzinfo=UTC)
+    in_range = {f"r{i:03d}" for i, s in enumerate(stamps) if lo <= datetime.fromisoformat(s) < hi}
+    assert len(in_range) == 7
+    want = in_range | {"r120"}  # "2023-02-01T00:00:00Z" >= "2023-02-01T00:00:00+00:00" as strings
+    assert {r.id for r in await store.list(scope=Scope(user_id="u"), filters=node)} == want
+    got = await store.search([1.0, 0.0, 0.0, 0.0], scope=Scope(user_id="u"), limit=3, filters=node)
+    assert len(got) == 3 and {h.id for h in got} <= want
+    # What Qdrant itself returns for the translated filter: the range and the two other strings,
+    # not the scope's other 113 records.
+    flt = qf.combine(qf.scope_conditions([("user_id", "u")]), qf.translate(node).upper)
+    name = store.config.collection_name
+    counted = await store._call("counting", lambda c: c.count(collection_name=name, count_filter=flt, exact=True))
+    assert counted.count == len(in_range) + 2
+    await store.aclose()

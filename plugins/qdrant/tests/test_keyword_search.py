@@ -282,7 +282,9 @@ def engine_config(retrieval: dict[str, Any]) -> dict[str, Any]:
         "embedder": {"provider": "hash"},
         "vector_store": {"provider": "qdrant", "config": {"location": ":memory:", "keyword_search": True}},
         "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-        "retrieval": retrieval,
+        # The engine's own index compared like with like: words as written (Qdrant's keywords are
+        # not stemmed) and no neighbour expansion (off anyway while Qdrant ranks the keywords).
+        "retrieval": {"stemmer": None, "expand": {"enabled": False}} | retrieval,
     }
 
 
