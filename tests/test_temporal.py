@@ -272,8 +272,9 @@ def test_rest_search_passes_now() -> None:
         assert [r["id"] for r in got.json()["results"]] == [MAY_2023], got.text
         got = http.post("/memories/search", json={**body, "now": datetime(2024, 6, 12, tzinfo=UTC).timestamp()})
         assert [r["id"] for r in got.json()["results"]] == [MAY_2024], got.text
-        bad = http.post("/memories/search", json={**body, "now": "someday"})
-        assert bad.status_code == 422 and "now" in json.dumps(bad.json()), bad.text
+        for wrong in ("someday", True):  # JSON true is not the epoch second 1
+            bad = http.post("/memories/search", json={**body, "now": wrong})
+            assert bad.status_code == 422 and "now" in json.dumps(bad.json()), bad.text
 
 
 async def test_mcp_search_passes_now(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ def stem_words(words: Iterable[str], language: str) -> list[str]:
             cache[w] = stem
         out.append(stem)
     return out
+
+
 _TERMS_CACHED = 1024
 """At most this many terms' contributions are cached per index (the cache empties when full)."""
 

@@ -151,7 +151,7 @@ def build_server(
         limit: int = 10,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
-        now: str | float | None = None,
+        now: Timestamp = None,
     ) -> dict[str, Any]:
         with _tool_errors():
             result = await holder.get().search(

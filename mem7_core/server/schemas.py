@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from ..ids import parse_instant
 from ..models import MemoryType, TaskType
@@ -25,14 +25,16 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _checked_timestamp(value: Any) -> Any:
-    """``timestamp`` checked by the engine's parser (a JSON ``true`` would pass as the integer 1)."""
+def _checked_instant(value: Any, info: ValidationInfo) -> Any:
+    """A time field (``timestamp``, ``now``) checked by the engine's parser before pydantic's own
+    coercion, which would take a JSON ``true`` as the integer 1 (1970)."""
     if value is not None:
-        parse_instant(value, "timestamp")
+        parse_instant(value, info.field_name or "time")
     return value
 
 
-Timestamp = Annotated[str | int | float | None, BeforeValidator(_checked_timestamp)]
+Timestamp = Annotated[str | int | float | None, BeforeValidator(_checked_instant)]
+"""A caller's time in a request body or tool argument: what :func:`mem7_core.ids.parse_instant` accepts."""
 
 
 class Message(_Body):
@@ -74,7 +76,7 @@ class SearchRequest(ScopeFields):
     rerank: bool = True
     threshold: float | None = None
     task_type: TaskType | None = None
-    now: str | int | float | None = Field(
+    now: Timestamp = Field(
         None,
         description="search as of this time: ISO-8601 (no offset means UTC) or Unix epoch seconds; what 'last "
         "week' in the query counts from, and the decay clock (default: the server's clock)",
