@@ -25,6 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -267,8 +268,18 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def _instant_arg(value: str | None) -> str | float | None:
-    """A time option as the engine takes it: digits are Unix epoch seconds, anything else ISO-8601 text."""
+    """A time option as the engine takes it: digits are Unix epoch seconds, anything else ISO-8601
+    text — except eight digits that form a calendar date, read as ISO-8601's basic ``YYYYMMDD``
+    (``20230508`` is 8 May 2023, not 23 August 1970)."""
     if value is not None and re.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*", value):
+        digits = value.strip()
+        if len(digits) == 8 and digits.isdigit():
+            try:
+                date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+            except ValueError:
+                pass
+            else:
+                return digits
         return float(value)
     return value
 
@@ -610,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-infer", action="store_true", help="store the text verbatim, without the LLM")
     p.add_argument("--type", choices=MEMORY_TYPE_CHOICES, help="memory type of everything stored")
     p.add_argument("--at", metavar="TIME", help="when it was said, for an old conversation (ISO-8601, no offset = "
-                   "UTC; a date = its midnight UTC; or epoch seconds); default now")
+                   "UTC; a date = its midnight UTC, also as YYYYMMDD; or epoch seconds); default now")
 
     p = command("search", "find the memories most relevant to a query", cmd_search)
     p.add_argument("query", nargs="*", metavar="QUERY", help="the query ('-' or nothing: read stdin)")

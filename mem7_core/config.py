@@ -55,6 +55,11 @@ class LlmConfig(ProviderSpec):
 
 class EmbedderConfig(ProviderSpec):
     provider: str = "openai"
+    allow_model_change: bool = False
+    """Open a vector store that another model of the same dims wrote (by default a
+    :class:`~mem7_core.errors.ConfigError`): for the same model under another name. Vectors of two
+    different models are not comparable, so search would rank by noise. The next write records
+    this embedder as the store's. Other dims are always refused (every add and search would fail)."""
 
 
 class VectorStoreConfig(ProviderSpec):
@@ -125,7 +130,9 @@ class ExpandConfig(_Section):
     """Neighbour expansion (retrieval): a memory next to a strong hit gains.
 
     ``final = own + weight · Σ own(neighbour)`` over the ``window`` memories before and after it in
-    creation order (``created_at``, then insertion) among the memories of its scope:
+    creation order (``created_at``, then insertion) among the memories of its scope; and, before
+    that, its keyword score takes ``keyword_weight`` × the best keyword score among the same
+    neighbours (so a reply without the question's words can still be a keyword candidate):
 
     - ``group_by`` null (default): by time — the scope's memories form one sequence, cut wherever
       two consecutive ones were stored more than ``max_gap_secs`` apart (a pause in the
@@ -147,6 +154,11 @@ class ExpandConfig(_Section):
     """With ``group_by`` null: the longest pause between two memories that are still neighbours."""
     window: int = Field(2, ge=1, le=10)
     weight: float = Field(0.15, gt=0, le=1)
+    """What a memory gains from each neighbour: this fraction of the neighbour's own fused score."""
+    keyword_weight: float = Field(0.4, ge=0, le=1)
+    """A memory's keyword score also takes this fraction of the best keyword score among its
+    ``window`` neighbours on each side (capped at 1), before fusion: a turn such as "Yes, twice last
+    year!" matches the words of the question it answers. 0: keyword scores stay each memory's own."""
 
     @field_validator("group_by")
     @classmethod

@@ -306,6 +306,18 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(("given", "stored"), [("20230508", "2023-05-08T00:00:00"), ("20231301", "1970-08-23T")])
+def test_cli_add_at_reads_eight_digit_dates(capsys: pytest.CaptureFixture[str], given: str, stored: str) -> None:
+    # ISO-8601's basic date form, not epoch seconds 20,230,508 (August 1970); eight digits that are
+    # no calendar date (month 13) stay epoch seconds
+    assert main(["--json", "add", "--no-infer", "--at", given, "I moved to Paris"]) == 0
+    capsys.readouterr()
+    assert main(["--json", "list"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)["results"]
+    assert item["created_at"].startswith(stored)
+
+
+@pytest.mark.usefixtures("cli_env")
 @pytest.mark.parametrize("given", ["2023-05-08T13:56:00", "2023-05-08T13:56:00Z", "1683554160"])
 def test_cli_add_at(capsys: pytest.CaptureFixture[str], given: str) -> None:
     assert main(["--json", "add", "--no-infer", "--at", given, "I moved to Paris"]) == 0

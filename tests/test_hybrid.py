@@ -19,7 +19,7 @@ from mem7_core.errors import ConfigError
 from mem7_core.filters import operators_of
 from mem7_core.models import Scope
 from mem7_core.providers import Embedder, VectorStoreCapabilities
-from mem7_core.retrieval import BM25Index, calibrate_bm25, cosine, expand, rrf
+from mem7_core.retrieval import BM25Index, calibrate_bm25, cosine, expand, lend_keywords, rrf
 from mem7_core.testing.fakes import HashEmbedder, ScriptedLLM, hash_embedding
 from mem7_flat import FlatVectorStore
 
@@ -81,15 +81,27 @@ DOCS = [
 ]
 
 
-def expected_weighted(query: str, docs: Sequence[str], w: float = 0.5) -> dict[str, float]:
-    """The documented hybrid score of every doc: cosine + (1 − w) / w · min(1, BM25 / idf mass)."""
+def expected_weighted(
+    query: str,
+    docs: Sequence[str],
+    w: float = 0.5,
+    *,
+    links: Any = None,
+    keyword_weight: float = 0.0,
+) -> dict[str, float]:
+    """The documented hybrid score of every doc: cosine + (1 − w) / w · min(1, BM25 / idf mass);
+    with ``links`` (doc -> neighbours) and ``keyword_weight``, the keyword part in context
+    (:func:`lend_keywords`)."""
     idx = BM25Index(stemmer="english")  # the default tokeniser stems
     for d in docs:
         idx.add(d, d)
     terms = idx.terms(query)
     bm25, mass = idx.score_terms(terms), idx.idf_mass(terms)
+    kw = {d: calibrate_bm25(bm25.get(d, 0.0), mass) for d in docs}
+    if keyword_weight:
+        kw = dict.fromkeys(docs, 0.0) | lend_keywords(kw, links.__getitem__, weight=keyword_weight)
     q = hash_embedding(query, 384)
-    return {d: cosine(q, hash_embedding(d, 384)) + (1 - w) / w * calibrate_bm25(bm25.get(d, 0.0), mass) for d in docs}
+    return {d: cosine(q, hash_embedding(d, 384)) + (1 - w) / w * kw[d] for d in docs}
 
 
 # ======================================================================================= config
@@ -536,7 +548,7 @@ async def _conversation(mem: AsyncMemory, *, meta_key: str = "session") -> None:
 
 
 async def test_expansion_brings_the_answer_next_to_the_question():
-    expand_cfg = {"enabled": True, "group_by": "session", "window": 1, "weight": 0.2}
+    expand_cfg = {"enabled": True, "group_by": "session", "window": 1, "weight": 0.2, "keyword_weight": 0}
     async with engine(retrieval={"mode": "bm25"}) as plain, engine(retrieval={"mode": "bm25", "expand": expand_cfg}) as mem:
         await _conversation(plain)
         await _conversation(mem)
@@ -549,26 +561,32 @@ async def test_expansion_brings_the_answer_next_to_the_question():
         assert r == pytest.approx({"How was the opera there?": 1.0, "Yes, we took the night train to Vienna": 0.2, "Loved it": 0.2})
 
 
+@pytest.mark.parametrize("keyword_weight", [0.0, 0.4])
 @pytest.mark.parametrize("window", [1, 2])
-async def test_expansion_matches_the_reference_definition(window):
+async def test_expansion_matches_the_reference_definition(window, keyword_weight):
     # All memories are candidates (pool ≥ scope), so the engine's scores must equal expand() over
-    # the weighted own scores, with neighbours = turns of the same session within the window.
-    cfg = {"expand": {"enabled": True, "group_by": "session", "window": window, "weight": 0.3}}
+    # the weighted own scores (keyword part in context: lend_keywords), with neighbours = turns of
+    # the same session within the window.
+    cfg = {
+        "expand": {
+            "enabled": True, "group_by": "session", "window": window, "weight": 0.3, "keyword_weight": keyword_weight
+        }
+    }
     async with engine(retrieval=cfg) as mem:
         await _conversation(mem)
         all_texts = SESSION_1 + SESSION_2
+        links = {t: [] for t in all_texts}
+        for session in (SESSION_1, SESSION_2):
+            for i, t in enumerate(session):
+                links[t] = [session[j] for j in range(i - window, i + window + 1) if j != i and 0 <= j < len(session)]
         for query in ("train to Vienna", "ripe tomatoes in the garden", "opera"):
-            own = expected_weighted(query, all_texts)
-            links = {t: [] for t in all_texts}
-            for session in (SESSION_1, SESSION_2):
-                for i, t in enumerate(session):
-                    links[t] = [session[j] for j in range(i - window, i + window + 1) if j != i and 0 <= j < len(session)]
+            own = expected_weighted(query, all_texts, links=links, keyword_weight=keyword_weight)
             expected = expand(own, links.__getitem__, weight=0.3)
             assert scores(await mem.search(query, user_id="alice")) == pytest.approx(expected, abs=1e-5), query
 
 
 async def test_expansion_stays_in_its_group_and_honours_filters():
-    cfg = {"mode": "bm25", "expand": {"enabled": True, "group_by": "session", "window": 1}}
+    cfg = {"mode": "bm25", "expand": {"enabled": True, "group_by": "session", "window": 1, "keyword_weight": 0}}
     async with engine(retrieval=cfg) as mem:
         await _conversation(mem)
         # "Loved it" ends session 1; "New topic" starts session 2: not neighbours
@@ -580,13 +598,80 @@ async def test_expansion_stays_in_its_group_and_honours_filters():
         r = scores(await mem.search("opera", user_id="alice", filters={"NOT": [{"tag": "travel"}]}))
         assert r == {}
     # grouping by run_id (the default key): same behaviour through the scope id
-    async with engine(retrieval={"mode": "bm25", "expand": {"enabled": True, "window": 1}}) as mem:
+    async with engine(retrieval={"mode": "bm25", "expand": {"enabled": True, "window": 1, "keyword_weight": 0}}) as mem:
         await mem.add(SESSION_1, user_id="alice", run_id="s1", infer=False)
         assert set(scores(await mem.search("opera", user_id="alice"))) == {
             "How was the opera there?",
             "Yes, we took the night train to Vienna",
             "Loved it",
         }
+
+
+async def test_keyword_context_makes_the_reply_a_candidate():
+    # The reply repeats none of the question's words: alone, keywords never find it; in context it
+    # takes keyword_weight x the best keyword score next to it (bm25 mode: the score is that).
+    lend = {"enabled": True, "group_by": "session", "window": 1, "weight": 0.2}
+    async with engine(retrieval={"mode": "bm25", "expand": {**lend, "keyword_weight": 0}}) as alone, engine(
+        retrieval={"mode": "bm25", "expand": {**lend, "keyword_weight": 0.5}}
+    ) as ctx:
+        for mem in (alone, ctx):
+            await _conversation(mem)
+        assert "Loved it" not in scores(await alone.search("opera", user_id="alice", limit=10, threshold=0.25))
+        r = scores(await ctx.search("opera", user_id="alice", limit=10))
+        # own keyword score 0.5 x 1.0, plus 0.2 x the question's own score (1.0) by expansion
+        assert r["Loved it"] == pytest.approx(0.5 + 0.2 * 1.0)
+        # the question turn gains back what its neighbours now own (0.2 x (0.5 + 0.5))
+        assert r["How was the opera there?"] == pytest.approx(1.0 + 0.2 * 1.0)
+        # never across the session boundary, never past a filter
+        assert "New topic: my garden" not in r
+        r = scores(await ctx.search("opera", user_id="alice", filters={"tag": "home"}))
+        assert r == {}
+
+
+async def test_keyword_context_does_not_cross_a_pause():
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2024, 5, 1, 10, 0, tzinfo=UTC)]
+    cfg = {**BASE, "retrieval": {"mode": "bm25", "expand": {"enabled": True, "window": 1, "weight": 0.01}}}
+    async with AsyncMemory(cfg, llm=ScriptedLLM(), clock=lambda: now[0]) as mem:
+        await mem.add(["the violin recital was lovely"], user_id="alice", infer=False)
+        now[0] += timedelta(hours=3)
+        await mem.add(["we bought bread"], user_id="alice", infer=False)
+        now[0] += timedelta(minutes=1)
+        await mem.add(["and cheese"], user_id="alice", infer=False)
+        r = scores(await mem.search("violin", user_id="alice"))
+        assert set(r) == {"the violin recital was lovely"}  # three hours later: not a neighbour
+        r = scores(await mem.search("bread", user_id="alice"))
+        # bread's own keyword score k: the next turn owns 0.4 k and gets 0.01 k by expansion; bread
+        # gets 0.01 x 0.4 k back
+        assert r["and cheese"] == pytest.approx(r["we bought bread"] * 0.41 / 1.004)
+
+
+def test_keyword_context_lends_only_from_the_best_matches():
+    # Far more matches than 4 x pool: the retriever lends from the best 4 x pool only. What it
+    # returns never exceeds the reference definition, and its top pool is the reference's, exactly.
+    from mem7_core.retrieval.hybrid import _lend_keywords
+
+    idx = BM25Index(stemmer="english", group_by="session")
+    for i in range(120):
+        idx.add(f"d{i:03}", f"note {i} " + "kiwi " * (1 + i % 5) + "filler " * (i % 7), {"session": i // 40})
+    for query in ("kiwi", "kiwi filler"):
+        terms = idx.terms(query)
+        bm25, mass = idx.score_terms(terms), idx.idf_mass(terms)
+        ranked = sorted(sorted(bm25), key=bm25.__getitem__, reverse=True)
+        own = {i: calibrate_bm25(bm25[i], mass) for i in bm25}
+        reference = lend_keywords(own, lambda i: idx.neighbours(i, 2), weight=0.4)
+        for pool in (2, 5):
+            got = _lend_keywords(idx, bm25, mass, ranked, 0.4, 2, pool, every=False)
+            assert len(got) < len(reference)  # the far matches were not touched
+            assert all(v <= reference[i] + 1e-12 for i, v in got.items())
+            top = sorted(sorted(got), key=got.__getitem__, reverse=True)[:pool]
+            want = sorted(sorted(reference), key=reference.__getitem__, reverse=True)[:pool]
+            # the same scores at the top (ties at the cap of 1 may be broken by other ids), each exact
+            assert [got[i] for i in top] == pytest.approx([reference[i] for i in want])
+            assert all(got[i] == pytest.approx(reference[i]) for i in top)
+            every = _lend_keywords(idx, bm25, mass, ranked, 0.4, 2, pool, every=True)
+            assert set(every) == set(reference)  # a filtered search scores every match
 
 
 @pytest.mark.parametrize("pause_minutes", [10, 120])
@@ -608,7 +693,8 @@ async def test_default_expansion_groups_by_time_without_any_session_key(pause_mi
             for i, t in enumerate(run):
                 links[t] = [run[j] for j in range(i - 2, i + 3) if j != i and 0 <= j < len(run)]
         for query in ("opera", "ripe tomatoes in the garden"):
-            expected = expand(expected_weighted(query, all_texts), links.__getitem__, weight=0.15)
+            own = expected_weighted(query, all_texts, links=links, keyword_weight=0.4)
+            expected = expand(own, links.__getitem__, weight=0.15)
             assert scores(await mem.search(query, user_id="alice")) == pytest.approx(expected, abs=1e-5), query
 
 

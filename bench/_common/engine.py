@@ -8,9 +8,9 @@ from typing import Any
 
 def engine_config(url: str, api_key: str, history_path: str, *, vectors_path: str | None = None) -> dict[str, Any]:
     """``vectors_path`` None keeps the flat store in memory; a path persists it there."""
-    # The direct transport (mem7-openai's opt-in; the default is the SDK's public API, ~0.5 ms more
-    # CPU per embedding call and ~0.8 ms per chat call: bench/results/openai_direct.md), so these
-    # benchmarks keep measuring the engine's own cost as they did before the default changed.
+    # The direct transport (mem7-openai's default since issue #19; the SDK's public API costs ~0.5 ms
+    # more CPU per embedding call and ~0.8 ms per chat call: bench/results/openai_direct.md), named
+    # so these benchmarks measure the same path on checkouts from before the default changed.
     # Spelled `request_path` (the field's older name, still accepted as `transport`) so the benches
     # that also run older checkouts side by side (--old-code) build the same config on both.
     conn = {"base_url": url, "api_key": api_key, "request_path": "direct"}

@@ -98,7 +98,13 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], str]] = {
     "default": (
         "plain",
         {},
-        "the defaults: hybrid weighted, stemmed, expansion by time (±2 turns, weight 0.15, cut at pauses > 30 min)",
+        "the defaults: hybrid weighted, stemmed, expansion by time (±2 turns, weight 0.15, keyword context 0.4, "
+        "cut at pauses > 30 min)",
+    ),
+    "default-no-keyword-context": (
+        "plain",
+        {"expand": {"keyword_weight": 0}},
+        "the defaults without keyword context (each memory's keyword score its own: the default before it)",
     ),
     "hybrid+expand-w0.2": (
         "plain",
@@ -125,6 +131,11 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], str]] = {
         "hybrid weighted, date in the text, words as written (issue 18's starting point)",
     ),
     "dated-default": ("dated", {}, "the defaults, session date in the stored text"),
+    "dated-default-no-keyword-context": (
+        "dated",
+        {"expand": {"keyword_weight": 0}},
+        "the defaults without keyword context, session date in the text",
+    ),
     "dated-hybrid+expand-session": (
         "dated",
         {**HYBRID, "expand": EXPAND},
@@ -500,6 +511,14 @@ def notes(results: dict[str, Any]) -> list[str]:
             f"suit RRF (`hybrid-rrf+expand` {both('hybrid-rrf+expand')}) or dense alone ({both('dense+expand')}), "
             "where it stays off unless enabled."
         )
+    if {"default-no-keyword-context", "dated-default-no-keyword-context"} <= set(results):
+        out.append(
+            "- Keyword context (`expand.keyword_weight` 0.4, on with expansion): a memory's keyword score also "
+            "takes 0.4 × the best one among its neighbours, so the reply after a matching question becomes a "
+            f"keyword candidate: {both('default-no-keyword-context')} → {both('default')} (plain text), "
+            f"{both('dated-default-no-keyword-context')} → {both('dated-default')} (date in the text), "
+            f"{both('stamped-default-no-temporal')} with timestamp= and the temporal scorer off."
+        )
     if {"dated-hybrid", "dated-default"} <= set(results):
         out.append(
             f"- The session date in the stored text (the issue's setup): {both('dated-hybrid')} without expansion, "
@@ -708,7 +727,7 @@ async def run(args: argparse.Namespace) -> str:
     default = (
         f"mode={d.mode}, fusion={d.fusion}, dense_weight={d.dense_weight}, stemmer={d.stemmer}, expansion "
         + ("by time" if ex.group_by is None else f"by {ex.group_by}")
-        + f" (window {ex.window}, weight {ex.weight}, max gap {ex.max_gap_secs:g} s; "
+        + f" (window {ex.window}, weight {ex.weight}, keyword context {ex.keyword_weight}, max gap {ex.max_gap_secs:g} s; "
         + ("on in weighted hybrid mode" if ex.enabled is None else ("on" if ex.enabled else "off"))
         + ")"
     )
@@ -858,6 +877,20 @@ def render_pgvector(
         "",
     ]
     return "\n".join(lines)
+
+
+def other_sections(old: str, new: str) -> str:
+    """The ``## `` sections of ``old`` whose headings ``new`` does not have (the pgvector and qdrant
+    sections, notes written by hand), in their order."""
+    have = {line for line in new.splitlines() if line.startswith("## ")}
+    out: list[str] = []
+    keep = False
+    for line in old.splitlines(keepends=True):
+        if line.startswith("## "):
+            keep = line.rstrip("\n") not in have
+        if keep:
+            out.append(line)
+    return "".join(out).rstrip("\n") + "\n" if out else ""
 
 
 def split_pg_section(text: str, header: str = PG_SECTION) -> tuple[str, str]:
@@ -1037,10 +1070,7 @@ def main() -> None:
         text = rest.rstrip("\n") + "\n\n" + section if rest.strip() else section
     else:
         text = asyncio.run(run(args))
-        _, kept = split_pg_section(old)  # a pgvector section written before stays
-        if kept:
-            text = text.rstrip("\n") + "\n\n" + kept
-        _, kept = split_pg_section(old, QD_SECTION)  # and a qdrant one
+        kept = other_sections(old, text)  # written before by hand or by --store runs: they stay
         if kept:
             text = text.rstrip("\n") + "\n\n" + kept
     out.write_text(text, encoding="utf-8")

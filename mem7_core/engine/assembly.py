@@ -7,17 +7,20 @@ already built are closed and the error propagates, so nothing is left half-initi
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from .._proxy import CoroutineProxy
 from ..config import MemoryConfig
 from ..errors import ConfigError
 from ..plugins import PluginRegistry
-from ..providers import LLM, Embedder, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
+from ..providers import LLM, Embedder, EmbeddingSpace, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
 from ..telemetry import Telemetry
 
 log = logging.getLogger("mem7.engine")
@@ -41,6 +44,13 @@ class Providers:
     """Set when ``telemetry.enabled``: the providers above are then wrapped in tracing proxies."""
     atomic_history: bool = False
     """``history`` lives in the vector store's own database: one ``commit`` writes both."""
+    check_store: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
+    """Checks now that ``embedder`` writes vectors comparable with the store's (:func:`check_embedder`;
+    otherwise run before the store's first use). :raises ConfigError: they are not."""
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _section(spec: Any) -> dict[str, Any]:
@@ -71,22 +81,39 @@ def build_providers(
     if telemetry is not None:
         owned.append(telemetry)  # closed last (owned closes in reverse): flushes the providers' spans
 
-    def make(kind: str, spec: Any, given: Any, where: str | None = None) -> Any:
-        if given is not None:
-            return telemetry.wrap(kind, given) if telemetry is not None else given
-        if spec is None:
+    def make(
+        kind: str, spec: Any, given: Any, where: str | None = None, inner: Callable[[Any], Any] | None = None
+    ) -> Any:
+        if given is None and spec is None:
             return None
-        try:
-            provider = registry.create(kind, spec.provider, _section(spec))
-        except ValidationError as exc:
-            raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider)) from exc
-        owned.append(provider)
-        return telemetry.wrap(kind, provider) if telemetry is not None else provider
+        if given is None:
+            try:
+                given = registry.create(kind, spec.provider, _section(spec))
+            except ValidationError as exc:
+                raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider)) from exc
+            owned.append(given)
+        if inner is not None:
+            given = inner(given)
+        return telemetry.wrap(kind, given) if telemetry is not None else given
+
+    checked: list[EmbeddingGuard] = []
+
+    def guard(store: VectorStore) -> Any:
+        # A given store may be a proxy or a duck-typed wrapper: look at the method it answers with.
+        method = getattr(store, "embedding_space", None)
+        method = inspect.unwrap(method) if method is not None else None  # through proxies' functools.wraps
+        if getattr(method, "__func__", VectorStore.embedding_space) is VectorStore.embedding_space:
+            return store  # it cannot tell (the contract's default, or no such method): nothing to check
+        checked.append(EmbeddingGuard(store, built_embedder, allow_model_change=config.embedder.allow_model_change))
+        return checked[0]
 
     try:
         built_llm = make("llm", config.llm, llm)
         built_embedder = make("embedder", config.embedder, embedder)
-        built_vectors = make("vector_store", config.vector_store, vector_store)
+        built_vectors = make("vector_store", config.vector_store, vector_store, inner=guard)
+        record = getattr(built_vectors, "record_embedder", None)  # a duck-typed store may lack it
+        if record is not None:
+            record(space_of(built_embedder))
         built_history, atomic = _history(config, built_vectors, history_store, make)
         built_reranker = make("reranker", config.reranker, reranker)
         graph_spec = config.graph_store
@@ -120,7 +147,116 @@ def build_providers(
         owned=owned,
         telemetry=telemetry,
         atomic_history=atomic,
+        check_store=checked[0].check if checked else _nothing,
     )
+
+
+def space_of(embedder: Embedder) -> EmbeddingSpace:
+    """The space of ``embedder``'s vectors: its dims, provider name and model."""
+    model = getattr(embedder, "model_name", None)  # an Embedder's; a duck-typed stand-in may lack it
+    return EmbeddingSpace(dims=embedder.dims, provider=embedder.name, model=model if isinstance(model, str) else None)
+
+
+def _store_where(store: VectorStore) -> str:
+    cfg = store.config
+    parts = [store.name]
+    for key in ("collection_name", "path"):
+        value = getattr(cfg, key, None)
+        if value:
+            parts.append(f"{key}={value!r}" if key != "collection_name" else repr(value))
+    return " ".join(parts)
+
+
+_MOVE_HINT = (
+    "or move the memories to the new embedder: `mem7 export -o memories.jsonl` with the old embedder "
+    "configured, then `mem7 import memories.jsonl` with the new one and a new vector_store path or "
+    "collection_name (import embeds every memory again). Nothing was changed"
+)
+
+
+async def check_embedder(store: VectorStore, embedder: Embedder, *, allow_model_change: bool = False) -> None:
+    """Refuse ``embedder`` when its vectors would not be comparable with those ``store`` holds.
+
+    Reads only (:meth:`VectorStore.embedding_space`); a store that cannot tell passes.
+
+    :raises ConfigError: other dims (always), or another model of the same dims (unless
+        ``allow_model_change``), naming both sides and the ways out.
+    """
+    stored = await store.embedding_space()
+    if stored is None:
+        return
+    configured = space_of(embedder)
+    conflict = stored.conflict(configured)
+    if conflict is None:
+        return
+    where = _store_where(store)
+    written = f" written by {who}" if (who := stored.embedder()) else ""
+    if conflict == "dims":
+        raise ConfigError(
+            f"embedder: the vector store ({where}) holds {stored.dims}-dim vectors{written}, but the "
+            f"configured embedder {configured.embedder()} gives {configured.dims}-dim vectors, so every "
+            f"add and search would fail. Configure the embedder the store was written with, point "
+            f"vector_store at a new path or collection_name, {_MOVE_HINT}"
+        )
+    if allow_model_change:
+        log.warning(
+            "mem7: the vector store (%s) was written by %s; embedder.allow_model_change lets %s use it",
+            where, stored.describe(), configured.describe(),
+        )
+        return
+    raise ConfigError(
+        f"embedder: the vector store ({where}) was written by the embedder {stored.describe()}, but the "
+        f"configured embedder is {configured.describe()}: vectors of two models are not comparable, so "
+        f"search would rank by noise. Configure the embedder the store was written with, point "
+        f"vector_store at a new path or collection_name, {_MOVE_HINT}. If both name the same model, set "
+        f"embedder.allow_model_change: true (the next write records the new name)"
+    )
+
+
+class EmbeddingGuard(CoroutineProxy):
+    """A vector store whose first use (any coroutine method) runs :func:`check_embedder` first.
+
+    A failed check is remembered: every later call raises the same :class:`ConfigError`, and
+    nothing reaches the store. Once it passed, calls go straight to the store.
+    """
+
+    __slots__ = ("_allow", "_embedder", "_error", "_ok")
+
+    def __init__(self, inner: VectorStore, embedder: Embedder, *, allow_model_change: bool) -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "_embedder", embedder)
+        object.__setattr__(self, "_allow", allow_model_change)
+        object.__setattr__(self, "_ok", False)
+        object.__setattr__(self, "_error", None)
+
+    async def check(self) -> None:
+        """Run the check now (once; a failure is raised again on every call)."""
+        if self._ok:
+            return
+        if self._error is not None:
+            raise ConfigError(str(self._error))
+        try:
+            await check_embedder(self._inner, self._embedder, allow_model_change=self._allow)
+        except ConfigError as exc:
+            object.__setattr__(self, "_error", exc)
+            raise
+        object.__setattr__(self, "_ok", True)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._ok:
+            return getattr(self._inner, name)
+        return super().__getattr__(name)
+
+    def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def checked(*args: Any, **kwargs: Any) -> Any:
+            await self.check()
+            return await method(*args, **kwargs)
+
+        return checked
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
 
 
 AUTO_HISTORY = "auto"

@@ -19,6 +19,7 @@ Pure functions, no I/O, so every tolerance rule of spec §3 is tested on its own
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -93,7 +94,18 @@ def normalise_category(value: Any) -> str:
 
 
 def norm_text(text: str) -> str:
+    """The text's words, case-folded, one space apart (how "the same words" is compared)."""
+    return _norm_cached(text) if len(text) <= _CACHED_CHARS else _norm(text)
+
+
+def _norm(text: str) -> str:
     return " ".join(_TOKEN.findall(text.casefold()))
+
+
+_CACHED_CHARS = 512
+"""Texts up to this long keep their normal form in a small cache: one add compares each fact with
+every candidate several times (~50 calls per add; bench/results/add_cpu.md)."""
+_norm_cached = functools.lru_cache(maxsize=2048)(_norm)
 
 
 def parse_facts(obj: dict[str, Any]) -> list[Fact]:
@@ -194,8 +206,8 @@ def retrieval_queries(lines: list[str], limit: int = MAX_RETRIEVAL_QUERIES) -> l
     return out
 
 
-def _tokens(text: str) -> set[str]:
-    return set(_TOKEN.findall(text.casefold()))
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(norm_text(text).split())
 
 
 def match_fact(text: str, facts: list[Fact], taken: set[int]) -> int | None:

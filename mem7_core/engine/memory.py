@@ -147,6 +147,7 @@ class AsyncMemory:
         self.vector_store: VectorStore = parts.vector_store
         self.history_store: HistoryStore = parts.history
         self._atomic = parts.atomic_history
+        self._check_store = parts.check_store
         """History lives in the vector store's database: each write is one ``commit``."""
         self.reranker: Reranker | None = parts.reranker
         self.scorers: list[Scorer] = parts.scorers
@@ -246,10 +247,25 @@ class AsyncMemory:
     ) -> AsyncMemory:
         """Same as ``AsyncMemory(config, ...)``; kept for code written against mem0's ``AsyncMemory``."""
         try:
-            return cls(config, **kwargs)
+            engine = cls(config, **kwargs)
         except BaseException:
             await wait_closing()  # a failed build has closed what it opened before we return
             raise
+        try:
+            await engine.check_store()
+        except BaseException:
+            await engine.aclose()
+            raise
+        return engine
+
+    async def check_store(self) -> None:
+        """Check now that the embedder's vectors are comparable with those the vector store holds
+        (same dims, same model when the store recorded one); otherwise checked before the store's
+        first use. ``create`` and ``Memory`` check when they open. Reads only.
+
+        :raises ConfigError: naming both embedders and the ways out.
+        """
+        await self._check_store()
 
     @classmethod
     def from_config(

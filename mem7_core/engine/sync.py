@@ -90,10 +90,16 @@ class Memory:
     async def _build(config: Any, kwargs: dict[str, Any]) -> AsyncMemory:
         # Built on the engine loop, so clients that bind to the loop at construction use this one.
         try:
-            return AsyncMemory(config, **kwargs)
+            engine = AsyncMemory(config, **kwargs)
         except BaseException:
             await wait_closing()  # the loop stops next: let the failed build close what it opened
             raise
+        try:
+            await engine.check_store()  # an embedder the store was not written with fails at open
+        except BaseException:
+            await engine.aclose()
+            raise
+        return engine
 
     @classmethod
     def from_config(

@@ -10,6 +10,7 @@
           (``add_mode="one_call"``: candidates of the conversation's sentences, then one LLM call
           returns facts and decisions)
         → embed the texts to write (1 batch, before any lock)
+    (the inferred path's embedding calls of concurrent adds go out together: embed_batch.py)
         → under the scope's lock: reconcile (reconcile.py) → commit (unit_of_work.py)
     ‖ the graph path (graph.py), when a graph store is configured, beside the whole vector path.
 
@@ -32,6 +33,7 @@ from ..models import ActionResult, AddResult, Scope, VectorRecord
 from ..providers import LLM, tasks
 from ..providers.llm_json import JsonAsker, with_json_hint
 from . import prompts
+from .embed_batch import EmbedBatcher
 from .graph import GraphMemory
 from .inference import (
     Decision,
@@ -109,6 +111,8 @@ class WritePipeline(WriteStage):
         self.scorers = scorers
         self.writes = writes
         self.graph = graph
+        self.embed_batch = EmbedBatcher(self.embedder, max_texts=config.limits.embed_batch_size)
+        """The inferred path's embedding calls: concurrent adds' calls merged (embed_batch.py)."""
 
     async def run(self, req: AddRequest) -> AddResult:
         """The vector path (verbatim or inferred) ‖ the graph path when ``req.with_graph``."""
@@ -251,7 +255,7 @@ class WritePipeline(WriteStage):
         )
         if not facts:
             return Inference(facts, Plan(), {})
-        fact_vectors = list(await self.embedder.embed([f.text for f in facts], purpose="add"))
+        fact_vectors = await self.embed_batch.embed([f.text for f in facts])
         vector_of = {f.text: v for f, v in zip(facts, fact_vectors)}
         pairs = await self._candidates(fact_vectors, scope, at)
         if not pairs or not _open_facts(facts, pairs):
@@ -275,7 +279,7 @@ class WritePipeline(WriteStage):
             t for t in texts if t.strip()
         ]
         queries = retrieval_queries(lines)
-        vectors = list(await self.embedder.embed(queries, purpose="add")) if queries else []
+        vectors = await self.embed_batch.embed(queries) if queries else []
         vector_of = dict(zip(queries, vectors))  # a fact worded exactly as a sentence reuses its vector
         pairs = await self._candidates(vectors, scope, at) if vectors else []
         template = prompts.AGENT_EXTRACT_AND_UPDATE_PROMPT if agent_mode else prompts.USER_EXTRACT_AND_UPDATE_PROMPT
@@ -359,7 +363,7 @@ class WritePipeline(WriteStage):
         need = [t for t, _ in plan.adds] + [t for _, t, _ in plan.updates]
         missing = list(dict.fromkeys(t for t in need if t not in inferred.vector_of))
         if missing:
-            inferred.vector_of.update(zip(missing, await self.embedder.embed(missing, purpose="add")))
+            inferred.vector_of.update(zip(missing, await self.embed_batch.embed(missing)))
 
     # ------------------------------------------------------------------ reconcile → commit
     async def _reconcile_and_commit(self, inferred: Inference, req: AddRequest, seen: int) -> AddResult:

@@ -7,7 +7,7 @@ from .history import HistoryStore
 from .llm import LLM, LLMCapabilities, Message
 from .reranker import Reranker
 from .scorer import QueryContext, ScoredHit, Scorer
-from .vector_store import ChangeBatch, StoreChange, VectorStore, VectorStoreCapabilities, WriteBatch
+from .vector_store import ChangeBatch, EmbeddingSpace, StoreChange, VectorStore, VectorStoreCapabilities, WriteBatch
 
 __all__ = [
     "LLM",
@@ -15,6 +15,7 @@ __all__ = [
     "ChangeBatch",
     "EmbedPurpose",
     "Embedder",
+    "EmbeddingSpace",
     "Entity",
     "GraphRelation",
     "GraphStore",

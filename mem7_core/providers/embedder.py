@@ -21,6 +21,15 @@ class Embedder(Provider):
     def dims(self) -> int:
         """Length of every vector this embedder returns."""
 
+    @property
+    def model_name(self) -> str | None:
+        """The model whose vectors this embedder returns (``None``: it has no model name). Vector
+        stores record it with the first vectors they keep, and the engine refuses to open a store
+        written by another model. The default is the config's ``model`` field, if there is one;
+        override it when the model is chosen otherwise (an alias's default model)."""
+        model = getattr(self.config, "model", None)
+        return model if isinstance(model, str) and model.strip() else None
+
     @abstractmethod
     async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
         """Embed ``texts`` in one batch, in order.

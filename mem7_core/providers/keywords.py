@@ -147,6 +147,10 @@ _BY_TIME = ("time",)
 """The one group of an index grouping by time: every dated memory of the scope."""
 
 
+_NEIGHBOURS_CACHED = 65536
+"""At most this many :meth:`BM25Index.neighbours` answers are kept per index (then it starts over)."""
+
+
 class _Doc:
     __slots__ = ("group", "length", "order", "tf", "ts")
 
@@ -203,6 +207,9 @@ class BM25Index:
         self._terms_cache: dict[str, dict[str, float]] = {}
         """Per query term, each posting's BM25 contribution, valid until the next change (any change
         moves N and avgdl): a read-heavy scope pays the arithmetic once per term, not per search."""
+        self._nbr_cache: dict[tuple[str, int], list[str]] = {}
+        """:meth:`neighbours` answers, valid until the next change (a search asks for the same
+        memories' neighbours again and again: expansion and keyword context walk them per search)."""
 
     # ------------------------------------------------------------------ contents
     def __len__(self) -> int:
@@ -232,6 +239,7 @@ class BM25Index:
         if doc_id in self._docs:
             self.remove(doc_id)
         self._terms_cache.clear()
+        self._nbr_cache.clear()
         payload = payload or {}
         tokens = tokenize(text, stopwords=self.stopwords, stemmer=self.stemmer)
         tf: dict[str, int] = {}
@@ -269,6 +277,7 @@ class BM25Index:
         if doc is None:
             return False
         self._terms_cache.clear()
+        self._nbr_cache.clear()
         del self._len[doc_id]
         self._total_len -= doc.length
         for term in doc.tf:
@@ -290,6 +299,7 @@ class BM25Index:
 
     def clear(self) -> None:
         self._terms_cache.clear()
+        self._nbr_cache.clear()
         self._docs.clear()
         self._len.clear()
         self._postings.clear()
@@ -351,6 +361,9 @@ class BM25Index:
     def neighbours(self, doc_id: str, window: int) -> list[str]:
         """Up to ``window`` documents before and after ``doc_id`` in its group, nearest first
         (grouping by time: not across a gap of more than ``max_gap_secs``)."""
+        hit = self._nbr_cache.get((doc_id, window))
+        if hit is not None:
+            return hit
         doc = self._docs.get(doc_id)
         if doc is None or doc.group is None or window < 1:
             return []
@@ -377,6 +390,10 @@ class BM25Index:
                 out.append(members[i - d][1])
             if i + d <= hi:
                 out.append(members[i + d][1])
+        cache = self._nbr_cache
+        if len(cache) >= _NEIGHBOURS_CACHED:
+            cache.clear()
+        cache[(doc_id, window)] = out
         return out
 
 

@@ -78,6 +78,60 @@ class ChangeBatch:
 
     cursor: int
     changes: Sequence[StoreChange] | None
+@dataclass(frozen=True, slots=True)
+class EmbeddingSpace:
+    """Where a store's vectors come from: their length and, when the store recorded it, the
+    embedder that wrote them (its provider name and model; ``None`` when unknown or model-less).
+
+    Vectors of two spaces are comparable when :meth:`conflict` finds nothing: same ``dims``, and
+    the same model (compared without case or surrounding blanks; the provider name counts only
+    when both lack a model, so ``openai`` and ``azure`` serving one model agree).
+    """
+
+    dims: int
+    provider: str | None = None
+    model: str | None = None
+
+    def embedder(self) -> str | None:
+        """``fastembed 'sentence-transformers/all-MiniLM-L6-v2'`` (``None``: not recorded)."""
+        who = " ".join(x for x in (self.provider, repr(self.model) if self.model else None) if x)
+        return who or None
+
+    def describe(self) -> str:
+        """``fastembed 'sentence-transformers/all-MiniLM-L6-v2' (384 dims)``."""
+        who = self.embedder()
+        return f"{who} ({self.dims} dims)" if who else f"{self.dims}-dim vectors"
+
+    def conflict(self, other: EmbeddingSpace) -> str | None:
+        """What makes ``other``'s vectors incomparable with these (``None``: nothing does):
+        ``"dims"``, or ``"model"`` (only when both spaces name their embedder)."""
+        if self.dims != other.dims:
+            return "dims"
+        mine, theirs = self._key(), other._key()
+        if mine is not None and theirs is not None and mine != theirs:
+            return "model"
+        return None
+
+    def _key(self) -> str | None:
+        if self.model:
+            return "model:" + self.model.strip().lower()
+        return "provider:" + self.provider.strip().lower() if self.provider else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dims": self.dims, "provider": self.provider, "model": self.model}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EmbeddingSpace:
+        """The inverse of :meth:`to_json`. :raises ValueError: not such a mapping."""
+        dims, provider, model = data.get("dims"), data.get("provider"), data.get("model")
+        if not isinstance(dims, int) or isinstance(dims, bool) or dims < 1:
+            raise ValueError(f"embedding space: dims must be a positive integer, got {dims!r}")
+        for name, value in (("provider", provider), ("model", model)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"embedding space: {name} must be a string or null, got {value!r}")
+        return cls(dims=dims, provider=provider, model=model)
+
+
 class VectorStore(Provider):
     """Stores vectors with payloads, scoped by user/agent/run ids.
 
@@ -196,6 +250,27 @@ class VectorStore(Provider):
         (1: every query term matched as strongly as it can be). Only for stores declaring
         ``capabilities.keyword_search``."""
         raise NotImplementedError(f"{type(self).__name__} does not declare keyword_search")
+
+    async def embedding_space(self) -> EmbeddingSpace | None:
+        """The space of the vectors this store holds, read without writing anything: their
+        ``dims`` and, when the store records it (:meth:`record_embedder`), the embedder that wrote
+        them. ``None``: the store holds no vectors yet, or cannot tell (the default).
+
+        The engine asks once, before the store's first use, and refuses an embedder whose vectors
+        would not be comparable (:meth:`EmbeddingSpace.conflict`) with a
+        :class:`~mem7_core.errors.ConfigError`, instead of failing on every add and search (other
+        dims) or silently ranking by noise (another model). Override it in every store that can
+        tell its vectors' size (a collection's declared size, a column type, a stored row).
+        """
+        return None
+
+    def record_embedder(self, space: EmbeddingSpace) -> None:
+        """The embedder the engine writes with, told before the store's first use. A store that can
+        keep it stores it with its next write, inside that write's transaction (so two processes
+        never race on it, and it is there exactly when vectors are), and reports it from
+        :meth:`embedding_space` afterwards; it never writes it on a read, so an engine that only
+        reads leaves the store as it was. The default keeps nothing: the engine then checks dims only.
+        """
 
     def own_history(self, *, migrate_from: str | None = None) -> HistoryStore | None:
         """A history store kept in this store's own database (``None``: this store has none).

@@ -19,7 +19,11 @@ Two fusions (``retrieval.fusion``):
 Neighbour expansion: ``final(d) = own(d) + weight · Σ max(own(n), 0)`` over ``d``'s neighbours
 (the memories just before and after it in creation order: by time, not across a long pause, or
 sharing a group key such as ``run_id``), so a turn next to a strong hit (the answer after a
-question) comes up with it.
+question) comes up with it. Keyword context (:func:`lend_keywords`, before fusion): a memory's
+keyword score also takes ``keyword_weight`` × the best keyword score among the same neighbours,
+capped at 1, so a reply that repeats none of the question's words ("Yes, twice!") is still a
+keyword candidate when the turn it answers matches (on LoCoMo: R@10 +0.04, see
+``bench/results/locomo.md``).
 
 ``calibrate_bm25``, ``cosine`` and ``cosines`` are the contract's (:mod:`mem7_core.providers.keywords`,
 :mod:`mem7_core.providers.vectors`), re-exported here.
@@ -79,4 +83,30 @@ def expand(
     return out
 
 
-__all__ = ["calibrate_bm25", "cosine", "cosines", "expand", "rrf", "weighted"]
+def lend_keywords(
+    keyword: Mapping[str, float], neighbours: Callable[[str], Iterable[str]], *, weight: float
+) -> dict[str, float]:
+    """Keyword scores in context: each id's own (calibrated) keyword score plus ``weight`` × the
+    best own score among its neighbours, capped at 1. An id with no score of its own next to one
+    that has a score gets the share alone; the others are left out.
+
+    The reference definition of ``retrieval.expand.keyword_weight`` (the retriever lends from the
+    best ``4 × pool`` keyword matches only: a farther match lends less than any of those).
+
+    >>> lend_keywords({"q": 0.8, "far": 0.1}, {"q": ["a"], "a": ["q"], "far": []}.__getitem__, weight=0.5)
+    {'q': 0.8, 'far': 0.1, 'a': 0.4}
+    """
+    best: dict[str, float] = {}
+    for doc_id, score in keyword.items():
+        if score > 0.0:
+            for n in neighbours(doc_id):
+                if score > best.get(n, 0.0):
+                    best[n] = score
+    out = {doc_id: min(1.0, score + weight * best.get(doc_id, 0.0)) for doc_id, score in keyword.items()}
+    for doc_id, lent in best.items():
+        if doc_id not in out:
+            out[doc_id] = min(1.0, weight * lent)
+    return out
+
+
+__all__ = ["calibrate_bm25", "cosine", "cosines", "expand", "lend_keywords", "rrf", "weighted"]

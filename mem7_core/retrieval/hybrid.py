@@ -15,6 +15,9 @@ For one query (``pool = max(fetch, retrieval.candidates)``):
    lowest one it returned (0 when it returned fewer than asked); when that bound matters for the
    top, the store is asked again for 16× as many (its SQL ranks every match anyway; what grows is
    the rows sent back) until it does not;
+   With expansion on, each keyword score also takes ``expand.keyword_weight`` × the best keyword
+   score among the memory's neighbours (capped at 1; lent by the best ``4 × pool`` matches), so the
+   reply next to a matching turn is a keyword candidate too;
 3. the *candidates* are the union; each gets its own fused score. With expansion on, the
    neighbours of the candidates are eligible too; a memory that is not a candidate owns 0 and
    comes up on its neighbours' strength alone: ``final = own + weight · Σ own(neighbour)``;
@@ -139,6 +142,7 @@ class HybridRetriever:
         bm25: dict[str, float] = {}
         mass = 0.0
         kw_ids: list[str] = []
+        in_context: dict[str, float] | None = None  # calibrated keyword scores with the neighbours' share
         needs_cosine = cfg.mode == "hybrid" and not fuse_rrf
         if store_kw is not None:
             kw_ids = [h.id for h in kw_hits]
@@ -154,6 +158,10 @@ class HybridRetriever:
             mass = index.idf_mass(terms)
             # best first, ties by id (two C-level stable sorts: no Python key per document)
             kw_ids = sorted(sorted(bm25), key=bm25.__getitem__, reverse=True)
+            lift = cfg.expand.keyword_weight if expanding else 0.0
+            if lift > 0.0 and mass > 0.0:
+                in_context = _lend_keywords(index, bm25, mass, kw_ids, lift, window, pool, every=node is not None)
+                kw_ids = sorted(sorted(in_context), key=in_context.__getitem__, reverse=True)
             if node is None:
                 kw_ids = kw_ids[:pool]
 
@@ -163,6 +171,10 @@ class HybridRetriever:
         def kw_of(i: str) -> float:
             if store_kw is not None:  # exact for what the store returned, else an upper bound
                 return store_kw.bound(i)
+            if in_context is not None:
+                hit = in_context.get(i)
+                if hit is not None:
+                    return hit
             return calibrate_bm25(bm25.get(i, 0.0), mass)
 
         if fuse_rrf:
@@ -333,6 +345,44 @@ class _StoreKeywords:
 
     def exact(self, doc_id: str) -> bool:
         return self.complete or doc_id in self.scores
+
+
+_LENDERS = 4
+"""Keyword context lends from the best ``_LENDERS × pool`` keyword matches (a farther match lends
+less than every one of them, and cannot lift a memory into the top ``pool``)."""
+
+
+def _lend_keywords(
+    index: BM25Index,
+    bm25: dict[str, float],
+    mass: float,
+    ranked: list[str],
+    weight: float,
+    window: int,
+    pool: int,
+    *,
+    every: bool,
+) -> dict[str, float]:
+    """Calibrated keyword scores in context (``retrieval.expand.keyword_weight``): each memory's own
+    plus ``weight`` × the best own score among its ``window`` neighbours on each side, capped at 1
+    (:func:`~mem7_core.retrieval.fusion.lend_keywords`, lenders cut to the best ``_LENDERS × pool``).
+
+    Holds the lenders and the memories they lend to (``every``: all matches too, for a filtered
+    search, whose candidates are every match); any other match scores its plain calibrated BM25."""
+    lenders = ranked[: _LENDERS * pool]
+    inv = 1.0 / mass  # calibrate_bm25, inlined: scores here are > 0 and mass > 0
+    own = {i: min(1.0, bm25[i] * inv) for i in (ranked if every else lenders)}
+    best: dict[str, float] = {}
+    for i in lenders:
+        score = own[i]
+        for n in index.neighbours(i, window):
+            if score > best.get(n, 0.0):
+                best[n] = score
+    out = {i: min(1.0, s + weight * best.get(i, 0.0)) for i, s in own.items()}
+    for i, lent in best.items():
+        if i not in out:
+            out[i] = min(1.0, weight * lent + calibrate_bm25(bm25.get(i, 0.0), mass))
+    return out
 
 
 def _best(scores: dict[str, float], n: int) -> list[str]:

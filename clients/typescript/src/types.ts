@@ -138,6 +138,11 @@ export interface SearchOptions extends Scope {
   threshold?: number;
   /** Skip query classification and use this task type for context scoring. */
   taskType?: TaskType;
+  /**
+   * Search as of this time (default: now), in the same forms as `timestamp` on add: what "last
+   * week" in the query counts from, and the decay clock.
+   */
+  now?: Date | string | number;
 }
 
 export interface GetAllOptions extends Scope {

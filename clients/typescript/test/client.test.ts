@@ -187,6 +187,27 @@ describe("MemoryEngine against mem7 serve", () => {
     await admin.deleteAll({ userId: "dora" });
   });
 
+  test("search takes the time it is asked at (now)", async () => {
+    await admin.add("I went hiking with Ana", { userId: "erin", infer: false, timestamp: "2023-05-14" });
+    await admin.add("I went hiking with Bo", { userId: "erin", infer: false, timestamp: "2023-07-16" });
+    // "last month" counts from now: June 2023 asks about May, August about July
+    for (const [now, first] of [
+      [new Date(Date.UTC(2023, 5, 10)), "I went hiking with Ana"],
+      ["2023-08-05", "I went hiking with Bo"],
+      [1691193600, "I went hiking with Bo"],
+    ] as const) {
+      const found = await admin.search("where did I go hiking last month", { userId: "erin", now });
+      assert.equal(found.results[0]!.memory, first, `now=${String(now)}`);
+      assert.ok(found.results[0]!.score! > found.results[1]!.score!, JSON.stringify(found.results));
+    }
+    await assert.rejects(admin.search("hiking", { userId: "erin", now: "last tuesday" }), (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.ok(err.problems.some((p) => p.loc.includes("now")), JSON.stringify(err.problems));
+      return true;
+    });
+    await admin.deleteAll({ userId: "erin" });
+  });
+
   test("positional calls (the original mem7's style) on a REST engine give the original's shapes", async () => {
     assert.equal(admin.style, "rest");
     const added = await admin.add([{ role: "user", content: "Frank rides a red bike" }], "frank", null, null, '{"k": 1}', false);

@@ -26,17 +26,14 @@ lower-cased ``\\w+`` runs, a "token" for ``max_tokens_per_doc`` is one word), un
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 import pytest
+
+from mem7_core.testing.emulator import LoopbackEmulator, Recorded, Reply
 
 ENV_VARS = ("CO_API_KEY", "COHERE_API_KEY", "CO_API_URL")
 _WORD = re.compile(r"\w+")
@@ -59,190 +56,40 @@ def lexical_score(query: str, document: str) -> float:
     return len(q & set(words(document))) / len(q) if q else 0.0
 
 
-@dataclass
-class Fault:
-    """An injected answer for the next ``times`` requests."""
-
-    status: int = 500
-    body: bytes | dict[str, Any] | None = None
-    retry_after: str | None = None
-    drop: bool = False
-    delay: float = 0.0
-    times: int = 1
-
-
-@dataclass
-class Recorded:
-    """One request the emulator received (headers lower-cased, body parsed JSON or None)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class CohereEmulator:
+class CohereEmulator(LoopbackEmulator):
     """Loopback ``POST /v2/rerank``; ``url`` is the ``base_url`` for the cohere client."""
 
+    name = "cohere"
+    fault_paths = ("/v2/rerank",)
+    malformed_body = b'{"id": "x", "results": [{"ind'
+
     def __init__(self, *, api_key: str = "co-test", host: str = "127.0.0.1") -> None:
+        super().__init__(host=host)
         self.api_key = api_key
-        self.host = host
         self.score_fn: Callable[[str, str], float] = lexical_score
-        self.latency = 0.0
-        self.requests: list[Recorded] = []
-        self.errors: list[BaseException] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        emulator = self
+    def count(self, path: str | None = "/v2/rerank", method: str | None = None) -> int:
+        """Requests received on ``/v2/rerank`` (by default)."""
+        return super().count(path, method)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes
+    def error_body(self, status: int, message: str) -> Any:
+        message = {429: "You are using a Trial key, which is limited to 10 API calls / minute.",
+                   400: "invalid request"}.get(status, "internal server error (injected)")
+        return {"message": message}
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                emulator._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                emulator._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                import sys
-
-                exc = sys.exc_info()[1]
-                if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
-                    emulator.errors.append(exc)
-
-        self._server = Server((self.host, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="cohere-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "emulator not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    # ------------------------------------------------------------------ scripting
-    def fail_next(self, times: int = 1, status: int = 500, *, retry_after: float | str | None = None,
-                  body: bytes | dict[str, Any] | None = None) -> None:
-        """The next ``times`` requests answer ``status`` (body ``{"message": ...}`` unless given)."""
-        with self._lock:
-            self._faults.append(Fault(status, body, None if retry_after is None else str(retry_after), times=times))
-
-    def malformed_next(self, times: int = 1, *, body: bytes | dict[str, Any] = b'{"id": "x", "results": [{"ind',
-                       status: int = 200) -> None:
-        """The next ``times`` requests get a broken 200 body (default: truncated JSON)."""
-        with self._lock:
-            self._faults.append(Fault(status, body, times=times))
-
-    def drop_next(self, times: int = 1) -> None:
-        """The next ``times`` requests see the connection closed without an answer."""
-        with self._lock:
-            self._faults.append(Fault(drop=True, times=times))
-
-    def slow_next(self, times: int = 1, *, delay: float) -> None:
-        """The next ``times`` requests are answered normally, ``delay`` seconds late."""
-        with self._lock:
-            self._faults.append(Fault(status=0, delay=delay, times=times))
-
-    def count(self) -> int:
-        """Requests received on ``/v2/rerank``."""
-        with self._lock:
-            return sum(1 for r in self.requests if r.path == "/v2/rerank")
-
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
-
-    # ------------------------------------------------------------------ HTTP
-    def _take_fault(self) -> Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
-            return fault
-
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = ValueError
-        rec = Recorded(h.command, h.path.split("?", 1)[0], {k.lower(): v for k, v in h.headers.items()},
-                       None if body is ValueError else body)
-        with self._lock:
-            self.requests.append(rec)
-        fault = self._take_fault() if rec.path == "/v2/rerank" else None
-        status, payload, headers = self._answer(rec, body, fault)
-        delay = self.latency + (fault.delay if fault is not None else 0.0)
-        if delay:
-            time.sleep(delay)
-        if fault is not None and fault.drop:
-            h.close_connection = True  # no answer at all: the client sees the connection end
-            return
-        rec.status = status
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionError):  # the client gave up (timeout test)
-            h.close_connection = True
-
-    def _answer(self, rec: Recorded, body: Any, fault: Fault | None) -> tuple[int, Any, dict[str, str]]:
+    def reject(self, rec: Recorded) -> Reply | None:
         if rec.method != "POST" or rec.path != "/v2/rerank":
-            return 404, {"message": f"route {rec.method} {rec.path} not found"}, {}
+            return self.not_found(rec)
         auth = rec.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] != self.api_key:
             return 401, {"message": "invalid api token"}, {}
-        if fault is not None and not fault.drop and fault.status:
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            if fault.body is not None:
-                return fault.status, fault.body, headers
-            message = {429: "You are using a Trial key, which is limited to 10 API calls / minute.",
-                       400: "invalid request"}.get(fault.status, "internal server error (injected)")
-            return fault.status, {"message": message}, headers
-        return self._rerank(body)
+        return None
+
+    def answer(self, rec: Recorded) -> Reply:
+        return self._rerank(rec.body)
 
     def _rerank(self, body: Any) -> tuple[int, Any, dict[str, str]]:
-        if body is ValueError or not isinstance(body, dict):
+        if not isinstance(body, dict):
             return 400, {"message": "invalid request: body must be a JSON object"}, {}
         model, query, docs = body.get("model"), body.get("query"), body.get("documents")
         if not isinstance(model, str) or not model:

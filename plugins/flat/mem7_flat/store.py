@@ -51,11 +51,12 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import AliasChoices, Field, field_validator
 
-from mem7_core.errors import MemoryNotFoundError, StoreConflictError
+from mem7_core.errors import ConfigError, MemoryNotFoundError, StoreConflictError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
 from mem7_core.providers import (
     ChangeBatch,
+    EmbeddingSpace,
     HistoryStore,
     ProviderConfig,
     StoreChange,
@@ -110,6 +111,18 @@ def _scope_of(payload: dict[str, Any]) -> tuple[str | None, ...]:
 def _user_of(payload: dict[str, Any]) -> str | None:
     v = payload.get("user_id")
     return v if isinstance(v, str) else None
+
+
+def _space_of(raw: str, where: str) -> EmbeddingSpace | None:
+    """``meta.embedder`` read back (``None``, with a warning, when it is not what this writes)."""
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError(f"not a JSON object: {raw[:80]!r}")
+        return EmbeddingSpace.from_json(data)
+    except ValueError as exc:
+        log.warning("flat: %s: ignoring an unreadable embedder record (%s)", where, exc)
+        return None
 
 
 def _order_key(row_payload: dict[str, Any], id_: str) -> tuple[str, str]:
@@ -247,6 +260,7 @@ class FlatVectorStore(VectorStore):
         self._feed: deque[tuple[int, StoreChange]] = deque(maxlen=_FEED_SIZE)
         self._feed_n = 0
         self._feed_reset = 0
+        self._embedder: EmbeddingSpace | None = None  # record_embedder's: stamped by the next put
         self._clear(cfg.dims)
         # With a path, two connections to the database: ``_db`` for the read paths (the cheap
         # ``PRAGMA data_version`` check and catch-up, inline on the caller's thread, under
@@ -279,6 +293,8 @@ class FlatVectorStore(VectorStore):
     # ================================================================== state
     def _clear(self, dims: int | None) -> None:
         self._dims: int | None = dims
+        self._stamped: EmbeddingSpace | None = None
+        """Without a path: the embedder recorded with the vectors (with one: ``meta.embedder``)."""
         self._segs: dict[str | None, _Segment] = {}
         self._where: dict[str, tuple[_Segment, int]] = {}
         self._code_of: dict[str, dict[str, int]] = {k: {} for k in _SUB_KEYS}
@@ -479,10 +495,51 @@ class FlatVectorStore(VectorStore):
     def _check_dims(self, dims: int | None) -> None:
         cfg_dims = self.config.dims
         if dims is not None and cfg_dims is not None and dims != cfg_dims:
-            raise ValueError(
-                f"flat: collection {self.config.collection_name!r} at {self.config.path} has "
-                f"{dims}-dimensional vectors, but the config says dims={cfg_dims}"
+            raise ConfigError(
+                f"flat: dims (embedding_model_dims) is {cfg_dims} but collection {self.config.collection_name!r} "
+                f"at {self.config.path} holds {dims}-dimensional vectors; use dims: {dims}, or another path "
+                "or collection_name"
             )
+
+    def _stamp(self, conn: sqlite3.Connection) -> None:
+        """Inside a write transaction that puts vectors: record :meth:`record_embedder`'s embedder
+        in ``meta.embedder`` unless it is there already (one key lookup in the same transaction,
+        so a rolled-back write leaves nothing behind and the next write stamps it)."""
+        if self._embedder is None:
+            return
+        text = json.dumps(self._embedder.to_json(), sort_keys=True)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        if row is None or row[0] != text:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('embedder', ?)", (text,))
+
+    def _where_text(self) -> str:
+        return f"flat collection {self.config.collection_name!r} at {self.config.path}"
+
+    def record_embedder(self, space: EmbeddingSpace) -> None:
+        """Kept in ``meta.embedder`` of the database by the next write that stores vectors (in its
+        transaction), never by a read; in memory, beside the vectors."""
+        with self._lock:
+            self._embedder = space
+
+    async def embedding_space(self) -> EmbeddingSpace | None:
+        """The collection's dims (``meta.dims``, else the first vector's, else ``config.dims``),
+        with the embedder recorded in ``meta.embedder`` when there is one. Reads only: a database
+        not created yet stays absent."""
+        with self._lock:
+            self._sync()
+            dims = self._dims
+            stamped = self._stamped
+            db = self._db
+            if db is not None:
+                stamped = None
+                if db.conn is not None:
+                    raw = db.meta("embedder")
+                    stamped = _space_of(raw, self._where_text()) if raw is not None else None
+        if dims is None:
+            return None
+        if stamped is not None and stamped.dims == dims:
+            return stamped
+        return EmbeddingSpace(dims=dims)
 
     def _reload(self, db: StoreDB | None = None) -> None:
         """Replace the cache by the whole database (first open, after a reset, or too far behind);
@@ -806,10 +863,14 @@ class FlatVectorStore(VectorStore):
         """Inside a write transaction (``conn``; ``None`` in memory): upserts and deletes to the
         database; returns the seq of the last change (the cache is updated after the commit)."""
         if conn is None or self._db is None:
+            if puts and self._embedder is not None:
+                self._stamped = self._embedder
             return self._seq
         seq = self._seq
         if dims is not None and self._dims is None:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dims', ?)", (str(dims),))
+        if puts:
+            self._stamp(conn)
         if puts:
             seq = self._put_rows(conn, puts)
         if deletes:
@@ -1111,7 +1172,7 @@ class FlatVectorStore(VectorStore):
         seq = self._seq
         if conn is not None:
             conn.execute("DELETE FROM memories")
-            conn.execute("DELETE FROM meta WHERE key = 'dims'")
+            conn.execute("DELETE FROM meta WHERE key IN ('dims', 'embedder')")
             seq = self._last_written = StoreDB.log_change(conn, "", RESET)
 
         def finish() -> None:

@@ -6,7 +6,7 @@ bundle into a new ``ssl.SSLContext`` (~27 ms, 93 % of an engine's construction t
 the embedder each built one). Providers now build their client on the first request, and every
 client of the process shares one TLS context, so ``Memory(config)`` does neither.
 
-Why the *sdk* transport (``transport: sdk``, the default) is the client's public resource methods,
+Why the *sdk* transport (``transport: sdk``) is the client's public resource methods,
 ``client.chat.completions.with_raw_response.create(**body)`` / ``client.embeddings...create``: it
 depends on nothing but the SDK's documented API (auth and Azure headers and URL rewriting, params
 transform, timeouts, typed ``APIStatusError`` / ``APIConnectionError`` exceptions, keep-alive pool),
@@ -18,7 +18,7 @@ is parsed here with :func:`json.loads`, so a malformed answer is the same ``Valu
 bounds every attempt by the operation's time budget (the SDK knows none) and keeps the attempt
 count exact and the same for every HTTP plugin.
 
-Why the opt-in *direct* transport (``transport: direct``): even the resource methods cost 0.6-1 ms
+Why the *direct* transport (``transport: direct``, the default): even the resource methods cost 0.6-1 ms
 of CPU per call in the SDK before the HTTP library sees the request (measured on loopback,
 ``bench/results/openai_direct.md``; profiled in issue #9): its ``request()`` copies the options
 model twice, makes an idempotency key,
@@ -32,7 +32,9 @@ internals: :meth:`LazyClient._direct_ok` checks, once per client, that they and 
 path depends on exist and are in the plain case (string API key, no token provider, workload
 identity or provider runtime); otherwise every call takes the sdk transport.
 ``tests/test_request_path.py`` asserts the direct path is taken on the installed SDK and sends what
-the sdk transport sends, so an SDK upgrade that changes them fails there, not silently.
+the sdk transport sends, so an SDK upgrade that changes them fails there, not silently. It is the
+default because the client's CPU per call is what bounds concurrent adds even against a slow model:
+64 adds in flight at once are CPU-bound on one core (``bench/results/add_cpu.md``).
 """
 
 from __future__ import annotations
@@ -104,9 +106,10 @@ class LazyClient:
         self._config = config
         self._client: openai.AsyncOpenAI | None = None
         self._response_cls: Any = None
-        self.direct: bool = getattr(config, "transport", "sdk") == "direct"
+        self.direct: bool = getattr(config, "transport", "direct") == "direct"
         self._direct: bool | None = None  # None: not checked yet (see _direct_ok)
         self._templates: dict[tuple[str, Any], _Template] = {}
+        self._building: dict[tuple[str, Any], asyncio.Future[_Template | None]] = {}
         self._http: Any = None
         self._timeouts: tuple[type[BaseException], ...] = ()
         self._conn_errors: tuple[type[BaseException], ...] = ()
@@ -154,11 +157,7 @@ class LazyClient:
             key = (path, body.get("model"))
             template = self._templates.get(key)
             if template is None and self._direct_ok(client):
-                if client._platform is None:  # as request() does first: platform headers, off the loop
-                    from openai._base_client import get_platform
-
-                    client._platform = await asyncio.to_thread(get_platform)
-                template = await self._template(client, path, key[1])
+                template = await self._template_once(client, key)
             if template is not None:
                 return await self._send_direct(client, template, body)
         return json.loads((await self._sdk_call(client, path, body)).content)
@@ -206,6 +205,24 @@ class LazyClient:
         self._timeouts, self._conn_errors = _transport_errors(self._http)
         self._direct = True
         return True
+
+    async def _template_once(self, client: Any, key: tuple[str, Any]) -> _Template | None:
+        """The template of ``key``, built by the first call that needs it; calls made meanwhile (many
+        adds starting at once on a new engine) wait for that one instead of each building their own."""
+        building = self._building.get(key)
+        if building is not None:
+            return await asyncio.shield(building)
+        done: asyncio.Future[_Template | None] = asyncio.get_running_loop().create_future()
+        self._building[key] = done
+        try:
+            if client._platform is None:  # as request() does first: platform headers, off the loop
+                from openai._base_client import get_platform
+
+                client._platform = await asyncio.to_thread(get_platform)
+            return await self._template(client, *key)
+        finally:  # also when cancelled: the waiters take the sdk transport this once
+            del self._building[key]
+            done.set_result(self._templates.get(key))
 
     async def _template(self, client: Any, path: str, model: Any) -> _Template | None:
         """The SDK's own request for ``path`` (options prepared, request built), kept without body."""

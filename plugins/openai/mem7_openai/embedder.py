@@ -74,6 +74,10 @@ class OpenAIEmbedder(OpenAIProvider, Embedder):
     def dims(self) -> int:
         return self._dims
 
+    @property
+    def model_name(self) -> str:
+        return self.model  # an alias's default model when the config names none
+
     async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
         self._check_open("embed")
         # The API rejects empty strings; a blank text embeds like a space.

@@ -19,10 +19,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ----------------------------------------------------------------------------------- transports
-# Every test that talks to a server runs on both transports: ``sdk`` (the default, the client's
-# public API) and ``direct`` (opt-in). A provider whose config names its transport keeps it.
+# Every test that talks to a server runs on both transports: ``direct`` (the default) and ``sdk``
+# (the client's public API). A provider whose config names its transport keeps it.
 _WIRE_EXEMPT = ("test_loopback_server",)  # tests of the server itself, not of the plugin
-_OWN_DEFAULT = ("test_the_default_transport_uses_the_public_resource_methods",)  # asserts the real default
+_OWN_DEFAULT = ("test_the_default_transport_is_the_direct_path",)  # asserts the real default
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -3,6 +3,7 @@ process, base64 embeddings decoded exactly, and the raw JSON answers parsed like
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -196,22 +197,40 @@ async def test_direct_path_keeps_one_connection(openai_server: OpenAIServer) -> 
     await llm.aclose()
 
 
-def test_transport_is_validated_and_defaults_to_the_sdk() -> None:
+def test_transport_is_validated_and_defaults_to_direct() -> None:
     from pydantic import ValidationError
 
-    assert OpenAILLM.from_config({"api_key": "k"}).config.transport == "sdk"
-    assert OpenAILLM.from_config({"api_key": "k", "request_path": "direct"}).config.transport == "direct"  # older name
+    assert OpenAILLM.from_config({"api_key": "k"}).config.transport == "direct"
+    assert OpenAIEmbedder.from_config({"api_key": "k"}).config.transport == "direct"
+    assert OpenAILLM.from_config({"api_key": "k", "transport": "sdk"}).config.transport == "sdk"
+    assert OpenAILLM.from_config({"api_key": "k", "request_path": "sdk"}).config.transport == "sdk"  # older name
     with pytest.raises(ValidationError, match="transport"):
         OpenAILLM.from_config({"api_key": "k", "transport": "fast"})
     with pytest.raises(ValidationError, match="request_path"):
         OpenAILLM.from_config({"api_key": "k", "request_path": "fast"})
 
 
-async def test_the_default_transport_uses_the_public_resource_methods(openai_server: OpenAIServer) -> None:
-    """Without ``transport`` in the config, calls go through ``chat.completions`` / ``embeddings``
-    (raw response), never the direct path."""
+async def test_the_default_transport_is_the_direct_path(openai_server: OpenAIServer) -> None:
+    """Without ``transport`` in the config, calls take the direct path (never the resource methods,
+    whose raw-response header marks them)."""
     llm = OpenAILLM(OpenAILLM.Config(api_key="k", base_url=openai_server.url))
     emb = OpenAIEmbedder(OpenAIEmbedder.Config(api_key="k", base_url=openai_server.url, embedding_dims=8))
+    assert llm._http.direct and emb._http.direct
+    await llm.generate([{"role": "user", "content": "hi"}])
+    await emb.embed(["x"])
+    assert llm._http.direct_calls == 1 and emb._http.direct_calls == 1
+    for rec in (openai_server.last_request("chat"), openai_server.last_request("embeddings")):
+        assert rec is not None and "x-stainless-raw-response" not in rec.headers
+    await llm.aclose()
+    await emb.aclose()
+
+
+async def test_transport_sdk_uses_the_public_resource_methods(openai_server: OpenAIServer) -> None:
+    """``transport: sdk``: calls go through ``chat.completions`` / ``embeddings`` (raw response),
+    never the direct path."""
+    llm = OpenAILLM(OpenAILLM.Config(api_key="k", base_url=openai_server.url, transport="sdk"))
+    emb = OpenAIEmbedder(OpenAIEmbedder.Config(api_key="k", base_url=openai_server.url, embedding_dims=8,
+                                               transport="sdk"))
     assert not llm._http.direct and not emb._http.direct
     await llm.generate([{"role": "user", "content": "hi"}])
     await emb.embed(["x"])
@@ -219,4 +238,27 @@ async def test_the_default_transport_uses_the_public_resource_methods(openai_ser
     for rec in (openai_server.last_request("chat"), openai_server.last_request("embeddings")):
         assert rec is not None and rec.headers.get("x-stainless-raw-response") == "true"
     await llm.aclose()
+    await emb.aclose()
+
+
+async def test_calls_starting_together_build_the_direct_request_once(
+    openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many calls on a new provider at once (adds starting together on a new engine): one of them
+    builds the endpoint's request, the others wait for it, and all take the direct path."""
+    from mem7_openai._client import LazyClient
+
+    built: list[tuple[str, object]] = []
+    template = LazyClient._template
+
+    async def counting(self: LazyClient, client: object, path: str, model: object) -> object:
+        built.append((path, model))
+        return await template(self, client, path, model)
+
+    monkeypatch.setattr(LazyClient, "_template", counting)
+    emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8,
+                                      "transport": "direct"})
+    vectors = await asyncio.gather(*(emb.embed([f"text {i}"]) for i in range(16)))
+    assert [len(v) for v in vectors] == [1] * 16
+    assert built == [("/embeddings", emb.model)] and emb._http.direct_calls == 16
     await emb.aclose()

@@ -61,7 +61,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from mem7_core.errors import ConfigError, MemoryNotFoundError
 from mem7_core.filters import ALL_OPERATORS, Filter, evaluate
 from mem7_core.models import SCOPE_KEYS, Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import VectorStore, VectorStoreCapabilities
+from mem7_core.providers import EmbeddingSpace, VectorStore, VectorStoreCapabilities
 from mem7_core.providers.keywords import STOPWORDS, calibrate_bm25, tokenize
 
 from ._common import (
@@ -472,6 +472,15 @@ class PgVectorStore(PgBase, VectorStore):
                 raise ValueError(f"pgvector: vectors have {dims} dims, the collection has {self._dims}")
 
         await self._run("create table", create)
+
+    async def embedding_space(self) -> EmbeddingSpace | None:
+        """The table's vector size (``None``: no table yet). Reads only: creates no table."""
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> int | bool | None:
+            return await self._table_dims(conn)
+
+        dims = await self._run("read the table's dims", run)
+        return None if dims is None or isinstance(dims, bool) else EmbeddingSpace(dims=dims)
 
     # ================================================================== validation
     def _vector(self, vector: Sequence[float] | None, what: str, dims: int | None = None) -> Vector:

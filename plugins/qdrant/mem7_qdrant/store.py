@@ -35,7 +35,7 @@ from qdrant_client.http import models
 from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities
 from mem7_core.providers.http import BudgetSpent, RetryPolicy, budget_error
 from mem7_core.providers.keywords import BM25Index, calibrate_bm25
 
@@ -401,6 +401,15 @@ class QdrantVectorStore(VectorStore):
             self._ready = True
             return True
 
+    async def embedding_space(self) -> EmbeddingSpace | None:
+        """The collection's vector size (``None``: no collection yet). Reads only: creates nothing."""
+        name = self.config.collection_name
+        if not await self._call("checking the collection", lambda c: c.collection_exists(name)):
+            return None
+        info = await self._call("reading the collection", lambda c: c.get_collection(name))
+        vectors = info.config.params.vectors if info is not None else None
+        return EmbeddingSpace(dims=int(vectors.size)) if isinstance(vectors, models.VectorParams) else None
+
     def _adopt(self, info: models.CollectionInfo) -> None:
         name = self.config.collection_name
         vectors = info.config.params.vectors
@@ -417,7 +426,8 @@ class QdrantVectorStore(VectorStore):
         if self.config.dims is not None and vectors.size != self.config.dims:
             raise ProviderError(
                 PROVIDER,
-                f"collection {name!r} has {vectors.size}-dim vectors, but the config says dims={self.config.dims}",
+                f"dims (embedding_model_dims) is {self.config.dims} but collection {name!r} holds "
+                f"{vectors.size}-dimensional vectors; use dims: {vectors.size}, or another collection_name",
             )
         self._dims = vectors.size
         self._adopt_keywords(info)

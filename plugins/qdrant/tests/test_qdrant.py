@@ -418,7 +418,7 @@ async def test_incompatible_existing_collection(fast_tmp: Path) -> None:
         assert err.value.provider == "qdrant"
         await store.aclose()
     store = make(path=str(fast_tmp), collection_name="three", dims=4)
-    with pytest.raises(ProviderError, match="dims=4"):
+    with pytest.raises(ProviderError, match=r"dims \(embedding_model_dims\) is 4 .*use dims: 3"):
         await store.insert([VectorRecord("a", [1.0, 0.0, 0.0, 0.0], {})])
     await store.aclose()
     store = make(path=str(fast_tmp), collection_name="three")  # adopts 3 dims
@@ -613,7 +613,7 @@ async def test_existing_collection_is_adopted_and_missing_indexes_added(fake_qdr
         await store.insert([VectorRecord("a", [1.0, 0.0], {})])
     await store.aclose()
     # Config dims that disagree with the collection: a ProviderError naming both.
-    with pytest.raises(ProviderError, match=r"3-dim.*dims=2"):
+    with pytest.raises(ProviderError, match=r"is 2 but collection .* holds 3-dimensional vectors; use dims: 3"):
         await server(fake_qdrant.url, dims=2).count(scope=Scope())
 
 
