@@ -449,12 +449,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         listing[kind] = sorted(rows, key=lambda r: r["name"])
     failed = registry.failed
     blocked = registry.blocked
+    missing = _not_installed()
 
     if args.json:
         _print_json({
             "providers": listing,
             "failed": [{"plugin": name, "error": err} for name, err in sorted(failed.items())],
             "blocked": sorted(blocked),
+            "not_installed": missing,
         })
         return EXIT_OK
 
@@ -475,7 +477,43 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"  {name} ({dist}): {_one_line(err)}")
     if blocked:
         print(f"blocked (MEM7_DISABLE_PLUGINS): {', '.join(sorted(blocked))}")
+    if any(missing.values()):
+        print("not installed (mem7's own plugins), with the command that adds each:")
+        for kind, rows in missing.items():
+            if not rows:
+                continue
+            print(f"  {kind}:")
+            table = [(r["name"], r["install"],
+                      f"or: {r['install_alone']}" if r["install"] != r["install_alone"] else "",
+                      f"aliases: {', '.join(r['aliases'])}" if r["aliases"] else "") for r in rows]
+            widths = [max(len(row[i]) for row in table) for i in range(3)]
+            for row in table:
+                cells = [cell.ljust(w) for cell, w in zip(row, widths)] + [row[3]]
+                print(("    " + "  ".join(c for c in cells if c)).rstrip())  # a column no row uses takes no room
     return EXIT_OK
+
+
+def _not_installed() -> dict[str, list[dict[str, Any]]]:
+    """mem7's first-party providers whose distribution is not installed, by kind, with the
+    ``pip install`` that adds each (:mod:`mem7_core.catalogue`)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from .catalogue import first_party
+    from .providers.base import PROVIDER_KINDS
+
+    out: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PROVIDER_KINDS}
+    for plugin in first_party():
+        try:
+            distribution(plugin.distribution)
+            continue
+        except PackageNotFoundError:
+            pass
+        for kind, (name, *aliases) in plugin.provides.items():
+            out[kind].append({
+                "name": name, "aliases": sorted(aliases), "distribution": plugin.distribution,
+                "extra": plugin.extra, "install": plugin.install, "install_alone": plugin.install_alone,
+            })
+    return {kind: sorted(rows, key=lambda r: r["name"]) for kind, rows in out.items()}
 
 
 def _missing_extra(exc: ImportError, modules: set[str]) -> bool:
@@ -656,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="delete every memory of the given scope")
     _add_scope_options(p, default_note=False)
 
-    command("plugins", "list installed providers, the plugins they come from, and plugins that failed", cmd_plugins)
+    command("plugins", "list installed providers, the plugins they come from, plugins that failed, and mem7's "
+            "own plugins not installed with the command that adds each", cmd_plugins)
     from .cli_commands import add_parsers  # import, export, config check (mem7_core/cli_commands.py)
 
     add_parsers(command, _add_scope_options, _add_global_options)

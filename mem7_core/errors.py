@@ -6,6 +6,9 @@ Configuration problems are ``ValueError`` subclasses (the spec asks for it, and 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 
 class Mem7Error(Exception):
     """Base class of every error mem7 raises on purpose."""
@@ -18,24 +21,53 @@ class ConfigError(Mem7Error, ValueError):
 class ProviderNotFoundError(ConfigError):
     """No installed plugin provides the provider named in the config.
 
-    The message lists what is installed, the plugins that failed to import, and the
-    ``pip install`` that would add the missing one.
+    The message lists what is installed, then what to do: the ``pip install`` that adds the
+    missing provider when one of mem7's own plugins provides it (:mod:`mem7_core.catalogue`, so
+    ``postgres`` names mem7-pgvector), or why that plugin is not working (it failed to load, it is
+    blocked by ``MEM7_DISABLE_PLUGINS``, it provides that name for another kind), or close names;
+    then the plugins that failed to import.
     """
 
-    def __init__(self, kind: str, name: str, installed: list[str], failed: dict[str, str]) -> None:
+    def __init__(self, kind: str, name: str, installed: list[str], failed: dict[str, str],
+                 blocked: Sequence[str] = ()) -> None:
         self.kind = kind
         self.name = name
         self.installed = installed
         self.failed = failed
         listed = ", ".join(installed) if installed else "none"
-        msg = (
-            f"No {kind} provider named {name!r}. Installed: {listed}. "
-            f"Try: pip install mem7-{name.replace('_', '-')}"
-        )
+        msg = f"No {kind} provider named {name!r}. Installed: {listed}. {_hint(kind, name, installed, failed, blocked)}"
         if failed:
             broken = "; ".join(f"{plugin}: {err}" for plugin, err in sorted(failed.items()))
             msg += f". Plugins that failed to load: {broken}"
         super().__init__(msg)
+
+
+def _hint(kind: str, name: str, installed: list[str], failed: dict[str, str], blocked: Sequence[str]) -> str:
+    """What to do about a missing provider, from the catalogue of mem7's own plugins."""
+    from . import catalogue
+
+    plugin = catalogue.providing(kind, name)
+    if plugin is not None:
+        if plugin.entry_point in blocked:
+            return f"It comes from {plugin.distribution}, which MEM7_DISABLE_PLUGINS blocks"
+        if plugin.entry_point in failed:
+            return f"It comes from {plugin.distribution}, which is installed but failed to load"
+        also = f" (or: {plugin.install_alone})" if plugin.install != plugin.install_alone else ""
+        return f"Try: {plugin.install}{also}"
+    elsewhere: dict[str, list[str]] = {}
+    for plugin, other in catalogue.other_kinds(kind, name):
+        elsewhere.setdefault(plugin.distribution, []).append(other)
+    if elsewhere:
+        said = "; ".join(f"{dist} provides {name!r} as a {' and a '.join(kinds)}" for dist, kinds in elsewhere.items())
+        return f"{said}, not as a {kind}: check the config section it is under"
+    close = difflib.get_close_matches(name, sorted({*installed, *catalogue.names(kind)}), n=3, cutoff=0.75)
+    shown = []
+    for candidate in close:
+        source = None if candidate in installed else catalogue.providing(kind, candidate)
+        shown.append(repr(candidate) + (f" ({source.install})" if source is not None else ""))
+    guess = f"Did you mean {' or '.join(shown)}? " if shown else ""
+    return (f"{guess}No plugin of mem7's own provides {name!r} ('mem7 plugins' lists those not installed); "
+            "a third-party plugin's name comes from its documentation")
 
 
 class ScopeError(Mem7Error, ValueError):

@@ -183,7 +183,7 @@ class PluginRegistry:
             raise ConfigError(f"Unknown provider kind {kind!r}; kinds are: {', '.join(PROVIDER_KINDS)}")
         found = self._find(kind, name)
         if found is None:
-            raise ProviderNotFoundError(kind, name, self.names(kind), dict(self._failed))
+            raise ProviderNotFoundError(kind, name, self.names(kind), dict(self._failed), self.blocked)
         return found
 
     def create(self, kind: ProviderKind | str, name: str, config: dict[str, Any] | None = None) -> Provider:

@@ -84,6 +84,36 @@ if [[ -x "$(command -v npm)" ]]; then
         || die "npm ci failed in clients/typescript"
 fi
 
+# The Rust client (clients/rust) builds offline from Debian's packaged crates: its
+# .cargo/config.toml points crates-io at /usr/share/cargo/registry, which these packages fill, so
+# its tests (tests/server/test_rust_client.py) download nothing. Only when cargo is on PATH and
+# apt is usable; otherwise that test skips, saying why.
+RUST_CRATES=(librust-reqwest-dev librust-serde-json-dev librust-tokio-dev librust-serde-dev
+             librust-serde-derive-dev librust-libc-dev)
+if command -v cargo >/dev/null 2>&1; then
+    missing=()
+    for pkg in "${RUST_CRATES[@]}"; do
+        dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        step "the Rust client's crates are installed (Debian's librust-*-dev)"
+    elif ! command -v apt-get >/dev/null 2>&1; then
+        step "skipping the Rust client's crates: no apt-get (needs Debian's ${missing[*]})"
+    elif [[ "$(id -u)" -ne 0 ]] && ! sudo -n true 2>/dev/null; then
+        step "skipping the Rust client's crates: apt-get needs root (sudo apt-get install ${missing[*]})"
+    else
+        SUDO=(); [[ "$(id -u)" -eq 0 ]] || SUDO=(sudo -n)
+        step "installing the Rust client's crates with apt (${missing[*]})"
+        if ! { "${SUDO[@]}" apt-get update -qq \
+                && "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                    "${missing[@]}" >/dev/null; }; then
+            echo "setup.sh: warning: apt-get could not install ${missing[*]}; the Rust client's tests will skip" >&2
+        fi
+    fi
+else
+    step "skipping the Rust client's crates: no cargo on PATH (its tests will skip)"
+fi
+
 # ------------------------------------------------------------------ check
 "$VPY" - "${SPECS[@]}" <<'PY' || die "the venv's mem7 packages do not point to this checkout"
 import json, sys, tomllib

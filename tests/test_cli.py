@@ -380,7 +380,7 @@ def test_config_check_names_every_problem(capsys: pytest.CaptureFixture[str], tm
     assert code == 1
     assert "7 problem(s)" in out
     for expected in ("llm.config.modell: Extra inputs are not permitted", "llm.config.temperature:",
-                     "embedder.provider: No embedder provider named 'nosuch'", "pip install mem7-nosuch",
+                     "embedder.provider: No embedder provider named 'nosuch'", "No plugin of mem7's own provides 'nosuch'",
                      "vector_store.config.pathh: Extra inputs are not permitted", "decay.base_half_life_secs:",
                      "candidates_per_fact:", "bogus: Extra inputs are not permitted"):
         assert expected in out, expected

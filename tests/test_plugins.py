@@ -269,7 +269,10 @@ def test_unknown_provider_message_exact():
     with pytest.raises(ProviderNotFoundError) as info:
         reg.get("vector_store", "qdrant")
     err = info.value
-    assert str(err) == "No vector_store provider named 'qdrant'. Installed: flat, upstash. Try: pip install mem7-qdrant"
+    assert str(err) == (
+        "No vector_store provider named 'qdrant'. Installed: flat, upstash. "
+        "Try: pip install 'mem7[qdrant]' (or: pip install mem7-qdrant)"
+    )
     assert (err.kind, err.name, err.installed, err.failed) == ("vector_store", "qdrant", ["flat", "upstash"], {})
     assert isinstance(err, ConfigError) and isinstance(err, ValueError)
 
@@ -281,15 +284,19 @@ def test_unknown_provider_lists_failed_plugins():
     with pytest.raises(ProviderNotFoundError) as info:
         reg.get("vector_store", "qdrant")
     assert str(info.value) == (
-        "No vector_store provider named 'qdrant'. Installed: flat, upstash. Try: pip install mem7-qdrant. "
+        "No vector_store provider named 'qdrant'. Installed: flat, upstash. "
+        "Try: pip install 'mem7[qdrant]' (or: pip install mem7-qdrant). "
         "Plugins that failed to load: bad: ZeroDivisionError: division by zero"
     )
 
 
-def test_unknown_provider_none_installed_and_underscores():
+def test_unknown_provider_none_installed_and_no_guessed_distribution():
     with pytest.raises(ProviderNotFoundError) as info:
         bare().get("graph_store", "neo4j_aura")
-    assert str(info.value) == "No graph_store provider named 'neo4j_aura'. Installed: none. Try: pip install mem7-neo4j-aura"
+    assert str(info.value) == (
+        "No graph_store provider named 'neo4j_aura'. Installed: none. No plugin of mem7's own provides 'neo4j_aura' "
+        "('mem7 plugins' lists those not installed); a third-party plugin's name comes from its documentation"
+    )
 
 
 def test_unknown_kind():
@@ -403,7 +410,8 @@ def test_failing_import_recorded_and_others_load(fake_eps):
     assert reg.failed == {"qdrant": "ImportError: No module named 'qdrant_client'"}
     assert str(info.value) == (
         "No vector_store provider named 'qdrant'. Installed: flat, pinecone, upstash. "
-        "Try: pip install mem7-qdrant. Plugins that failed to load: qdrant: ImportError: No module named 'qdrant_client'"
+        "It comes from mem7-qdrant, which is installed but failed to load. "
+        "Plugins that failed to load: qdrant: ImportError: No module named 'qdrant_client'"
     )
     assert reg.loaded == ["flat", "upstash", "extras"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mem7_core.testing.emulator import INVALID_JSON, LoopbackEmulator, Recorded, Reply
+from mem7_core.testing.emulator import INVALID_JSON, ApiError, LoopbackEmulator, Recorded, Reply
 
 
 class Echo(LoopbackEmulator):
@@ -84,3 +84,41 @@ def test_a_handler_error_is_kept_and_answered_500(echo: Echo) -> None:
 def test_url_before_start_says_how() -> None:
     with pytest.raises(RuntimeError, match="start"):
         Echo().url  # noqa: B018
+
+
+class Strict(LoopbackEmulator):
+    """Refuses from inside validation with ApiError; numbers its answers."""
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": {"code": status, "message": message}}
+
+    def fault_body(self, status: int) -> Any:
+        return self.error_body(status, "slow down" if status == 429 else "boom")
+
+    def extra_headers(self, rec: Recorded) -> dict[str, str]:
+        return {"request-id": f"req_{rec.seq}"}
+
+    def reject(self, rec: Recorded) -> Reply | None:
+        if "x-version" not in rec.headers:
+            raise ApiError("x-version: header is required")
+        return None
+
+    def answer(self, rec: Recorded) -> Reply:
+        if not isinstance(rec.body, dict) or "n" not in rec.body:
+            raise ApiError("n: Field required", 422)
+        return 200, {"n": rec.body["n"]}, {}
+
+
+def test_api_errors_extra_headers_and_fault_bodies() -> None:
+    with Strict() as emu:
+        r = httpx.post(emu.url, json={"n": 1})
+        assert r.status_code == 400 and r.json() == {"error": {"code": 400, "message": "x-version: header is required"}}
+        h = {"x-version": "1"}
+        r = httpx.post(emu.url, json={}, headers=h)
+        assert r.status_code == 422 and r.json()["error"]["message"] == "n: Field required"
+        emu.fail_next(1, 429)
+        r = httpx.post(emu.url, json={"n": 2}, headers=h)
+        assert r.status_code == 429 and r.json()["error"]["message"] == "slow down"
+        r = httpx.post(emu.url, json={"n": 3}, headers=h)
+        assert r.json() == {"n": 3} and r.headers["request-id"] == "req_4"
+        assert [rec.seq for rec in emu.requests] == [1, 2, 3, 4] and not emu.errors

@@ -4,12 +4,13 @@ Setup as ``bench/overhead``: ``AsyncMemory`` with mem7-flat in memory, mem7-open
 embedder over HTTP to the loopback server in its own process (``bench/overhead/loopback.py``:
 extraction = one fact per user sentence; decision = ADD 50 % / UPDATE 30 % / NONE 20 %), SQLite
 history in a temp file. ``--transport`` picks mem7-openai's request path (``default``: the config
-names none; ``sdk``; ``direct``: what ``bench/overhead`` names). ``--populate`` memories go in first (verbatim
-adds, not measured). Then ``--warmup`` adds, then ``--ops`` sequential adds measured twice: once
-without the profiler (``time.process_time`` per add: the figure) and once under cProfile (the
-breakdown, in CPU time of the event loop's thread; the profiler's own overhead inflates it, so
-shares matter, not the total; work on other threads - SQLite history, the store's writer - is
-in the first figure only)::
+names none; ``sdk``; ``direct``: what ``bench/overhead`` names), ``--http-backend`` the direct
+transport's HTTP library (``default``: the config names none; ``aiohttp``; ``httpx``).
+``--populate`` memories go in first (verbatim adds, not measured). Then ``--warmup`` adds, then
+``--ops`` sequential adds measured twice: once without the profiler (``time.process_time`` per add:
+the figure) and once under cProfile (the breakdown, in CPU time of the event loop's thread; the
+profiler's own overhead inflates it, so shares matter, not the total; work on other threads - SQLite
+history, the store's writer - is in the first figure only)::
 
     .venv/bin/python bench/add_cpu/profile_add.py --transport sdk --ops 200
     .venv/bin/python bench/add_cpu/profile_add.py --transport direct --ops 200 --json /tmp/a.json
@@ -41,13 +42,17 @@ from bench._common.text import conversation  # noqa: E402 - after the sys.path l
 
 #: Buckets of the breakdown: the first pattern found in a function's file path (or name) names it.
 BUCKETS: tuple[tuple[str, str], ...] = (
+    ("/mem7_openai/", "mem7-openai"),  # before "/openai/": the plugin lives in plugins/openai/
     ("/openai/", "openai SDK"),
+    ("/aiohttp/", "aiohttp (+ yarl, multidict)"),
+    ("/yarl/", "aiohttp (+ yarl, multidict)"),
+    ("/multidict/", "aiohttp (+ yarl, multidict)"),
+    ("/propcache/", "aiohttp (+ yarl, multidict)"),
     ("/httpx", "httpx / httpcore"),
     ("/httpcore", "httpx / httpcore"),
     ("/h11/", "h11 (HTTP/1.1 parser)"),
     ("/anyio/", "anyio"),
     ("/pydantic", "pydantic"),
-    ("/mem7_openai/", "mem7-openai"),
     ("/mem7_flat/", "mem7-flat (store)"),
     ("/mem7_core/history/", "history (SQLite)"),
     ("/mem7_core/retrieval/", "retrieval (BM25 index)"),
@@ -103,12 +108,14 @@ async def populate(mem: Any, uid: str, n: int) -> None:
                        for j in range(i, min(n, i + 100))], user_id=uid, infer=False)
 
 
-def set_transport(cfg: dict[str, Any], transport: str) -> None:
-    """``default``: no transport in the config (what users get); else that transport."""
+def set_transport(cfg: dict[str, Any], transport: str, backend: str = "default") -> None:
+    """``default``: no transport (or HTTP backend) in the config (what users get); else that one."""
     for kind in ("llm", "embedder"):
         cfg[kind]["config"].pop("request_path", None)
         if transport != "default":
             cfg[kind]["config"]["transport"] = transport
+        if backend != "default":
+            cfg[kind]["config"]["http_backend"] = backend
 
 
 async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
@@ -116,7 +123,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
 
     tmp = tempfile.mkdtemp(prefix="mem7-addcpu-")
     cfg = engine_config(srv.url, srv.api_key, os.path.join(tmp, "history.db"))
-    set_transport(cfg, args.transport)
+    set_transport(cfg, args.transport, args.http_backend)
     mem = AsyncMemory(cfg)
     rng = random.Random(args.seed)
     uid = "bench-user"
@@ -169,7 +176,7 @@ async def bursts(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
     prof = cProfile.Profile(time.thread_time)
     for r in range(args.rounds + 1):  # round 0: warm-up (imports, first client build)
         cfg = engine_config(srv.url, srv.api_key, os.path.join(tmp, f"history-{r}.db"))
-        set_transport(cfg, args.transport)
+        set_transport(cfg, args.transport, args.http_backend)
         mem = AsyncMemory(cfg)
         await populate(mem, "burst", args.populate)  # 0: an empty scope, as the peers harness's workload d
         convs = [conversation(rng) for _ in range(args.burst)]
@@ -230,6 +237,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--transport", choices=("default", "sdk", "direct"), default="default",
                    help="mem7-openai's transport (default: the config names none)")
+    p.add_argument("--http-backend", choices=("default", "aiohttp", "httpx"), default="default",
+                   help="mem7-openai's HTTP backend of the direct transport (default: the config names none)")
     p.add_argument("--ops", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--populate", type=int, default=1000, help="memories in the scope before the measured adds")

@@ -565,7 +565,7 @@ async def run(args: argparse.Namespace, srv: Loopback) -> dict[str, Any]:
             extras["concurrent_walls_s"] = [b[0] for b in bursts]
             extras["concurrent_0ms_walls_s"] = [b[0] for b in bursts0]
             extras["concurrent_calls"] = dict(sum((b[2] for b in bursts), Counter()))
-            extras["concurrent_events"] = dict(Counter(r.event for b in bursts for o in b[3]
+            extras["concurrent_events"] = dict(Counter(r["event"] for b in bursts for o in b[3]
                                                        if not isinstance(o, BaseException) for r in o["results"]))
             # "stored": adds that returned (no exception) and wrote at least one ADD / UPDATE, per burst
             extras["concurrent_ok"] = [sum(1 for o in b[3] if not isinstance(o, BaseException)) for b in bursts]

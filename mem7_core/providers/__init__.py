@@ -7,7 +7,15 @@ from .history import HistoryStore
 from .llm import LLM, LLMCapabilities, Message
 from .reranker import Reranker
 from .scorer import QueryContext, ScoredHit, Scorer
-from .vector_store import ChangeBatch, EmbeddingSpace, StoreChange, VectorStore, VectorStoreCapabilities, WriteBatch
+from .vector_store import (
+    ChangeBatch,
+    EmbeddingSpace,
+    StoreChange,
+    VectorStore,
+    VectorStoreCapabilities,
+    WriteBatch,
+    check_vector,
+)
 
 __all__ = [
     "LLM",
@@ -35,4 +43,5 @@ __all__ = [
     "VectorStore",
     "VectorStoreCapabilities",
     "WriteBatch",
+    "check_vector",
 ]

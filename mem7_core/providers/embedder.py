@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from abc import abstractmethod
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
 
+from ..errors import ProviderError
 from .base import Provider
 
 EmbedPurpose = Literal["add", "search", "update"]
@@ -39,3 +42,52 @@ class Embedder(Provider):
         :returns: one vector of length :attr:`dims` per text (a list, or a 2-D numpy array).
         :raises ProviderError: naming the provider, after its bounded retries.
         """
+
+
+async def embed_in_batches(
+    texts: Sequence[str],
+    embed_batch: Callable[[list[str]], Awaitable[list[list[float]]]],
+    *,
+    batch_size: int,
+    max_concurrency: int = 4,
+) -> list[list[float]]:
+    """Embed ``texts`` with ``embed_batch`` in requests of at most ``batch_size`` texts, at most
+    ``max_concurrency`` in flight, the vectors in the order of ``texts`` (for a service that caps
+    the texts of one request). One request when they fit; ``[]`` without a call for no texts."""
+    batch = list(texts)
+    if len(batch) <= batch_size:
+        return await embed_batch(batch) if batch else []
+    gate = asyncio.Semaphore(max_concurrency)
+
+    async def one(chunk: list[str]) -> list[list[float]]:
+        async with gate:
+            return await embed_batch(chunk)
+
+    parts = await asyncio.gather(*(one(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)))
+    return [vec for part in parts for vec in part]
+
+
+def checked_vectors(rows: Sequence[Any], *, dims: int, provider: str, model: str | None,
+                    normalize: bool = True) -> list[list[float]]:
+    """The vectors an embedding service answered, checked: each a list of ``dims`` finite numbers,
+    L2-normalised when ``normalize``.
+
+    :raises ProviderError: naming ``embedding_dims`` and the size to set, when the service answered
+        vectors of another size (the model's size differs from the config's).
+    :raises ValueError: saying what is wrong when a row is not a list of finite numbers; a plugin
+        reports it as a malformed answer.
+    """
+    out: list[list[float]] = []
+    for row in rows:
+        if not isinstance(row, (list, tuple)) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in row):
+            raise ValueError("an embedding is not a list of numbers")
+        if len(row) != dims:
+            raise ProviderError(provider, f"embedder: model {model!r} returned {len(row)}-dimensional vectors but "
+                                          f"embedding_dims is {dims}; set embedder.config.embedding_dims to {len(row)}")
+        values = [float(x) for x in row]
+        if not all(math.isfinite(x) for x in values):
+            raise ValueError("a vector has NaN or inf")
+        norm = math.sqrt(sum(x * x for x in values)) if normalize else 0.0
+        out.append([x / norm for x in values] if norm > 0 else values)
+    return out

@@ -31,9 +31,12 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Literal, TypeVar
 
+from pydantic import Field
+
 from mem7_core.errors import ProviderError, ProviderTimeoutError
 
 from . import deadline as _budget
+from .base import ProviderConfig
 
 log = logging.getLogger("mem7.providers.http")
 
@@ -383,11 +386,31 @@ class RetryPolicy:
                 raise err from exc
 
 
+class HttpRetryConfig(ProviderConfig):
+    """The fields that bound an HTTP provider's calls, for its ``Config`` to inherit (with
+    :meth:`retry_policy` building the matching :class:`RetryPolicy`)."""
+
+    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
+    deadline: float | None = Field(
+        60.0, gt=0,
+        description="Time budget in seconds of one call, retries included. None: only timeout x (1 + max_retries).",
+    )
+    max_retries: int = Field(2, ge=0, le=10, description="Retries on 408/409/429/5xx, connection errors, timeouts.")
+    retry_backoff: float = Field(0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
+    retry_max_backoff: float = Field(8.0, ge=0, description="Cap of one backoff, in seconds.")
+
+    def retry_policy(self, name: str) -> RetryPolicy:
+        """The :class:`RetryPolicy` these fields describe (``name`` in its log lines)."""
+        return RetryPolicy(max_retries=self.max_retries, backoff=self.retry_backoff,
+                           max_backoff=self.retry_max_backoff, deadline=self.deadline, name=name)
+
+
 __all__ = [
     "AUTH_STATUSES",
     "MAX_RETRY_AFTER",
     "RETRY_STATUSES",
     "BudgetSpent",
+    "HttpRetryConfig",
     "RetryPolicy",
     "attempts_text",
     "body_snippet",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,28 @@ class EmbeddingSpace:
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"embedding space: {name} must be a string or null, got {value!r}")
         return cls(dims=dims, provider=provider, model=model)
+
+
+def check_vector(vector: Sequence[float] | None, what: str, *, provider: str, dims: int | None = None) -> list[float]:
+    """``vector`` as a plain list of finite floats (of ``dims`` components when given), or a
+    ``ValueError`` that names the store, the record (``what``) and the problem.
+
+    For stores that hand vectors to a backend that would store NaN, an empty vector or the wrong
+    size without complaint (or fail later with a message about something else).
+    """
+    if vector is None:
+        raise ValueError(f"{provider}: {what} has no vector")
+    try:
+        out = [float(x) for x in vector]
+    except (TypeError, ValueError):
+        raise ValueError(f"{provider}: {what} must be a sequence of numbers") from None
+    if not out:
+        raise ValueError(f"{provider}: {what} is empty")
+    if dims is not None and len(out) != dims:
+        raise ValueError(f"{provider}: {what} has {len(out)} dimensions; the collection holds {dims}")
+    if not all(math.isfinite(x) for x in out):
+        raise ValueError(f"{provider}: {what} must contain finite numbers only (no NaN or infinity)")
+    return out
 
 
 class VectorStore(Provider):

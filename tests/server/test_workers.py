@@ -141,6 +141,17 @@ def test_two_workers_on_pgvector_share_every_acknowledged_write(tmp_path: Path, 
     run_two_workers(ServeProcess(clean_env(tmp_path / "data"), ["--workers", "2", "--config", str(config)]))
 
 
+def test_two_workers_on_redis_share_every_acknowledged_write(tmp_path: Path, redis_url: str) -> None:
+    config = tmp_path / "mem7.json"
+    config.write_text(json.dumps({
+        "llm": None,
+        "embedder": {"provider": "hash", "config": {}},
+        "vector_store": {"provider": "redis", "config": {"url": redis_url, "collection_name": f"wrk_{uuid.uuid4().hex[:12]}"}},
+        "history_store": {"provider": "sqlite", "config": {"path": str(tmp_path / "history.db")}},
+    }))
+    run_two_workers(ServeProcess(clean_env(tmp_path / "data"), ["--workers", "2", "--config", str(config)]))
+
+
 def test_two_workers_on_the_embedded_default_share_every_acknowledged_write(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_two_workers(ServeProcess(clean_env(data), ["--workers", "2", "--data-dir", str(data)]))

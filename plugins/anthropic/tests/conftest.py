@@ -42,15 +42,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 import pytest
 
+from mem7_core.testing.emulator import ApiError, LoopbackEmulator, Recorded, Reply
 from mem7_core.testing.fakes import rule_based_reply
 
 ENV_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN")
@@ -66,30 +63,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's real key or endpoint."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
-
-
-@dataclass
-class Fault:
-    """An injected answer for the next ``times`` requests."""
-
-    status: int = 500
-    body: bytes | dict[str, Any] | None = None
-    retry_after: str | None = None
-    drop: bool = False
-    delay: float = 0.0
-    times: int = 1
-
-
-@dataclass
-class Recorded:
-    """One request the emulator received (headers lower-cased, body parsed JSON or None)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(content: Any) -> str:
@@ -112,78 +85,20 @@ def placeholder_args(schema: Any) -> dict[str, Any]:
     return out
 
 
-class Invalid(Exception):
+class Invalid(ApiError):
     """A request the real API would reject with 400 ``invalid_request_error``."""
 
 
-class AnthropicEmulator:
+class AnthropicEmulator(LoopbackEmulator):
     """Loopback ``POST /v1/messages``; ``url`` is the ``base_url`` for the anthropic client."""
 
+    name = "anthropic"
+    fault_paths = ("/v1/messages",)
+
     def __init__(self, *, api_key: str = API_KEY, host: str = "127.0.0.1") -> None:
+        super().__init__(host=host)
         self.api_key = api_key
-        self.host = host
-        self.latency = 0.0
-        self.requests: list[Recorded] = []
-        self.errors: list[BaseException] = []
-        self._faults: list[Fault] = []
         self._replies: list[Any] = []
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                emulator._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                emulator._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                import sys
-
-                exc = sys.exc_info()[1]
-                if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
-                    emulator.errors.append(exc)
-
-        self._server = Server((self.host, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="anthropic-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "emulator not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ scripting
     def script(self, *replies: Any) -> None:
@@ -192,111 +107,44 @@ class AnthropicEmulator:
         with self._lock:
             self._replies.extend(replies)
 
-    def fail_next(self, times: int = 1, status: int = 500, *, retry_after: float | str | None = None,
-                  body: bytes | dict[str, Any] | None = None, delay: float = 0.0) -> None:
-        """The next ``times`` requests answer ``status`` with an Anthropic error body (unless ``body``)."""
-        with self._lock:
-            self._faults.append(Fault(status, body, None if retry_after is None else str(retry_after),
-                                      delay=delay, times=times))
-
-    def drop_next(self, times: int = 1) -> None:
-        """The next ``times`` requests see the connection closed without an answer."""
-        with self._lock:
-            self._faults.append(Fault(drop=True, times=times))
-
-    def slow_next(self, times: int = 1, *, delay: float) -> None:
-        """The next ``times`` requests are answered normally, ``delay`` seconds late."""
-        with self._lock:
-            self._faults.append(Fault(status=0, delay=delay, times=times))
-
-    def count(self) -> int:
-        with self._lock:
-            return sum(1 for r in self.requests if r.path == "/v1/messages")
-
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
+    def count(self, path: str | None = "/v1/messages", method: str | None = None) -> int:
+        """Requests received on ``/v1/messages`` (by default)."""
+        return super().count(path, method)
 
     # ------------------------------------------------------------------ HTTP
-    def _take_fault(self) -> Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
-            return fault
+    def extra_headers(self, rec: Recorded) -> dict[str, str]:
+        return {"request-id": f"req_{rec.seq:08d}"}
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = ValueError
-        rec = Recorded(h.command, h.path.split("?", 1)[0], {k.lower(): v for k, v in h.headers.items()},
-                       None if body is ValueError else body)
-        with self._lock:
-            self.requests.append(rec)
-            self._seq += 1
-            seq = self._seq
-        fault = self._take_fault() if rec.path == "/v1/messages" else None
-        try:
-            status, payload, headers = self._answer(rec, body, fault, seq)
-        except Invalid as exc:
-            status, payload, headers = self._error(400, str(exc))
-        delay = self.latency + (fault.delay if fault is not None else 0.0)
-        if delay:
-            time.sleep(delay)
-        if fault is not None and fault.drop:
-            h.close_connection = True
-            return
-        rec.status = status
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(data)))
-            h.send_header("request-id", f"req_{seq:08d}")
-            for k, v in headers.items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionError):  # the client gave up (timeout test)
-            h.close_connection = True
-
-    @staticmethod
-    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def error_body(self, status: int, message: str) -> Any:
         kind = ERROR_TYPES.get(status, "api_error")
-        return status, {"type": "error", "error": {"type": kind, "message": message}}, headers or {}
+        return {"type": "error", "error": {"type": kind, "message": message}}
 
-    def _answer(self, rec: Recorded, body: Any, fault: Fault | None, seq: int) -> tuple[int, Any, dict[str, str]]:
+    def fault_body(self, status: int) -> Any:
+        return self.error_body(status, {429: "Number of request tokens has exceeded your per-minute rate limit",
+                                        529: "Overloaded"}.get(status, "Internal server error (injected)"))
+
+    def reject(self, rec: Recorded) -> Reply | None:
         if rec.method != "POST" or rec.path != "/v1/messages":
-            return self._error(404, f"Not found: {rec.method} {rec.path}")
+            return 404, self.error_body(404, f"Not found: {rec.method} {rec.path}"), {}
         auth = rec.headers.get("authorization", "")
         bearer = auth[7:] if auth.startswith("Bearer ") else None
         if self.api_key not in (rec.headers.get("x-api-key"), bearer):
-            return self._error(401, "invalid x-api-key")
+            return 401, self.error_body(401, "invalid x-api-key"), {}
         if not rec.headers.get("anthropic-version"):
             raise Invalid("anthropic-version: header is required")
-        if fault is not None and not fault.drop and fault.status:
-            headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
-            if fault.body is not None:
-                return fault.status, fault.body, headers
-            message = {429: "Number of request tokens has exceeded your per-minute rate limit",
-                       529: "Overloaded"}.get(fault.status, "Internal server error (injected)")
-            return self._error(fault.status, message, headers)
-        return self._messages(body, seq)
+        return None
+
+    def answer(self, rec: Recorded) -> Reply:
+        return self._messages(rec.body, rec.seq)
 
     def _messages(self, body: Any, seq: int) -> tuple[int, Any, dict[str, str]]:
-        if body is ValueError or not isinstance(body, dict):
+        if not isinstance(body, dict):
             raise Invalid("request body must be a JSON object")
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise Invalid("model: Field required")
         if not model.startswith("claude-"):
-            return self._error(404, f"model: {model}")
+            raise ApiError(f"model: {model}", 404)
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise Invalid("max_tokens: Field required (a positive integer)")

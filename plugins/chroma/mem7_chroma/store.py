@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 import os
 import re
 import threading
@@ -37,7 +36,7 @@ from pydantic import Field, model_validator
 from mem7_core.errors import ConfigError, MemoryNotFoundError, ProviderError
 from mem7_core.filters import Condition, Filter, Not, Or, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities, check_vector
 from mem7_core.providers.blocking import BlockingRunner
 
 try:  # POSIX; elsewhere the embedded mode is not locked (documented)
@@ -74,18 +73,6 @@ def _indexable(key: str) -> bool:
     return bool(_INDEXABLE.match(key))
 
 
-def _check_vector(vector: Sequence[float] | None, what: str) -> list[float]:
-    if vector is None:
-        raise ValueError(f"chroma: {what} has no vector")
-    try:
-        out = [float(x) for x in vector]
-    except (TypeError, ValueError):
-        raise ValueError(f"chroma: {what} must be a sequence of numbers") from None
-    if not out:
-        raise ValueError(f"chroma: {what} is empty")
-    if not all(math.isfinite(x) for x in out):
-        raise ValueError(f"chroma: {what} must contain finite numbers only")
-    return out
 
 
 def encode(mem7_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -336,7 +323,8 @@ class ChromaVectorStore(VectorStore):
         latest: dict[str, VectorRecord] = {}
         for r in records:
             latest[r.id] = r  # one upsert per id: the last one wins
-        rows = [(r.id, _check_vector(r.vector, f"record {r.id!r}"), dict(r.payload)) for r in latest.values()]
+        rows = [(r.id, check_vector(r.vector, f"record {r.id!r}", provider="chroma"), dict(r.payload))
+                for r in latest.values()]
         if rows or self._space is not None:
             await self._call(self._insert_sync, rows)
 
@@ -354,7 +342,7 @@ class ChromaVectorStore(VectorStore):
     async def update(
         self, id: str, *, vector: Sequence[float] | None = None, payload: dict[str, Any] | None = None
     ) -> None:
-        vec = _check_vector(vector, f"the new vector of {id!r}") if vector is not None else None
+        vec = check_vector(vector, f"the new vector of {id!r}", provider="chroma") if vector is not None else None
         await self._call(self._update_sync, id, vec, None if payload is None else dict(payload))
 
     def _update_sync(self, col: Any, id: str, vector: list[float] | None, payload: dict[str, Any] | None) -> None:
@@ -457,7 +445,7 @@ class ChromaVectorStore(VectorStore):
     ) -> builtins.list[builtins.list[ScoredRecord]]:
         if not vectors:
             return []
-        queries = [_check_vector(v, "the query vector") for v in vectors]
+        queries = [check_vector(v, "the query vector", provider="chroma") for v in vectors]
         if limit <= 0:
             return [[] for _ in queries]
         return await self._call(self._search_sync, queries, scope, limit, filters)

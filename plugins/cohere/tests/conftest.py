@@ -72,7 +72,7 @@ class CohereEmulator(LoopbackEmulator):
         """Requests received on ``/v2/rerank`` (by default)."""
         return super().count(path, method)
 
-    def error_body(self, status: int, message: str) -> Any:
+    def fault_body(self, status: int) -> Any:
         message = {429: "You are using a Trial key, which is limited to 10 API calls / minute.",
                    400: "invalid request"}.get(status, "internal server error (injected)")
         return {"message": message}

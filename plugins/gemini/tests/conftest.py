@@ -48,16 +48,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 
+from mem7_core.testing.emulator import ApiError, LoopbackEmulator, Recorded, Reply
 from mem7_core.testing.fakes import hash_embedding, rule_based_reply
 
 ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI",
@@ -77,31 +74,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-@dataclass
-class Fault:
-    status: int = 500
-    body: bytes | dict[str, Any] | None = None
-    retry_after: str | None = None
-    drop: bool = False
-    delay: float = 0.0
-    times: int = 1
-
-
-@dataclass
-class Recorded:
-    """One request (headers lower-cased, body parsed JSON or None); ``method`` is the RPC name."""
-
-    path: str
-    model: str
-    method: str
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Invalid(Exception):
+class Invalid(ApiError):
     """A request the real API rejects with 400 ``INVALID_ARGUMENT``."""
+
+
+def rpc_of(rec: Recorded) -> tuple[str, str]:
+    """``(model, rpc)`` of a request on ``/v1beta/models/<model>:<rpc>`` (empty strings if not)."""
+    model, _, rpc = rec.path.rpartition("/models/")[2].partition(":")
+    return model, rpc
 
 
 def _get(d: dict[str, Any], camel: str) -> Any:
@@ -133,74 +113,17 @@ def emulator_vector(text: str, dims: int, task_type: str | None) -> list[float]:
     return vec
 
 
-class GeminiEmulator:
-    """Loopback Gemini API; ``url`` is the ``base_url`` of ``http_options``."""
+class GeminiEmulator(LoopbackEmulator):
+    """Loopback Gemini API; ``url`` is the ``base_url`` of ``http_options``. ``rec.extra`` of each
+    request has its ``model``, ``rpc`` (``generateContent``, ``batchEmbedContents``...) and ``query``."""
+
+    name = "gemini"
+    content_type = "application/json; charset=UTF-8"
 
     def __init__(self, *, api_key: str = API_KEY, host: str = "127.0.0.1") -> None:
+        super().__init__(host=host)
         self.api_key = api_key
-        self.host = host
-        self.latency = 0.0
-        self.requests: list[Recorded] = []
-        self.errors: list[BaseException] = []
-        self._faults: list[Fault] = []
         self._replies: list[Any] = []
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                emulator._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                emulator._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                import sys
-
-                exc = sys.exc_info()[1]
-                if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
-                    emulator.errors.append(exc)
-
-        self._server = Server((self.host, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="gemini-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "emulator not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ scripting
     def script(self, *replies: Any) -> None:
@@ -209,126 +132,63 @@ class GeminiEmulator:
         with self._lock:
             self._replies.extend(replies)
 
-    def fail_next(self, times: int = 1, status: int = 500, *, retry_after: float | str | None = None,
-                  body: bytes | dict[str, Any] | None = None) -> None:
+    def count(self, path: str | None = None, method: str | None = None, *, rpc: str | None = None) -> int:
+        """Requests received (of one RPC when ``rpc`` is given: ``generateContent``...)."""
+        if rpc is None:
+            return super().count(path, method)
         with self._lock:
-            self._faults.append(Fault(status, body, None if retry_after is None else str(retry_after), times=times))
-
-    def drop_next(self, times: int = 1) -> None:
-        with self._lock:
-            self._faults.append(Fault(drop=True, times=times))
-
-    def slow_next(self, times: int = 1, *, delay: float) -> None:
-        with self._lock:
-            self._faults.append(Fault(status=0, delay=delay, times=times))
-
-    def count(self, method: str | None = None) -> int:
-        """Requests received (of one RPC: ``generateContent``, ``batchEmbedContents``...)."""
-        with self._lock:
-            return sum(1 for r in self.requests if method is None or r.method == method)
-
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
+            return sum(1 for r in self.requests if rpc_of(r)[1] == rpc)
 
     # ------------------------------------------------------------------ HTTP
-    def _take_fault(self) -> Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
-            return fault
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}}
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = ValueError
-        path, _, query = h.path.partition("?")
-        model, _, method = path.rpartition("/models/")[2].partition(":")
-        rec = Recorded(path, model, method, {k.lower(): v for k, v in h.headers.items()},
-                       None if body is ValueError else body)
-        rec.extra["query"] = dict(parse_qsl(query))
-        with self._lock:
-            self.requests.append(rec)
-            self._seq += 1
-            seq = self._seq
-        fault = self._take_fault()
-        try:
-            status, payload, headers = self._answer(h.command, rec, body, fault, seq)
-        except Invalid as exc:
-            status, payload, headers = self._error(400, str(exc))
-        delay = self.latency + (fault.delay if fault is not None else 0.0)
-        if delay:
-            time.sleep(delay)
-        if fault is not None and fault.drop:
-            h.close_connection = True
-            return
-        rec.status = status
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json; charset=UTF-8")
-            h.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionError):
-            h.close_connection = True
+    def fault_body(self, status: int) -> Any:
+        return self.error_body(status, {429: "Resource has been exhausted (e.g. check quota).",
+                                        503: "The model is overloaded. Please try again later."}.get(
+            status, "An internal error has occurred (injected)."))
 
-    @staticmethod
-    def _error(status: int, message: str, headers: dict[str, str] | None = None,
-               details: list[dict[str, Any]] | None = None) -> tuple[int, Any, dict[str, str]]:
-        err: dict[str, Any] = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}
-        if details:
-            err["details"] = details
-        return status, {"error": err}, headers or {}
-
-    def _answer(self, verb: str, rec: Recorded, body: Any, fault: Fault | None,
-                seq: int) -> tuple[int, Any, dict[str, str]]:
+    def reject(self, rec: Recorded) -> Reply | None:
+        model, rpc = rpc_of(rec)
+        rec.extra.update(model=model, rpc=rpc, query=dict(parse_qsl(rec.query)))
         version = rec.path.split("/")[1] if rec.path.count("/") >= 2 else ""
-        if verb != "POST" or version not in ("v1", "v1beta") or rec.method not in (
+        if rec.method != "POST" or version not in ("v1", "v1beta") or rpc not in (
                 "generateContent", "batchEmbedContents", "embedContent"):
-            return self._error(404, f"Not found: {verb} {rec.path}")
+            return self.not_found(rec)
         key = rec.headers.get("x-goog-api-key") or rec.extra["query"].get("key")
         if not key:
-            return self._error(403, "Method doesn't allow unregistered callers. Please use API Key.")
+            return 403, self.error_body(403, "Method doesn't allow unregistered callers. Please use API Key."), {}
         if key != self.api_key:
-            return self._error(400, "API key not valid. Please pass a valid API key.", details=[
-                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                 "domain": "googleapis.com"}])
-        if fault is not None and not fault.drop and fault.status:
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            if fault.body is not None:
-                return fault.status, fault.body, headers
-            message = {429: "Resource has been exhausted (e.g. check quota).",
-                       503: "The model is overloaded. Please try again later."}.get(
-                fault.status, "An internal error has occurred (injected).")
-            return self._error(fault.status, message, headers)
-        if body is ValueError or not isinstance(body, dict):
+            body = self.error_body(400, "API key not valid. Please pass a valid API key.")
+            body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                         "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]
+            return 400, body, {}
+        return None
+
+    def not_found(self, rec: Recorded) -> Reply:
+        return 404, self.error_body(404, f"Not found: {rec.method} {rec.path}"), {}
+
+    def answer(self, rec: Recorded) -> Reply:
+        body, model, rpc = rec.body, rec.extra["model"], rec.extra["rpc"]
+        version = rec.path.split("/")[1]
+        if not isinstance(body, dict):
             raise Invalid("Invalid JSON payload received.")
-        if rec.method == "generateContent":
-            if not rec.model.startswith("gemini-") or "embedding" in rec.model:
-                return self._error(404, f"models/{rec.model} is not found for API version {version}, or is not "
-                                        "supported for generateContent.")
-            return self._generate(rec.model, body, seq)
-        if "embedding" not in rec.model:
-            return self._error(404, f"models/{rec.model} is not found for API version {version}, or is not "
-                                    "supported for embedContent.")
-        if rec.method == "embedContent":
-            return 200, {"embedding": {"values": self._embed_one(rec.model, body, "")}}, {}
+        if rpc == "generateContent":
+            if not model.startswith("gemini-") or "embedding" in model:
+                raise ApiError(f"models/{model} is not found for API version {version}, or is not "
+                               "supported for generateContent.", 404)
+            return self._generate(model, body, rec.seq)
+        if "embedding" not in model:
+            raise ApiError(f"models/{model} is not found for API version {version}, or is not "
+                           "supported for embedContent.", 404)
+        if rpc == "embedContent":
+            return 200, {"embedding": {"values": self._embed_one(model, body, "")}}, {}
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
             raise Invalid("requests: at least one request is required")
         if len(requests) > 100:
             raise Invalid("* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch")
-        return 200, {"embeddings": [{"values": self._embed_one(rec.model, r, f"requests[{i}].")}
+        return 200, {"embeddings": [{"values": self._embed_one(model, r, f"requests[{i}].")}
                                     for i, r in enumerate(requests)]}, {}
 
     # ------------------------------------------------------------------ embeddings

@@ -204,7 +204,7 @@ async def test_purpose_picks_the_task_type(gemini_server: Any, purpose: Any, tas
     rows = await emb.embed(["coffee in the morning", ""], purpose=purpose)
     await emb.aclose()
     rec = gemini_server.last()
-    assert rec.method == "batchEmbedContents" and rec.model == "gemini-embedding-001"
+    assert rec.extra["rpc"] == "batchEmbedContents" and rec.extra["model"] == "gemini-embedding-001"
     assert [r["taskType"] for r in rec.body["requests"]] == [task, task]
     assert [r["outputDimensionality"] for r in rec.body["requests"]] == [768, 768]
     assert rec.body["requests"][1]["content"]["parts"] == [{"text": " "}]  # the API rejects empty texts
@@ -237,7 +237,7 @@ async def test_big_batches_are_split_in_order(gemini_server: Any) -> None:
     rows = await emb.embed(texts)
     [alone] = await emb.embed([texts[170]])
     await emb.aclose()
-    assert gemini_server.count("batchEmbedContents") == 4
+    assert gemini_server.count(rpc="batchEmbedContents") == 4
     assert sorted(len(r.body["requests"]) for r in gemini_server.requests[:3]) == [30, 100, 100]
     assert rows[170] == pytest.approx(alone)
 
@@ -336,9 +336,9 @@ async def test_engine_adds_and_searches_through_gemini(gemini_server: Any) -> No
         await mem.add([{"role": "user", "content": "My name is Alice. I love hiking in the Alps."}], user_id="alice")
         found = await mem.search("hiking", user_id="alice")
     assert "hiking" in " ".join(r["memory"] for r in found["results"])
-    chats = [r for r in gemini_server.requests if r.method == "generateContent"]
+    chats = [r for r in gemini_server.requests if r.extra["rpc"] == "generateContent"]
     assert chats and all(r.body["generationConfig"]["responseMimeType"] == "application/json" for r in chats)
-    tasks = {q["taskType"] for r in gemini_server.requests if r.method == "batchEmbedContents"
+    tasks = {q["taskType"] for r in gemini_server.requests if r.extra["rpc"] == "batchEmbedContents"
              for q in r.body["requests"]}
     assert tasks == {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY"}
 

@@ -39,7 +39,7 @@ from pydantic import AliasChoices, Field, field_validator
 from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities, check_vector
 from mem7_core.providers.blocking import run_blocking
 
 from . import _encoding as enc
@@ -64,18 +64,6 @@ def _is_conflict(exc: BaseException) -> bool:
     return "commit conflict" in str(exc).lower()
 
 
-def _check_vector(vector: Sequence[float] | None, what: str) -> list[float]:
-    if vector is None:
-        raise ValueError(f"lancedb: {what} has no vector")
-    try:
-        out = [float(x) for x in vector]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"lancedb: {what}'s vector must be a sequence of numbers ({exc})") from None
-    if not out:
-        raise ValueError(f"lancedb: {what}'s vector is empty")
-    if any(x != x or x in (float("inf"), float("-inf")) for x in out):
-        raise ValueError(f"lancedb: {what}'s vector has a non-finite component (NaN or infinity)")
-    return out
 
 
 def _lock_file(path: Path) -> int:
@@ -294,7 +282,7 @@ class LanceDBVectorStore(VectorStore):
         for r in records:
             if not isinstance(r.id, str) or not r.id:
                 raise ValueError(f"lancedb: record id must be a non-empty string, got {r.id!r}")
-            vector = _check_vector(r.vector, f"record {r.id!r}")
+            vector = check_vector(r.vector, f"record {r.id!r}", provider="lancedb")
             if len(vector) != dims:
                 raise ValueError(
                     f"lancedb: record {r.id!r} has a {len(vector)}-dim vector; collection "
@@ -323,7 +311,7 @@ class LanceDBVectorStore(VectorStore):
         records = list(records)
         if not records:
             return
-        first = _check_vector(records[0].vector, f"record {records[0].id!r}")
+        first = check_vector(records[0].vector, f"record {records[0].id!r}", provider="lancedb")
         table = await self._open(create_dims=self._cfg.dims or len(first))
         assert self._dims is not None
         data = self._rows(records, self._dims)
@@ -341,7 +329,8 @@ class LanceDBVectorStore(VectorStore):
         if not found:
             raise MemoryNotFoundError(id)
         current = found[0]
-        new_vector = _check_vector(vector, f"update of {id!r}") if vector is not None else current.vector
+        new_vector = (check_vector(vector, f"update of {id!r}", provider="lancedb") if vector is not None
+                      else current.vector)
         assert new_vector is not None and self._dims is not None
         if len(new_vector) != self._dims:
             raise ValueError(
@@ -433,7 +422,7 @@ class LanceDBVectorStore(VectorStore):
     async def search(
         self, vector: Sequence[float], *, scope: Scope, limit: int, filters: Filter | None = None
     ) -> builtins.list[ScoredRecord]:
-        query_vec = _check_vector(vector, "the search")
+        query_vec = check_vector(vector, "the search", provider="lancedb")
         table = await self._open()
         if table is None or limit <= 0:
             return []

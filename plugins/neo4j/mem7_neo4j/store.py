@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
@@ -29,11 +28,12 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncTransaction, Query
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr
 
 from mem7_core.errors import ConfigError, Mem7Error, ProviderError
 from mem7_core.models import Scope
-from mem7_core.providers import Entity, GraphRelation, GraphStore, GraphStoreCapabilities, ProviderConfig
+from mem7_core.providers import Entity, GraphRelation, GraphStore, GraphStoreCapabilities
+from mem7_core.providers import graph_cypher as gc
 
 from . import _cypher as cy
 from ._errors import PROVIDER, is_write_conflict, map_error, one_line
@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 DEFAULT_URL = "bolt://localhost:7687"
 DEFAULT_USERNAME = "neo4j"
-URL_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+URL_SCHEMES = gc.BOLT_SCHEMES
 ENV_URL = ("NEO4J_URL", "NEO4J_URI")
 ENV_USERNAME = ("NEO4J_USERNAME", "NEO4J_USER")
 ENV_PASSWORD = ("NEO4J_PASSWORD",)
@@ -55,12 +55,7 @@ Similarity = Literal["index", "function", "client"]
 
 
 def _check_url(url: str, field: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in URL_SCHEMES or not rest:
-        raise ValueError(
-            f"{field} must look like bolt://host:7687 (schemes: {', '.join(URL_SCHEMES)}), got {url!r}"
-        )
-    return url
+    return gc.check_url(url, field, schemes=URL_SCHEMES, example="bolt://host:7687")
 
 
 def _env(names: Sequence[str], environ: Mapping[str, str]) -> str | None:
@@ -111,13 +106,13 @@ class _Candidate:
     score: float
 
 
-class Neo4jGraphStore(GraphStore):
+class Neo4jGraphStore(gc.CypherScopeOps, GraphStore):
     """mem7 graph store on Neo4j 5 over Bolt (also runs on ArcadeDB's Bolt plugin)."""
 
     name = "neo4j"
     capabilities: ClassVar[GraphStoreCapabilities] = GraphStoreCapabilities(persistent=True)
 
-    class Config(ProviderConfig):
+    class Config(gc.BoltConfig):
         url: str | None = None
         """Bolt URL; unset: ``NEO4J_URL`` (or ``NEO4J_URI``), else ``bolt://localhost:7687``."""
         username: str | None = None
@@ -129,40 +124,13 @@ class Neo4jGraphStore(GraphStore):
         vector_index: Literal["auto", "on", "off"] = "auto"
         """``auto``: use a Neo4j vector index when the server can build one, else compute cosine in
         queries; ``on``: require it (startup fails without it); ``off``: never create or use one."""
-        index_name: str = "mem7_entity_embedding"
-        """Name of the vector index on the entity embeddings."""
         dims: int | None = Field(None, ge=1, le=4096, validation_alias=AliasChoices("dims", "embedding_model_dims"))
         """Embedding size; with it the vector index is built at connect time, else on first write."""
         index_candidates: int = Field(256, ge=1, le=10_000)
         """Nearest entities asked of the vector index per query embedding, across all scopes. When
         all of them clear the threshold (more may lie beyond), the search is redone exactly."""
-        connect_timeout: float = Field(5.0, gt=0, le=300)
-        """Seconds to open a connection and for the first probe of the server."""
-        query_timeout: float = Field(30.0, gt=0, le=3600)
-        """Seconds one transaction may run (sent to the server as the transaction timeout)."""
         index_timeout: float = Field(300.0, gt=0, le=86_400)
         """Seconds to wait for a newly created vector index to come online."""
-        max_retries: int = Field(10, ge=0, le=100)
-        """Retries of a transaction that lost a race with a concurrent write (a fresh one each time,
-        after a jittered pause doubling from 10 ms, capped at 1 s)."""
-        max_connection_pool_size: int = Field(50, ge=1, le=1000)
-
-        @field_validator("url")
-        @classmethod
-        def _url(cls, v: str | None) -> str | None:
-            return None if v is None else _check_url(v, "url")
-
-        @field_validator("index_name")
-        @classmethod
-        def _index_name(cls, v: str) -> str:
-            return cy.check_identifier(v, "index_name")
-
-        @field_validator("username", "database")
-        @classmethod
-        def _not_blank(cls, v: str | None) -> str | None:
-            if v is not None and not v.strip():
-                raise ValueError("must not be empty (leave it unset for the default)")
-            return v
 
     config: Config
 
@@ -258,7 +226,7 @@ class Neo4jGraphStore(GraphStore):
         one new entity could then race (the constraint is what makes them safe on Neo4j).
         """
         async with driver.session(database=self._database) as session:
-            for statements in ((cy.CREATE_CONSTRAINT, cy.CREATE_KEY_INDEX), (cy.CREATE_SCOPE_INDEX,)):
+            for statements in gc.NEO4J5_SCHEMA:
                 for statement in statements:
                     try:
                         await (await session.run(statement)).consume()
@@ -333,17 +301,14 @@ class Neo4jGraphStore(GraphStore):
     async def _retrying(self, attempt_once: Callable[[AsyncDriver], Awaitable[T]]) -> T:
         """Run one attempt; retry write conflicts (bounded, jittered); map driver errors."""
         driver = await self._ensure()
-        attempt = 0
-        while True:
-            try:
-                return await attempt_once(driver)
-            except (Neo4jError, DriverError, OSError) as exc:
-                if attempt < self.config.max_retries and is_write_conflict(exc):
-                    attempt += 1
-                    log.debug("neo4j: write conflict, retry %d: %s", attempt, one_line(exc))
-                    await asyncio.sleep(random.uniform(0.0, min(1.0, 0.01 * 2**attempt)))
-                    continue
-                raise self._fail(exc) from exc
+        return await gc.retry_conflicts(
+            lambda: attempt_once(driver),
+            retries=self.config.max_retries,
+            errors=(Neo4jError, DriverError, OSError),
+            is_conflict=is_write_conflict,
+            fail=self._fail,
+            log=log,
+        )
 
     async def _transaction(self, work: Callable[[AsyncTransaction], Awaitable[T]]) -> T:
         """``work`` in one write transaction (several statements that must commit together).
@@ -390,25 +355,18 @@ class Neo4jGraphStore(GraphStore):
             raise ValueError("graph upsert needs a scope: set user_id, agent_id or run_id")
         rows = [self._entity_row(e) for e in entities]
         dims = {len(r["embedding"]) for r in rows if r["embedding"] is not None}
-        if len(dims) > 1:
-            raise ValueError(f"entity embeddings must all have one length, got lengths {sorted(dims)}")
-        if self.config.dims is not None and dims and dims != {self.config.dims}:
-            raise ValueError(f"entity embeddings must have {self.config.dims} dimensions (dims), got {dims.pop()}")
+        gc.check_entity_dims(dims, self.config.dims)
         rel_rows: list[dict[str, Any]] = [
             {"i": i, "source": r.source, "relationship": r.relationship, "destination": r.destination}
             for i, r in enumerate(relations)
         ]
-        for r in relations:
-            fields = (("source", r.source), ("relationship", r.relationship), ("destination", r.destination))
-            for field, value in fields:
-                if not isinstance(value, str) or not value:
-                    raise ValueError(f"relation {field} must be a non-empty string, got {value!r}")
+        gc.check_triples(relations)
         if not rows and not rel_rows:
             return []
         await self._ensure()
         if dims:
             await self._decide_index(next(iter(dims)))
-        exact = cy.write_params(scope)
+        exact = gc.write_params(scope)
         given = {r["name"] for r in rows}
         with_embedding = {r["name"] for r in rows if r["embedding"] is not None}
         without_embedding = sorted(given - with_embedding)
@@ -419,25 +377,15 @@ class Neo4jGraphStore(GraphStore):
             asked = sorted(set(without_embedding) | set(endpoints))
             stored: set[str] = set()
             if asked:
-                result = await tx.run(cy.STORED_NAMES, {**exact, "names": asked})
+                result = await tx.run(gc.STORED_NAMES, {**exact, "names": asked})
                 stored = {record["name"] async for record in result}
-            missing_emb = [n for n in without_embedding if n not in stored]
-            if missing_emb:
-                raise ValueError(
-                    f"new entities need an embedding: {missing_emb!r} are not stored in scope {scope.as_dict()}"
-                )
-            unknown = [n for n in endpoints if n not in stored]
-            if unknown:
-                raise ValueError(
-                    f"relation endpoints {unknown!r} are neither given as entities nor stored in scope "
-                    f"{scope.as_dict()}"
-                )
+            gc.check_references(scope, without_embedding, endpoints, stored)
             if rows:
-                await (await tx.run(cy.MERGE_ENTITIES, {**exact, "rows": rows, "now": now})).consume()
+                await (await tx.run(gc.MERGE_ENTITIES, {**exact, "rows": rows, "now": now})).consume()
             if not rel_rows:
                 return []
-            result = await tx.run(cy.MERGE_RELATIONS, {**exact, "rows": rel_rows, "now": now})
-            return [{"i": record["i"], **cy.relation_row(record)} async for record in result]
+            result = await tx.run(gc.MERGE_RELATIONS, {**exact, "rows": rel_rows, "now": now})
+            return [{"i": record["i"], **{k: record[k] for k in gc.RELATION_FIELDS}} async for record in result]
 
         written = await self._transaction(work)
         # "As stored after the write": a triple given twice reports its final state both times.
@@ -449,7 +397,7 @@ class Neo4jGraphStore(GraphStore):
             stored_row = final.get((rel["source"], rel["relationship"], rel["destination"]))
             if stored_row is None:  # pragma: no cover - endpoints were checked in the same transaction
                 raise ProviderError(PROVIDER, f"relation {rel['source']!r} -> {rel['destination']!r} was not written")
-            out.append(_relation(stored_row))
+            out.append(gc.relation_from_row(stored_row))
         return out
 
     def _entity_row(self, entity: Entity) -> dict[str, Any]:
@@ -488,23 +436,11 @@ class Neo4jGraphStore(GraphStore):
             return []
         keys = [{"i": i, **c.key} for i, c in enumerate(candidates)]
         records = await self._query(cy.ONE_HOP, {"keys": keys})
-        best: dict[str, tuple[float, dict[str, Any]]] = {}
-        for record in records:
-            score = candidates[record["i"]].score
-            seen = best.get(record["rid"])
-            if seen is None or score > seen[0]:
-                best[record["rid"]] = (score, cy.relation_row(record))
-        hits = []
-        for score, row in best.values():
-            relation = _relation(row)
-            relation.score = score
-            hits.append(relation)
-        hits.sort(key=lambda r: (-(r.score or 0.0), -r.mentions, r.triple))
-        return hits[:limit]
+        return gc.rank_hits(records, [c.score for c in candidates], limit)
 
     async def _candidates(self, scope: Scope, queries: np.ndarray, threshold: float) -> list[_Candidate]:
         """Entities in ``scope`` whose best exact cosine with the queries is ≥ ``threshold``."""
-        where, params = cy.scope_where("n", scope)
+        where, params = gc.scope_where("n", scope)
         dims = int(queries.shape[1])
         qlist = queries.tolist()
         rows: list[Any] | None = None
@@ -516,7 +452,7 @@ class Neo4jGraphStore(GraphStore):
                 cy.candidates_by_function(where), {**params, "queries": qlist, "dims": dims, "floor": floor}
             )
         if rows is None:
-            rows = await self._query(cy.all_embeddings(where), {**params, "dims": dims})
+            rows = await self._query(gc.all_embeddings(where), {**params, "dims": dims})
         if not rows:
             return []
         matrix = np.asarray([row["embedding"] for row in rows], dtype=np.float64)
@@ -559,69 +495,6 @@ class Neo4jGraphStore(GraphStore):
         return rows
 
     # ============================================================================ changes
-    async def invalidate(self, scope: Scope, relations: Sequence[GraphRelation], *, now: str) -> int:
-        rows = _triple_rows(relations)
-        if not rows:
-            return 0
-        where, params = cy.scope_where("a", scope)
-        records = await self._query(cy.invalidate(where), {**params, "rows": rows, "now": now})
-        return int(records[0]["changed"]) if records else 0
+    async def _statement_rows(self, statement: str, params: dict[str, Any], *, write: bool) -> list[Any]:
+        return await self._query(statement, params)
 
-    async def rehearse(self, scope: Scope, relations: Sequence[GraphRelation], *, now: str) -> None:
-        rows = _triple_rows(relations)
-        if not rows:
-            return
-        where, params = cy.scope_where("a", scope)
-        await self._query(cy.rehearse(where), {**params, "rows": rows, "now": now})
-
-    async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
-        if limit is not None and limit <= 0:
-            return []
-        where, scope_params = cy.scope_where("a", scope)
-        params: dict[str, Any] = dict(scope_params)
-        if limit is not None:
-            params["limit"] = int(limit)
-        records = await self._query(cy.get_all(where, limit is not None), params)
-        out = [_relation(cy.relation_row(r)) for r in records]
-        # The server sorted (and limited); re-sort the page so ties order by code point everywhere.
-        out.sort(key=lambda r: (r.created_at or "", r.triple))
-        return out
-
-    async def delete_all(self, scope: Scope) -> None:
-        if scope.is_empty:
-            raise ValueError("delete_all needs a scope: set user_id, agent_id or run_id (reset() clears everything)")
-        where, params = cy.scope_where("n", scope)
-        await self._query(cy.delete_all(where), params)
-
-    async def reset(self) -> None:
-        await self._query(cy.RESET, {})
-
-    async def entity_count(self, scope: Scope) -> int:
-        where, params = cy.scope_where("n", scope)
-        records = await self._query(cy.entity_count(where), params)
-        return int(records[0]["c"]) if records else 0
-
-
-def _relation(row: Mapping[str, Any]) -> GraphRelation:
-    return GraphRelation(
-        source=row["source"],
-        relationship=row["relationship"],
-        destination=row["destination"],
-        valid=bool(row["valid"]),
-        mentions=int(row["mentions"] or 0),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_accessed_at=row["last_accessed_at"],
-    )
-
-
-def _triple_rows(relations: Sequence[GraphRelation]) -> list[dict[str, str]]:
-    """Distinct triples as query rows: a triple given twice in one call changes (or counts) once."""
-    rows: list[dict[str, str]] = []
-    seen: set[tuple[str, str, str]] = set()
-    for r in relations:
-        if r.triple in seen:
-            continue
-        seen.add(r.triple)
-        rows.append({"source": r.source, "relationship": r.relationship, "destination": r.destination})
-    return rows

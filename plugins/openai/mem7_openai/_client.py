@@ -35,6 +35,10 @@ identity or provider runtime); otherwise every call takes the sdk transport.
 the sdk transport sends, so an SDK upgrade that changes them fails there, not silently. It is the
 default because the client's CPU per call is what bounds concurrent adds even against a slow model:
 64 adds in flight at once are CPU-bound on one core (``bench/results/add_cpu.md``).
+
+What sends the direct request (``http_backend``): by default aiohttp (:mod:`._aio`: the same bytes for
+a fifth of the CPU; an endpoint behind an environment proxy and redirect answers stay with the
+client's ``httpx2`` client), else the client's own ``httpx2`` client (``http_backend: httpx``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from . import _aio
+from ._aio import Route, Sender
 
 if TYPE_CHECKING:  # imported lazily at run time (see the module docstring)
     import ssl
@@ -86,6 +93,8 @@ class _Template:
     url: Any  # the HTTP library's URL and Headers (copied per call: a list copy)
     headers: Any
     extensions: dict[str, Any]
+    aio: Route | None = None
+    """How the aiohttp backend sends it; None: the ``httpx2`` client sends it (see :mod:`._aio`)."""
 
 
 def _dumps(body: Any) -> bytes:
@@ -107,6 +116,9 @@ class LazyClient:
         self._client: openai.AsyncOpenAI | None = None
         self._response_cls: Any = None
         self.direct: bool = getattr(config, "transport", "direct") == "direct"
+        self.aiohttp: bool = getattr(config, "http_backend", "aiohttp") == "aiohttp"
+        """The direct transport sends through aiohttp (else through the client's ``httpx2`` client)."""
+        self._sender: Sender | None = None
         self._direct: bool | None = None  # None: not checked yet (see _direct_ok)
         self._templates: dict[tuple[str, Any], _Template] = {}
         self._building: dict[tuple[str, Any], asyncio.Future[_Template | None]] = {}
@@ -115,6 +127,8 @@ class LazyClient:
         self._conn_errors: tuple[type[BaseException], ...] = ()
         self.direct_calls = 0
         """Calls sent by the direct path (tests and benchmarks read it)."""
+        self.aiohttp_calls = 0
+        """Of those, calls sent through aiohttp."""
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -204,6 +218,13 @@ class LazyClient:
             return False
         self._timeouts, self._conn_errors = _transport_errors(self._http)
         self._direct = True
+        if self.aiohttp:
+            http_client = client._client
+            self.aiohttp = (callable(getattr(http_client, "_transport_for_url", None))
+                            and callable(getattr(http_client, "_build_redirect_request", None))
+                            and hasattr(http_client, "_transport") and _aio.available())
+            if self.aiohttp:
+                self._sender = Sender(shared_ssl_context())
         return True
 
     async def _template_once(self, client: Any, key: tuple[str, Any]) -> _Template | None:
@@ -239,22 +260,40 @@ class LazyClient:
         headers = self._http.Headers(request.headers)  # the body's own length is set per call
         for name in ("content-length", "transfer-encoding"):
             headers.pop(name, None)
-        template = _Template(request.url, headers, dict(request.extensions))
+        extensions = dict(request.extensions)
+        aio = None
+        if self.aiohttp:
+            try:
+                aio = _aio.route(client._client, request.url, headers, extensions)
+            except Exception as exc:  # noqa: BLE001 - the httpx2 client can still send it
+                log.debug("openai: aiohttp backend unavailable for %s (%s: %s); using httpx2", path,
+                          type(exc).__name__, exc)
+        template = _Template(request.url, headers, extensions, aio)
         self._templates[(path, model)] = template
         return template
 
     async def _send_direct(self, client: Any, template: _Template, body: dict[str, Any]) -> Any:
         """One call as ``request()`` makes it with ``max_retries=0``: send, map transport errors to
         ``APITimeoutError`` / ``APIConnectionError``, a non-2xx answer to the client's status error."""
+        content = _dumps(body)
+        idempotency_header = client._idempotency_header
+        key = client._idempotency_key() if idempotency_header else None  # a fresh one per call, as request()
+        self.direct_calls += 1
+        if template.aio is not None:
+            return await self._send_aiohttp(client, template, template.aio, content, key)
+        return await self._send_httpx(client, self._request(client, template, content, key))
+
+    def _request(self, client: Any, template: _Template, content: bytes, key: str | None) -> Any:
+        """The HTTP library's request for one call (the aiohttp backend builds it only for errors)."""
+        request = self._http.Request("POST", template.url, headers=template.headers, content=content,
+                                     extensions=template.extensions)
+        if key is not None:
+            request.headers[client._idempotency_header] = key
+        return request
+
+    async def _send_httpx(self, client: Any, request: Any) -> Any:
         import openai
 
-        http = self._http
-        request = http.Request("POST", template.url, headers=template.headers, content=_dumps(body),
-                               extensions=template.extensions)
-        idempotency_header = client._idempotency_header
-        if idempotency_header:  # a fresh key per call, as request() makes one
-            request.headers[idempotency_header] = client._idempotency_key()
-        self.direct_calls += 1
         try:
             response = await client._client.send(request)
         except self._timeouts as exc:
@@ -269,7 +308,38 @@ class LazyClient:
             raise client._make_status_error_from_response(response) from None
         return json.loads(response.content)
 
+    async def _send_aiohttp(self, client: Any, template: _Template, route: Route, content: bytes,
+                            key: str | None) -> Any:
+        """The same call through aiohttp (:mod:`._aio`): the same bytes, the same errors."""
+        import aiohttp
+        import openai
+
+        assert self._sender is not None
+        headers = route.headers
+        if key is not None:
+            headers = headers.copy()
+            headers[client._idempotency_header] = key
+        self.aiohttp_calls += 1
+        try:
+            status, raw, data = await self._sender.post(route, content, headers)
+        except TimeoutError as exc:  # aiohttp's connect / read timeouts are TimeoutErrors
+            raise openai.APITimeoutError(request=self._request(client, template, content, key)) from exc
+        except (aiohttp.ClientError, OSError) as exc:  # refused, reset, dropped, DNS...
+            raise openai.APIConnectionError(request=self._request(client, template, content, key)) from exc
+        if 200 <= status < 300:
+            return json.loads(data)
+        request = self._request(client, template, content, key)
+        # The body is already decoded: the response must not decode it again.
+        response = self._http.Response(status, headers=[(k, v) for k, v in raw if k.lower() != b"content-encoding"],
+                                       content=data, request=request)
+        if client._client.follow_redirects and response.has_redirect_location:
+            # followed by the client from this answer, as its own send() would
+            return await self._send_httpx(client, client._client._build_redirect_request(request, response))
+        raise client._make_status_error_from_response(response) from None
+
     async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender.aclose()
         if self._client is not None:
             await self._client.close()
 

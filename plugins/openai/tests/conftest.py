@@ -19,8 +19,11 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ----------------------------------------------------------------------------------- transports
-# Every test that talks to a server runs on both transports: ``direct`` (the default) and ``sdk``
-# (the client's public API). A provider whose config names its transport keeps it.
+# Every test that talks to a server runs on the three ways a call can travel: ``aiohttp`` (the
+# default: the direct transport through aiohttp), ``httpx`` (the direct transport through the
+# client's httpx2 client) and ``sdk`` (the client's public API). A provider whose config names its
+# transport or backend keeps it.
+TRANSPORTS = ("sdk", "httpx", "aiohttp")
 _WIRE_EXEMPT = ("test_loopback_server",)  # tests of the server itself, not of the plugin
 _OWN_DEFAULT = ("test_the_default_transport_is_the_direct_path",)  # asserts the real default
 
@@ -31,12 +34,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if wire and module not in _WIRE_EXEMPT and metafunc.function.__name__ not in _OWN_DEFAULT \
             and "openai_transport" not in metafunc.fixturenames:
         metafunc.fixturenames.append("openai_transport")
-        metafunc.parametrize("openai_transport", ["sdk", "direct"])
+        metafunc.parametrize("openai_transport", TRANSPORTS)
 
 
 @pytest.fixture(autouse=True)
 def _default_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Providers built without ``transport`` in their config get the test's ``openai_transport``."""
+    """Providers built without ``transport`` / ``http_backend`` in their config get the test's
+    ``openai_transport``."""
     callspec = getattr(request.node, "callspec", None)
     transport = callspec.params.get("openai_transport") if callspec is not None else None
     if transport is None:
@@ -47,7 +51,10 @@ def _default_transport(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
 
     def patched(self: LazyClient, conn: object, config: object) -> None:
         init(self, conn, config)  # type: ignore[arg-type]
-        if "transport" not in getattr(config, "model_fields_set", ()):
-            self.direct = transport == "direct"
+        fields = getattr(config, "model_fields_set", ())
+        if "transport" not in fields:
+            self.direct = transport != "sdk"
+        if "http_backend" not in fields:
+            self.aiohttp = transport != "httpx"
 
     monkeypatch.setattr(LazyClient, "__init__", patched)

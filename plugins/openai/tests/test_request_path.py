@@ -188,8 +188,10 @@ async def test_direct_path_falls_back_to_the_sdk_when_the_sdk_lacks_what_it_need
 
 
 async def test_direct_path_keeps_one_connection(openai_server: OpenAIServer) -> None:
-    """Calls on the direct path reuse the client's keep-alive pool (no connection per call)."""
-    llm = OpenAILLM.from_config({"api_key": "k", "base_url": openai_server.url, "transport": "direct"})
+    """Calls on the direct path reuse the client's keep-alive pool (no connection per call); the
+    aiohttp backend's pool: ``test_wire_backends.py``."""
+    llm = OpenAILLM.from_config({"api_key": "k", "base_url": openai_server.url, "transport": "direct",
+                                 "http_backend": "httpx"})
     for _ in range(5):
         await llm.generate([{"role": "user", "content": "hi"}])
     pool = llm._client._client._transport._pool
