@@ -2,10 +2,11 @@
 # Lint and type gates, in the dev venv made by scripts/setup.sh (ruff and mypy come from the
 # pyproject's "dev" dependency group; their configuration is the root pyproject's [tool.ruff] and
 # [tool.mypy]). Runs every check, then exits non-zero if any of them found something:
-#   - ruff check over mem7_core, plugins, tests, bench, scripts and docs/example-plugin;
+#   - ruff check over mem7_core, plugins, tests, bench, scripts, docs/example-plugin and integrations;
 #   - import-linter's contracts (lint-imports): the dependency rules of docs/architecture.md;
 #   - mypy (strict) over mem7_core, then over each plugin's package(s) on its own (mypy -p, as the
-#     plugins are installed editable), and the tutorial's example plugin.
+#     plugins are installed editable), the tutorial's example plugin, and each framework integration
+#     under integrations/ the same way.
 #
 #   scripts/lint.sh               # everything
 #   scripts/lint.sh --fix         # let ruff apply its safe fixes first (then checks as above)
@@ -16,7 +17,7 @@ cd "$ROOT"
 VPY="$ROOT/.venv/bin/python"
 [[ -x "$VPY" ]] || { echo "lint.sh: error: no .venv; run scripts/setup.sh first" >&2; exit 1; }
 
-RUFF_PATHS=(mem7_core plugins tests bench scripts docs/example-plugin)
+RUFF_PATHS=(mem7_core plugins tests bench scripts docs/example-plugin integrations)
 ruff_args=()
 [[ "${1:-}" == "--fix" ]] && ruff_args+=(--fix)
 
@@ -35,11 +36,12 @@ run "import rules" "$ROOT/.venv/bin/lint-imports" --no-cache
 
 run "mypy mem7_core" "$VPY" -m mypy -p mem7_core
 
-# Each plugin's import packages: [tool.hatch.build.targets.wheel] packages in its pyproject.
+# Each plugin's (and each integration's) import packages: [tool.hatch.build.targets.wheel] packages.
 plugin_packages="$("$VPY" - <<'PY'
 import tomllib
 from pathlib import Path
-for pp in [*sorted(Path("plugins").glob("*/pyproject.toml")), Path("docs/example-plugin/pyproject.toml")]:
+for pp in [*sorted(Path("plugins").glob("*/pyproject.toml")), Path("docs/example-plugin/pyproject.toml"),
+           *sorted(Path("integrations").glob("*/pyproject.toml"))]:
     if not pp.is_file():
         continue
     data = tomllib.loads(pp.read_text())

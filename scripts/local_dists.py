@@ -2,7 +2,8 @@
 
 mem7-core first, then the plugins under plugins/ and the tutorial's example plugin under
 docs/example-plugin/ (a plugin depending on another local one comes after it), then distributions
-registering no ``mem7`` entry point (the ``mem7`` meta dist). A spec carries the distribution's
+registering no ``mem7`` entry point (the ``mem7`` meta dist, the framework integrations under
+integrations/). A spec carries the distribution's
 ``test``/``testing`` extras when it declares them, e.g. ``plugins/openai[testing]`` (the core also
 its ``server``/``mcp`` extras: ``.[testing,server,mcp]``).
 Used by scripts/setup.sh; run from the repo root.
@@ -29,7 +30,9 @@ def main() -> None:
     dists: dict[str, tuple[Path, list[str], set[str], bool]] = {}  # name -> path, extras, deps, plugin?
     # docs/example-plugin: the provider tutorial's finished package, installed and tested like a plugin.
     examples = [p for p in [Path("docs/example-plugin/pyproject.toml")] if p.is_file()]
-    for pp in [Path("pyproject.toml"), *sorted(Path("plugins").glob("*/pyproject.toml")), *examples]:
+    # integrations/<name>/: framework integrations (LangGraph, the OpenAI Agents SDK, ...), no entry point.
+    integrations = sorted(Path("integrations").glob("*/pyproject.toml"))
+    for pp in [Path("pyproject.toml"), *sorted(Path("plugins").glob("*/pyproject.toml")), *examples, *integrations]:
         try:
             project = tomllib.loads(pp.read_text())["project"]
             name = norm(project["name"])

@@ -9,9 +9,10 @@ cd "$ROOT"
 VPY="$ROOT/.venv/bin/python"
 [[ -x "$VPY" ]] || { echo "test.sh: error: no .venv; run scripts/setup.sh first" >&2; exit 1; }
 
-# Every plugin ships tests; a plugin without any would silently not be tested.
+# Every plugin and integration ships tests; one without any would silently not be tested.
 missing=()
-for pp in plugins/*/pyproject.toml; do
+for pp in plugins/*/pyproject.toml integrations/*/pyproject.toml; do
+    [[ -f "$pp" ]] || continue
     dir="$(dirname "$pp")"
     compgen -G "$dir/tests/test_*.py" >/dev/null || missing+=("$dir")
 done
@@ -20,7 +21,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     exit 1
 fi
 
-# The root pyproject's testpaths are tests/ and plugins/: one run covers core and every plugin.
+# The root pyproject's testpaths (tests/, plugins/, integrations/...): one run covers them all.
 rc=0
 "$VPY" -m pytest -ra "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then
