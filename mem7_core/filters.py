@@ -32,6 +32,7 @@ Semantics, exactly:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -202,6 +203,31 @@ def _eq(a: Any, b: Any) -> bool:
     if isinstance(a, bool) != isinstance(b, bool):
         return False
     return bool(a == b)
+
+
+def equality_key(value: Any) -> str | None:
+    """A scalar as this module's ``eq`` sees it, as text: two scalars are equal here exactly when their
+    keys are (``None`` for what equals nothing: NaN, or a value that is not a scalar).
+
+    For stores that push ``eq`` / ``in`` down as exact matches on stored text or hashes: a bool is
+    never a number, ``1`` and ``1.0`` are one number (an integral float is written as the int it
+    equals), strings are themselves. The text is stable: stores persist it.
+    """
+    if value is None:
+        return "z"
+    if isinstance(value, bool):
+        return "b1" if value else "b0"
+    if isinstance(value, int):
+        return f"n{value}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value) or not value.is_integer():
+            return f"n{value!r}"
+        return f"n{int(value)}"
+    if isinstance(value, str):
+        return "s" + value
+    return None
 
 
 def _ordered(a: Any, b: Any) -> bool:

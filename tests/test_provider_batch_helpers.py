@@ -123,8 +123,26 @@ def test_check_vector_gives_floats_and_names_the_store_and_record() -> None:
         (["x"], None, r"^demo: record 'a' must be a sequence of numbers$"),
         ([1.0, float("nan")], None, r"finite numbers only"),
         ([1.0, float("inf")], None, r"finite numbers only"),
-        ([1.0, 2.0, 3.0], 2, r"^demo: record 'a' has 3 dimensions; the collection holds 2$"),
+        ([1.0, 2.0, 3.0], 2, r"^demo: record 'a' has 3 dims; the collection holds 2 dims$"),
     ]
     for vector, dims, message in cases:
         with pytest.raises(ValueError, match=message):
             check_vector(vector, "record 'a'", provider="demo", dims=dims)
+
+
+# ------------------------------------------------------------------ equality_key (stores pushing eq down)
+def test_equality_key_is_equal_exactly_when_the_reference_eq_matches() -> None:
+    from mem7_core.filters import Condition, equality_key, match_condition
+
+    values: list[Any] = [None, True, False, 0, 1, -1, 1.0, 0.0, 1.5, 2**60, float(2**60), float("inf"),
+                         float("-inf"), float("nan"), "", "1", "a", "A", [1], {"a": 1}]
+    for a in values:
+        for b in values:
+            if isinstance(b, (list, dict)) or b is None:
+                continue  # eq takes a scalar operand
+            ka, kb = equality_key(a), equality_key(b)
+            same = ka is not None and ka == kb
+            assert same == match_condition(Condition("k", "eq", b), {"k": a}), (a, b, ka, kb)
+    # Stores persist the text: it must not drift.
+    assert [equality_key(v) for v in (None, True, 3, 3.0, 2.5, "x", float("nan"), [1])] == \
+        ["z", "b1", "n3", "n3", "n2.5", "sx", None, None]

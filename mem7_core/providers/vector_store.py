@@ -149,7 +149,7 @@ def check_vector(vector: Sequence[float] | None, what: str, *, provider: str, di
     if not out:
         raise ValueError(f"{provider}: {what} is empty")
     if dims is not None and len(out) != dims:
-        raise ValueError(f"{provider}: {what} has {len(out)} dimensions; the collection holds {dims}")
+        raise ValueError(f"{provider}: {what} has {len(out)} dims; the collection holds {dims} dims")
     if not all(math.isfinite(x) for x in out):
         raise ValueError(f"{provider}: {what} must contain finite numbers only (no NaN or infinity)")
     return out

@@ -189,15 +189,18 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _placeholder_args(schema: Any) -> dict[str, Any]:
-    """Arguments satisfying a tool's JSON schema's required properties (deterministic)."""
+def placeholder_args(schema: Any) -> dict[str, Any]:
+    """Arguments satisfying a tool's JSON schema's required properties (deterministic): an enum's
+    first value, 0, False, [], a nested object filled the same way, else ``"test"``. Types are read
+    case-insensitively (Gemini writes ``STRING``). Every loopback emulator of a tool-calling API
+    uses it for a forced tool call."""
     if not isinstance(schema, dict):
         return {}
     props = schema.get("properties") or {}
     out: dict[str, Any] = {}
     for name in schema.get("required") or []:
         spec = props.get(name) or {}
-        kind = spec.get("type")
+        kind = str(spec.get("type", "string")).lower()
         if spec.get("enum"):
             out[name] = spec["enum"][0]
         elif kind in ("integer", "number"):
@@ -207,7 +210,7 @@ def _placeholder_args(schema: Any) -> dict[str, Any]:
         elif kind == "array":
             out[name] = []
         elif kind == "object":
-            out[name] = _placeholder_args(spec)
+            out[name] = placeholder_args(spec)
         else:
             out[name] = "test"
     return out
@@ -766,7 +769,7 @@ class OpenAIServer:
             picked = next((f for n, f in by_name.items() if n in text), None)
         if picked is None:
             return None
-        return ToolCall(picked["name"], _placeholder_args(picked.get("parameters")))
+        return ToolCall(picked["name"], placeholder_args(picked.get("parameters")))
 
     def _stream(self, cid: str, created: int, model: str, message: dict[str, Any], finish: str,
                 usage: dict[str, int], body: dict[str, Any]) -> _Response:

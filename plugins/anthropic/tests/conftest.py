@@ -49,6 +49,7 @@ import pytest
 
 from mem7_core.testing.emulator import ApiError, LoopbackEmulator, Recorded, Reply
 from mem7_core.testing.fakes import rule_based_reply
+from mem7_core.testing.openai_server import placeholder_args
 
 ENV_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN")
 API_KEY = "sk-ant-test"
@@ -73,16 +74,6 @@ def _text(content: Any) -> str:
     return ""
 
 
-def placeholder_args(schema: Any) -> dict[str, Any]:
-    """Arguments satisfying a JSON schema's required properties (deterministic)."""
-    if not isinstance(schema, dict):
-        return {}
-    props = schema.get("properties") or {}
-    out: dict[str, Any] = {}
-    for name in schema.get("required") or []:
-        kind = (props.get(name) or {}).get("type")
-        out[name] = {"integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}.get(kind, "test")
-    return out
 
 
 class Invalid(ApiError):

@@ -65,7 +65,7 @@ from botocore.credentials import Credentials
 
 from mem7_core.testing.emulator import LoopbackEmulator, Recorded, Reply
 from mem7_core.testing.fakes import hash_embedding, rule_based_reply
-from mem7_core.testing.openai_server import _placeholder_args as placeholder_args
+from mem7_core.testing.openai_server import placeholder_args
 
 ACCESS_KEY = "AKIAEMULATOR0000TEST"
 SECRET_KEY = "emulator-secret-key-for-tests-only"

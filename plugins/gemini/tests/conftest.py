@@ -56,6 +56,7 @@ import pytest
 
 from mem7_core.testing.emulator import ApiError, LoopbackEmulator, Recorded, Reply
 from mem7_core.testing.fakes import hash_embedding, rule_based_reply
+from mem7_core.testing.openai_server import placeholder_args
 
 ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI",
             "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION")
@@ -92,15 +93,6 @@ def _get(d: dict[str, Any], camel: str) -> Any:
     return d.get(snake)
 
 
-def placeholder_args(schema: Any) -> dict[str, Any]:
-    if not isinstance(schema, dict):
-        return {}
-    props = schema.get("properties") or {}
-    out: dict[str, Any] = {}
-    for name in schema.get("required") or []:
-        kind = str((props.get(name) or {}).get("type", "string")).lower()
-        out[name] = {"integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}.get(kind, "test")
-    return out
 
 
 def emulator_vector(text: str, dims: int, task_type: str | None) -> list[float]:

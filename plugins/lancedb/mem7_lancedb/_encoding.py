@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mem7_core.filters import And, Condition, Filter, Not
+from mem7_core.filters import And, Condition, Filter, Not, equality_key
 from mem7_core.models import SCOPE_KEYS
 
 PUSHED_DOWN: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "exists"})
@@ -53,23 +52,6 @@ def id_of(key: str) -> str:
     return bytes.fromhex(key).decode("utf-8", "surrogatepass")
 
 
-def value_code(value: Any) -> str | None:
-    """How mem7's ``==`` sees a scalar (``None``: not a scalar, or NaN: equals nothing)."""
-    if value is None:
-        return "z"
-    if isinstance(value, bool):
-        return "b1" if value else "b0"
-    if isinstance(value, int):
-        return f"n{value}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "ninf" if value > 0 else "n-inf"
-        return f"n{int(value)}" if value.is_integer() else f"n{value!r}"
-    if isinstance(value, str):
-        return "s" + value
-    return None
 
 
 def key_token(key: str) -> str:
@@ -78,7 +60,7 @@ def key_token(key: str) -> str:
 
 def term_token(key: str, value: Any) -> str | None:
     """The token of ``key == value`` (``None``: no stored value can equal ``value``)."""
-    code = value_code(value)
+    code = equality_key(value)
     return None if code is None else _digest(json.dumps([key, code]))
 
 

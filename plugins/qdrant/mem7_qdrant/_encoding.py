@@ -38,7 +38,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -265,18 +265,3 @@ def sort_key(payload: Mapping[str, Any], mem7_id: str) -> tuple[str, str]:
     return (str(created or ""), mem7_id)
 
 
-def check_vector(vector: Sequence[float] | None, dims: int | None, what: str) -> list[float]:
-    """A plain list of finite floats of the right size; ``ValueError`` naming the problem otherwise."""
-    if vector is None:
-        raise ValueError(f"qdrant: {what} has no vector")
-    try:
-        out = [float(x) for x in vector]
-    except (TypeError, ValueError):
-        raise ValueError(f"qdrant: {what} must be a sequence of numbers") from None
-    if not out:
-        raise ValueError(f"qdrant: {what} is empty")
-    if dims is not None and len(out) != dims:
-        raise ValueError(f"qdrant: {what} has {len(out)} dims, the collection has {dims} dims")
-    if not all(math.isfinite(x) for x in out):
-        raise ValueError(f"qdrant: {what} must contain finite numbers only")
-    return out

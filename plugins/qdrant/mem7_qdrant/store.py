@@ -35,7 +35,7 @@ from qdrant_client.http import models
 from mem7_core.errors import MemoryNotFoundError, ProviderError
 from mem7_core.filters import Filter, evaluate
 from mem7_core.models import Scope, ScoredRecord, VectorRecord
-from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities
+from mem7_core.providers import EmbeddingSpace, ProviderConfig, VectorStore, VectorStoreCapabilities, check_vector
 from mem7_core.providers.http import BudgetSpent, RetryPolicy, budget_error
 from mem7_core.providers.keywords import BM25Index, calibrate_bm25
 
@@ -43,7 +43,6 @@ from . import _filters as qf
 from ._encoding import (
     INDEX_FIELDS,
     RESERVED_KEY,
-    check_vector,
     clean_payload,
     decode_payload,
     encode_payload,
@@ -595,7 +594,8 @@ class QdrantVectorStore(VectorStore):
         for r in records:
             if not isinstance(r.id, str) or not r.id:
                 raise ValueError(f"qdrant: record ids must be non-empty strings, got {r.id!r}")
-            vec = check_vector(r.vector, self._dims or size, f"the vector of record {r.id!r}")
+            vec = check_vector(r.vector, f"the vector of record {r.id!r}", provider="qdrant",
+                               dims=self._dims or size)
             size = len(vec)
             vectors[r.id] = vec  # a repeated id: the last one wins, as with sequential upserts
             payloads[r.id] = encode_payload(r.id, clean_payload(r.payload))
@@ -629,10 +629,10 @@ class QdrantVectorStore(VectorStore):
         limit: int,
         filters: Filter | None = None,
     ) -> list[ScoredRecord]:
-        query = check_vector(vector, self._dims, "the query vector")
+        query = check_vector(vector, "the query vector", provider="qdrant", dims=self._dims)
         if limit <= 0 or not await self._ensure_collection(None):
             return []
-        query = check_vector(query, self._dims, "the query vector")
+        query = check_vector(query, "the query vector", provider="qdrant", dims=self._dims)
         tr = qf.translate(filters)
         if tr.upper is qf.FALSE:
             return []
@@ -828,12 +828,13 @@ class QdrantVectorStore(VectorStore):
     ) -> None:
         if not isinstance(id, str) or not id:
             raise MemoryNotFoundError(str(id))
-        vec = check_vector(vector, self._dims, f"the vector of record {id!r}") if vector is not None else None
+        vec = (check_vector(vector, f"the vector of record {id!r}", provider="qdrant", dims=self._dims)
+               if vector is not None else None)
         new_payload = encode_payload(id, clean_payload(payload)) if payload is not None else None
         if not await self._ensure_collection(None):
             raise MemoryNotFoundError(id)
         if vec is not None:
-            vec = check_vector(vec, self._dims, f"the vector of record {id!r}")
+            vec = check_vector(vec, f"the vector of record {id!r}", provider="qdrant", dims=self._dims)
         if vec is None and new_payload is None:
             if not await self.get([id]):
                 raise MemoryNotFoundError(id)

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mem7_core.filters import TIME_KEYS, And, Condition, Filter, Not, Or
+from mem7_core.filters import TIME_KEYS, And, Condition, Filter, Not, Or, equality_key
 from mem7_core.models import Scope
 from mem7_core.providers.keywords import STOPWORDS, tokenize
 
@@ -75,27 +75,6 @@ NEVER = token("never")
 """A token no record holds: the query of a condition that matches nothing (``in []``, ``eq NaN``)."""
 
 
-def canon(value: Any) -> str | None:
-    """A scalar as mem7's equality sees it (``None``: not a scalar, or NaN, which equals nothing).
-
-    A bool is never a number; ``1`` and ``1.0`` are one number (Python's ``==``, exact for every
-    int and float: an integral float is written as the int it equals).
-    """
-    if value is None:
-        return "z"
-    if isinstance(value, bool):
-        return "b1" if value else "b0"
-    if isinstance(value, int):
-        return f"n{value}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value) or not value.is_integer():
-            return f"n{value!r}"
-        return f"n{int(value)}"
-    if isinstance(value, str):
-        return "s" + value
-    return None
 
 
 def _is_nan(value: Any) -> bool:
@@ -107,7 +86,7 @@ def present_token(key: str) -> str:
 
 
 def equal_token(key: str, value: str) -> str:
-    """``key == value`` for a :func:`canon` form."""
+    """``key == value`` for a :func:`~mem7_core.filters.equality_key` form."""
     return token("e", key, value)
 
 
@@ -116,7 +95,7 @@ def string_token(key: str) -> str:
 
 
 def item_token(key: str, value: str) -> str:
-    """``key``'s list holds an item equal to ``value`` (a :func:`canon` form)."""
+    """``key``'s list holds an item equal to ``value`` (a :func:`~mem7_core.filters.equality_key` form)."""
     return token("l", key, value)
 
 
@@ -134,14 +113,14 @@ def filter_tokens(payload: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for key, value in payload.items():
         out.append(present_token(key))
-        c = canon(value)
+        c = equality_key(value)
         if c is not None:
             out.append(equal_token(key, c))
         if isinstance(value, str):
             out.append(string_token(key))
         elif isinstance(value, list):
             for item in value:
-                ci = canon(item)
+                ci = equality_key(item)
                 if ci is not None:
                     out.append(item_token(key, ci))
                 if isinstance(item, str):
@@ -239,7 +218,7 @@ def _condition(node: Condition) -> tuple[str | None, bool]:
         if _is_nan(want):
             q, exact = _never()
         else:
-            c = canon(want)
+            c = equality_key(want)
             if c is None:
                 return None, False  # a list or dict: compared in Python
             q, exact = tags(FILTER_FIELD, [equal_token(key, c)]), True
@@ -249,7 +228,7 @@ def _condition(node: Condition) -> tuple[str | None, bool]:
         for w in want:
             if _is_nan(w):
                 continue
-            c = canon(w)
+            c = equality_key(w)
             if c is None:
                 return None, False
             found.append(equal_token(key, c))
@@ -258,7 +237,7 @@ def _condition(node: Condition) -> tuple[str | None, bool]:
     if op == "contains":
         if _is_nan(want):
             return _never()
-        c = canon(want)
+        c = equality_key(want)
         if c is None:
             return None, False
         if isinstance(want, str):  # a substring of a string value, or a list item
