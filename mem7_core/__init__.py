@@ -55,6 +55,9 @@ _EXPORTS = {
     "MemoryAction": "mem7_core.results",
     "MemoryItem": "mem7_core.results",
     "MessageResponse": "mem7_core.results",
+    "ModelUsage": "mem7_core.results",
+    "UsageReport": "mem7_core.results",
+    "ScoreStep": "mem7_core.results",
     "SearchResponse": "mem7_core.results",
 }
 
@@ -89,6 +92,7 @@ __all__ = [
     "MemoryItem",
     "MemoryNotFoundError",
     "MessageResponse",
+    "ModelUsage",
     "PluginRegistry",
     "ProviderError",
     "ProviderNotFoundError",
@@ -97,9 +101,11 @@ __all__ = [
     "RerankerConfig",
     "Scope",
     "ScopeError",
+    "ScoreStep",
     "ScoredRecord",
     "SearchResponse",
     "TemporalConfig",
+    "UsageReport",
     "VectorRecord",
     "VectorStoreConfig",
     "get_registry",
@@ -157,7 +163,10 @@ if TYPE_CHECKING:
         MemoryAction,
         MemoryItem,
         MessageResponse,
+        ModelUsage,
+        ScoreStep,
         SearchResponse,
+        UsageReport,
     )
     from .scorers.context import ContextConfig  # mem7_core.config imports them from here
     from .scorers.decay import DecayConfig

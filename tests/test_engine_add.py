@@ -313,6 +313,17 @@ async def test_no_facts_extracted_stores_nothing(make):
     assert await texts(mem) == []
 
 
+async def test_blank_messages_call_no_llm_and_store_nothing(make):
+    # Blank text has nothing to extract: like infer=False, nothing is stored, and no model is paid for.
+    llm = ScriptedLLM([facts_reply(("should never be asked", "factual"))])
+    mem = make(llm=llm)
+    for blank in ("   ", [{"role": "user", "content": " \n\t"}, {"role": "assistant", "content": ""}]):
+        out = await mem.add(blank, user_id="u")
+        assert out["results"] == [] and "usage" not in out
+    assert llm.calls == []
+    assert await texts(mem) == []
+
+
 async def test_decision_prompt_uses_small_integer_ids_and_maps_back(make):
     clock = Clock()
     llm = ScriptedLLM(
@@ -763,6 +774,34 @@ async def test_reserved_metadata_keys_refused(make, key):
         assert repr(key) in str(info.value)
     assert llm.calls == []
     assert await texts(mem) == [] and await all_history(mem) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "kind"),
+    [
+        (datetime(2025, 1, 1, tzinfo=UTC), "metadata['v']", "datetime"),
+        (object(), "metadata['v']", "object"),
+        ({1, 2}, "metadata['v']", "set"),
+        ([1, b"raw"], "metadata['v'][1]", "bytes"),
+        ({"deep": {"k": object()}}, "metadata['v']['deep']['k']", "object"),
+        ({7: "seven"}, "metadata['v']", "int"),  # a JSON key would silently become "7"
+    ],
+)
+async def test_metadata_that_is_not_json_is_refused_naming_where(make, value, where, kind):
+    # On the in-memory store such a value used to be accepted, then broke every JSON read of the
+    # scope (REST, json.dumps); a persisted store failed with a TypeError naming no field.
+    llm = ScriptedLLM()
+    mem = make(llm=llm)
+    kept = (await mem.add("I like tea", user_id="u", infer=False))["results"][0]["id"]
+    for infer in (False, True):
+        with pytest.raises(ValueError) as info:
+            await mem.add("I like coffee", user_id="u", metadata={"ok": 1, "v": value}, infer=infer)
+        assert where in str(info.value) and kind in str(info.value)
+    with pytest.raises(ValueError, match=r"not JSON|keys are strings"):
+        await mem.update(kept, "I like green tea", metadata={"v": value})
+    assert llm.calls == []
+    assert await texts(mem) == ["I like tea"]
+    json.dumps(await mem.get_all(user_id="u"))  # what is stored still reads as JSON
 
 
 async def test_metadata_in_item_without_scope_keys(make):

@@ -26,6 +26,8 @@ def test_scope_where_names_only_the_set_ids_and_passes_values_as_parameters() ->
 def test_statements_carry_the_predicate_and_the_limit() -> None:
     assert gc.get_all("W", False).endswith("ORDER BY r.created_at, a.name, r.name, b.name")
     assert "WHERE W AND r.valid = true" in gc.get_all("W", True) and gc.get_all("W", True).endswith("LIMIT $limit")
+    assert "r.valid = true" not in gc.get_all("W", False, valid_only=False)
+    assert gc.get_all("W", False, valid_only=False) == gc.get_all("W", False).replace(" AND r.valid = true", "")
     assert "WHERE W AND r.valid = true SET r.valid = false" in gc.invalidate("W")
     assert "WHERE W SET r.mentions = coalesce(r.mentions, 0) + 1" in gc.rehearse("W")
     assert gc.delete_all("W") == f"MATCH (n:{gc.LABEL}) WHERE W DETACH DELETE n"

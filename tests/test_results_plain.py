@@ -90,7 +90,8 @@ async def mem():
 async def test_every_async_method_returns_plain_json_dicts(mem: AsyncMemory) -> None:
     added = await mem.add([{"role": "user", "content": "I like tea", "name": "bob"}, "I own a bicycle"], user_id="u", infer=False)
     assert_plain(added)
-    assert set(added) == {"results", "relations"} and added["relations"] == []
+    assert set(added) == {"results", "relations", "usage"} and added["relations"] == []  # usage: one embed call
+    assert added["usage"]["calls"] == 1 and added["usage"]["models"][0]["texts"] == 2
     first, second = added["results"]
     assert set(first) == ACTION_KEYS | {"actor_id", "role"}
     assert (first["event"], first["action"], first["role"], first["actor_id"]) == ("ADD", "ADD", "user", "bob")
@@ -101,7 +102,7 @@ async def test_every_async_method_returns_plain_json_dicts(mem: AsyncMemory) -> 
 
     found = await mem.search("tea", user_id="u")
     assert_plain(found)
-    assert set(found) == {"results", "memories", "relations"} and found["results"] == found["memories"]
+    assert set(found) == {"results", "memories", "relations", "usage"} and found["results"] == found["memories"]
     for item in found["results"]:
         check_item(item, scored=True)
     top = found["results"][0]
@@ -124,7 +125,7 @@ async def test_every_async_method_returns_plain_json_dicts(mem: AsyncMemory) -> 
 
     updated = await mem.update(tea, "I like green tea", metadata={"source": "chat", "nothing": None})
     assert_plain(updated)
-    assert set(updated) == {"message"}
+    assert set(updated) == {"message", "usage"}  # the new text's embedding
     got = await mem.get(tea)
     assert got is not None and got["metadata"] == {"source": "chat", "nothing": None}
 
@@ -215,7 +216,8 @@ def test_every_sync_method_returns_plain_json_dicts() -> None:
 def test_typed_dicts_are_exported_and_describe_the_keys() -> None:
     for name in set(R.__all__) - {"EventName"}:
         assert getattr(mem7_core, name) is getattr(R, name)
-    assert set(get_type_hints(R.MemoryItem)) == ITEM_KEYS | {"metadata", "score", "actor_id", "role", "memory_type"}
+    assert set(get_type_hints(R.MemoryItem)) == ITEM_KEYS | {"metadata", "score", "actor_id", "role", "memory_type",
+                                                         "score_parts", "score_steps"}
     assert R.MemoryItem.__required_keys__ == ITEM_KEYS
     assert R.MemoryAction.__required_keys__ == ACTION_KEYS
     assert R.MemoryAction.__optional_keys__ == {"previous_memory", "actor_id", "role"}
@@ -251,6 +253,6 @@ def test_rest_shapes_drop_none_keys_and_mem0_aliases() -> None:
         r = client.get(f"/memories/{added['id']}/history")
         assert [e["event"] for e in r.json()] == ["ADD", "UPDATE"] and all("actor_id" not in e for e in r.json())
         r = client.post("/memories/search", json={"query": "tea", "user_id": "u"})
-        assert set(r.json()) == {"results", "memories", "relations"} and "run_id" not in r.json()["results"][0]
+        assert set(r.json()) == {"results", "memories", "relations", "usage"} and "run_id" not in r.json()["results"][0]
         r = client.get("/memories", params={"user_id": "u"})
         assert set(r.json()) == {"results", "memories"}

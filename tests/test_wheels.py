@@ -271,3 +271,15 @@ def test_core_and_flat_wheels_in_a_fresh_venv(venvs: dict[str, Future[Venv]]) ->
 @pytest.mark.parametrize("plugin_dir", [d for d in PLUGIN_DIRS if d.name != "flat"], ids=lambda p: p.name)
 def test_each_plugin_wheel_alone_with_the_core(plugin_dir: Path, venvs: dict[str, Future[Venv]]) -> None:
     _check_alone(plugin_dir, _venv(venvs, plugin_dir.name))
+
+
+def test_core_wheel_ships_the_dashboard(tmp_path: Path) -> None:
+    """``mem7 serve``'s /ui pages are package data of mem7-core: every file of mem7_core/server/ui."""
+    import zipfile
+
+    wheel = _build_wheel(ROOT, tmp_path / "wheel")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    ui = ROOT / "mem7_core" / "server" / "ui"
+    files = sorted(p.relative_to(ROOT).as_posix() for p in ui.rglob("*") if p.is_file())
+    assert {"mem7_core/server/ui/index.html", "mem7_core/server/ui/app.js", "mem7_core/server/ui/style.css"} <= set(files)
+    assert [f for f in files if f not in names] == []

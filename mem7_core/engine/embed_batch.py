@@ -15,6 +15,10 @@ add's bad text or spent budget is never another add's error (the price: while a 
 concurrent adds meet its error after two rounds of retries, not one). A shared request of one
 caller is that caller's own, and so is its error. A caller that is cancelled stops waiting; the
 shared request goes on for the others.
+
+Usage (``mem7_core.providers.usage``): a shared request counts as one call, for its first caller;
+its texts and embedding tokens are split among its callers by their share of the texts, so each
+add's ``usage`` and the engine's totals agree.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..providers import Embedder
+from ..providers import usage as _usage
 
 MAX_TEXTS = 256
 """Texts in one shared request at most (the rest wait for the next)."""
@@ -35,6 +40,7 @@ class _Waiting:
     texts: list[str]
     done: asyncio.Future[list[Any]]
     context: contextvars.Context  # the caller's, when it queued
+    usage: _usage.Usage | None  # the caller's operation's, for its share of the request
 
 
 @dataclass(slots=True)
@@ -84,7 +90,7 @@ class EmbedBatcher:
             finally:
                 st.out -= 1
                 self._next(st)
-        waiting = _Waiting(list(texts), st.loop.create_future(), contextvars.copy_context())
+        waiting = _Waiting(list(texts), st.loop.create_future(), contextvars.copy_context(), _usage.current())
         st.queue.append(waiting)
         self._next(st)
         try:
@@ -115,7 +121,8 @@ class EmbedBatcher:
         texts = [t for w in batch for t in w.texts]
         try:
             self.requests += 1
-            vectors = list(await self.embedder.embed(texts, purpose="add"))
+            with _usage.shared_among([(w.usage, len(w.texts)) for w in batch]):
+                vectors = list(await self.embedder.embed(texts, purpose="add"))
             if len(vectors) != len(texts):
                 raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
         except BaseException as exc:  # noqa: BLE001 - every caller retries alone and meets its own error

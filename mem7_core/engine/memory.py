@@ -35,6 +35,7 @@ from ..models import RESERVED_PAYLOAD_KEYS, AddResult, Item, Relation
 from ..plugins import PluginRegistry, get_registry
 from ..providers import LLM, Embedder, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
 from ..providers import deadline as _budget
+from ..providers import usage as _usage
 from ..providers.llm_json import JsonAsker
 from ..results import (
     AddResponse,
@@ -44,6 +45,7 @@ from ..results import (
     MemoryItem,
     MessageResponse,
     SearchResponse,
+    UsageReport,
 )
 from ..retrieval.hybrid import HybridRetriever
 from ..telemetry import traced
@@ -56,6 +58,7 @@ from .importer import Importer
 from .limits import check_item_count, check_messages, check_metadata_size, check_text, gate
 from .locks import ScopeLocks, WriteLog
 from .messages import normalise_messages
+from .metering import UsageMeter
 from .read import Query, ReadPipeline
 from .records import check_metadata, item_from_payload
 from .restore import ON_CONFLICT, OnConflict, check_items
@@ -134,14 +137,16 @@ class AsyncMemory:
             scorers=scorers,
             tracer_provider=tracer_provider,
         )
-        # Model calls share each provider fairly (limits.max_concurrent_provider_calls, chunked embeds).
+        # Model calls share each provider fairly (limits.max_concurrent_provider_calls, chunked embeds),
+        # each (chunk) counted by the usage meter (metering.py).
         limits = self.config.limits
+        self._meter = UsageMeter()
         parts.llm, parts.embedder, parts.reranker = (
-            gate(parts.llm, limits),
-            gate(parts.embedder, limits),
+            gate(self._meter.wrap("llm", parts.llm), limits),
+            gate(self._meter.wrap("embedder", parts.embedder), limits),
             gate(parts.reranker, limits),
         )
-        parts.graph_llm = gate(parts.graph_llm, limits)
+        parts.graph_llm = gate(self._meter.wrap("llm", parts.graph_llm), limits)
         self.llm: LLM | None = parts.llm
         self.embedder: Embedder = parts.embedder
         self.vector_store: VectorStore = parts.vector_store
@@ -308,6 +313,17 @@ class AsyncMemory:
     def _now(self) -> datetime:
         return self._clock()
 
+    # ------------------------------------------------------------------ usage
+    @property
+    def usage(self) -> UsageReport:
+        """This engine's model calls and tokens since it was built or :meth:`reset_usage` (every
+        operation's ``usage`` added up, by provider and model). Safe from any thread or task."""
+        return self._meter.totals.to_dict()  # type: ignore[return-value]  # the UsageReport shape
+
+    def reset_usage(self) -> UsageReport:
+        """Start the running totals (:attr:`usage`) again from zero; returns them as they were."""
+        return self._meter.totals.reset()  # type: ignore[return-value]  # the UsageReport shape
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background set (awaited by :meth:`drain` and :meth:`aclose`)."""
         task = asyncio.ensure_future(coro)
@@ -390,9 +406,12 @@ class AsyncMemory:
             with_graph=self.graph is not None and enable_graph is not False,
             stated_at=stated_at,
         )
-        with _budget.budget(self.config.operation_timeout_secs):  # one time budget for the add's LLM calls
-            result = await self._write_path.run(request)
-        return scrub(result.to_dict())  # type: ignore[no-any-return]
+        with _budget.budget(self.config.operation_timeout_secs), _usage.operation() as used:
+            result = await self._write_path.run(request)  # one time budget for the add's LLM calls
+        out: AddResponse = scrub(result.to_dict())
+        if used:
+            out["usage"] = used.to_dict()  # type: ignore[typeddict-item]  # a UsageReport's plain dict
+        return out
 
     # ------------------------------------------------------------------ search
     @traced("search")
@@ -409,6 +428,7 @@ class AsyncMemory:
         threshold: float | None = None,
         task_type: str | None = None,
         now: datetime | str | float | None = None,
+        explain: bool = False,
     ) -> SearchResponse:
         """The memories of this scope most relevant to ``query``, best first.
 
@@ -421,6 +441,8 @@ class AsyncMemory:
             means UTC; a date means its midnight UTC), or Unix epoch seconds): what the query's "last
             week" or "two days ago" counts from (the ``temporal`` scorer) and the decay clock.
             Default: the engine's clock. Rehearsal still stamps the engine's clock.
+        :param explain: give each result ``score_parts`` (the named numbers behind its score: cosine,
+            keyword score, decay factor, ...) and ``score_steps`` (how they combine into ``score``).
         :returns: ``{"results": [MemoryItem], "memories": same, "relations": [GraphRelationResult with score]}``
             (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
@@ -432,6 +454,8 @@ class AsyncMemory:
         inputs.positive_int(limit)
         if threshold is not None and not isinstance(threshold, (int, float)):
             raise ValueError(f"threshold must be a number, got {threshold!r}")
+        if not isinstance(explain, bool):
+            raise ValueError(f"explain must be true or false, got {explain!r}")
         scope, node = inputs.scope_of(user_id, agent_id, run_id, filters, operation="search()")
         query_ = Query(
             text=query,
@@ -443,9 +467,15 @@ class AsyncMemory:
             task_type=task_type,
             now=as_of,
             accessed_at=clock,
+            explain=explain,
         )
-        items, relations = await self._read_path.run(query_)
-        return {"results": items, "memories": items, "relations": scrub([r.to_dict() for r in relations])}  # type: ignore[typeddict-item]
+        with _usage.operation() as used:
+            items, relations = await self._read_path.run(query_)
+        out: dict[str, Any] = {"results": items, "memories": items,
+                               "relations": scrub([r.to_dict() for r in relations])}
+        if used:
+            out["usage"] = used.to_dict()
+        return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ read by id / list
     @traced("get")
@@ -539,8 +569,12 @@ class AsyncMemory:
             check_text(r.text, f"items[{r.index}].memory", limits)
             meta_of = {k: v for k, v in r.payload.items() if k not in RESERVED_PAYLOAD_KEYS}
             check_metadata_size(meta_of, limits, f"items[{r.index}].metadata")
-        result = await self._import.run(restored, on_conflict, batch_size)
-        return result.to_dict()  # type: ignore[return-value]
+        with _usage.operation() as used:
+            result = await self._import.run(restored, on_conflict, batch_size)
+        out = result.to_dict()
+        if used:
+            out["usage"] = used.to_dict()
+        return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ change by id
     @traced("update")
@@ -567,8 +601,12 @@ class AsyncMemory:
         meta = check_metadata(metadata)
         check_metadata_size(meta, self.config.limits)
         scope, _ = inputs.scope_of(user_id, agent_id, run_id, required=False)
-        await self._edit.update(memory_id, text, meta, scope)
-        return {"message": f"Memory {memory_id} updated"}
+        with _usage.operation() as used:
+            await self._edit.update(memory_id, text, meta, scope)
+        out: MessageResponse = {"message": f"Memory {memory_id} updated"}
+        if used:
+            out["usage"] = used.to_dict()  # type: ignore[typeddict-item]  # a UsageReport's plain dict
+        return out
 
     @traced("delete")
     async def delete(

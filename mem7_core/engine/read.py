@@ -24,6 +24,7 @@ from ..ids import iso
 from ..models import Relation, Scope, ScoredRecord
 from ..providers import LLM, Embedder, QueryContext, Reranker, ScoredHit
 from ..providers.graph_store import GraphRelation
+from ..retrieval.explain import ScoreTrace
 from ..retrieval.hybrid import HybridRetriever
 from .graph import GraphMemory
 from .locks import ScopeLocks
@@ -50,6 +51,8 @@ class Query:
     """What the query's time expressions and the decay count from (the caller's ``now``, else the clock)."""
     accessed_at: datetime | None = None
     """The engine clock, stamped by rehearsal; ``None`` means ``now``."""
+    explain: bool = False
+    """Give each result its ``score_parts`` and ``score_steps`` (:class:`ScoreTrace`)."""
 
 
 class ReadPipeline:
@@ -94,15 +97,20 @@ class ReadPipeline:
 
         vector, states = await self._embed_and_prepare(q, ctx)
         node = self.scorers.narrowing(q.node, states)
-        hits = [hit_of(h) for h in await self._retrieve(q, vector, fetch, node)]
+        trace = ScoreTrace() if q.explain else None
+        hits = [hit_of(h) for h in await self._retrieve(q, vector, fetch, node, trace)]
         if use_reranker and hits:
-            hits = await self._rerank(q.text, hits)
-        self.scorers.score(hits, ctx, states)
+            hits = await self._rerank(q.text, hits, trace)
+        self.scorers.score(hits, ctx, states, trace=trace)
         hits = self._cut(hits, q)
         accessed = iso(q.accessed_at or q.now)
         if self.scorers.rehearses and hits:
             self.spawn(self._rehearse([h.id for h in hits], q.scope, accessed))
         items = [item_from_payload(h.id, h.payload, score=h.score).to_dict() for h in hits]
+        if trace is not None:
+            for item, h in zip(items, hits):
+                item["score_parts"] = trace.parts.get(h.id, {})
+                item["score_steps"] = trace.steps.get(h.id, [])
 
         relations: list[Relation] = []
         if graph_search is not None and self.graph is not None:
@@ -120,13 +128,20 @@ class ReadPipeline:
         )
         return embedded[0], states
 
-    async def _retrieve(self, q: Query, vector: Any, fetch: int, node: Filter | None) -> list[ScoredRecord]:
+    async def _retrieve(
+        self, q: Query, vector: Any, fetch: int, node: Filter | None, trace: ScoreTrace | None
+    ) -> list[ScoredRecord]:
         """The best ``fetch`` in scope passing ``node`` (the caller's filter and the scorers' narrowing)."""
         if self.retriever is not None:
-            return await self.retriever.search(q.text, vector, q.scope, node, fetch)
-        return await self.view.search(vector, q.scope, fetch, node)
+            return await self.retriever.search(q.text, vector, q.scope, node, fetch, trace)
+        found = await self.view.search(vector, q.scope, fetch, node)
+        if trace is not None:  # the store's similarity (a cosine for every bundled store), as it is
+            for r in found:
+                trace.step(r.id, "dense", "add", r.score, r.score)
+                trace.part(r.id, "retrieval", r.score)
+        return found
 
-    async def _rerank(self, query: str, hits: list[ScoredHit]) -> list[ScoredHit]:
+    async def _rerank(self, query: str, hits: list[ScoredHit], trace: ScoreTrace | None) -> list[ScoredHit]:
         assert self.reranker is not None
         try:
             ranked = await self.reranker.rerank(query, [h.text for h in hits])
@@ -141,6 +156,8 @@ class ReadPipeline:
                 hit = hits[r.index]
                 hit.score = float(r.score)
                 out.append(hit)
+                if trace is not None:  # the reranker's score replaces the retrieval score
+                    trace.step(hit.id, "rerank", "set", hit.score, hit.score)
         out.sort(key=lambda h: -h.score)
         return out
 

@@ -48,18 +48,34 @@ def _check_value(value: Any, where: str, depth: int) -> None:
     would break every later read of the memory (a JSON response, a server-backed store), so both
     are refused on the way in, naming where."""
     field = where.split("[", 1)[0]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            f"{field} value at {where} is {value!r}; NaN and Infinity are not JSON numbers, use null or a string"
-        )
-    if isinstance(value, (Mapping, list, tuple)):
-        if depth > MAX_METADATA_DEPTH:
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
             raise ValueError(
-                f"{field} value at {where[:80]}... nests deeper than {MAX_METADATA_DEPTH} levels; flatten it"
+                f"{field} value at {where} is {value!r}; NaN and Infinity are not JSON numbers, use null or a string"
             )
-        children = value.items() if isinstance(value, Mapping) else enumerate(value)
-        for k, v in children:
+        return
+    if not isinstance(value, (Mapping, list, tuple)):
+        # A datetime, bytes, a set, an object...: not JSON. Stored, it would fail the store's write
+        # (or, in memory, every later JSON read of the scope), so it is refused here, naming where.
+        raise ValueError(
+            f"{field} value at {where} is of type {type(value).__name__}, not JSON; use a string, number, "
+            "boolean, null, list or dict (a date as an ISO 8601 string)"
+        )
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"{field} value at {where[:80]}... nests deeper than {MAX_METADATA_DEPTH} levels; flatten it")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(
+                    f"{field} key {k!r} at {where} is of type {type(k).__name__}; "
+                    f"JSON object keys are strings, use {str(k)!r}"
+                )
             _check_value(v, f"{where}[{k!r}]", depth + 1)
+    else:
+        for i, v in enumerate(value):
+            _check_value(v, f"{where}[{i!r}]", depth + 1)
 
 
 def new_payload(

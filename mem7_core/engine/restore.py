@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..ids import iso, parse_instant, text_hash, uuid7
-from ..models import SCOPE_KEYS, Result, Scope, memory_type_of
+from ..models import SCOPE_KEYS, Result, Scope, UsageReport, memory_type_of
 from ..unicode_safe import check_str, check_tree
 from .records import check_metadata
 
@@ -40,6 +40,10 @@ class ImportResult(Result):
     imported: int = 0
     replaced: int = 0
     skipped: int = 0
+    usage: UsageReport | None = None
+    """The embedding calls (absent when nothing was embedded)."""
+
+    optional_keys: ClassVar[frozenset[str]] = frozenset({"usage"})
 
 
 DERIVED_FIELDS: tuple[str, ...] = ("text", "hash", "score")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ..filters import And, Filter, parse_filters
 from ..models import ScoredRecord
 from ..providers import QueryContext, ScoredHit, Scorer
+from ..retrieval.explain import ScoreTrace
 
 log = logging.getLogger("mem7.engine")
 
@@ -75,14 +77,26 @@ class ScorerStage:
             return None
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def score(self, hits: list[ScoredHit], ctx: QueryContext, states: Sequence[Any], *, what: str = "memories") -> None:
+    def score(
+        self,
+        hits: list[ScoredHit],
+        ctx: QueryContext,
+        states: Sequence[Any],
+        *,
+        what: str = "memories",
+        trace: ScoreTrace | None = None,
+    ) -> None:
         """Score ``hits`` in place with every scorer in order, re-sorting after each; then remove the
-        hits a scorer marked ``dropped``."""
+        hits a scorer marked ``dropped``. With ``trace``, each scorer's factor for each hit is
+        recorded (:func:`_trace_scorer`)."""
         for scorer, state in zip(self.scorers, states):
+            before = [(h, h.score) for h in hits] if trace is not None else None
             try:
                 scorer.score(hits, ctx, state)
             except Exception as exc:  # a third-party scorer must not break the results
                 log.warning("search: scorer %r failed on %s: %s", getattr(scorer, "name", scorer), what, exc)
+            if before is not None and trace is not None:
+                _trace_scorer(trace, scorer, state, ctx, before)
             hits.sort(key=lambda h: -h.score)
         if any(h.dropped for h in hits):
             hits[:] = [h for h in hits if not h.dropped]
@@ -97,6 +111,29 @@ class ScorerStage:
         scored.sort(key=lambda h: (-h.score, h.id))
         kept = {h.id for h in scored[:keep]}
         return [h for h in hits if h.id in kept]
+
+
+def _trace_scorer(
+    trace: ScoreTrace, scorer: Scorer, state: Any, ctx: QueryContext, before: list[tuple[ScoredHit, float]]
+) -> None:
+    """Record what ``scorer`` did to each hit: × (score after / score before). Scorers multiply
+    (the contract); for a hit that scored 0 the factor cannot be seen, so the scorer scores a copy
+    of it scoring 1. A scorer that lifted a 0 (not a multiplier) is recorded as adding."""
+    name = str(getattr(scorer, "name", None) or type(scorer).__name__)
+    for hit, old in before:
+        new = hit.score
+        if old != 0.0:
+            trace.step(hit.id, name, "multiply", new / old, new)
+        elif new != 0.0:
+            trace.step(hit.id, name, "add", new, new)
+        else:
+            probe = replace(hit, score=1.0, payload=dict(hit.payload))
+            try:
+                scorer.score([probe], ctx, state)
+                factor = float(probe.score)
+            except Exception:  # it failed on the real hits too (logged there): it changed nothing
+                factor = 1.0
+            trace.step(hit.id, name, "multiply", factor, new)
 
 
 __all__ = ["ScorerStage", "hit_of"]

@@ -26,6 +26,7 @@ from ..results import (
     MemoryItem,
     MessageResponse,
     SearchResponse,
+    UsageReport,
 )
 from .assembly import wait_closing
 from .memory import AsyncMemory
@@ -167,6 +168,15 @@ class Memory:
     def reset(self) -> MessageResponse:
         """See :meth:`AsyncMemory.reset`."""
         return self._call(self.engine.reset())
+
+    @property
+    def usage(self) -> UsageReport:
+        """See :attr:`AsyncMemory.usage` (read without waiting for the engine's loop)."""
+        return self.engine.usage
+
+    def reset_usage(self) -> UsageReport:
+        """See :meth:`AsyncMemory.reset_usage`."""
+        return self.engine.reset_usage()
 
     def drain(self) -> None:
         """Wait for background rehearsals to finish (tests and shutdown use it)."""

@@ -183,6 +183,8 @@ class WritePipeline(WriteStage):
     # ------------------------------------------------------------------ inferred
     async def _inferred(self, req: AddRequest) -> AddResult:
         texts = await self._describe_images(req.msgs)
+        if not any(t.strip() for t in texts):  # only blank messages (no text, no described image)
+            return AddResult(results=[])  # nothing to extract: no LLM call, as infer=False stores nothing
         key = req.scope.key()
         seen = self.writes.begin(key)  # before candidates are retrieved: later writes are unseen
         try:

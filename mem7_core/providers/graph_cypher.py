@@ -143,11 +143,12 @@ def scope_where(var: str, scope: Scope) -> tuple[str, dict[str, str]]:
 # ``n``): a relation only joins entities of one exact scope, so the source's scope is the
 # relation's.
 # ------------------------------------------------------------------------------------------------
-def get_all(where: str, limited: bool) -> str:
-    """Valid relations in the scope, oldest first (``$limit`` when ``limited``)."""
+def get_all(where: str, limited: bool, *, valid_only: bool = True) -> str:
+    """Valid relations in the scope (also the invalidated ones unless ``valid_only``), oldest first
+    (``$limit`` when ``limited``)."""
     return (
-        f"MATCH (a:{LABEL})-[r:{REL}]->(b:{LABEL}) WHERE {where} AND r.valid = true "
-        f"RETURN {REL_FIELDS} ORDER BY r.created_at, a.name, r.name, b.name" + (" LIMIT $limit" if limited else "")
+        f"MATCH (a:{LABEL})-[r:{REL}]->(b:{LABEL}) WHERE {where}" + (" AND r.valid = true" if valid_only else "")
+        + f" RETURN {REL_FIELDS} ORDER BY r.created_at, a.name, r.name, b.name" + (" LIMIT $limit" if limited else "")
     )
 
 
@@ -421,13 +422,20 @@ class CypherScopeOps:
             await self._statement_rows(rehearse(where), {**params, "rows": rows, "now": now}, write=True)
 
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return await self._relations(scope, limit, valid_only=True)
+
+    async def get_all_including_invalid(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return await self._relations(scope, limit, valid_only=False)
+
+    async def _relations(self, scope: Scope, limit: int | None, *, valid_only: bool) -> list[GraphRelation]:
         if limit is not None and limit <= 0:
             return []
         where, scope_params = self._where("a", scope)
         params: dict[str, Any] = dict(scope_params)
         if limit is not None:
             params["limit"] = int(limit)
-        found = await self._statement_rows(get_all(where, limit is not None), params, write=False)
+        statement = get_all(where, limit is not None, valid_only=valid_only)
+        found = await self._statement_rows(statement, params, write=False)
         return sort_page([relation_from_row(row) for row in found])
 
     async def delete_all(self, scope: Scope) -> None:

@@ -154,6 +154,15 @@ class GraphStore(Provider):
         :param limit: at most this many; ``None`` for all.
         """
 
+    async def get_all_including_invalid(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation] | None:
+        """Valid and invalidated relations in ``scope``, oldest first, each with its ``valid`` flag
+        (for inspection: the dashboard's graph view draws the invalidated ones as such).
+
+        Optional: the default returns ``None``, meaning this store cannot list invalidated relations
+        (callers then show :meth:`get_all`'s valid ones only).
+        """
+        return None
+
     @abstractmethod
     async def delete_all(self, scope: Scope) -> None:
         """Remove the relations in ``scope`` and every entity of ``scope`` left without one.

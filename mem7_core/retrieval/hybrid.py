@@ -53,6 +53,7 @@ from ..models import Scope, ScoredRecord
 from ..providers.keywords import BM25Index, calibrate_bm25
 from ..providers.vector_store import VectorStore
 from ..providers.vectors import cosines
+from .explain import ScoreTrace
 from .fusion import rrf, weighted
 from .index import ScopeIndexes
 
@@ -102,9 +103,10 @@ class HybridRetriever:
         )
 
     async def search(
-        self, query: str, vector: Any, scope: Scope, node: Filter | None, fetch: int
+        self, query: str, vector: Any, scope: Scope, node: Filter | None, fetch: int, explain: ScoreTrace | None = None
     ) -> list[ScoredRecord]:
-        """The best ``fetch`` memories in ``scope`` passing ``node``, best first, with fused scores."""
+        """The best ``fetch`` memories in ``scope`` passing ``node``, best first, with fused scores
+        (and, into ``explain``, each one's parts: cosine, keyword score, expansion)."""
         cfg = self.config
         pool = max(fetch, cfg.candidates)
         fuse_rrf = cfg.mode == "hybrid" and cfg.fusion == "rrf"
@@ -269,6 +271,38 @@ class HybridRetriever:
                     new = own(i, cos[i] if i in verified else floor)
                     own_score[i] = new
                     scores[i] += new - old
+        if explain is not None:
+            ranks = [dict(zip(ids, range(1, pool + 1))) for ids in (dense_ids, kw_ids[:pool])] if fuse_rrf else []
+            for i in top:
+                if i in candidates:  # its own score: the signals, fused
+                    if fuse_rrf:
+                        s = 0.0
+                        for name, rank_of in zip(("dense", "keyword"), ranks):
+                            rank = rank_of.get(i)
+                            if rank is not None:  # the part: the cosine or keyword score it was ranked by
+                                s += 1.0 / (cfg.rrf_k + rank)
+                                signal = cos[i] if name == "dense" else kw_of(i)
+                                explain.step(i, name, "add", 1.0 / (cfg.rrf_k + rank), s, part=signal)
+                                explain.part(i, f"{name}_rank", rank)
+                    else:
+                        if cfg.mode == "dense" or (cfg.mode == "hybrid" and w > 0.0):
+                            explain.step(i, "dense", "add", cos[i], cos[i])
+                        elif cfg.mode == "hybrid":  # w = 0: the cosine has no say
+                            explain.part(i, "dense", cos[i])
+                        if cfg.mode != "dense":
+                            kw = kw_of(i)
+                            share = kw if cfg.mode == "bm25" or w <= 0.0 else (1.0 - w) / w * kw
+                            explain.step(i, "keyword", "add", share, own_score[i], part=kw)
+                            if in_context is not None:
+                                kw_own = calibrate_bm25(bm25.get(i, 0.0), mass)
+                                explain.part(i, "keyword_own", kw_own)
+                                explain.part(i, "keyword_context", max(0.0, kw - kw_own))
+                    if cfg.mode == "hybrid":
+                        explain.part(i, "fused", own_score[i])
+                if expanding:  # what its neighbours among the candidates lent
+                    bonus = beta * sum(max(own_score[c], 0.0) for c in lenders.get(i, ()))
+                    explain.step(i, "expansion", "add", bonus, scores[i])
+                explain.part(i, "retrieval", scores[i])
         return [ScoredRecord(id=i, score=scores[i], payload=payloads[i]) for i in top]
 
     async def _verify(

@@ -52,8 +52,13 @@ def retention(age_secs: float, access_count: int, cfg: DecayConfig) -> float:
     return cfg.min_retention + (1.0 - cfg.min_retention) * r
 
 
+def retention_anchor(hit: ScoredHit) -> datetime | None:
+    """τ: when the hit's forgetting curve starts (last access, else last update, else creation)."""
+    return parse_time(hit.last_accessed_at) or parse_time(hit.updated_at) or parse_time(hit.created_at)
+
+
 def hit_retention(hit: ScoredHit, now: datetime, cfg: DecayConfig) -> float:
-    anchor = parse_time(hit.last_accessed_at) or parse_time(hit.updated_at) or parse_time(hit.created_at)
+    anchor = retention_anchor(hit)
     if anchor is None:
         return 1.0
     return retention((now - anchor).total_seconds(), hit.access_count, cfg)

@@ -7,6 +7,7 @@ core install without the extras is unaffected. Modules:
 - :mod:`.auth`: bearer tokens, each optionally pinned to a scope (no web framework needed).
 - :mod:`.schemas`: the request bodies of the REST API (pydantic).
 - :mod:`.rest`: the FastAPI application and the uvicorn runner.
+- :mod:`.dashboard`: the web dashboard at ``/ui`` (static pages in ``ui/``) and its JSON routes.
 - :mod:`.mcp`: the MCP tools over stdio.
 """
 

@@ -3,7 +3,8 @@
 Tools, each returning the Python API's result as JSON:
 
 - ``add_memory(text, user_id?, agent_id?, run_id?, metadata?, infer?, timestamp?)`` → ``{"results": [...]}``
-- ``search_memories(query, user_id?, agent_id?, run_id?, limit?, filters?, threshold?, now?)`` → ``{"results": [...]}``
+- ``search_memories(query, user_id?, agent_id?, run_id?, limit?, filters?, threshold?, now?, explain?)``
+  → ``{"results": [...]}`` (``explain``: each result's ``score_parts`` and ``score_steps``)
 - ``list_memories(user_id?, agent_id?, run_id?, limit?, filters?)`` → ``{"results": [...]}``
 - ``delete_memory(memory_id, user_id?, agent_id?, run_id?)`` → ``{"message": ...}``
 
@@ -152,11 +153,12 @@ def build_server(
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         now: Timestamp = None,
+        explain: bool = False,
     ) -> dict[str, Any]:
         with _tool_errors():
             result = await holder.get().search(
                 query, **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters, threshold=threshold,
-                now=now,
+                now=now, explain=explain,
             )
         return {"results": _dump(result, SearchResult)["results"]}
 

@@ -12,6 +12,10 @@
 ``GET    /memories/{id}/history``      ``history`` → ``[HistoryEvent]``
 ``POST   /memories/import``            ``import_memories`` (unrestricted tokens only) → ``{"imported", ...}``
 ``POST   /reset``                      ``reset`` (unrestricted tokens only) → ``{"message"}``
+``GET    /ui/``                        the memory dashboard: static pages (no auth; they hold no data)
+``GET    /ui/api/...``                 the dashboard's JSON (same auth and pins): ``session``, ``scopes``
+                                       (counts), ``memories`` (paged ``get_all``), ``memories/{id}/retention``,
+                                       ``graph``; see :mod:`.dashboard`
 =====================================  ===========================================================
 
 Responses are the Python API's dicts, validated into the models of :mod:`mem7_core.models` (the
@@ -73,7 +77,7 @@ from ..errors import (
     ScopeError,
     StorageError,
 )
-from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult
+from ..models import AddResult, HistoryEvent, Item, ListResult, MessageResult, SearchResult, UpdateResult
 from ..providers.sqlite import storage_error
 from ..results import (
     AddResponse,
@@ -87,6 +91,7 @@ from ..results import (
 from ..unicode_safe import escape, scrub
 from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope, require_unrestricted
 from .bodylimit import BodyLimit, resolve_max_body_bytes
+from .dashboard import install_dashboard
 from .guard import RequestGuard, is_loopback
 from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
 
@@ -281,7 +286,7 @@ def _install_routes(app: FastAPI) -> None:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.search(
             body.query, **scope, limit=body.limit, filters=body.filters, rerank=body.rerank,
-            threshold=body.threshold, task_type=body.task_type, now=body.now,
+            threshold=body.threshold, task_type=body.task_type, now=body.now, explain=body.explain,
         )
 
     @app.get("/memories", response_model=ListResult, response_model_exclude_none=True, responses=_COMMON,
@@ -305,8 +310,8 @@ def _install_routes(app: FastAPI) -> None:
             raise MemoryNotFoundError(memory_id)
         return item
 
-    @app.put("/memories/{memory_id}", response_model=MessageResult, responses=_BY_ID, tags=["memories"],
-             summary="update: replace a memory's text, merge metadata")
+    @app.put("/memories/{memory_id}", response_model=UpdateResult, response_model_exclude_none=True,
+             responses=_BY_ID, tags=["memories"], summary="update: replace a memory's text, merge metadata")
     async def update(memory_id: MemoryId, body: UpdateRequest, memory: Engine, who: Caller) -> MessageResponse:
         scope = pinned_scope(who, _body_scope(body))
         return await memory.update(memory_id, body.text, metadata=body.metadata, **scope)
@@ -330,7 +335,7 @@ def _install_routes(app: FastAPI) -> None:
             raise MemoryNotFoundError(memory_id)
         return events
 
-    @app.post("/memories/import", response_model=ImportResult, tags=["admin"],
+    @app.post("/memories/import", response_model=ImportResult, response_model_exclude_none=True, tags=["admin"],
               responses={**_COMMON,
                          409: {"model": ErrorBody, "description": "on_conflict=error and an id is already stored"}},
               summary="import_memories: restore memories verbatim (unrestricted tokens only)")
@@ -396,6 +401,8 @@ def create_app(
     app.state.memory = None
     _install_error_handlers(app)
     _install_routes(app)
+    install_dashboard(app, engine=_engine, caller=_caller, scope_query=_scope_query, filters_query=_filters_query,
+                      responses=_COMMON, by_id=_BY_ID)
     app.add_middleware(BodyLimit, max_bytes=resolve_max_body_bytes(max_body_bytes))
     if guard is not None:
         app.add_middleware(_Guard, guard=guard)

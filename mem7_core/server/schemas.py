@@ -81,6 +81,11 @@ class SearchRequest(ScopeFields):
         description="search as of this time: ISO-8601 (no offset means UTC) or Unix epoch seconds; what 'last "
         "week' in the query counts from, and the decay clock (default: the server's clock)",
     )
+    explain: bool = Field(
+        False,
+        description="give each result score_parts (the named numbers behind its score: dense, keyword, decay, "
+        "context, rerank...) and score_steps (from 0, add / multiply / set in order give the score)",
+    )
 
 
 class ListRequest(ScopeFields):

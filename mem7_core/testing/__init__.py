@@ -7,6 +7,8 @@
   for a vector store declaring ``keyword_search``.
 - Fakes: :class:`~mem7_core.testing.fakes.HashEmbedder`, :class:`~mem7_core.testing.fakes.ScriptedLLM`.
 - A loopback OpenAI-compatible HTTP server (pytest fixtures ``openai_server``, ``openai_server_session``).
+- For framework integrations' tests (:mod:`mem7_core.testing.integration`): engine configs with no
+  LLM or with the loopback server's, and the docs examples a test runs as written.
 - The ``hash`` embedder as a plugin (:mod:`mem7_core.testing.providers`, entry point ``hash``), so
   ``embedder: {provider: hash}`` works in any config while production code never imports this kit.
 """

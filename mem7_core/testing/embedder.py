@@ -27,6 +27,10 @@ Knobs a subclass may override:
   one by one, concurrent vs sequential). Default 0.999.
 - ``batch_size``: size of the big-batch test (default 64).
 - ``long_text_chars``: length of the very long text (default 10 000).
+- ``reports_tokens``: ``True`` when the embedder reports token counts
+  (:func:`mem7_core.providers.usage.report_embedding_tokens`; then every call must), ``False``
+  when it never does (a local model), ``None`` (default) to check only that what it reports is
+  its own call's.
 
 ``embed`` may return a list of lists or a 2-D numpy array; the suite accepts both.
 
@@ -42,6 +46,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ..providers import usage
 from ..providers.embedder import Embedder
 from ..providers.vectors import cosine
 
@@ -87,6 +92,7 @@ class EmbedderConformance:
     tolerance: ClassVar[float] = 0.999
     batch_size: ClassVar[int] = 64
     long_text_chars: ClassVar[int] = 10_000
+    reports_tokens: ClassVar[bool | None] = None
 
     # ------------------------------------------------------------------ helpers
     async def _embed(self, embedder: Embedder, texts: Sequence[str], **kw: Any) -> list[list[float]]:
@@ -222,6 +228,24 @@ class EmbedderConformance:
         [q1] = await self._embed(embedder, ["same query"], purpose="search")
         [q2] = await self._embed(embedder, ["same query"], purpose="search")
         self._same(q1, q2, "search-purpose embedding twice")
+
+    async def test_token_reports_belong_to_their_call(self, embedder: Embedder) -> None:
+        """Tokens reported inside ``embed`` count for that call only: concurrent calls' reports do
+        not mix (an embedder keeping a "last usage" on itself would mix them)."""
+
+        async def reported(texts: list[str]) -> list[int]:
+            with usage.embedding_call() as counts:
+                await self._embed(embedder, texts)
+            return counts
+
+        small, big = await asyncio.gather(reported(["tea"]), reported(_texts(12)))
+        if self.reports_tokens is False:
+            assert not small and not big, "reports_tokens = False, but the embedder reported tokens"
+            return
+        if self.reports_tokens:
+            assert small and big, "reports_tokens = True, but a call reported no tokens"
+        if small and big:
+            assert 0 < sum(small) < sum(big), f"1 short text: {sum(small)} tokens, 12 long ones: {sum(big)}"
 
     async def test_concurrent_calls(self, embedder: Embedder) -> None:
         groups = [_texts(5, seed=s) for s in range(8)]

@@ -565,6 +565,23 @@ class GraphStoreConformance:
         for n in (1, 2, 5, 50):
             assert triples(await graph_store.get_all(U1, limit=n)) == want[:n]
 
+    async def test_get_all_including_invalid(self, graph_store: GraphStore) -> None:
+        """Optional (``None``: not supported): valid and invalidated relations of the scope, oldest first."""
+        await self.put(graph_store, U1, [("b", "r", "a")], now=1)
+        await self.put(graph_store, U1, [("gone", "r", "x")], now=2)
+        await self.put(graph_store, U1, [("c", "r", "d")], now=3)
+        await self.put(graph_store, U2, [("other", "r", "user")], now=4)
+        assert await graph_store.invalidate(U1, [rel("gone", "r", "x")], now=self.ts(10)) == 1
+        found = await graph_store.get_all_including_invalid(U1)
+        if found is None:
+            pytest.skip("this graph store does not list invalidated relations (get_all_including_invalid)")
+        assert [(r.triple, r.valid) for r in found] == [
+            (("b", "r", "a"), True), (("gone", "r", "x"), False), (("c", "r", "d"), True)]
+        assert found[1].updated_at == self.ts(10)
+        limited = await graph_store.get_all_including_invalid(U1, limit=2)
+        assert limited is not None and triples(limited) == [("b", "r", "a"), ("gone", "r", "x")]
+        assert triples(await graph_store.get_all(U1)) == [("b", "r", "a"), ("c", "r", "d")]  # unchanged
+
     async def test_delete_all_removes_scope_and_its_orphans_only(self, graph_store: GraphStore) -> None:
         for scope in (U1, U2):
             await self.put(

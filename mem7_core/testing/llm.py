@@ -107,6 +107,21 @@ class LLMConformance:
         assert response.tool_calls == [] or isinstance(response.tool_calls, list)
         assert isinstance(response.usage, dict)
 
+    async def test_usage_is_token_counts(self, llm: LLM) -> None:
+        """``usage`` (empty when the service answers none) holds ``prompt_tokens`` and
+        ``completion_tokens`` as non-negative ints: the engine's usage figures and the telemetry's
+        ``gen_ai.usage.*`` read those two keys, and a longer prompt is not fewer tokens."""
+        short = await llm.generate([{"role": "user", "content": "Hi."}])
+        long = await llm.generate([{"role": "user", "content": "Please read this. " * 40 + "Now say hi."}])
+        for response in (short, long):
+            for key, value in response.usage.items():
+                assert type(value) is int and value >= 0, f"usage[{key!r}] = {value!r}: not a token count"
+            if response.usage:
+                assert {"prompt_tokens", "completion_tokens"} <= set(response.usage), (
+                    f"usage has {sorted(response.usage)}: name the counts prompt_tokens and completion_tokens")
+        if short.usage and long.usage:
+            assert long.usage["prompt_tokens"] > short.usage["prompt_tokens"]
+
     async def test_system_and_history_messages(self, llm: LLM) -> None:
         response = await llm.generate(
             [

@@ -125,6 +125,8 @@ class RecordedRequest:
     body: Any
     deployment: str | None = None
     status: int = 0
+    usage: dict[str, int] | None = None
+    """The ``usage`` the server answered (chat and embeddings calls that succeeded)."""
 
     @property
     def json(self) -> Any:
@@ -231,6 +233,8 @@ class OpenAIServer:
         real API requires.
     :param models: ids listed by ``GET /v1/models``.
     :param max_recorded: how many recent requests are kept.
+    :param count_tokens: the tokens of a text, for the ``usage`` of each answer (default: its
+        whitespace-separated words; benchmarks pass a real tokenizer's count).
     """
 
     def __init__(
@@ -245,8 +249,10 @@ class OpenAIServer:
         require_json_word: bool = True,
         models: Sequence[str] = ("gpt-4.1-nano", "gpt-4.1-mini", "text-embedding-3-small", "text-embedding-3-large"),
         max_recorded: int = 256,
+        count_tokens: Callable[[str], int] | None = None,
     ) -> None:
         self.api_key = api_key
+        self.count_tokens: Callable[[str], int] = count_tokens or _tokens
         self.host = host
         self._requested_port = port
         self.latency = latency
@@ -728,10 +734,12 @@ class OpenAIServer:
             if not ok:  # JSON mode guarantees a JSON object
                 content = json.dumps({"response": content})
 
-        prompt_tokens = sum(_tokens(_content_text(m.get("content"))) for m in messages)
-        completion_tokens = _tokens(content or "") + sum(_tokens(t["function"]["arguments"]) for t in tool_calls)
+        count = self.count_tokens
+        prompt_tokens = sum(count(_content_text(m.get("content"))) for m in messages)
+        completion_tokens = count(content or "") + sum(count(t["function"]["arguments"]) for t in tool_calls)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
+        rec.usage = usage
         finish = "tool_calls" if tool_calls else "stop"
         cid = self._next_id("chatcmpl")
         created = int(time.time())
@@ -837,9 +845,9 @@ class OpenAIServer:
             else:
                 emb = array("f", _embedding_f32(text, dims)).tolist()
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        tokens = sum(_tokens(t) for t in texts)
-        out = {"object": "list", "data": data, "model": model,
-               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        tokens = sum(self.count_tokens(t) for t in texts)
+        rec.usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        out = {"object": "list", "data": data, "model": model, "usage": rec.usage}
         return _Response(200, _dumps(out))
 
     def __repr__(self) -> str:

@@ -64,5 +64,5 @@ pub use engine::{AddOptions, MemoryEngine, SearchOptions};
 pub use error::{FieldProblem, Mem7Error, Result};
 pub use types::{
     AddResult, ChatMessage, GraphRelation, Health, MemoryAction, MemoryActionResult, MemoryEvent, MemoryItem,
-    SearchResult,
+    ModelUsage, SearchResult, UsageReport,
 };

@@ -150,6 +150,39 @@ pub struct AddResult {
     /// Set when the graph path failed and the memory changes in `results` were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph_error: Option<String>,
+    /// The add's model calls and tokens (`None` when it called no model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
+}
+
+/// What an operation's model calls used: totals, then one entry per model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub embedding_tokens: u64,
+    pub total_tokens: u64,
+    pub models: Vec<ModelUsage>,
+}
+
+/// Calls and tokens of one model (`kind` is `"llm"` or `"embedder"`); a token count the provider
+/// did not report is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    pub kind: String,
+    pub provider: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    pub calls: u64,
+    #[serde(default)]
+    pub texts: u64,
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub embedding_tokens: Option<u64>,
 }
 
 /// The result of `search`: the memories, best first, and related graph triples.
@@ -158,6 +191,8 @@ pub struct AddResult {
 pub struct SearchResult {
     pub memories: Vec<MemoryItem>,
     pub relations: Vec<GraphRelation>,
+    /// The search's model calls and tokens (`None` when it called no model).
+    pub usage: Option<UsageReport>,
 }
 
 /// A stored memory, as `get`, `get_all` and `search` return it.
@@ -236,6 +271,7 @@ mod wire {
 
     use super::{
         null_as_empty, GraphRelation, MemoryAction, MemoryActionResult, MemoryEvent, MemoryItem, SearchResult,
+        UsageReport,
     };
 
     /// `{"results": [...], "memories": [...], "relations": [...]}`: the same list under mem0's
@@ -248,11 +284,17 @@ mod wire {
         results: Option<Vec<MemoryItem>>,
         #[serde(default, deserialize_with = "null_as_empty")]
         relations: Vec<GraphRelation>,
+        #[serde(default)]
+        usage: Option<UsageReport>,
     }
 
     impl From<List> for SearchResult {
         fn from(w: List) -> Self {
-            SearchResult { memories: w.memories.or(w.results).unwrap_or_default(), relations: w.relations }
+            SearchResult {
+                memories: w.memories.or(w.results).unwrap_or_default(),
+                relations: w.relations,
+                usage: w.usage,
+            }
         }
     }
 

@@ -48,10 +48,17 @@ async fn add_then_search_returns_the_memory() {
     }
     let tennis_id = added.results[0].id.clone();
     assert_ne!(tennis_id, added.results[1].id);
+    // The add's usage: one call of the server's hash embedder for both texts; it reports no tokens.
+    let usage = added.usage.as_ref().expect("an add that embedded reports its usage");
+    assert_eq!((usage.calls, usage.total_tokens, usage.models.len()), (1, 0, 1));
+    let model = &usage.models[0];
+    assert_eq!((model.kind.as_str(), model.provider.as_str(), model.texts), ("embedder", "hash", 2));
+    assert_eq!(model.embedding_tokens, None);
 
     // The original's positional search: query, user, agent, run, limit, filters, rerank, threshold, task type.
     let found = engine.search("tennis on Sunday", Some(&user), None, None, 5, None, true, None, None).await.unwrap();
     assert_eq!(found.memories.len(), 2, "{:?}", found);
+    assert_eq!(found.usage.as_ref().map(|u| u.calls), Some(1)); // the query's embedding
     let top = &found.memories[0];
     assert_eq!(top.id, tennis_id);
     assert_eq!(top.text, "I play tennis every Sunday");

@@ -280,6 +280,7 @@ export class MemoryEngine<S extends CallStyle = "rest"> {
           threshold: options.threshold,
           task_type: options.taskType,
           now: options.now instanceof Date ? options.now.toISOString() : options.now,
+          explain: options.explain,
         }),
       });
     }

@@ -39,6 +39,18 @@ export interface MemoryItem {
   actor_id?: string;
   role?: string;
   memory_type?: MemoryType;
+  /** With `explain`: the named numbers behind `score` (`dense`, `keyword`, `decay`, `context`, `rerank`...). */
+  score_parts?: Record<string, number>;
+  /** With `explain`: from 0, apply these in order to get `score`. */
+  score_steps?: ScoreStep[];
+}
+
+/** One step of a search result's score (`explain`): `add`, `multiply` by, or `set` to `value`; `score` after it. */
+export interface ScoreStep {
+  step: string;
+  op: "add" | "multiply" | "set";
+  value: number;
+  score: number;
 }
 
 /** One change `add` made. */
@@ -59,17 +71,42 @@ export interface Relation {
   score?: number;
 }
 
+/** Calls and tokens of one model in a {@link UsageReport}; a token count absent: not reported. */
+export interface ModelUsage {
+  kind: "llm" | "embedder";
+  provider: string;
+  model?: string;
+  calls: number;
+  /** Texts embedded (embedders). */
+  texts: number;
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  embedding_tokens?: number;
+}
+
+/** What an operation's model calls used (its `usage`, absent when it called no model). */
+export interface UsageReport {
+  calls: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  embedding_tokens: number;
+  total_tokens: number;
+  models: ModelUsage[];
+}
+
 export interface AddResult {
   results: ActionResult[];
   relations: Relation[];
   /** Set when the graph path failed and the memory changes in `results` were kept. */
   graph_error?: string;
+  usage?: UsageReport;
 }
 
 export interface SearchResult {
   results: MemoryItem[];
   memories: MemoryItem[];
   relations: Relation[];
+  usage?: UsageReport;
 }
 
 export interface ListResult {
@@ -80,6 +117,8 @@ export interface ListResult {
 
 export interface MessageResult {
   message: string;
+  /** `update`: the new text's embedding call. */
+  usage?: UsageReport;
 }
 
 /** One audit row of a memory's history. */
@@ -143,6 +182,8 @@ export interface SearchOptions extends Scope {
    * week" in the query counts from, and the decay clock.
    */
   now?: Date | string | number;
+  /** Give each result `score_parts` and `score_steps`: why it scored what it scored. */
+  explain?: boolean;
 }
 
 export interface GetAllOptions extends Scope {

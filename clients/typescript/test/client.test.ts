@@ -125,6 +125,15 @@ describe("MemoryEngine against mem7 serve", () => {
     assert.deepEqual(found.memories, found.results);
     assert.ok((found.results[0]!.score ?? 0) > 0);
     assert.deepEqual(found.results[0]!.metadata, { topic: "hobby" });
+    assert.equal(found.results[0]!.score_parts, undefined);
+    const explained = await admin.search("bees balcony", { userId: "carol", limit: 1, explain: true });
+    const top = explained.results[0]!;
+    let recomputed = 0;
+    for (const s of top.score_steps ?? []) {
+      recomputed = s.op === "add" ? recomputed + s.value : s.op === "multiply" ? recomputed * s.value : s.value;
+    }
+    assert.ok(Math.abs(recomputed - (top.score ?? NaN)) < 1e-9, `steps give ${recomputed}, score ${top.score}`);
+    assert.equal(typeof top.score_parts?.dense, "number");
 
     const filtered = await admin.search("cat", { userId: "carol", filters: { topic: "hobby" } });
     assert.ok(filtered.results.every((r) => r.metadata?.topic === "hobby"));

@@ -1,9 +1,7 @@
 """One async face over mem7's ``Memory`` (sync) and ``AsyncMemory``, so the store and the tools
-are written once.
-
-``AsyncMemory`` is awaited directly (it lives on the caller's event loop). The sync ``Memory``
-runs its engine on its own loop thread, so from async code each call is handed to a worker thread
-(``asyncio.to_thread``) and never blocks the caller's loop.
+are written once: the calls the store makes, through ``mem7_core.frameworks.call`` (``AsyncMemory``
+awaited on the caller's loop, the sync ``Memory`` in a worker thread), and :meth:`Engine.run_sync`
+for LangGraph's sync calls.
 """
 
 from __future__ import annotations
@@ -14,10 +12,9 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from mem7_core import AsyncMemory, Memory
+from mem7_core.frameworks import MemoryLike, call
 
 T = TypeVar("T")
-
-MemoryLike = Memory | AsyncMemory
 
 
 class Engine:
@@ -37,10 +34,7 @@ class Engine:
         return isinstance(self.memory, AsyncMemory)
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.memory, name)
-        if isinstance(self.memory, AsyncMemory):
-            return await method(*args, **kwargs)
-        return await asyncio.to_thread(method, *args, **kwargs)
+        return await call(self.memory, name, *args, **kwargs)
 
     async def add(self, text: str, scope: Mapping[str, str], *, infer: bool,
                   metadata: Mapping[str, Any] | None) -> dict[str, Any]:

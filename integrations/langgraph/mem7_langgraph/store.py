@@ -48,8 +48,9 @@ from langgraph.store.base import (
 from langgraph.store.base.embed import get_text_at_path
 
 from mem7_core import MemoryNotFoundError
+from mem7_core.frameworks import MemoryLike
 
-from ._engine import Engine, MemoryLike
+from ._engine import Engine
 
 __all__ = ["SCOPE_KINDS", "Mem7Store", "NamespaceScopeError", "namespace_scope"]
 

@@ -13,11 +13,11 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ._engine import Engine, MemoryLike
+from mem7_core.frameworks import SCOPE_FIELDS, MemoryLike, memory_lines, scope_ids
+
+from ._engine import Engine
 
 __all__ = ["SCOPE_FIELDS", "memory_tools"]
-
-SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 
 
 class _SaveArgs(BaseModel):
@@ -45,7 +45,7 @@ def memory_tools(
         reconciles them with what is stored; ``False`` stores the text verbatim.
     """
     engine = Engine(memory, owner="memory_tools")
-    fixed = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
+    fixed = scope_ids(user_id, agent_id, run_id)
     for k, v in fixed.items():
         if not isinstance(v, str) or not v:
             raise ValueError(f"memory_tools({k}=...) must be a non-empty string, got {v!r}")
@@ -71,9 +71,7 @@ def memory_tools(
 
     async def asearch(query: str, config: RunnableConfig, limit: int = 5) -> str:
         found = await engine.search(query, scope_of(config, "search_memory"), limit=limit, filters=None)
-        if not found:
-            return "No memories found."
-        return "\n".join(f"- {m['memory']}" for m in found)
+        return memory_lines(found, empty="No memories found.")
 
     # Sync calls over an AsyncMemory raise run_sync's error, which says to use ainvoke.
     def save(text: str, config: RunnableConfig) -> str:

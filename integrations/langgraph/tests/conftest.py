@@ -4,27 +4,20 @@ verbatim), fresh per test; the loopback OpenAI server comes from mem7-core's pyt
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
 from mem7_core import AsyncMemory, Memory
-
-CONFIG: dict[str, Any] = {
-    "llm": None,
-    "embedder": {"provider": "hash"},
-    "vector_store": {"provider": "flat"},
-    "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-}
+from mem7_core.testing.integration import verbatim_config
 
 
 @pytest.fixture
 def memory() -> Iterator[Memory]:
-    with Memory(CONFIG) as m:
+    with Memory(verbatim_config()) as m:
         yield m
 
 
 @pytest.fixture
 async def amemory() -> AsyncIterator[AsyncMemory]:
-    async with AsyncMemory(CONFIG) as m:
+    async with AsyncMemory(verbatim_config()) as m:
         yield m

@@ -18,8 +18,7 @@ from agents.items import TResponseInputItem
 from agents.memory import Session
 
 from mem7_core import AddResponse
-
-from ._scope import Bound, MemoryLike
+from mem7_core.frameworks import MemoryLike, ScopedMemory
 
 __all__ = ["Mem7Session"]
 
@@ -90,7 +89,7 @@ class Mem7Session:
                 f"clear_session), got {type(history).__name__}; or leave it unset for an in-memory one"
             )
         meta = {"session_id": session_id, **(metadata or {})}
-        self._bound = Bound.of("Mem7Session", memory, user_id, agent_id, run_id, meta)
+        self._bound = ScopedMemory.of("Mem7Session", memory, user_id, agent_id, run_id, meta)
         self.session_id = session_id
         self.session_settings = session_settings
         self.history: Session = history if history is not None else SQLiteSession(session_id)

@@ -8,8 +8,7 @@ from typing import Any
 from agents import FunctionTool, RunContextWrapper, default_tool_error_function, function_tool
 
 from mem7_core import ConfigError, ProviderError
-
-from ._scope import Bound, MemoryLike
+from mem7_core.frameworks import MemoryLike, ScopedMemory, action_lines, check_options, memory_lines
 
 __all__ = ["memory_tools", "save_memory_tool", "search_memory_tool"]
 
@@ -45,9 +44,8 @@ def save_memory_tool(
     :param metadata: stored with every memory the tool creates.
     :returns: the tool; its output tells the model what was stored, updated or deleted.
     """
-    bound = Bound.of("save_memory_tool()", memory, user_id, agent_id, run_id, metadata)
-    if not isinstance(infer, bool):
-        raise TypeError(f"save_memory_tool(): infer must be True or False, got {infer!r}")
+    bound = ScopedMemory.of("save_memory_tool()", memory, user_id, agent_id, run_id, metadata)
+    check_options("save_memory_tool()", infer=infer)
 
     @function_tool(name_override="save_memory", failure_error_function=_tool_error)
     async def save_memory(text: str) -> str:
@@ -57,11 +55,7 @@ def save_memory_tool(
         Args:
             text: what to remember, as a short self-contained statement.
         """
-        result = await bound.add(text, infer=infer)
-        actions = result["results"]
-        if not actions:
-            return "Nothing new to remember: this is already known."
-        return "\n".join(f"{a['event']}: {a['memory']}" for a in actions)
+        return action_lines(await bound.add(text, infer=infer))
 
     return save_memory
 
@@ -81,9 +75,8 @@ def search_memory_tool(
     :param threshold: leave out memories scoring below it (see mem7's ``search``).
     :returns: the tool; its output is one memory a line, best first, or a sentence saying none matched.
     """
-    bound = Bound.of("search_memory_tool()", memory, user_id, agent_id, run_id, None)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"search_memory_tool(): limit must be a positive int, got {limit!r}")
+    bound = ScopedMemory.of("search_memory_tool()", memory, user_id, agent_id, run_id)
+    check_options("search_memory_tool()", limit=limit)
 
     @function_tool(name_override="search_memory", failure_error_function=_tool_error)
     async def search_memory(query: str) -> str:
@@ -93,10 +86,7 @@ def search_memory_tool(
             query: what to look for, in plain words.
         """
         found = await bound.search(query, limit=limit, threshold=threshold)
-        items = found["results"]
-        if not items:
-            return "No memories matched."
-        return "\n".join(f"- {item['memory']}" for item in items)
+        return memory_lines(found["results"], empty="No memories matched.")
 
     return search_memory
 

@@ -21,6 +21,7 @@ from agents import Agent, OpenAIChatCompletionsModel, set_tracing_disabled
 from openai import AsyncOpenAI
 
 from mem7_core import AsyncMemory, Memory
+from mem7_core.testing.integration import loopback_config, verbatim_config
 from mem7_core.testing.openai_server import OpenAIServer, Reply
 
 AGENT = "You are the test agent."
@@ -111,28 +112,6 @@ def agent_script(openai_server: OpenAIServer) -> AgentScript:
 def model(openai_server: OpenAIServer) -> OpenAIChatCompletionsModel:
     client = AsyncOpenAI(base_url=openai_server.url, api_key="sk-test", max_retries=0, timeout=10)
     return OpenAIChatCompletionsModel(model="gpt-4.1-nano", openai_client=client)
-
-
-def verbatim_config() -> dict[str, Any]:
-    """No LLM: mem7 stores what it is given verbatim; the testing kit's hash embedder."""
-    return {
-        "llm": None,
-        "embedder": {"provider": "hash"},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-    }
-
-
-def loopback_config(base_url: str) -> dict[str, Any]:
-    """mem7's LLM and embedder on the loopback server too (its rule-based fact extraction)."""
-    conn = {"base_url": base_url, "api_key": "sk-test", "max_retries": 0, "timeout": 10.0}
-    return {
-        "llm": {"provider": "openai", "config": {**conn, "model": "gpt-4.1-nano"}},
-        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-        "llm_retries": 0,
-    }
 
 
 @pytest.fixture

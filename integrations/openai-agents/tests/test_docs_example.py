@@ -5,40 +5,23 @@ tracing export off and refuses any connection beyond loopback."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mem7_core import AsyncMemory
+from mem7_core.testing.integration import docs_example, readme_example, run_example, stored_memories
 from mem7_core.testing.openai_server import ToolCall
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-DOC = ROOT / "docs" / "integrations" / "openai-agents.md"
-README = HERE.parent / "README.md"
-_PYTHON = re.compile(r"^```python\n(.*?)\n```$", re.S | re.M)
-
-
-def _example(path: Path) -> str:
-    blocks = _PYTHON.findall(path.read_text(encoding="utf-8"))
-    assert len(blocks) == 1, f"{path} should show exactly one python block (the example), found {len(blocks)}"
-    return blocks[0]
+PAGE = "integrations/openai-agents.md"
 
 
 @pytest.fixture
 def doc_example() -> str:
-    if not (ROOT / "mkdocs.yml").is_file():
-        pytest.skip("outside the mem7 repository (an unpacked sdist): the docs page is not here")
-    return _example(DOC)
+    return docs_example(__file__, PAGE)
 
 
 def test_the_readme_shows_the_docs_example(doc_example: str) -> None:
-    assert _example(README) == doc_example
+    assert readme_example(__file__) == doc_example
 
 
 def test_the_docs_example_runs(doc_example, openai_server, monkeypatch, tmp_path) -> None:
@@ -57,15 +40,8 @@ def test_the_docs_example_runs(doc_example, openai_server, monkeypatch, tmp_path
         return replies.pop(0)
 
     openai_server.script(answer)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
-    monkeypatch.chdir(tmp_path)
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(doc_example, str(DOC), "exec"), {"__name__": "__main__"})  # as `python example.py`
-
-    printed = out.getvalue().splitlines()
+    printed = run_example(doc_example, filename=f"docs/{PAGE}", openai_url=openai_server.url, cwd=tmp_path,
+                          monkeypatch=monkeypatch)
     assert printed[0] == "How about a mushroom risotto?"
     assert "remembered: Alice is vegetarian" in printed
     assert len(agent_calls) == 3 and replies == []
@@ -74,16 +50,6 @@ def test_the_docs_example_runs(doc_example, openai_server, monkeypatch, tmp_path
     assert openai_server.errors == []
 
     # on disk under ./mem7-data: the tool's memory and the facts the session extracted from the exchange
-    async def stored() -> list[str]:
-        config = {
-            "llm": None,
-            "embedder": {"provider": "openai", "config": {"model": "text-embedding-3-small"}},
-            "vector_store": {"provider": "flat", "config": {"path": str(tmp_path / "mem7-data" / "vectors")}},
-            "history_store": {"provider": "auto", "config": {"path": str(tmp_path / "mem7-data" / "history.db")}},
-        }
-        async with AsyncMemory(config) as mem:
-            return sorted(m["memory"] for m in (await mem.get_all(user_id="alice"))["results"])
-
-    memories = asyncio.run(stored())
+    memories = stored_memories(tmp_path / "mem7-data", user_id="alice")
     assert "Alice is vegetarian" in memories
     assert "I'm vegetarian" in memories  # from the session: the user's own words, extracted by mem7's LLM

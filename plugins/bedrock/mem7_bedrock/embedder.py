@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 from mem7_core.errors import ProviderError
 from mem7_core.providers import Embedder
 from mem7_core.providers.embedder import EmbedPurpose
+from mem7_core.providers.usage import report_embedding_tokens
 
 from ._common import PROVIDER, BedrockConnection, BedrockProvider
 
@@ -150,6 +151,7 @@ class BedrockEmbedder(BedrockProvider, Embedder):
         except ValueError as exc:
             raise self._malformed(f"the body is not JSON ({exc})") from exc
         rows = self._vectors(data)
+        report_embedding_tokens(data.get("inputTextTokenCount"))  # Titan's; Cohere's body has none
         if len(rows) != len(chunk):
             raise self._malformed(f"{len(rows)} embeddings for {len(chunk)} texts")
         out: list[list[float]] = []

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from mem7_bedrock import BedrockEmbedder, BedrockLLM
 from mem7_core.errors import ConfigError, ProviderError
+from mem7_core.providers import usage
 from mem7_core.testing.llm import TINY_PNG_DATA_URL, WEATHER_TOOL, extraction_messages
 
 BedrockEmulator = Any  # tests/conftest.py's, which pytest loads as a plugin (not importable here)
@@ -433,6 +434,14 @@ async def test_embedder_throttling_is_retried(bedrock_server: BedrockEmulator, a
     [vec] = await emb.embed(["hello"])
     await emb.aclose()
     assert len(vec) == 1024 and bedrock_server.count("invoke") == 2
+
+
+async def test_titan_embedder_reports_its_token_counts(bedrock_server: BedrockEmulator, aws: dict[str, Any]) -> None:
+    emb = BedrockEmbedder.from_config(aws)
+    with usage.embedding_call() as reported:  # as the engine's meter opens around each embed
+        await emb.embed(["hello there", "one two three"])
+    await emb.aclose()
+    assert sorted(reported) == [2, 3]  # Titan: one invoke per text, its inputTextTokenCount (the emulator's words)
 
 
 def test_embedder_config_is_checked() -> None:

@@ -39,6 +39,7 @@ class TestBedrockLLMSchemaConformance(LLMConformance):
 
 class TestTitanEmbedderConformance(EmbedderConformance):
     semantic = False  # the emulator embeds by feature hashing: lexical only
+    reports_tokens = True  # Titan answers inputTextTokenCount
     tolerance = 0.9999
 
     @pytest.fixture
@@ -50,6 +51,7 @@ class TestTitanEmbedderConformance(EmbedderConformance):
 
 class TestCohereEmbedderConformance(EmbedderConformance):
     semantic = False
+    reports_tokens = False  # Cohere's body on Bedrock carries no token count
     tolerance = 0.9999
 
     @pytest.fixture

@@ -538,8 +538,15 @@ class FlatGraphStore(GraphStore):
         await self._mutate(prep)
 
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return self._relations(scope, limit, valid_only=True)
+
+    async def get_all_including_invalid(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return self._relations(scope, limit, valid_only=False)
+
+    def _relations(self, scope: Scope, limit: int | None, *, valid_only: bool) -> list[GraphRelation]:
         with self._lock:
-            found = [(r.created_at, t, r) for _, g in self._matching(scope) for t, r in g.rels.items() if r.valid]
+            found = [(r.created_at, t, r) for _, g in self._matching(scope) for t, r in g.rels.items()
+                     if r.valid or not valid_only]
             found.sort(key=lambda x: (x[0], x[1]))
             if limit is not None:
                 found = found[: max(limit, 0)]

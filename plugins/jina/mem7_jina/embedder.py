@@ -16,6 +16,7 @@ from pydantic import Field
 
 from mem7_core.providers import Embedder
 from mem7_core.providers.embedder import EmbedPurpose, checked_vectors, embed_in_batches
+from mem7_core.providers.usage import report_embedding_tokens
 
 from ._common import PROVIDER, JinaConnection, JinaProvider
 
@@ -75,7 +76,11 @@ class JinaEmbedder(JinaProvider, Embedder):
             body["task"] = task
         if cfg.send_dimensions:
             body["dimensions"] = self.dims
-        data = (await self._post("/embeddings", body)).get("data")
+        answer = await self._post("/embeddings", body)
+        used = answer.get("usage")
+        if isinstance(used, dict):
+            report_embedding_tokens(used.get("prompt_tokens", used.get("total_tokens")))
+        data = answer.get("data")
         if not isinstance(data, list) or len(data) != len(batch):
             count = len(data) if isinstance(data, list) else "no"
             raise self._malformed(f"{count} embeddings for {len(batch)} texts")

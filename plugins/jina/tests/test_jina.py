@@ -15,6 +15,7 @@ import pytest
 from mem7_core import AsyncMemory
 from mem7_core.errors import ConfigError, ProviderError
 from mem7_core.plugins import PluginRegistry
+from mem7_core.providers import usage
 from mem7_core.providers.vectors import cosine
 from mem7_core.testing.fakes import ScriptedLLM, hash_embedding
 from mem7_jina import JinaEmbedder, JinaReranker
@@ -126,6 +127,14 @@ async def test_embed_without_dimensions_or_task(jina_server: Any) -> None:
     body = jina_server.requests[-1].body
     assert "dimensions" not in body and "task" not in body
     assert len(vec) == 1024 and abs(math.hypot(*vec) - 1) < 1e-6
+    await emb.aclose()
+
+
+async def test_embed_reports_each_requests_tokens(jina_server: Any) -> None:
+    emb = embedder(jina_server, batch_size=3, max_concurrency=2)
+    with usage.embedding_call() as reported:  # as the engine's meter opens around each embed
+        await emb.embed([f"text number {i}" for i in range(8)])
+    assert sorted(reported) == [6, 9, 9]  # the emulator's counts: 3 words a text, requests of 2, 3, 3
     await emb.aclose()
 
 

@@ -142,9 +142,11 @@ ALL_ENTITY_VECTORS = "MATCH (e:Mem7Entity) RETURN e.key, e.user_id, e.agent_id, 
 DELETE_EVERYTHING = "MATCH (e:Mem7Entity) DETACH DELETE e"
 
 
-def valid_relations(scope: Scope) -> tuple[str, dict[str, Any]]:
+def relations(scope: Scope, *, valid_only: bool = True) -> tuple[str, dict[str, Any]]:
+    """The scope's valid relations (every relation, invalidated ones too, unless ``valid_only``)."""
     where, params = scope_predicate("a", scope)
-    query = f"MATCH (a:Mem7Entity)-[r:MEM7_RELATES]->(b:Mem7Entity) WHERE {where} AND r.valid RETURN {_REL_FIELDS}"
+    valid = " AND r.valid" if valid_only else ""
+    query = f"MATCH (a:Mem7Entity)-[r:MEM7_RELATES]->(b:Mem7Entity) WHERE {where}{valid} RETURN {_REL_FIELDS}"
     return query, params
 
 

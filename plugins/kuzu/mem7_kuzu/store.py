@@ -263,9 +263,15 @@ class KuzuGraphStore(GraphStore):
         return await self._worker.call(job)
 
     async def get_all(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return await self._relations(scope, limit, valid_only=True)
+
+    async def get_all_including_invalid(self, scope: Scope, *, limit: int | None = None) -> list[GraphRelation]:
+        return await self._relations(scope, limit, valid_only=False)
+
+    async def _relations(self, scope: Scope, limit: int | None, *, valid_only: bool) -> list[GraphRelation]:
         if limit is not None and limit <= 0:
             return []
-        query, params = cy.valid_relations(scope)
+        query, params = cy.relations(scope, valid_only=valid_only)
 
         def job(s: Session) -> list[GraphRelation]:
             rels = [_relation(row) for row in s.rows(query, params)]

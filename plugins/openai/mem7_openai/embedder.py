@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from mem7_core.errors import ConfigError, ProviderError
 from mem7_core.providers import Embedder, EmbedPurpose
+from mem7_core.providers.usage import report_embedding_tokens
 
 from ._common import EMBEDDER_ALIASES, PROVIDER, Alias, resolve_alias
 from ._provider import OpenAIProvider
@@ -107,6 +108,9 @@ class OpenAIEmbedder(OpenAIProvider, Embedder):
         try:
             data = sorted(response["data"], key=lambda d: d["index"])
             vectors = [_vector(d["embedding"]) for d in data]
+            used = response.get("usage")
+            if isinstance(used, dict):  # the request's input tokens, for the engine's usage figures
+                report_embedding_tokens(used.get("prompt_tokens"))
         except Exception as exc:
             raise self._describe(exc, 1) from exc
         if len(vectors) != len(batch):

@@ -23,6 +23,7 @@ def make_embedder(server: OpenAIServer, **cfg: Any) -> OpenAIEmbedder:
 
 class TestOpenAIEmbedderConformance(EmbedderConformance):
     semantic = False  # the loopback server embeds by feature hashing: lexical only
+    reports_tokens = True  # the service answers each request's tokens
     tolerance = 0.9999
 
     @pytest.fixture

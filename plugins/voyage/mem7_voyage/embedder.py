@@ -15,6 +15,7 @@ from pydantic import Field
 
 from mem7_core.providers import Embedder
 from mem7_core.providers.embedder import EmbedPurpose, checked_vectors, embed_in_batches
+from mem7_core.providers.usage import report_embedding_tokens
 
 from ._common import PROVIDER, VoyageConnection, VoyageProvider
 
@@ -73,6 +74,7 @@ class VoyageEmbedder(VoyageProvider, Embedder):
                                       output_dimension=dimension)
 
         response = await self._call(call)
+        report_embedding_tokens(getattr(response, "total_tokens", None))
         embeddings = getattr(response, "embeddings", None)
         if not isinstance(embeddings, list) or len(embeddings) != len(batch):
             count = len(embeddings) if isinstance(embeddings, list) else "no"

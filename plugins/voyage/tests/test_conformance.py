@@ -43,6 +43,7 @@ class TestVoyageRerankerConformance(RerankerConformance):
 
 class TestVoyageEmbedderConformance(EmbedderConformance):
     semantic = False  # the emulator embeds by feature hashing: lexical only
+    reports_tokens = True  # the service answers each request's tokens
     tolerance = 0.9999
 
     @pytest.fixture

@@ -16,6 +16,7 @@ import voyageai
 from mem7_core import AsyncMemory
 from mem7_core.errors import ConfigError, ProviderError
 from mem7_core.plugins import PluginRegistry
+from mem7_core.providers import usage
 from mem7_core.providers.vectors import cosine
 from mem7_core.testing.fakes import ScriptedLLM, hash_embedding
 from mem7_voyage import VoyageEmbedder, VoyageReranker
@@ -132,6 +133,14 @@ async def test_embed_without_dimension_or_input_type(voyage_server: Any) -> None
     body = voyage_server.requests[-1].body
     assert "output_dimension" not in body or body["output_dimension"] is None
     assert body.get("input_type") is None and len(vec) == 1024 and abs(math.hypot(*vec) - 1) < 1e-6
+    await emb.aclose()
+
+
+async def test_embed_reports_each_requests_tokens(voyage_server: Any) -> None:
+    emb = embedder(voyage_server, batch_size=3, max_concurrency=2)
+    with usage.embedding_call() as reported:  # as the engine's meter opens around each embed
+        await emb.embed([f"text number {i}" for i in range(8)])
+    assert sorted(reported) == [6, 9, 9]  # the emulator's counts: 3 words a text, requests of 2, 3, 3
     await emb.aclose()
 
 
