@@ -8,11 +8,11 @@ integrations/). A spec carries the distribution's
 its ``server``/``mcp`` extras: ``.[testing,server,mcp]``).
 Used by scripts/setup.sh; run from the repo root.
 
-A distribution whose pyproject says ``[tool.mem7] own-venv = true`` (integrations/crewai: its
-framework pins versions the dev venv cannot share) is left out of that list. ``--own-venvs``
-prints one line per such distribution instead: its venv (``.venv-<dir name>``), then the specs to
-install there, in order: the local distributions it needs (with the extras it asks of them), then
-itself with its ``test`` extra.
+A distribution whose pyproject says ``[tool.mem7] own-venv = true`` (integrations/crewai,
+integrations/llamaindex: their framework pins versions the dev venv cannot share) is left out of
+that list. ``--own-venvs`` prints one line per such distribution instead: its venv
+(``.venv-<dir name>``), then the specs to install there, in order: the local distributions it
+needs (with the extras it asks of them), then itself with its ``test`` extra.
 """
 
 from __future__ import annotations

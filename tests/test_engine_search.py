@@ -465,6 +465,25 @@ async def test_rehearsal_bumps_access_and_writes_no_history():
         assert (await mem.get(mid))["access_count"] == 2
 
 
+async def test_rehearse_false_looks_without_writing():
+    # The dashboard's playground and an operator's inspection: same results, same scores, nothing
+    # stamped (a search that only looks must not make what it looked at last longer).
+    clock = Clock()
+    async with engine(clock=clock, decay={"enabled": True}, retrieval={"mode": "dense"}) as mem:
+        mid = await seed(mem, "favourite colour is teal")
+        clock.advance(2 * DAY)
+        looked = await mem.search("favourite colour is teal", user_id="alice", limit=1, rehearse=False)
+        await mem.drain()
+        item = await mem.get(mid)
+        assert item["access_count"] == 0 and item["last_accessed_at"] is None
+        searched = await mem.search("favourite colour is teal", user_id="alice", limit=1)
+        assert searched["results"] == looked["results"]  # the same answer; only the default rehearses
+        await mem.drain()
+        assert (await mem.get(mid))["access_count"] == 1
+        with pytest.raises(ValueError, match="rehearse must be true or false"):
+            await mem.search("teal", user_id="alice", rehearse="no")  # type: ignore[arg-type]
+
+
 async def test_no_rehearsal_without_decay():
     async with engine() as mem:
         mid = await seed(mem, "favourite colour is teal")

@@ -429,6 +429,7 @@ class AsyncMemory:
         task_type: str | None = None,
         now: datetime | str | float | None = None,
         explain: bool = False,
+        rehearse: bool = True,
     ) -> SearchResponse:
         """The memories of this scope most relevant to ``query``, best first.
 
@@ -443,6 +444,9 @@ class AsyncMemory:
             Default: the engine's clock. Rehearsal still stamps the engine's clock.
         :param explain: give each result ``score_parts`` (the named numbers behind its score: cosine,
             keyword score, decay factor, ...) and ``score_steps`` (how they combine into ``score``).
+        :param rehearse: with decay on, a search counts as an access of what it returns (access count
+            + 1, last access stamped: the memory is remembered longer). ``False`` looks without
+            touching: nothing is written (the dashboard's playground, an operator's inspection).
         :returns: ``{"results": [MemoryItem], "memories": same, "relations": [GraphRelationResult with score]}``
             (relations when a graph store is configured; a failing graph path gives ``[]``).
         """
@@ -456,6 +460,8 @@ class AsyncMemory:
             raise ValueError(f"threshold must be a number, got {threshold!r}")
         if not isinstance(explain, bool):
             raise ValueError(f"explain must be true or false, got {explain!r}")
+        if not isinstance(rehearse, bool):
+            raise ValueError(f"rehearse must be true or false, got {rehearse!r}")
         scope, node = inputs.scope_of(user_id, agent_id, run_id, filters, operation="search()")
         query_ = Query(
             text=query,
@@ -468,6 +474,7 @@ class AsyncMemory:
             now=as_of,
             accessed_at=clock,
             explain=explain,
+            rehearse=rehearse,
         )
         with _usage.operation() as used:
             items, relations = await self._read_path.run(query_)

@@ -53,6 +53,8 @@ class Query:
     """The engine clock, stamped by rehearsal; ``None`` means ``now``."""
     explain: bool = False
     """Give each result its ``score_parts`` and ``score_steps`` (:class:`ScoreTrace`)."""
+    rehearse: bool = True
+    """With rehearsing scorers (decay), stamp an access on what is returned; ``False`` writes nothing."""
 
 
 class ReadPipeline:
@@ -104,7 +106,7 @@ class ReadPipeline:
         self.scorers.score(hits, ctx, states, trace=trace)
         hits = self._cut(hits, q)
         accessed = iso(q.accessed_at or q.now)
-        if self.scorers.rehearses and hits:
+        if q.rehearse and self.scorers.rehearses and hits:
             self.spawn(self._rehearse([h.id for h in hits], q.scope, accessed))
         items = [item_from_payload(h.id, h.payload, score=h.score).to_dict() for h in hits]
         if trace is not None:

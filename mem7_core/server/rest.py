@@ -287,6 +287,7 @@ def _install_routes(app: FastAPI) -> None:
         return await memory.search(
             body.query, **scope, limit=body.limit, filters=body.filters, rerank=body.rerank,
             threshold=body.threshold, task_type=body.task_type, now=body.now, explain=body.explain,
+            rehearse=body.rehearse,
         )
 
     @app.get("/memories", response_model=ListResult, response_model_exclude_none=True, responses=_COMMON,

@@ -86,6 +86,11 @@ class SearchRequest(ScopeFields):
         description="give each result score_parts (the named numbers behind its score: dense, keyword, decay, "
         "context, rerank...) and score_steps (from 0, add / multiply / set in order give the score)",
     )
+    rehearse: bool = Field(
+        True,
+        description="with decay on, count this search as an access of what it returns (access count + 1, "
+        "last access stamped); false looks without writing anything",
+    )
 
 
 class ListRequest(ScopeFields):

@@ -317,6 +317,8 @@ def test_graph_view_draws_relations_and_the_invalidated_one_as_such(browser: Any
 
 def test_search_playground_shows_each_results_score_parts_as_the_api_gave_them(browser: Any, server: ServeProcess,
                                                                                 shots: Path) -> None:
+    with api(server) as http:
+        before = {m["id"]: m["access_count"] for m in http.get("/memories", params={"user_id": "alice"}).json()["results"]}
     page = open_page(browser, server, ADMIN, "#/search")
     page.get_by_label("query").fill("notes about travel")
     page.get_by_label("user_id").fill("alice")
@@ -325,6 +327,7 @@ def test_search_playground_shows_each_results_score_parts_as_the_api_gave_them(b
         then_ready(page, lambda: page.get_by_role("button", name="Search").click())
     body = info.value.request.post_data_json
     assert body["explain"] is True and body["user_id"] == "alice" and body["limit"] == 5
+    assert body["rehearse"] is False  # the playground looks without stamping accesses (decay is on here)
     answer = info.value.json()["results"]
     assert len(answer) == 5
     cards = page.locator("[data-testid=results] > li")
@@ -346,6 +349,9 @@ def test_search_playground_shows_each_results_score_parts_as_the_api_gave_them(b
         assert card.locator(".step").count() == len(steps)
     assert layout_shift(page) < 0.02
     page.screenshot(path=shots / "search.png", full_page=True)
+    with api(server) as http:  # looking changed nothing: a rehearsal would have bumped the results' counts
+        after = {m["id"]: m["access_count"] for m in http.get("/memories", params={"user_id": "alice"}).json()["results"]}
+    assert after == before
     assert not page.js_errors
 
 

@@ -281,6 +281,7 @@ export class MemoryEngine<S extends CallStyle = "rest"> {
           task_type: options.taskType,
           now: options.now instanceof Date ? options.now.toISOString() : options.now,
           explain: options.explain,
+          rehearse: options.rehearse,
         }),
       });
     }

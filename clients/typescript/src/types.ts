@@ -184,6 +184,8 @@ export interface SearchOptions extends Scope {
   now?: Date | string | number;
   /** Give each result `score_parts` and `score_steps`: why it scored what it scored. */
   explain?: boolean;
+  /** Default true: with decay on, the search counts as an access of what it returns; false only looks. */
+  rehearse?: boolean;
 }
 
 export interface GetAllOptions extends Scope {

@@ -397,13 +397,13 @@ export async function searchView(ctx, view, params) {
     return;
   }
   const meta = params.get("meta") ? filtersOf(new URLSearchParams({ meta: params.get("meta") })) : null;
-  const body = { query, ...onlySet(scope), limit: Number(params.get("limit") || 10), rerank: params.get("rerank") !== "0", explain: true };
+  const body = { query, ...onlySet(scope), limit: Number(params.get("limit") || 10), rerank: params.get("rerank") !== "0", explain: true, rehearse: false };
   if (meta) body.filters = meta;
   const data = await api("memories/search", { method: "POST", body });
   view.append(
     h("p", { class: "summary", "data-testid": "result-count" }, `${data.results.length} results for “${query}”`),
     ctx.session.decay.enabled
-      ? h("p", { class: "note" }, "Decay is on: like any search, this one rehearsed what it returned (access count + 1).")
+      ? h("p", { class: "note" }, "Decay is on: this search only looks (rehearse: false), so access counts stay as they were; an agent's search counts as an access of what it returns.")
       : null,
     h("ol", { class: "results", "data-testid": "results" },
       data.results.map((r, i) =>
