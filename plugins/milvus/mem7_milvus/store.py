@@ -313,6 +313,8 @@ class MilvusVectorStore(VectorStore):
                     raise
                 except Exception as again:
                     raise ProviderError(PROVIDER, f"{type(again).__name__}: {_describe(again)}") from again
+            if _unreachable(exc):  # pymilvus may connect lazily (or reuse a handler): same words as _connect's
+                raise ProviderError(PROVIDER, f"cannot open Milvus ({self!r}): {_describe(exc)}") from exc
             raise ProviderError(PROVIDER, f"{type(exc).__name__}: {_describe(exc)}") from exc
 
     # ------------------------------------------------------------------ writes
@@ -650,6 +652,13 @@ def _metric(client: Any, name: str, timeout: float) -> str | None:
 def _collection_gone(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "collection" in text and ("not found" in text or "not exist" in text or "released" in text)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The server could not be reached: pymilvus's ``MilvusException`` with ``code=2``
+    (``pymilvus.client.types.Status.CONNECT_FAILED``, "Fail connecting to server on ..."), as opposed
+    to an answer the server gave."""
+    return getattr(exc, "code", None) == 2 or "fail connecting to server" in str(exc).lower()
 
 
 def _describe(exc: BaseException) -> str:

@@ -353,6 +353,28 @@ async def test_a_collection_dropped_by_another_client_is_made_again(milvus_serve
         await b.aclose()
 
 
+def test_a_server_lost_after_connecting_reads_as_unreachable_too() -> None:
+    # pymilvus may connect lazily or reuse a connection handler, so "Fail connecting" can come from
+    # an operation rather than from MilvusClient(): it must read as the connect path does (seen on a
+    # loaded CI machine, where the test below got "[milvus] MilvusException: ..." instead).
+    from pymilvus.client.types import Status
+    from pymilvus.exceptions import MilvusException
+
+    store = MilvusVectorStore(MilvusVectorStore.Config(uri="http://127.0.0.1:9", collection_name="gone"))
+
+    def lost() -> None:
+        raise MilvusException(code=Status.CONNECT_FAILED, message="Fail connecting to server on 127.0.0.1:9, ...")
+
+    def refused() -> None:
+        raise MilvusException(code=Status.UNEXPECTED_ERROR, message="collection schema mismatch")
+
+    with pytest.raises(ProviderError, match=r"milvus.*cannot open Milvus.*127\.0\.0\.1:9"):
+        store._guarded(lost)
+    with pytest.raises(ProviderError, match=r"MilvusException: .*schema mismatch") as info:
+        store._guarded(refused)  # an answer the server gave stays itself
+    assert "cannot open" not in str(info.value)
+
+
 async def test_an_unreachable_server_is_a_provider_error_naming_milvus() -> None:
     import socket
 
