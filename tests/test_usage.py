@@ -263,3 +263,34 @@ async def test_spans_carry_gen_ai_usage_and_the_operation_totals(openai_server: 
     for key in ("calls", "prompt_tokens", "completion_tokens", "embedding_tokens", "total_tokens"):
         assert op[f"mem7.usage.{key}"] == res["usage"][key]
     assert "gen_ai.usage.input_tokens" not in op  # per call only: a backend summing the trace counts once
+
+
+async def test_a_rerankers_own_llm_is_counted() -> None:
+    # llm_rerank asks its own LLM once per search: those tokens are the search's cost too (they used
+    # to be left out of the search's usage and the engine's totals).
+    from mem7_core.models import LLMResponse
+    from mem7_core.testing.fakes import ScriptedLLM
+    from mem7_llm_rerank import LLMReranker
+
+    class PricedLLM(ScriptedLLM):
+        name = "priced"
+
+        async def generate(self, messages: Any, **kwargs: Any) -> LLMResponse:
+            answer = await super().generate(messages, **kwargs)
+            return LLMResponse(content=answer.content, usage={"prompt_tokens": 120, "completion_tokens": 9})
+
+    scorer = PricedLLM(lambda messages, **_: '{"scores": [{"index": 0, "score": 0.9}, {"index": 1, "score": 0.2}]}')
+    cfg = {"llm": None, "embedder": {"provider": "hash"}, "vector_store": {"provider": "flat"},
+           "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}}}
+    async with AsyncMemory(cfg, reranker=LLMReranker(llm=scorer)) as mem:
+        await mem.add(["I keep bees", "I like tea"], user_id="u", infer=False)
+        mem.reset_usage()
+        found = await mem.search("bees", user_id="u", limit=2)
+        rows = {m["kind"]: m for m in found["usage"]["models"]}
+        assert len(scorer.calls) == 1
+        assert (rows["llm"]["provider"], rows["llm"]["calls"]) == ("priced", 1)
+        assert (rows["llm"]["prompt_tokens"], rows["llm"]["completion_tokens"]) == (120, 9)
+        assert found["usage"]["prompt_tokens"] == 120 and found["usage"]["calls"] == 2  # + the query's embedding
+        assert mem.usage == found["usage"]
+        unranked = await mem.search("bees", user_id="u", limit=2, rerank=False)
+        assert [m["kind"] for m in unranked["usage"]["models"]] == ["embedder"]

@@ -147,6 +147,10 @@ class AsyncMemory:
             gate(parts.reranker, limits),
         )
         parts.graph_llm = gate(self._meter.wrap("llm", parts.graph_llm), limits)
+        # A reranker that asks an LLM (llm_rerank) keeps it as ``llm``: its calls are metered too.
+        rerank_llm = getattr(parts.reranker, "llm", None)
+        if isinstance(rerank_llm, LLM):
+            parts.reranker.llm = self._meter.wrap("llm", rerank_llm)  # type: ignore[union-attr]
         self.llm: LLM | None = parts.llm
         self.embedder: Embedder = parts.embedder
         self.vector_store: VectorStore = parts.vector_store

@@ -160,7 +160,8 @@ def build_server(
                 query, **scope(user_id, agent_id, run_id, filters), limit=limit, filters=filters, threshold=threshold,
                 now=now, explain=explain,
             )
-        return {"results": _dump(result, SearchResult)["results"]}
+        dumped = _dump(result, SearchResult)  # the results, and what the search cost (``usage``)
+        return {k: dumped[k] for k in ("results", "usage") if k in dumped}
 
     @server.tool(description="Every memory of a scope, oldest first.")
     async def list_memories(

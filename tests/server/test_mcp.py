@@ -66,6 +66,8 @@ async def test_tools_add_search_list_delete_over_stdio(tmp_path: Path) -> None:
         assert hits[0]["user_id"] == "mia" and hits[0]["score"] > 0
         only_food = await call(client, "search_memories", query="sister", filters={"topic": "food"})
         assert [h["id"] for h in only_food["results"]] == [action["id"]]
+        # what the search cost: its query embedding (the tool used to drop usage)
+        assert only_food["usage"]["calls"] == 1 and only_food["usage"]["models"][0]["kind"] == "embedder"
 
         listed = (await call(client, "list_memories"))["results"]
         assert [m["memory"] for m in listed] == ["I take my coffee black", "My sister lives in Lyon"]
