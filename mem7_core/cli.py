@@ -26,6 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,6 +104,17 @@ def _parse_json_object(raw: str | None, option: str) -> dict[str, Any] | None:
     return value
 
 
+def _finite_float(raw: str) -> float:
+    """An option's number: ``float`` without ``nan`` / ``inf`` (a NaN threshold silently drops everything)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, e.g. 0.3; got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, e.g. 0.3; got {raw!r}")
+    return value
+
+
 def default_user_id() -> str:
     """``MEM7_USER_ID``, else the OS user name, else ``"default"``."""
     env = os.environ.get(USER_ID_ENV, "").strip()
@@ -124,10 +136,16 @@ def _explicit_scope(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def _scope(args: argparse.Namespace) -> dict[str, str]:
-    """The scope given on the command line, or the default user when none is."""
+def _scope(args: argparse.Namespace, filters: dict[str, Any] | None = None) -> dict[str, str]:
+    """The scope given on the command line, or the default user when none is (nor any id in
+    ``--filters``, which counts as scope: ``--filters '{"user_id": "bob"}'`` is bob's)."""
     scope = _explicit_scope(args)
-    return scope or {"user_id": default_user_id()}
+    if scope:
+        return scope
+    from .filters import split_scope
+    from .models import SCOPE_KEYS
+
+    return {} if split_scope(filters, SCOPE_KEYS)[0] else {"user_id": default_user_id()}
 
 
 def _dump(obj: Any) -> Any:
@@ -181,25 +199,43 @@ class _LogState:
 
 
 # ------------------------------------------------------------------------------------ engine
-def resolve_config(args: argparse.Namespace) -> MemoryConfig:
-    """``--config`` (else ``MEM7_CONFIG``) and ``MEM7_*`` variables over the embedded default."""
+def resolve_config(args: argparse.Namespace, *, reading: bool = False) -> MemoryConfig:
+    """``--config`` (else ``MEM7_CONFIG``) and ``MEM7_*`` variables over the embedded default.
+
+    :param reading: the command only reads: the embedded default's store opens a data dir this
+        process cannot write for reading, instead of refusing it (``read_only_ok``)."""
     from .config import MemoryConfig, load_config
 
     data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
-    base = MemoryConfig.embedded(data_dir)
+    base = MemoryConfig.embedded(data_dir, **({"vector_store": {"config": {"read_only_ok": True}}} if reading else {}))
     # MEM7_SERVER_* configure `mem7 serve` (tokens, host, port, workers), not the engine.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_ENV_PREFIX)}
     return load_config(args.config, base=base, environ=environ)
 
 
-def _open(args: argparse.Namespace) -> Memory:
+def _open(args: argparse.Namespace, *, reading: bool = False) -> Memory:
     from .engine.sync import Memory
+    from .errors import ConfigError
 
-    return Memory(resolve_config(args))
+    config = resolve_config(args, reading=reading)
+    try:
+        return Memory(config)
+    except ConfigError as exc:
+        data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+        embedded = Path(data_dir).expanduser() / "vectors"
+        if not isinstance(exc.__cause__, OSError) or config.vector_store.config.get("path") != str(embedded):
+            raise
+        cause = exc.__cause__  # the embedded default's data dir: name the CLI's ways out, not the config key
+        readers = "" if not isinstance(cause, PermissionError) else (
+            " (list, search, get, history and export read it as it is)")
+        raise UsageError(
+            f"cannot use the data dir {data_dir!r} ({cause.strerror or cause}: {cause.filename}); give a writable "
+            f"directory with --data-dir DIR or ${DATA_DIR_ENV}{readers}"
+        ) from exc
 
 
-def _with_memory(args: argparse.Namespace, work: Callable[[Memory], int]) -> int:
-    memory = _open(args)
+def _with_memory(args: argparse.Namespace, work: Callable[[Memory], int], *, reading: bool = False) -> int:
+    memory = _open(args, reading=reading)
     try:
         return work(memory)
     finally:
@@ -288,7 +324,7 @@ def _instant_arg(value: str | None) -> str | float | None:
 def cmd_search(args: argparse.Namespace) -> int:
     query = _read_text(args.query, "query")
     filters = _parse_json_object(args.filters, "--filters")
-    scope = _scope(args)
+    scope = _scope(args, filters)
 
     def work(memory: Memory) -> int:
         result = memory.search(
@@ -306,7 +342,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"{'':>5}= {_steps_text(item['score_steps'])}")
         return EXIT_OK
 
-    return _with_memory(args, work)
+    return _with_memory(args, work, reading=True)
 
 
 _OP_SIGN = {"add": "+", "multiply": "×", "set": "→"}
@@ -320,7 +356,7 @@ def _steps_text(steps: list[ScoreStep]) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     filters = _parse_json_object(args.filters, "--filters")
-    scope = _scope(args)
+    scope = _scope(args, filters)
 
     def work(memory: Memory) -> int:
         result = memory.get_all(limit=args.limit, filters=filters, **scope)
@@ -333,7 +369,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{item['id']}  {item['created_at'] or '':<32}  {item['memory']}")
         return EXIT_OK
 
-    return _with_memory(args, work)
+    return _with_memory(args, work, reading=True)
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -354,7 +390,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             print(f"{key + ':':<17} {value}")
         return EXIT_OK
 
-    return _with_memory(args, work)
+    return _with_memory(args, work, reading=True)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -376,7 +412,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(f"{ev['created_at']}  {ev['event']:<6}  {change}" + (f"  (said at {stated})" if stated else ""))
         return EXIT_OK
 
-    return _with_memory(args, work)
+    return _with_memory(args, work, reading=True)
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -667,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("add", "remember text (LLM fact extraction when an LLM is configured)", cmd_add,
                 epilog="Reads stdin when TEXT is '-' or absent.")
     p.add_argument("text", nargs="*", metavar="TEXT", help="what to remember ('-' or nothing: read stdin)")
+    p.set_defaults(words_dest="text")
     _add_scope_options(p)
     p.add_argument("--metadata", metavar="JSON", help='metadata stored with each memory, e.g. \'{"topic": "food"}\'')
     p.add_argument("--no-infer", action="store_true", help="store the text verbatim, without the LLM")
@@ -676,10 +713,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("search", "find the memories most relevant to a query", cmd_search)
     p.add_argument("query", nargs="*", metavar="QUERY", help="the query ('-' or nothing: read stdin)")
+    p.set_defaults(words_dest="query")
     _add_scope_options(p)
     p.add_argument("-n", "--limit", type=int, default=10, help="at most this many results (default 10)")
     p.add_argument("--filters", metavar="JSON", help='metadata filters, e.g. \'{"topic": {"in": ["food", "travel"]}}\'')
-    p.add_argument("--threshold", type=float, metavar="X", help="drop results scoring below X")
+    p.add_argument("--threshold", type=_finite_float, metavar="X", help="drop results scoring below X")
     p.add_argument("--now", metavar="TIME", help="search as of TIME (ISO-8601, no offset = UTC, or epoch seconds): "
                    "what 'last week' in the query counts from")
     p.add_argument("--explain", action="store_true", help="show how each score was made: its parts (dense, keyword, "
@@ -700,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("update", "replace the text of one memory", cmd_update)
     p.add_argument("id", metavar="ID")
     p.add_argument("text", nargs="*", metavar="TEXT", help="the new text ('-' or nothing: read stdin)")
+    p.set_defaults(words_dest="text")
     p.add_argument("--metadata", metavar="JSON", help="metadata merged into the memory's own")
     _add_scope_options(p, default_note=False)
 
@@ -755,6 +794,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------ main
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parse_args``, except that the words of a command's ``TEXT...`` / ``QUERY...`` may go on
+    after an option (``mem7 search where -u alice do I travel``): argparse fills a ``nargs="*"``
+    positional from the first run of words only and calls the rest unrecognized."""
+    args, extras = parser.parse_known_args(argv)
+    dest = getattr(args, "words_dest", None)
+    if extras and dest and not any(re.match(r"--?[^\W\d]", word) for word in extras):  # no unknown option
+        setattr(args, dest, [*getattr(args, dest), *extras])
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def _exit_code(exc: BaseException) -> int:
     from .errors import MemoryNotFoundError, ProviderError
 
@@ -769,15 +821,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the ``mem7`` console script passes it to ``sys.exit``)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as exc:  # --help, --version, argparse usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     verbosity = args.verbose or 0
     logs = _LogState(verbosity)
     try:
         return int(args.func(args))
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # an import says where it stopped
+        print(f"{PROG}: interrupted" + (f" {exc}" if str(exc) else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `mem7 list | head`
         try:

@@ -68,13 +68,19 @@ def _open_input(path: str, stack: ExitStack) -> IO[str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Read the whole file, check every line, then write; report counts (exit 1 if any line failed)."""
-    from .transfer import ImportStopped, import_lines, read_lines
+    from .transfer import ImportReport, ImportStopped, import_lines, read_lines
+
+    def print_json(report: ImportReport) -> None:
+        cli._print_json({"lines": report.lines, "imported": report.imported, "memories": report.memories,
+                         "already_present": report.already_present, "skipped": report.skipped})
 
     with ExitStack() as stack:
         lines = list(_open_input(args.file, stack))
     parsed, problems = read_lines(lines, cli._scope(args), continue_on_error=args.continue_on_error)
     if not parsed and not problems:
         cli._note(f"{args.file}: no lines to import")
+        if args.json:  # stdout stays JSON for a script reading it
+            print_json(ImportReport())
         return EXIT_OK
 
     def work(memory: Any) -> int:
@@ -93,10 +99,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             bar.close()
             print(f"{cli.PROG}: error: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
+        except KeyboardInterrupt:  # ImportInterrupted: main() says where it stopped, on a line of its own
+            bar.close()
+            raise
         bar.close()
         if args.json:
-            cli._print_json({"lines": report.lines, "imported": report.imported, "memories": report.memories,
-                             "already_present": report.already_present, "skipped": report.skipped})
+            print_json(report)
         elif not args.quiet or report.skipped:
             print(report.summary())
         for problem in report.skipped:
@@ -125,7 +133,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             cli._note(f"exported {len(rows)} memories to {args.output}")
         return EXIT_OK
 
-    return cli._with_memory(args, work)
+    return cli._with_memory(args, work, reading=True)
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

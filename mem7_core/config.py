@@ -298,6 +298,8 @@ class MemoryConfig(BaseModel):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     custom_fact_extraction_prompt: str | None = None
+    """Replaces the fact-extraction prompt (the JSON answer format is added to it). mem0 2.x's
+    ``custom_instructions`` is this setting under its new name, and is accepted as such."""
     custom_update_memory_prompt: str | None = None
     candidates_per_fact: int = Field(5, ge=1, le=100)
     llm_retries: int = Field(1, ge=0, le=5)
@@ -321,6 +323,22 @@ class MemoryConfig(BaseModel):
     @classmethod
     def _add_mode(cls, v: Any) -> Any:
         return v.strip().lower().replace("-", "_") if isinstance(v, str) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _custom_instructions(cls, data: Any) -> Any:
+        # mem0 2.x renamed custom_fact_extraction_prompt to custom_instructions (its docs say so).
+        if not isinstance(data, Mapping) or "custom_instructions" not in data:
+            return data
+        data = dict(data)
+        value = data.pop("custom_instructions")
+        if data.get("custom_fact_extraction_prompt") not in (None, value):
+            raise ValueError(
+                "custom_instructions (mem0 2.x's name) and custom_fact_extraction_prompt are one "
+                "setting, the fact-extraction prompt; keep one"
+            )
+        data["custom_fact_extraction_prompt"] = value
+        return data
 
     @model_validator(mode="after")
     def _history_path(self) -> MemoryConfig:

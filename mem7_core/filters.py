@@ -5,7 +5,7 @@ A filter is a dict::
     {"k": v}                                   equality
     {"k": "*"}                                 key present
     {"k": {"gte": 3, "lt": 9}}                 operators on one key are ANDed
-    {"AND": [...]}, {"OR": [...]}, {"NOT": [...]}
+    {"AND": [...]}, {"OR": [...]}, {"NOT": [...]}      NOT: none of its filters holds
 
 Operators: eq ne gt gte lt lte in nin contains icontains. An unknown operator is a
 :class:`~mem7_core.errors.FilterError`, never silently "true".
@@ -23,6 +23,8 @@ Semantics, exactly:
 - ``contains``: substring when the stored value is a string, membership when it is a list.
 - ``icontains``: case-insensitive (``casefold``) substring, or membership for lists of strings.
 - ``"*"`` as a plain value means "the key is present" (with any value, even null).
+- ``{"NOT": [a, b]}`` holds when none of ``a``, ``b`` holds: not (a or b), as in mem0 and the
+  original mem7 (``{"NOT": [{"category": "archived"}, {"status": "deleted"}]}`` excludes both).
 - On the engine's times (:data:`TIME_KEYS`) the values of ``eq ne gt gte lt lte in nin`` are
   instants: any form :func:`~mem7_core.ids.parse_instant` accepts (an ISO-8601 string with any
   offset, naive = UTC, date-only = midnight UTC, a ``datetime``, Unix epoch seconds), normalised
@@ -71,7 +73,7 @@ class Or:
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    """Negation of the AND of its children (``{"NOT": [a, b]}`` means not (a and b))."""
+    """Negation of its child; ``{"NOT": [a, b]}`` parses to ``Not(Or(a, b))``: none of them holds."""
 
     child: Filter
 
@@ -172,7 +174,7 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Filter | None:
             elif key == "OR":
                 parts.append(children[0] if len(children) == 1 else Or(tuple(children)))
             else:
-                parts.append(Not(children[0] if len(children) == 1 else And(tuple(children))))
+                parts.append(Not(children[0] if len(children) == 1 else Or(tuple(children))))
         elif isinstance(key, str) and key.upper() in LOGICAL_KEYS:
             raise FilterError(f"Logical filter keys are upper case: write {key.upper()!r}, not {key!r}")
         else:

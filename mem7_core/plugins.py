@@ -4,8 +4,10 @@ Plugins are distributions exposing a module in the ``mem7`` entry-point group. E
 loaded lazily, one at a time, only when a provider is asked for that is not yet known (the entry
 point named like the provider first), so building an engine imports only the plugins it uses.
 
-A plugin that fails to import, or whose hooks do not match the spec (``check_pending``), is
-recorded with its error and skipped: the others keep working, and the error shows up in
+A plugin that fails to import, whose hooks do not match the spec (``check_pending``) or are not
+marked ``@hookimpl``, or that registers a class the engine could not use (a name no config can
+select, a method of the wrong kind or signature: :func:`_contract_problems`) is recorded with its
+error and skipped: the others keep working, and the error shows up in
 :class:`~mem7_core.errors.ProviderNotFoundError` messages and in ``mem7 plugins``.
 ``MEM7_DISABLE_PLUGINS=a,b`` blocks plugins by entry-point or distribution name.
 """
@@ -25,7 +27,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, ProviderNotFoundError
-from .providers.base import PROVIDER_KINDS, Provider, ProviderKind
+from .providers import LLM, Embedder, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
+from .providers.base import PROVIDER_KINDS, Provider, ProviderConfig, ProviderKind
 
 log = logging.getLogger("mem7.plugins")
 
@@ -87,7 +90,8 @@ class PluginRegistry:
             try:
                 self._pm.register(plugin, name=name)
             except Exception as exc:  # pluggy.PluginValidationError: bad hook signature
-                self._failed[name] = f"{type(exc).__name__}: {exc}"
+                fix = "; a mem7 hook takes one argument, named register" if "hookspec" in str(exc) else ""
+                self._failed[name] = f"{type(exc).__name__}: {exc}{fix}"
                 log.warning("mem7 plugin %r is invalid: %s", name, exc)
                 return False
             try:
@@ -99,10 +103,16 @@ class PluginRegistry:
                 return False
             staged: list[tuple[str, type[Provider]]] = []
             try:
+                _check_hooks(plugin, name, self._pm)
                 for kind, hook_name in hookspecs.REGISTRATION_HOOKS.items():
                     for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                         if impl.plugin is plugin:
-                            impl.function(register=self._registrar(kind, name, staged))
+                            returned = impl.function(register=self._registrar(kind, name, staged))
+                            if returned is not None:
+                                raise TypeError(
+                                    f"{name}: {hook_name} returned {returned!r}; call register(cls) for "
+                                    "each provider class instead of returning it"
+                                )
                 for kind, cls in staged:  # all or nothing: a plugin failing half-way adds none
                     self._add_provider(kind, cls, name)
             except Exception as exc:
@@ -125,6 +135,20 @@ class PluginRegistry:
             name = getattr(cls, "name", None)
             if not isinstance(name, str) or not name:
                 raise TypeError(f"{plugin_name}: {cls.__name__} must set a class attribute 'name'")
+            if isinstance(cls.aliases, str) or not all(isinstance(a, str) and a for a in cls.aliases):
+                raise TypeError(
+                    f"{plugin_name}: {cls.__name__}.aliases must be a tuple of names, e.g. ('other-name',), "
+                    f"not {cls.aliases!r}"
+                )
+            for key in (name, *cls.aliases):
+                if key != key.strip().lower():  # ProviderSpec lower-cases and strips the config's name
+                    raise TypeError(
+                        f"{plugin_name}: {cls.__name__} is named {key!r}, which no config can select: "
+                        f"configs name providers in lower case, without spaces; use {key.strip().lower()!r}"
+                    )
+            problems = _contract_problems(cls)
+            if problems:
+                raise TypeError(f"{plugin_name}: " + "; ".join(problems))
             staged.append((kind, cls))
 
         return register
@@ -194,6 +218,14 @@ class PluginRegistry:
         of ``from_config`` written before that keyword existed is called without it.
         """
         cls = self.get(kind, name)
+        if inspect.isabstract(cls):
+            base = next(b for b in cls.__mro__ if b in _CONTRACT_BASES)
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            raise TypeError(
+                f"{kind} provider {name!r} ({cls.__name__}, from plugin {self.origin(kind, name)}) cannot be "
+                f"built: it does not implement {missing}, abstract in {base.__name__}; implement each "
+                "(the conformance suite of its kind, in mem7_core.testing, checks them)"
+            )
         if _takes_registry(cls):
             return cls.from_config(config or {}, selected_as=name, registry=self)
         return cls.from_config(config or {}, selected_as=name)
@@ -229,6 +261,93 @@ class PluginRegistry:
     def pending(self) -> list[str]:
         """Entry points not imported yet."""
         return [ep.name for ep in self._pending]
+
+
+_CONTRACT_BASES: tuple[type[Provider], ...] = (
+    LLM, Embedder, VectorStore, GraphStore, Reranker, Scorer, HistoryStore, Provider,
+)
+"""The base classes whose methods the engine calls: the contract a provider's methods must fit."""
+
+
+def _check_hooks(plugin: object, name: str, pm: pluggy.PluginManager) -> None:
+    """Refuse a plugin none of whose hooks pluggy will call: a ``mem7_register_*`` function not
+    marked ``@hookimpl`` (pluggy skips it silently), or no hook at all (an entry point naming the
+    package instead of its hook module)."""
+    marked = {
+        hook_name
+        for hook_name in hookspecs.REGISTRATION_HOOKS.values()
+        if any(impl.plugin is plugin for impl in getattr(pm.hook, hook_name).get_hookimpls())
+    }
+    unmarked = sorted(
+        attr for attr in dir(plugin)
+        if attr.startswith("mem7_register") and attr not in marked and callable(getattr(plugin, attr, None))
+    )
+    if unmarked:
+        raise TypeError(
+            f"{name}: {', '.join(unmarked)} is not marked as a hook, so it is never called; decorate it "
+            "with @mem7_core.plugins.hookimpl"
+        )
+    if not marked:
+        raise TypeError(
+            f"{name}: {getattr(plugin, '__name__', type(plugin).__name__)} has no hook (no @hookimpl "
+            "function named mem7_register_*); make the entry point name the module that defines them"
+        )
+
+
+def _contract_problems(cls: type[Provider]) -> list[str]:
+    """How ``cls`` overrides a method of its base classes (``__init__`` included) so that the engine
+    cannot call it: a plain ``def`` where the base's is ``async def`` (the engine awaits it), an
+    ``async def`` where the base's is plain (it would never be awaited), fewer positional parameters,
+    or a keyword-only parameter of the base's missing (the engine passes those by name); and a
+    ``Config`` that is not a :class:`ProviderConfig` (unknown keys would pass unnoticed)."""
+    problems: list[str] = []
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, ProviderConfig)):
+        problems.append(f"{cls.__name__}.Config must be a subclass of mem7_core.providers.ProviderConfig (a "
+                        f"pydantic model refusing unknown keys), not {config!r}")
+    for base in cls.__mro__:
+        if base not in _CONTRACT_BASES:
+            continue
+        for attr, contract in vars(base).items():
+            if (attr.startswith("__") and attr != "__init__") or not inspect.isfunction(contract):
+                continue
+            owner = next(k for k in cls.__mro__ if attr in vars(k))
+            own = vars(owner)[attr]
+            if owner in _CONTRACT_BASES or not inspect.isfunction(own):
+                continue  # not overridden, or a staticmethod, property, ...: not checked
+            where = f"{cls.__name__}.{attr}"
+            if inspect.iscoroutinefunction(contract) and not inspect.iscoroutinefunction(inspect.unwrap(own)) \
+                    and not inspect.iscoroutinefunction(own):
+                problems.append(f"{where} must be an async def, as {base.__name__}.{attr} is: the engine awaits it")
+                continue
+            if not inspect.iscoroutinefunction(contract) and inspect.iscoroutinefunction(own):
+                problems.append(f"{where} must be a plain def, as {base.__name__}.{attr} is: the engine calls it "
+                                "without await, so an async def is never awaited and does nothing")
+                continue
+            problems.extend(_signature_problems(where, own, f"{base.__name__}.{attr}", contract))
+    return problems
+
+
+def _signature_problems(where: str, own: Any, contract_name: str, contract: Any) -> list[str]:
+    try:
+        have, want = inspect.signature(own), inspect.signature(contract)
+    except (TypeError, ValueError):  # pragma: no cover - a C-level or odd callable
+        return []
+    kinds = [p.kind for p in have.parameters.values()]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    fix = f"match {contract_name}{want}"
+    if inspect.Parameter.VAR_POSITIONAL not in kinds and (
+        sum(k in positional for k in kinds) < sum(p.kind in positional for p in want.parameters.values())
+    ):
+        return [f"{where}{have} takes fewer positional arguments than the engine passes: {fix}"]
+    if inspect.Parameter.VAR_KEYWORD in kinds:
+        return []
+    by_name = {p.name for p in have.parameters.values() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    return [
+        f"{where}{have} does not take the keyword argument {p.name!r} that the engine passes: {fix}"
+        for p in want.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in by_name
+    ]
 
 
 def _takes_registry(cls: type[Provider]) -> bool:

@@ -248,12 +248,15 @@ def import_lines(
     """
     report = ImportReport(lines=len(parsed) + len(skipped or []), skipped=list(skipped or []))
     batch: list[ParsedLine] = []
+    at = 0  # the first line of the write in progress (said if Ctrl-C stops the import)
 
     def flush() -> None:
+        nonlocal at
         if not batch:
             return
         todo = list(batch)
         batch.clear()
+        at = todo[0].number
         try:
             result = memory.import_memories([_item(p) for p in todo], on_conflict="skip", batch_size=IMPORT_BATCH)
         except Exception as exc:
@@ -267,28 +270,32 @@ def import_lines(
         if progress:
             progress(len(todo))
 
-    for item in parsed:
-        if isinstance(item.line, MemoryLine):
-            mem_id = item.line.id
-            if mem_id is not None and any(isinstance(p.line, MemoryLine) and p.line.id == mem_id for p in batch):
-                flush()  # the same id twice: the second is "already present", as in separate runs
-            batch.append(item)
-            if len(batch) >= IMPORT_BATCH:
-                flush()
-            continue
+    try:
+        for item in parsed:
+            if isinstance(item.line, MemoryLine):
+                mem_id = item.line.id
+                if mem_id is not None and any(isinstance(p.line, MemoryLine) and p.line.id == mem_id for p in batch):
+                    flush()  # the same id twice: the second is "already present", as in separate runs
+                batch.append(item)
+                if len(batch) >= IMPORT_BATCH:
+                    flush()
+                continue
+            flush()
+            at = item.number
+            try:
+                result = _add(memory, item, infer)
+            except Exception as exc:
+                if not continue_on_error:
+                    raise _stopped(report, item.number, exc) from exc
+                report.skipped.append(f"line {item.number}: {type(exc).__name__}: {exc}")
+            else:
+                report.imported += 1
+                report.memories += len(result["results"])
+            if progress:
+                progress(1)
         flush()
-        try:
-            result = _add(memory, item, infer)
-        except Exception as exc:
-            if not continue_on_error:
-                raise _stopped(report, item.number, exc) from exc
-            report.skipped.append(f"line {item.number}: {type(exc).__name__}: {exc}")
-        else:
-            report.imported += 1
-            report.memories += len(result["results"])
-        if progress:
-            progress(1)
-    flush()
+    except KeyboardInterrupt:
+        raise ImportInterrupted(report, at) from None
     return report
 
 
@@ -301,6 +308,18 @@ class ImportStopped(RuntimeError):
         super().__init__(
             f"line {number} failed ({type(exc).__name__}: {exc}); lines before it were imported "
             f"({report.summary()}), it and the lines after it were not"
+        )
+
+
+class ImportInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the import: says where, so the rest can be imported without doing it twice."""
+
+    def __init__(self, report: ImportReport, number: int) -> None:
+        self.report = report
+        self.line_number = number
+        super().__init__(
+            f"at line {number}: the lines before it were imported ({report.summary()}); the write in progress "
+            f"(from line {number}) may or may not be stored, the lines after it were not"
         )
 
 
@@ -374,6 +393,7 @@ __all__ = [
     "EXPORT_FIELDS",
     "ConversationLine",
     "ImportFormatError",
+    "ImportInterrupted",
     "ImportReport",
     "ImportStopped",
     "MemoryLine",

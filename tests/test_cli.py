@@ -329,6 +329,87 @@ def test_usage_and_runtime_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.startswith("mem7 ")
 
 
+@pytest.mark.usefixtures("hash_embedder")
+def test_text_words_may_go_on_after_an_option(capsys: pytest.CaptureFixture[str]) -> None:
+    # User trial: argparse took only the first run of TEXT words and refused the rest as
+    # "unrecognized arguments" (`mem7 search where -u bob did I move`).
+    [added] = cli_json(capsys, "add", "it was", "-u", "bob", "-5 degrees", "in", "--no-infer", "Lisbon")["results"]
+    assert added["memory"] == "it was -5 degrees in Lisbon" and cli_json(capsys, "get", added["id"])["user_id"] == "bob"
+    code, _, err = cli(capsys, "update", added["id"], "-u", "bob", "it was", "--metadata", "{}", "warm in Porto")
+    assert code == 0, err
+    assert cli_json(capsys, "get", added["id"])["memory"] == "it was warm in Porto"
+    hits = cli_json(capsys, "search", "warm", "-u", "bob", "Porto", "-n", "1", "--explain")["results"]
+    assert [h["id"] for h in hits] == [added["id"]]
+    assert hits[0]["score_parts"]["keyword"] == 1.0  # both words of the query matched, so both were the query
+    code, _, err = cli(capsys, "add", "x", "-u", "bob", "y", "--bogus")  # an unknown option is still refused
+    assert code == 2 and "unrecognized arguments: y --bogus" in err
+    code, _, err = cli(capsys, "get", added["id"], "-u", "bob", "extra")  # ID takes one word
+    assert code == 2 and "unrecognized arguments: extra" in err
+    assert len(cli_json(capsys, "list", "-u", "bob")["results"]) == 1
+
+
+def test_a_read_only_data_dir_is_read_and_a_write_names_the_data_dir(mem7_exe: str, clean_env: Path) -> None:
+    # User trial: every command on a data dir the user cannot write (a backup, another user's)
+    # failed with "set vector_store.config.path to a writable directory, or leave it unset".
+    hashed = {"MEM7_EMBEDDER__PROVIDER": "hash"}
+    added = run(mem7_exe, "add", "I keep bees in Porto", "--user", "ro", env=hashed)
+    assert added.returncode == 0, added.stderr
+    mem_id = added.stdout.split()[1]
+    paths = [clean_env, *clean_env.rglob("*")]
+    for p in paths:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anything: drop the capabilities that override permissions
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux): no directory is read-only to this process")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    command = [*prefix, mem7_exe]
+    try:
+        for args in (["list", "--user", "ro"], ["search", "bees", "--user", "ro"], ["get", mem_id],
+                     ["history", mem_id], ["export"]):
+            proc = run(*command, *args, env=hashed)
+            assert proc.returncode == 0 and "I keep bees in Porto" in proc.stdout, (args, proc.stderr)
+        for args in (["add", "I keep wasps", "--user", "ro"], ["delete", mem_id]):
+            proc = run(*command, *args, env=hashed)
+            assert proc.returncode == 2
+            line = _error_line(proc.stderr)
+            assert "cannot use the data dir" in line and "--data-dir" in line and "read it as it is" in line
+        assert sorted(p.name for p in clean_env.rglob("*") if p.is_file()) == ["mem7.db"]  # nothing written
+    finally:
+        for p in paths:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    a_file = clean_env.parent / "a-file"
+    a_file.write_text("not a directory")
+    for args in (["list"], ["add", "x"]):  # a reader is not told "no memories" by a data dir that is a file
+        proc = run(mem7_exe, "--data-dir", str(a_file), *args, env=hashed)
+        assert proc.returncode == 2 and "Not a directory" in _error_line(proc.stderr)
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_a_scope_id_in_filters_is_the_scope_not_the_default_user(capsys: pytest.CaptureFixture[str]) -> None:
+    # User trial: with no --user, the default user (alice) was added to mem0-style filters naming
+    # bob: "user_id is 'alice' but filters say 'bob'", though the user never said alice.
+    [bobs] = cli_json(capsys, "add", "bob likes kites", "-u", "bob", "--no-infer")["results"]
+    cli_json(capsys, "add", "alice likes kites", "--no-infer")  # the default user
+    by_filter = '{"user_id": "bob"}'
+    assert [m["id"] for m in cli_json(capsys, "list", "--filters", by_filter)["results"]] == [bobs["id"]]
+    assert [m["id"] for m in cli_json(capsys, "search", "kites", "--filters", by_filter)["results"]] == [bobs["id"]]
+    # nested, or "any value", an id is a filter, not a scope: the default user's scope, narrowed by it
+    assert cli_json(capsys, "list", "--filters", '{"OR": [{"user_id": "bob"}]}')["results"] == []
+    assert [m["memory"] for m in cli_json(capsys, "list", "--filters", '{"user_id": "*"}')["results"]] == [
+        "alice likes kites"]
+    code, _, err = cli(capsys, "list", "-u", "alice", "--filters", by_filter)  # two scopes given: refused
+    assert code == 2 and "filters say 'bob'" in _error_line(err)
+
+
+def test_threshold_must_be_a_finite_number(capsys: pytest.CaptureFixture[str]) -> None:
+    # User trial: --threshold nan was taken, and every result dropped without a word.
+    for raw in ("nan", "inf", "abc"):
+        code, _, err = cli(capsys, "search", "tea", "--threshold", raw)
+        assert code == 2 and "argument --threshold: must be a" in err and repr(raw) in err
+
+
 def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "get", "no-such-id", "-v")
     assert code == 1

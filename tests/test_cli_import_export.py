@@ -189,6 +189,29 @@ def test_a_failing_line_stops_the_import_and_says_what_was_done(capsys, tmp_path
     assert [r["memory"] for r in exported(capsys)] == ["exported memory"]
 
 
+def test_ctrl_c_says_which_lines_were_imported(capsys, tmp_path, monkeypatch):
+    # User trial: Ctrl-C during a bulk import printed only "mem7: interrupted": no way to know
+    # where to resume, and messages imported twice are stored twice.
+    import mem7_core.transfer as transfer
+
+    src = write_jsonl(tmp_path / "in.jsonl", [
+        {"role": "user", "content": f"message {k}", "user_id": "u"} for k in range(1, 5)])
+    real_add = transfer._add
+
+    def add(memory, item, infer):  # Ctrl-C arrives while line 3 is written
+        if item.number == 3:
+            raise KeyboardInterrupt
+        return real_add(memory, item, infer)
+
+    monkeypatch.setattr(transfer, "_add", add)
+    code, _out, err = cli(capsys, "import", str(src))
+    assert code == 130
+    assert err.strip() == (
+        "mem7: interrupted at line 3: the lines before it were imported (imported 2 of 4 line(s), 2 memory change(s)); "
+        "the write in progress (from line 3) may or may not be stored, the lines after it were not")
+    assert [r["memory"] for r in exported(capsys)] == ["message 1", "message 2"]
+
+
 def test_infer_uses_the_llm_and_no_infer_stores_verbatim(capsys, tmp_path, monkeypatch, openai_server):
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -216,6 +239,15 @@ def test_import_reads_stdin(capsys, tmp_path, monkeypatch):
     code, out, err = cli(capsys, "import", "-", "-q")
     assert code == 0 and out == "" and err == ""
     assert [r["memory"] for r in listed(capsys)] == ["from a pipe"]
+
+
+def test_json_import_of_a_file_with_no_lines_prints_json(capsys, tmp_path):
+    # User trial: `mem7 --json import empty.jsonl` printed nothing on stdout (not JSON).
+    src = tmp_path / "empty.jsonl"
+    src.write_text("# nothing yet\n\n", encoding="utf-8")
+    code, out, err = cli(capsys, "--json", "import", str(src))
+    assert code == 0 and "no lines to import" in err
+    assert json.loads(out) == {"lines": 0, "imported": 0, "memories": 0, "already_present": 0, "skipped": []}
 
 
 def test_missing_file_is_named(capsys, tmp_path):

@@ -100,6 +100,16 @@ def test_example_plugin_copied_out_passes_its_tests(tmp_path: Path) -> None:
     passed = re.search(r"(\d+) passed", summary)
     assert passed is not None and int(passed.group(1)) >= 200, summary  # both conformance classes and test_engine.py ran
 
+    # The tutorial's Python line names the vector store alone: with mem7-core and the plugin only, the
+    # parts it leaves out are the openai defaults, which are not installed, and the error says what
+    # to install (docs/writing-a-provider.md says so under the snippet).
+    snippet = ('from mem7_core import Memory\n'
+               'm = Memory({"vector_store": {"provider": "litevec", "config": {"path": "./memories.db"}}})\n')
+    proc = subprocess.run([str(py), "-c", snippet], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=_wheels.TIMEOUT, check=False)
+    assert proc.returncode != 0 and "pip install mem7-openai" in proc.stderr, proc.stderr[-3000:]
+    assert not (tmp_path / "memories.db").exists()  # refused before anything was opened
+
 
 def _run_pytest(py: Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(py), "-m", "pytest", "-p", "no:cacheprovider"], cwd=cwd, env=env,

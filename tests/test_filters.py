@@ -44,7 +44,7 @@ def test_parse_tree_shapes():
     assert parse_filters({"OR": [{"a": 1}, {"b": 2}]}) == Or((Condition("a", "eq", 1), Condition("b", "eq", 2)))
     assert parse_filters({"OR": {"a": 1}}) == Condition("a", "eq", 1)  # a lone dict is a one-item list
     assert parse_filters({"NOT": [{"a": 1}]}) == Not(Condition("a", "eq", 1))
-    assert parse_filters({"NOT": [{"a": 1}, {"b": 2}]}) == Not(And((Condition("a", "eq", 1), Condition("b", "eq", 2))))
+    assert parse_filters({"NOT": [{"a": 1}, {"b": 2}]}) == Not(Or((Condition("a", "eq", 1), Condition("b", "eq", 2))))
 
 
 def test_unknown_operator_names_operator_and_key():
@@ -224,9 +224,10 @@ def test_logic_and_nesting():
     assert not holds({"OR": [{"n": 1}, {"n": 2}]}, P)
     assert holds({"AND": [{"n": 5}, {"b": True}]}, P)
     assert not holds({"AND": [{"n": 5}, {"b": False}]}, P)
-    # NOT of several is NOT (a AND b)
-    assert holds({"NOT": [{"n": 5}, {"b": False}]}, P)
+    # NOT of several is "none of them" (not (a or b)), as mem0 and the original mem7 read it
+    assert not holds({"NOT": [{"n": 5}, {"b": False}]}, P)
     assert not holds({"NOT": [{"n": 5}, {"b": True}]}, P)
+    assert holds({"NOT": [{"n": 6}, {"b": False}]}, P)
     assert not holds({"NOT": [{"n": 5}]}, P)
     assert holds({"NOT": {"missing": "*"}}, P)
     # nested: (n > 3 and (s has "world" or tag x)) and not (b is False)
@@ -361,7 +362,7 @@ def oracle(filters: dict[str, Any], payload: dict[str, Any]) -> bool:
         elif key == "OR":
             results.append(any(oracle(c, payload) for c in spec))
         elif key == "NOT":
-            results.append(not all(oracle(c, payload) for c in spec))
+            results.append(not any(oracle(c, payload) for c in spec))
         elif isinstance(spec, dict):
             results.append(all(_oracle_op(op, v, key, payload) for op, v in spec.items()))
         elif spec == "*":

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 import mem7_core.plugins as plugins_mod
 from mem7_core.errors import ConfigError, ProviderNotFoundError
@@ -24,6 +24,7 @@ from mem7_core.providers import (
     Scorer,
     VectorStore,
 )
+from mem7_core.providers.blocking import blocking
 from mem7_core.scorers.context import ContextScorer
 from mem7_core.scorers.decay import DecayScorer
 from mem7_core.testing import providers as testing_providers
@@ -46,6 +47,9 @@ class PineconeStore(VectorStore):
 class DummyLLM(LLM):
     name = "dummy-llm"
     aliases = ("dl",)
+
+    async def generate(self, messages, *, response_format="text", tools=None, temperature=None, max_tokens=None):
+        raise NotImplementedError  # registered and built, never asked
 
 
 class DummyEmbedder(Embedder):
@@ -219,6 +223,7 @@ def test_bad_hook_signature_reported():
     reg = bare()
     assert reg.register_plugin(module("sig", mem7_register_llms=mem7_register_llms), name="sig") is False
     assert "PluginValidationError" in reg.failed["sig"]
+    assert reg.failed["sig"].endswith("a mem7 hook takes one argument, named register")  # the fix
     assert reg.names("llm") == []
 
 
@@ -490,3 +495,204 @@ def test_create_hands_the_registry_to_from_config():
     assert isinstance(reg.create("llm", "wants-registry"), Wants)
     assert isinstance(reg.create("llm", "old-style"), OldStyle)
     assert seen == [reg, "old"]
+
+
+# ------------------------------------------------------------------------------------ an author's slips
+# Found by the user trial of writing a provider from the docs: each of these was accepted silently and
+# failed later (or never), far from its cause. Each is now refused where it is made, naming the fix.
+class _VectorBase(VectorStore):
+    """Every abstract method implemented (as no-ops): subclasses break one thing each."""
+
+    name = "complete"
+
+    async def insert(self, records):
+        return None
+
+    async def search(self, vector, *, scope, limit, filters=None):
+        return []
+
+    async def get(self, ids):
+        return []
+
+    async def update(self, id, *, vector=None, payload=None):
+        return None
+
+    async def delete(self, ids):
+        return None
+
+    async def list(self, *, scope, filters=None, limit=None):
+        return []
+
+    async def reset(self):
+        return None
+
+
+def test_a_complete_provider_registers_and_builds():
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(_VectorBase), name="complete"), reg.failed
+    assert isinstance(reg.create("vector_store", "complete"), _VectorBase)
+
+
+def test_a_provider_missing_an_abstract_method_is_not_built():
+    """A store without ``delete`` used to be built, and every delete then did nothing: the base
+    method's body is a docstring, so ``m.delete(id)`` answered 'deleted' and the memory stayed."""
+
+    class NoDelete(VectorStore):
+        name = "no-delete"
+        insert, search, get, update, list, reset = (
+            _VectorBase.insert, _VectorBase.search, _VectorBase.get, _VectorBase.update, _VectorBase.list,
+            _VectorBase.reset,
+        )
+
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(NoDelete), name="nodel")
+    with pytest.raises(TypeError) as info:
+        reg.create("vector_store", "no-delete")
+    message = str(info.value)
+    assert "'no-delete'" in message and "NoDelete" in message and "nodel" in message
+    assert "delete" in message.replace("no-delete", "") and "VectorStore" in message
+    with pytest.raises(TypeError, match="abstract"):
+        NoDelete()  # not only through the registry
+
+
+@pytest.mark.parametrize("attribute, value", [("name", "MyStore"), ("aliases", ("my-store", "My-Store")), ("name", " mystore")])
+def test_a_name_configs_cannot_select_is_refused(attribute, value):
+    """Configs select providers by lower-cased, stripped name (``ProviderSpec``): ``name = "MyStore"``
+    used to register, be listed by ``mem7 plugins``, and never be found by a config."""
+    cls = type("MyStore", (_VectorBase,), {attribute: value})
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(cls), name="cased") is False
+    bad = next(v for v in ([value] if isinstance(value, str) else value) if v != v.strip().lower())
+    assert f"{bad!r}" in reg.failed["cased"]
+    assert f"{bad.strip().lower()!r}" in reg.failed["cased"] and "lower case" in reg.failed["cased"]
+    assert reg.names("vector_store") == []
+
+
+@pytest.mark.parametrize("aliases", ["my-store", ("ok", ""), ("ok", 3)])
+def test_aliases_that_are_not_names_are_refused(aliases):
+    """``aliases = ("my-store")`` is a string, not a tuple: each of its letters used to become a
+    provider name ("m", "y", "-", ...)."""
+    cls = type("Aliased", (_VectorBase,), {"aliases": aliases})
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(cls), name="aliased") is False
+    assert "Aliased.aliases must be a tuple of names" in reg.failed["aliased"]
+    assert reg.names("vector_store") == []
+
+
+def test_a_hook_without_hookimpl_is_reported():
+    """pluggy ignores a function not marked ``@hookimpl``: the plugin used to load with no provider,
+    and nothing said why."""
+    plugin = types.ModuleType("unmarked")
+
+    def mem7_register_vector_stores(register):
+        register(_VectorBase)
+
+    plugin.mem7_register_vector_stores = mem7_register_vector_stores  # type: ignore[attr-defined]
+    reg = bare()
+    assert reg.register_plugin(plugin, name="unmarked") is False
+    assert "mem7_register_vector_stores" in reg.failed["unmarked"]
+    assert "@mem7_core.plugins.hookimpl" in reg.failed["unmarked"]
+    # its hooks are gone: registering it properly afterwards works
+    assert reg.register_plugin(vector_plugin(_VectorBase), name="marked")
+    assert reg.names("vector_store") == ["complete"]
+
+
+def test_a_plugin_with_no_hook_is_reported():
+    """An entry point naming the package instead of its hook module has no hook at all."""
+    reg = bare()
+    assert reg.register_plugin(types.ModuleType("mem7_mine"), name="mine") is False
+    assert "no hook" in reg.failed["mine"] and "entry point" in reg.failed["mine"]
+
+
+def test_a_hook_returning_its_classes_is_reported():
+    """``return [MyStore]`` (as in some plugin systems) instead of ``register(MyStore)``."""
+    reg = bare()
+    plugin = module("returns", mem7_register_vector_stores=lambda register: [_VectorBase])
+    assert reg.register_plugin(plugin, name="returns") is False
+    assert "mem7_register_vector_stores returned" in reg.failed["returns"]
+    assert "register(cls)" in reg.failed["returns"]
+    assert reg.names("vector_store") == []
+
+
+class _SyncSearch(_VectorBase):
+    name = "sync-search"
+
+    def search(self, vector, *, scope, limit, filters=None):  # type: ignore[override]
+        return []
+
+
+class _AsyncScore(Scorer):
+    name = "async-score"
+
+    async def score(self, hits, ctx, state):  # type: ignore[override]
+        for hit in hits:
+            hit.score *= 2
+
+
+class _NoFilters(_VectorBase):
+    name = "no-filters"
+
+    async def search(self, vector, *, scope, limit):  # type: ignore[override]
+        return []
+
+
+class _PositionalFilters(_VectorBase):
+    name = "positional"
+
+    async def list(self, scope, filters=None, limit=None):  # type: ignore[override]
+        return []
+
+
+class _Flexible(_VectorBase):
+    """Keyword arguments taken by ``**kwargs``, and an ``async`` method made by a decorator: fine."""
+
+    name = "flexible"
+
+    async def search(self, vector, **kwargs):  # type: ignore[override]
+        return []
+
+    @blocking
+    def reset(self):  # type: ignore[override]
+        return None
+
+
+class _NoConfigArgument(_VectorBase):
+    name = "no-config-argument"
+
+    def __init__(self):  # type: ignore[no-untyped-def]
+        super().__init__()
+
+
+class _PlainModelConfig(_VectorBase):
+    """A pydantic model that is not a ProviderConfig: a misspelt key used to be dropped unnoticed."""
+
+    name = "plain-model-config"
+
+    class Config(BaseModel):  # type: ignore[assignment]
+        path: str = ":memory:"
+
+
+@pytest.mark.parametrize(
+    "cls, hook, fragments",
+    [
+        (_NoConfigArgument, "mem7_register_vector_stores", ["_NoConfigArgument.__init__", "positional", "config"]),
+        (_PlainModelConfig, "mem7_register_vector_stores", ["_PlainModelConfig.Config", "ProviderConfig"]),
+        (_SyncSearch, "mem7_register_vector_stores", ["_SyncSearch.search", "async def", "VectorStore.search"]),
+        (_AsyncScore, "mem7_register_scorers", ["_AsyncScore.score", "plain def", "Scorer.score", "awaited"]),
+        (_NoFilters, "mem7_register_vector_stores", ["_NoFilters.search", "'filters'", "VectorStore.search"]),
+    ],
+)
+def test_a_method_the_engine_cannot_call_is_refused(cls, hook, fragments):
+    """A ``def`` where the engine awaits (a TypeError on the first search, naming no provider), an
+    ``async def score`` (never awaited: the scorer silently did nothing), a keyword argument the
+    engine passes missing (a TypeError on the first search)."""
+    reg = bare()
+    assert reg.register_plugin(module("m", **{hook: lambda register: register(cls)}), name="m") is False
+    for fragment in fragments:
+        assert fragment in reg.failed["m"], reg.failed["m"]
+
+
+def test_methods_the_engine_can_call_are_accepted():
+    reg = bare()
+    assert reg.register_plugin(vector_plugin(_Flexible, _PositionalFilters), name="ok"), reg.failed
+    assert reg.names("vector_store") == ["flexible", "positional"]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import FilterError, ScopeError
-from ..filters import Filter, parse_filters, split_scope
+from ..filters import Filter, keys_of, parse_filters, split_scope
 from ..models import MEMORY_TYPES, SCOPE_KEYS, Scope, memory_type_of
 from ..unicode_safe import check_str, check_tree
 
@@ -37,6 +37,21 @@ def positive_int(value: Any, field: str = "limit") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{field} must be a positive integer, got {value!r}")
     return value
+
+
+def limit_or_top_k(limit: Any, top_k: Any, *, default: int = 100, none_is_all: bool = False) -> int | None:
+    """The caller's ``limit``, or ``top_k`` (mem0's name for it) when that is given and ``limit`` is
+    left at its ``default``; checked as a positive integer. ``none_is_all``: ``limit=None`` means no
+    limit (the original mem7's ``get_all``) and is returned as ``None``.
+
+    :raises ValueError: not a positive integer, or both given with different values.
+    """
+    if top_k is None:
+        return None if limit is None and none_is_all else positive_int(limit)
+    top = positive_int(top_k, "top_k")
+    if limit != default and limit != top:
+        raise ValueError(f"limit={limit!r} and top_k={top!r} are one argument (top_k is mem0's name); pass one")
+    return top
 
 
 def memory_id(value: Any) -> str:
@@ -93,12 +108,20 @@ def scope_of(
         scope = Scope(**ids)
     except ValueError as exc:
         raise ScopeError(str(exc)) from exc
+    node = parse_filters(rest)
     if required and scope.is_empty:
+        nested = sorted(keys_of(node) & set(SCOPE_KEYS))  # e.g. {"AND": [{"user_id": "alice"}, ...]}
+        hint = (
+            f"; {' and '.join(nested)} in filters counts as scope only as a plain value at its top level, "
+            f"e.g. filters={{{nested[0]!r}: 'alice', ...}}"
+            if nested
+            else ""
+        )
         raise ScopeError(
             f"{operation} needs at least one of user_id, agent_id or run_id "
-            "(e.g. user_id='alice'); reset() wipes everything"
+            f"(e.g. user_id='alice'); reset() wipes everything{hint}"
         )
-    return scope, parse_filters(rest)
+    return scope, node
 
 
 def scope_of_payload(payload: Mapping[str, Any]) -> Scope:
@@ -109,6 +132,7 @@ def scope_of_payload(payload: Mapping[str, Any]) -> Scope:
 __all__ = [
     "MAX_FILTER_DEPTH",
     "check_filter_depth",
+    "limit_or_top_k",
     "memory_id",
     "memory_type",
     "non_empty_text",

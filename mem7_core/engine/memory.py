@@ -373,6 +373,8 @@ class AsyncMemory:
         :returns: ``{"results": [MemoryAction], "relations": [GraphRelationResult]}`` as plain dicts
             (relations: the graph's new or bumped triples, when a graph store is configured).
         """
+        if not isinstance(infer, bool):
+            raise ValueError(f"infer must be true or false, got {infer!r}")
         scope, rest = inputs.scope_of(user_id, agent_id, run_id, filters, operation="add()")
         if rest is not None:
             raise FilterError("add() takes only scope ids in filters (user_id, agent_id, run_id)")
@@ -428,6 +430,7 @@ class AsyncMemory:
         run_id: str | None = None,
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
+        top_k: int | None = None,
         rerank: bool = True,
         threshold: float | None = None,
         task_type: str | None = None,
@@ -438,6 +441,7 @@ class AsyncMemory:
         """The memories of this scope most relevant to ``query``, best first.
 
         :param filters: metadata filters (spec §7); scope ids in it count as scope.
+        :param top_k: mem0's name for ``limit`` (``search(q, filters={"user_id": ...}, top_k=5)``).
         :param rerank: use the configured reranker (if any).
         :param threshold: drop hits whose final score is below it (the fused score in hybrid mode,
             after rerank and scorers; see ``retrieval`` in the config).
@@ -459,7 +463,7 @@ class AsyncMemory:
         check_str(task_type, "task_type")
         clock = self._now()
         as_of = clock if now is None else parse_instant(now, "now")
-        inputs.positive_int(limit)
+        limit = inputs.positive_int(inputs.limit_or_top_k(limit, top_k))
         if threshold is not None and not isinstance(threshold, (int, float)):
             raise ValueError(f"threshold must be a number, got {threshold!r}")
         if not isinstance(explain, bool):
@@ -508,10 +512,15 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
+        top_k: int | None = None,
     ) -> ListResponse:
-        """The memories of a scope passing ``filters``, oldest first, at most ``limit``."""
-        inputs.positive_int(limit)
+        """The memories of a scope passing ``filters``, oldest first, at most ``limit``.
+
+        :param limit: at most this many; ``None``: all of them (as the original mem7's ``get_all``).
+        :param top_k: mem0's name for ``limit``.
+        """
+        limit = inputs.limit_or_top_k(limit, top_k, none_is_all=True)
         scope, node = inputs.scope_of(user_id, agent_id, run_id, filters, operation="get_all()")
         records = await self._view.records(scope, node, limit)
         listed = [item_from_payload(r.id, r.payload).to_dict() for r in records]
@@ -595,6 +604,7 @@ class AsyncMemory:
         text: str | None = None,
         *,
         data: str | None = None,
+        new_text: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -602,11 +612,14 @@ class AsyncMemory:
     ) -> MessageResponse:
         """Replace a memory's text (re-embedded; created_at kept) and merge ``metadata`` into its own.
 
-        :param data: mem0's name for ``text``.
+        :param data: mem0's name for ``text``; ``new_text``: the original mem7's.
         :raises MemoryNotFoundError: no such memory (in the given scope, when one is given).
         """
-        if text is None:
-            text = data
+        given = {k: v for k, v in (("text", text), ("data", data), ("new_text", new_text)) if v is not None}
+        texts = list(given.values())
+        if any(t != texts[0] for t in texts):
+            raise ValueError(f"update() got {' and '.join(given)}, one argument under several names; pass one")
+        text = texts[0] if texts else None
         check_text(text, "text", self.config.limits)
         text = inputs.non_empty_text(text, "text")
         meta = check_metadata(metadata)

@@ -38,6 +38,8 @@ def normalise_messages(messages: Any) -> list[dict[str, Any]]:
         content = m.get("content")
         if content is None:
             content = ""
+        if isinstance(content, Mapping) and "type" in content:  # one part, as mem0 writes an image turn
+            content = [dict(content)]
         if not isinstance(content, (str, list)):
             raise ValueError(f"messages[{i}].content must be a string or a list of parts, got {type(content).__name__}")
         msg: dict[str, Any] = {"role": role, "content": content}

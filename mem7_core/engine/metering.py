@@ -1,4 +1,5 @@
-"""The engine's usage meter: its LLMs and embedder behind a proxy that counts each call.
+"""The engine's usage meter: its LLMs and embedder behind a proxy that counts each call (and
+checks each answer's shape, :mod:`mem7_core.engine.answers`, since every engine call passes here).
 
 What a call reports and how calls add up (per operation, engine totals, shared embedding
 requests) is the contract's :mod:`mem7_core.providers.usage`; this module is the proxy that feeds
@@ -15,11 +16,13 @@ from typing import Any
 from .._proxy import CoroutineProxy
 from ..providers import usage as _usage
 from ..providers.usage import Usage, UsageKey, UsageKind
+from .answers import check_llm_response, check_vectors
 
 
 class MeteredProvider(CoroutineProxy):
     """``generate`` (an LLM) or ``embed`` (an embedder) counted into ``totals`` and the operation
-    in progress; every other attribute is the provider's own."""
+    in progress, and its answer's shape checked (:mod:`.answers`: every engine call passes here
+    once); every other attribute is the provider's own."""
 
     __slots__ = ("_key", "_kind", "_totals")
 
@@ -33,6 +36,7 @@ class MeteredProvider(CoroutineProxy):
     def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         key: UsageKey = self._key
         totals: Usage = self._totals
+        inner = self._inner
         if self._kind == "llm" and name == "generate":
 
             @functools.wraps(method)
@@ -45,6 +49,7 @@ class MeteredProvider(CoroutineProxy):
                 else:
                     prompt = completion = None
                 _usage.add_call(totals, key, 0, prompt, completion, None)
+                check_llm_response(response, key[1])  # a call made and counted, but not of the contract's shape
                 return response
 
             return generate
@@ -56,6 +61,7 @@ class MeteredProvider(CoroutineProxy):
                     vectors = await method(texts, *args, **kwargs)
                 if texts:  # no texts: no request was made
                     _usage.add_call(totals, key, len(texts), None, None, sum(reported) if reported else None)
+                check_vectors(vectors, len(texts), inner.dims, key[1])  # before any of them is stored
                 return vectors
 
             return embed

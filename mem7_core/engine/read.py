@@ -26,6 +26,7 @@ from ..providers import LLM, Embedder, QueryContext, Reranker, ScoredHit
 from ..providers.graph_store import GraphRelation
 from ..retrieval.explain import ScoreTrace
 from ..retrieval.hybrid import HybridRetriever
+from .answers import checked_ranking
 from .graph import GraphMemory
 from .locks import ScopeLocks
 from .records import item_from_payload
@@ -145,22 +146,20 @@ class ReadPipeline:
 
     async def _rerank(self, query: str, hits: list[ScoredHit], trace: ScoreTrace | None) -> list[ScoredHit]:
         assert self.reranker is not None
-        try:
-            ranked = await self.reranker.rerank(query, [h.text for h in hits])
+        try:  # an answer of the wrong shape (answers.py) is a failure like any other
+            ranked = checked_ranking(
+                await self.reranker.rerank(query, [h.text for h in hits]), len(hits), self.reranker.name
+            )
         except Exception as exc:
             log.warning("search: reranker %r failed (%s); keeping the vector order", self.reranker.name, exc)
             return hits
         out: list[ScoredHit] = []
-        seen: set[int] = set()
-        for r in ranked:
-            if 0 <= r.index < len(hits) and r.index not in seen:
-                seen.add(r.index)
-                hit = hits[r.index]
-                hit.score = float(r.score)
-                out.append(hit)
-                if trace is not None:  # the reranker's score replaces the retrieval score
-                    trace.step(hit.id, "rerank", "set", hit.score, hit.score)
-        out.sort(key=lambda h: -h.score)
+        for r in ranked:  # best first
+            hit = hits[r.index]
+            hit.score = r.score
+            out.append(hit)
+            if trace is not None:  # the reranker's score replaces the retrieval score
+                trace.step(hit.id, "rerank", "set", hit.score, hit.score)
         return out
 
     @staticmethod

@@ -11,7 +11,8 @@
           returns facts and decisions)
         → embed the texts to write (1 batch, before any lock)
     (the inferred path's embedding calls of concurrent adds go out together: embed_batch.py)
-        → under the scope's lock: reconcile (reconcile.py) → commit (unit_of_work.py)
+        → under the scope's lock: reconcile (reconcile.py) → commit (unit_of_work.py); the adds
+          of a scope that wait for its lock meanwhile commit together (commit_queue.py)
     ‖ the graph path (graph.py), when a graph store is configured, beside the whole vector path.
 
 Nothing here holds a lock across an LLM or embedding call: concurrent adds overlap fully, and
@@ -33,6 +34,7 @@ from ..models import ActionResult, AddResult, Scope, VectorRecord
 from ..providers import LLM, tasks
 from ..providers.llm_json import JsonAsker, with_json_hint
 from . import prompts
+from .commit_queue import CommitQueue, Staged
 from .embed_batch import EmbedBatcher
 from .graph import GraphMemory
 from .inference import (
@@ -113,6 +115,8 @@ class WritePipeline(WriteStage):
         self.graph = graph
         self.embed_batch = EmbedBatcher(self.embedder, max_texts=config.limits.embed_batch_size)
         """The inferred path's embedding calls: concurrent adds' calls merged (embed_batch.py)."""
+        self.commits = CommitQueue(self.locks, self.uow)
+        """Commits of one scope's adds that wait for its lock go together (commit_queue.py)."""
 
     async def run(self, req: AddRequest) -> AddResult:
         """The vector path (verbatim or inferred) ‖ the graph path when ``req.with_graph``."""
@@ -164,8 +168,12 @@ class WritePipeline(WriteStage):
             )
             changes.inserts.append(VectorRecord(id=mem_id, vector=vector, payload=payload))
             changes.events.append(event(mem_id, None, text, "ADD", now, payload, stated_at=stated))
-        async with self.locks.hold(req.scope.key()):
-            await self.uow.commit(changes)
+
+        async def prepare(staged: Staged) -> tuple[Changes, None]:
+            return changes, None
+
+        # Retried like an inferred add: its round may hold another add whose read went stale.
+        await self.uow.retrying(lambda: self.commits.submit(req.scope.key(), prepare))
         return AddResult(
             results=[
                 ActionResult.model_construct(
@@ -370,12 +378,15 @@ class WritePipeline(WriteStage):
     # ------------------------------------------------------------------ reconcile → commit
     async def _reconcile_and_commit(self, inferred: Inference, req: AddRequest, seen: int) -> AddResult:
         """Under the scope's lock: the plan re-checked against the store and against what concurrent
-        adds of this scope stored since ``seen`` (reconcile.py), then one commit."""
+        adds of this scope stored since ``seen`` (reconcile.py), then committed, with the other
+        adds of the scope that waited for the lock meanwhile (commit_queue.py: ``staged`` is what
+        those before it in the round write)."""
         scope = req.scope
-        async with self.locks.hold(scope.key()):
-            fresh = self.writes.since(scope.key(), seen)
+
+        async def prepare(staged: Staged) -> tuple[Changes, AddResult]:
+            fresh = {**self.writes.since(scope.key(), seen), **staged.written}
             wanted = to_read(inferred.plan, fresh)
-            current = {r.id: r for r in await self.view.store.get(wanted)} if wanted else {}
+            current = await staged.read(self.view.store, wanted)
             effects = reconcile(inferred.plan, scope, current, fresh)
             changes, results = changes_of(
                 effects,
@@ -388,8 +399,9 @@ class WritePipeline(WriteStage):
                 now=iso(self.clock()),
                 stated_at=_stated(req),
             )
-            await self.uow.commit(changes)
-        return AddResult(results=results)
+            return changes, AddResult(results=results)
+
+        return await self.commits.submit(scope.key(), prepare)
 
 
 def _stated(req: AddRequest) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,12 +32,14 @@ class ProviderConfig(BaseModel):
 ConfigT = TypeVar("ConfigT", bound=ProviderConfig, default=ProviderConfig)
 
 
-class Provider(Generic[ConfigT]):
+class Provider(ABC, Generic[ConfigT]):
     """Base class of all providers.
 
-    A subclass sets ``name`` (what the config selects it by), optionally ``aliases``, and a nested
-    ``Config`` model. The engine builds it as ``cls(cls.Config.model_validate(section))``, so a bad
-    field fails with pydantic's message naming it, before anything is touched.
+    A subclass sets ``name`` (what the config selects it by, lower case), optionally ``aliases``,
+    and a nested ``Config`` model, and implements every abstract method of its kind's base class (a
+    class missing one cannot be built: the base's body would silently do nothing). The engine
+    builds it as ``cls(cls.Config.model_validate(section))``, so a bad field fails with pydantic's
+    message naming it, before anything is touched.
 
     Generic over its config model for type checkers: ``class MyProvider(Provider[MyConfig])`` types
     ``self.config`` as ``MyConfig``. A subclass that does not parametrise it (``Provider`` alone, as

@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -228,11 +228,19 @@ class TokenTable:
         return found
 
 
+class ScopeIds(TypedDict):
+    """A request's scope as keyword arguments of the engine's methods (``**scope``)."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+
+
 def pinned_scope(
     principal: Principal,
     scope: Mapping[str, str | None],
     filters: Mapping[str, Any] | None = None,
-) -> dict[str, str | None]:
+) -> ScopeIds:
     """The scope a request runs in, after the caller's pin is applied.
 
     Scope ids given directly or at the top level of ``filters`` (the mem0 way) must equal the pin;
@@ -242,14 +250,18 @@ def pinned_scope(
     """
     out = {k: scope.get(k) for k in SCOPE_KEYS}
     if principal.pin is None:
-        return out
+        return _ids(out)
     in_filters, _ = split_scope(filters if isinstance(filters, Mapping) else None, SCOPE_KEYS)
     for key, pinned in principal.pin.items():
         for given in (out.get(key), in_filters.get(key)):
             if given is not None and given != pinned:
                 raise ScopeForbidden(f"this token is pinned to {key}={pinned!r}; it cannot use {key}={given!r}")
         out[key] = pinned
-    return out
+    return _ids(out)
+
+
+def _ids(scope: Mapping[str, str | None]) -> ScopeIds:
+    return ScopeIds(user_id=scope.get("user_id"), agent_id=scope.get("agent_id"), run_id=scope.get("run_id"))
 
 
 def require_unrestricted(principal: Principal, operation: str) -> None:
@@ -269,6 +281,7 @@ __all__ = [
     "Pin",
     "Principal",
     "ScopeForbidden",
+    "ScopeIds",
     "TokenTable",
     "parse_tokens_env",
     "pinned_scope",

@@ -166,8 +166,7 @@ def install_dashboard(
     @app.get(f"{api}/scopes", tags=tags, responses=responses, response_model=ScopesResult,
              summary="dashboard: memory counts per user, agent, run and exact scope (a pinned token: its pin's)")
     async def scopes(memory: Engine, who: Caller) -> ScopesResult:
-        pin = {k: v for k, v in pinned_scope(who, {}).items() if v is not None}
-        items = await memory.export_memories(**pin)
+        items = await memory.export_memories(**pinned_scope(who, {}))  # unpinned keys are None: every scope
         per: dict[str, Counter[str]] = {k: Counter() for k in SCOPE_KEYS}
         exact: Counter[tuple[str | None, ...]] = Counter()
         for item in items:

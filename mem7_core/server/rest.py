@@ -52,16 +52,19 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from .. import __version__
 from ..config import MemoryConfig
@@ -107,7 +110,8 @@ _bearer = HTTPBearer(
 )
 
 _COMMON: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "the request body is not valid JSON"},
+    400: {"model": ErrorBody, "description": "the request body is not valid JSON, not UTF-8, or not sent as "
+                                             "Content-Type: application/json"},
     401: {"model": ErrorBody, "description": "missing, malformed or unknown bearer token"},
     403: {"model": ErrorBody, "description": "the token is pinned to another scope"},
     502: {"model": ErrorBody, "description": "a provider (LLM, embedder, store...) failed; `provider` names it"},
@@ -153,6 +157,50 @@ def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content=scrub({"detail": detail, **extra}), headers=headers)
 
 
+_SEND_JSON = "send a JSON object with the header 'Content-Type: application/json'"
+_MEM0_ROUTES = {
+    ("POST", "/search"): "search is POST /memories/search here (mem0's server has POST /search), with the same body",
+    ("POST", "/configure"): "mem7 serve takes its config when it starts (mem7 serve --config FILE, or MEM7_* "
+    "variables); it has no /configure",
+}
+
+
+def _is_json_type(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this ``Content-Type`` as JSON (``application/json``, ``...+json``)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _unreadable_body(request: Request, errors: Sequence[Any]) -> str | None:
+    """Why the request body was not read as JSON at all (a 400, docs/server.md), else ``None``.
+
+    FastAPI reports invalid JSON as a 422 ``json_invalid`` at ``["body", <position>]``, and a body
+    sent with another ``Content-Type`` (curl's ``-d`` sends a form type) as a model that is a string.
+    """
+    content_type = request.headers.get("content-type", "")
+    not_json = bool(content_type) and not _is_json_type(content_type)
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "decode error")
+            where = f" at position {loc[1]}" if len(loc) > 1 else ""
+            return f"the request body is not valid JSON ({reason}{where}); {_SEND_JSON}"
+        if not_json and loc == ("body",) and isinstance(error.get("input"), str | bytes):
+            return (f"the request body was sent as Content-Type: {content_type[:100]}, so it was not read as JSON; "
+                    f"{_SEND_JSON} (curl: -H 'Content-Type: application/json')")
+    return None
+
+
+def _no_route(method: str, path: str) -> str:
+    """A 404 for a path no route serves: mem0's paths that differ name mem7's, others point at /docs."""
+    shown = path if len(path) <= 200 else path[:200] + "..."
+    hint = _MEM0_ROUTES.get((method, path.rstrip("/") or "/"))
+    if hint is None and path.startswith("/v1/"):
+        hint = (f"mem7's paths have no /v1/ prefix (mem0's hosted API has one): "
+                f"{method} {path[3:].rstrip('/') or '/'}; the routes are listed at /docs")
+    return f"no route {method} {shown}: {hint or 'the routes are listed at /docs (OpenAPI: /openapi.json)'}"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_auth(request: Request, exc: Exception) -> JSONResponse:
         return _error(401, str(exc))
@@ -161,6 +209,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(403, str(exc))
 
     async def on_not_found(request: Request, exc: Exception) -> JSONResponse:
+        if request.method == "GET" and request.url.path.rstrip("/") == "/memories/search":  # a search sent as GET
+            return _error(404, f"{exc}; to search, send POST /memories/search with a JSON body ({{\"query\", ...}})")
         return _error(404, str(exc))
 
     async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
@@ -199,9 +249,33 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's own 422, with bad Unicode the errors echo (``input``) escaped: else rendering fails
         assert isinstance(exc, RequestValidationError)
+        unreadable = _unreadable_body(request, exc.errors())
+        if unreadable is not None:
+            return _error(400, unreadable)
         return JSONResponse(status_code=422, content={"detail": scrub(jsonable_encoder(exc.errors()))})
 
     app.add_exception_handler(RequestValidationError, on_request_validation)
+
+    async def on_http(request: Request, exc: Exception) -> Any:
+        # Starlette's and FastAPI's own answers, said with what to do: no route (mem0's paths that
+        # differ name mem7's), a method the route does not take, a body that could not be decoded.
+        assert isinstance(exc, HTTPException)
+        method, path = request.method, request.url.path
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return _error(404, _no_route(method, path))
+        if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+            # Starlette's Allow names the first matching route's methods only; each method is a route here.
+            allowed = ", ".join(sorted({
+                m for route in request.app.router.routes if route.matches(request.scope)[0] is not Match.NONE
+                for m in getattr(route, "methods", None) or () if m != "HEAD"
+            }))
+            detail = f"{method} is not allowed on {path[:200]}; allowed: {allowed}"
+            return JSONResponse(status_code=405, headers={"Allow": allowed}, content=scrub({"detail": detail}))
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return _error(400, f"the request body could not be decoded (JSON must be UTF-8); {_SEND_JSON}")
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(HTTPException, on_http)
 
 
 # ------------------------------------------------------------------------------------ dependencies

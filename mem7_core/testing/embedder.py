@@ -15,7 +15,8 @@ ready embedder (and closes it afterwards)::
             yield emb
             await emb.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 Knobs a subclass may override:
 
@@ -49,6 +50,7 @@ from typing import Any, ClassVar
 from ..providers import usage
 from ..providers.embedder import Embedder
 from ..providers.vectors import cosine
+from .registration import assert_registers
 
 _WORDS = [
     "memory", "agent", "user", "likes", "hiking", "mountains", "quarterly", "tax", "report",
@@ -108,6 +110,11 @@ class EmbedderConformance:
         assert c > self.tolerance, f"{what}: cosine {c:.6f} <= {self.tolerance}"
 
     # ------------------------------------------------------------------ shape
+    async def test_the_class_registers_as_a_plugin(self, embedder: Embedder) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(embedder)
+
     async def test_dims_is_positive_int(self, embedder: Embedder) -> None:
         assert isinstance(embedder.dims, int) and embedder.dims > 0
 

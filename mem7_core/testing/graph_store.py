@@ -15,7 +15,8 @@ fresh, empty store (and closes it afterwards)::
             yield store
             await store.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 Knobs a subclass may override:
 
@@ -49,6 +50,7 @@ from ..models import Scope
 from ..providers.graph_store import Entity, GraphRelation, GraphStore
 from ..providers.vectors import cosine
 from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
+from .registration import assert_registers
 
 Triple = tuple[str, str, str]
 
@@ -199,6 +201,11 @@ class GraphStoreConformance:
             assert r.score == pytest.approx(score, abs=self.score_tolerance), r.triple
 
     # ============================================================================ upsert
+    async def test_the_class_registers_as_a_plugin(self, graph_store: GraphStore) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(graph_store)
+
     async def test_upsert_new_then_get_all(self, graph_store: GraphStore) -> None:
         out = await self.put(
             graph_store,

@@ -13,7 +13,8 @@ fresh, empty store (and closes it afterwards)::
             yield store
             await store.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 Knobs a subclass may override:
 
@@ -43,6 +44,7 @@ import pytest
 
 from ..models import HistoryEvent
 from ..providers.history import HISTORY_COLUMNS, HistoryStore
+from .registration import assert_registers
 
 _BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 _SEQ = itertools.count()
@@ -129,6 +131,11 @@ class HistoryConformance:
         pytest.skip("reopen() not provided by this provider's tests")
 
     # ============================================================================ basics
+    async def test_the_class_registers_as_a_plugin(self, history_store: HistoryStore) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(history_store)
+
     async def test_is_a_history_store(self, history_store: HistoryStore) -> None:
         assert isinstance(history_store, HistoryStore)
         assert history_store.kind == "history_store"

@@ -14,7 +14,8 @@ instance pointed at a server that answers like :func:`mem7_core.testing.fakes.ru
             yield provider
             await provider.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 Knobs a subclass may override:
 
@@ -43,6 +44,7 @@ import pytest
 from ..engine.prompts import UPDATE_MEMORY_PROMPT, UPDATE_MEMORY_USER, USER_FACT_EXTRACTION_PROMPT
 from ..models import LLMResponse
 from ..providers.llm import LLM, LLMCapabilities
+from .registration import assert_registers
 
 # A 1x1 transparent PNG.
 TINY_PNG_DATA_URL = (
@@ -93,6 +95,11 @@ class LLMConformance:
             pytest.skip(f"{type(llm).__name__} does not declare capabilities.{capability}")
 
     # ============================================================================ shape
+    async def test_the_class_registers_as_a_plugin(self, llm: LLM) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(llm)
+
     async def test_is_an_llm_provider(self, llm: LLM) -> None:
         assert isinstance(llm, LLM)
         assert llm.kind == "llm"

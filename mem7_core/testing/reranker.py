@@ -13,7 +13,8 @@ reranker (and closing it afterwards)::
             yield rr
             await rr.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 The backend behind ``reranker`` may be a real model, a loopback emulator or a test double, as
 long as it judges relevance: the "obvious case" tests give a query and documents where exactly one
@@ -61,6 +62,7 @@ import pytest
 from ..errors import ProviderError
 from ..models import RerankResult
 from ..providers.reranker import Reranker
+from .registration import assert_registers
 
 #: (query, documents, index of the one relevant document). The relevant document shares most of
 #: the query's words, the others at most a "the"; it sits in the middle, first and last across the
@@ -177,6 +179,11 @@ class RerankerConformance:
             pytest.skip("the fixture's backend does not judge relevance (judges_relevance = False)")
 
     # ============================================================================ shape
+    async def test_the_class_registers_as_a_plugin(self, reranker: Reranker) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(reranker)
+
     async def test_is_a_reranker_provider(self, reranker: Reranker) -> None:
         assert isinstance(reranker, Reranker)
         assert reranker.kind == "reranker"

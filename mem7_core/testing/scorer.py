@@ -51,6 +51,7 @@ import pytest
 
 from ..models import TASK_TYPES, Scope
 from ..providers.scorer import QueryContext, ScoredHit, Scorer
+from .registration import assert_registers
 
 #: The time every context and ``score_candidates`` call of the suite uses.
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -164,6 +165,11 @@ class ScorerConformance:
         self.check_scored(before, snapshot, hits, what)
 
     # ============================================================================ identity
+    def test_the_class_registers_as_a_plugin(self, scorer: Scorer) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(scorer)
+
     def test_kind_name_order_rehearses(self, scorer: Scorer) -> None:
         assert isinstance(scorer, Scorer), f"{type(scorer).__name__} is not a mem7_core.providers.Scorer"
         assert scorer.kind == "scorer"

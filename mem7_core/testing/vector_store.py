@@ -15,7 +15,8 @@ fresh, empty store (and closes it afterwards)::
             yield store
             await store.aclose()
 
-Tests are ``async def`` (pytest-asyncio; ``asyncio_mode = "auto"`` or mark the class).
+Tests are ``async def``, run by pytest-asyncio; the core's pytest plugin
+(:mod:`mem7_core.testing.pytest_plugin`) runs them with no configuration of the provider's own.
 
 Knobs a subclass may override:
 
@@ -63,6 +64,7 @@ from ..models import Scope, ScoredRecord, VectorRecord
 from ..providers.vector_store import EmbeddingSpace, VectorStore
 from ..providers.vectors import cosine
 from ._hypothesis import HAVE_HYPOTHESIS, given, property_settings, st
+from .registration import assert_registers
 
 _ID_NAMESPACE = uuid.UUID("6d656d37-0000-4000-8000-766563746f72")
 
@@ -160,7 +162,7 @@ FILTER_CASES: list[tuple[str, dict[str, Any]]] = [
     ("or", {"OR": [{"cat": "x"}, {"s": "Banana"}]}),
     ("or-mapping-form", {"OR": {"cat": "y"}}),
     ("not-single", {"NOT": [{"cat": "x"}]}),
-    ("not-is-nand", {"NOT": [{"cat": "x"}, {"flag": True}]}),
+    ("not-is-none-of", {"NOT": [{"cat": "x"}, {"flag": True}]}),
     ("not-missing-key", {"NOT": [{"nope": "x"}]}),
     ("or-inside-and", {"AND": [{"OR": [{"cat": "x"}, {"cat": "y"}]}, {"NOT": [{"n": {"in": [1]}}]}]}),
     ("and-inside-or", {"OR": [{"AND": [{"cat": "z"}, {"n": "*"}]}, {"NOT": [{"tags": "*"}]}]}),
@@ -345,7 +347,16 @@ class VectorStoreConformance:
 
     @staticmethod
     def ids(records: Iterable[VectorRecord | ScoredRecord]) -> list[str]:
-        return [r.id for r in records]
+        """The ids of what a store returned, each checked to be a record (``get`` and ``list`` return
+        :class:`VectorRecord`, ``search`` :class:`ScoredRecord`), so a store returning dicts or
+        tuples fails saying so rather than with an ``AttributeError``."""
+        out = []
+        for r in records:
+            assert isinstance(r, (VectorRecord, ScoredRecord)), (
+                f"the store returned a {type(r).__name__} ({r!r:.120}): get and list return "
+                "mem7_core.models.VectorRecord, search returns mem7_core.models.ScoredRecord")
+            out.append(r.id)
+        return out
 
     async def search_ids(
         self,
@@ -404,6 +415,11 @@ class VectorStoreConformance:
         return recs
 
     # ============================================================================ insert / get
+    async def test_the_class_registers_as_a_plugin(self, vector_store: VectorStore) -> None:
+        """What the registry checks when the plugin loads (a name configs can select, methods the
+        engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
+        assert_registers(vector_store)
+
     async def test_insert_then_get(self, vector_store: VectorStore) -> None:
         recs = [self.record(f"ig-{i}", created=i, user_id="u1", n=i) for i in range(5)]
         await vector_store.insert(recs)

@@ -62,13 +62,29 @@ export class ProviderError extends Mem7Error {
   }
 }
 
-function describeProblems(problems: FieldProblem[]): string {
-  return problems
-    .map((p) => {
-      const where = p.loc.filter((part) => part !== "body" && part !== "query" && part !== "path").join(".");
-      return where ? `${where}: ${p.msg}` : p.msg;
+/**
+ * The field a problem is about, dotted (`limit`, `messages.0.role`): its `loc` without the leading
+ * place (`body`, `query`, `path`, `header`: only the first part, since a body field may be called
+ * `query`) and without pydantic's union branch names (`str`, `Message`, `list[union[str,Message]]`).
+ */
+export function fieldOf(problem: FieldProblem): string {
+  return problem.loc
+    .filter((part, i) => {
+      const text = String(part);
+      const place = i === 0 && ["body", "query", "path", "header"].includes(text);
+      const branch = typeof part === "string" &&
+        (text.includes("[") || /^[A-Z]/.test(text) || ["str", "int", "float", "bool", "dict", "list", "none"].includes(text));
+      return !place && !branch;
     })
-    .join("; ");
+    .join(".");
+}
+
+function describeProblems(problems: FieldProblem[]): string {
+  const lines = problems.map((p) => {
+    const where = fieldOf(p);
+    return where ? `${where}: ${p.msg}` : p.msg;
+  });
+  return [...new Set(lines)].join("; ");  // union branches often repeat one message
 }
 
 /** The error for a non-2xx response (its JSON body already parsed, or `undefined`). */

@@ -282,6 +282,20 @@ describe("MemoryEngine against mem7 serve", () => {
       assert.match(err.message, /user_id, agent_id or run_id/);
       return true;
     });
+    // The message names the field: a body field called `query` is not the query-string location,
+    // and pydantic's union branch names (`str`, `Message`, `list[...]`) are no fields.
+    await assert.rejects(admin.search("", { userId: "u" }), (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.match(err.message, /^search: invalid input: query: String should have at least 1 character$/);
+      return true;
+    });
+    const badRole = [{ role: "bot", content: "x" }] as never;  // a role the server refuses
+    await assert.rejects(admin.add(badRole, { userId: "u" }), (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.match(err.message, /messages\.0\.role: Input should be 'system', 'user', 'assistant' or 'tool'/);
+      assert.doesNotMatch(err.message, /Message|union|\.str\b/);
+      return true;
+    });
     await assert.rejects(admin.getAll({ userId: "u", filters: { k: { regex: "x" } } }), /Unknown filter operator 'regex'/);
     assert.equal(await admin.get("no-such-id"), null);
     assert.deepEqual(await admin.history("no-such-id"), []);

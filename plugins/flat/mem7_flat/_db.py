@@ -113,6 +113,8 @@ class StoreDB:
         self.busy_timeout_ms = busy_timeout_ms
         self.conn: sqlite3.Connection | None = None
         self._writes = 0
+        self.read_only = False
+        """The directory or file cannot be written (``read_only_ok``): opened for reading only."""
 
     # ------------------------------------------------------------------ open
     def exists(self) -> bool:
@@ -122,10 +124,14 @@ class StoreDB:
         """Open the database (creating file and schema only with ``create``). False: absent."""
         if self.conn is not None:
             return True
+        if self.read_only and create:
+            raise PermissionError(13, "Read-only (not writable)", str(self.file))
         if not create and not self.file.exists():
             return False
         if create:
             self.dir.mkdir(parents=True, exist_ok=True)
+        if self.read_only:
+            return self._connect_read_only()
         conn = sqlite3.connect(
             str(self.file), timeout=self.busy_timeout_ms / 1000.0, isolation_level=None, check_same_thread=False
         )
@@ -143,6 +149,28 @@ class StoreDB:
         except BaseException:
             conn.close()
             raise
+        self.conn = conn
+        return True
+
+    def _connect_read_only(self) -> bool:
+        """Open a file this process cannot write. SQLite reads a WAL database read-only (``mode=ro``)
+        only when its ``-shm`` file exists or can be created; in a read-only directory with no
+        writer about (no ``-wal`` file) the file is read as ``immutable``: as it is now."""
+        uri = self.file.absolute().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                               timeout=self.busy_timeout_ms / 1000.0)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            if Path(f"{self.file}-wal").exists():  # a writer's commits may be in it: immutable would miss them
+                raise
+            conn = sqlite3.connect(
+                f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").fetchone() is None:
+            conn.close()
+            return False
         self.conn = conn
         return True
 

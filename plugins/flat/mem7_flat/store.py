@@ -228,6 +228,11 @@ class FlatVectorStore(VectorStore):
         (``NORMAL``) survives a crash of the process but not of the machine: throwaway data only."""
         busy_timeout_ms: int = Field(30_000, ge=0)
         """How long a write waits for another process's write lock before failing."""
+        read_only_ok: bool = False
+        """A ``path`` this process cannot write is opened for reading (a write then fails with a
+        ``StorageError`` naming it) instead of refused at startup. For processes that only read:
+        ``mem7 list``, ``search``, ``get``, ``history`` and ``export`` set it, so they read a data
+        dir they may not write (a backup, another user's)."""
         blas_one_thread: bool = True
         """Score with numpy's BLAS (OpenBLAS) on one thread, restoring its setting afterwards: its
         worker threads would otherwise spin on a core while the engine awaits I/O. ``false`` keeps
@@ -281,12 +286,16 @@ class FlatVectorStore(VectorStore):
                     raise NotADirectoryError(20, "Not a directory", str(directory))
                 if not directory.exists():  # check now that it could be created, create it on first write
                     parent = next(p for p in directory.parents if p.exists())
-                    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                    if not parent.is_dir():
+                        raise NotADirectoryError(20, "Not a directory", str(parent))
+                    if not cfg.read_only_ok and not os.access(parent, os.W_OK | os.X_OK):  # (a reader finds nothing)
                         raise PermissionError(13, "Permission denied", str(parent))
                 else:  # a read-only data dir is refused now, not by the first write (issue 16)
                     for target in (directory, self._db.file):
                         if target.exists() and not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
-                            raise PermissionError(13, "Read-only (not writable)", str(target))
+                            if not cfg.read_only_ok:
+                                raise PermissionError(13, "Read-only (not writable)", str(target))
+                            self._db.read_only = self._wdb.read_only = True
                 with self._lock:
                     self._open_db(create=False)
 
@@ -1186,7 +1195,8 @@ class FlatVectorStore(VectorStore):
         submitted (a cancelled caller's included) have finished. Idempotent. Nothing is written:
         every acknowledged write is already durable."""
         if self._runner is not None and self._wdb is not None:
-            await self._runner.run(self._wdb.close)
+            if self._wdb.conn is not None:  # a process that only read never started the writer thread
+                await self._runner.run(self._wdb.close)
             await self._runner.aclose()
         with self._lock:
             if self._db is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -226,11 +227,16 @@ def _read_in_a_process(data: Path) -> list[int]:
     return json.loads(out.stdout)
 
 
-async def test_a_reader_process_leaves_the_files_byte_identical(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+async def _two_memories(data: Path) -> Path:
+    """``data``, a data dir holding two memories of alice's (Lisbon, maps), closed."""
     async with AsyncMemory(_config(data)) as mem:
         await mem.add("I live in Lisbon", user_id="alice", infer=False)
         await mem.add("I like maps", user_id="alice", infer=False)
+    return data
+
+
+async def test_a_reader_process_leaves_the_files_byte_identical(tmp_path: Path) -> None:
+    data = await _two_memories(tmp_path / "data")
     before = _files(data)
     assert _read_in_a_process(data) == [2, 2, 1]
     assert _files(data) == before
@@ -245,6 +251,91 @@ async def test_a_reader_process_leaves_the_files_byte_identical(tmp_path: Path) 
         after = _files(data)
         assert {k: v for k, v in after.items() if not k.endswith("-shm")} == {k: v for k, v in during.items() if not k.endswith("-shm")}
         assert after.keys() == during.keys()
+
+
+READ_ONLY_READER = """
+import asyncio, json, sys
+from mem7_core import AsyncMemory, MemoryConfig
+from mem7_core.errors import ConfigError, StorageError
+def cfg(ok):
+    return MemoryConfig.embedded(sys.argv[1], llm=None, embedder={"provider": "hash", "config": {"dims": 32}},
+                                 vector_store={"config": {"read_only_ok": ok}})
+async def main():
+    try:
+        AsyncMemory(cfg(False))
+    except ConfigError as exc:
+        refused = str(exc)
+    async with AsyncMemory(cfg(True)) as mem:
+        out = await mem.get_all(user_id="alice")
+        hits = await mem.search("Lisbon", user_id="alice")
+        hist = await mem.history(out["results"][0]["id"])
+        try:
+            await mem.add("I surf", user_id="alice", infer=False)
+        except StorageError as exc:
+            failed = [exc.store, str(exc)]
+    print(json.dumps([len(out["results"]), len(hits["results"]), len(hist), refused, failed]))
+asyncio.run(main())
+"""
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which a directory without write permission cannot be written: as
+    root, ``setpriv`` drops the capabilities that override file permissions."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv (util-linux): no directory is read-only to this process")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+async def test_read_only_ok_reads_a_directory_it_cannot_write(tmp_path: Path) -> None:
+    # User trial: `mem7 list` on a data dir the user may not write was refused (issue 16's check
+    # at open), though it writes nothing. With read_only_ok it reads; a write fails naming the store.
+    data = await _two_memories(tmp_path / "data")
+    before = _files(data)
+    modes = {p: p.stat().st_mode for p in [data, *data.rglob("*")]}
+    for p in modes:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        def read() -> list[Any]:
+            out = subprocess.run([*_unprivileged(), sys.executable, "-c", READ_ONLY_READER, str(data)],
+                                 capture_output=True, text=True, timeout=120, check=False)
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)
+
+        # no writer about: only mem7.db in a read-only directory (SQLite reads it as immutable)
+        assert _files(data).keys() == {"vectors/mem7_memories/mem7.db"}
+        results, hits, hist, refused, (store, failed) = read()
+        assert (results, hits, hist) == (2, 2, 1)
+        assert "vector_store.config.path" in refused and "Read-only" in refused
+        assert store == "vector_store:flat" and "Read-only" in failed
+        assert _files(data) == before
+        # a writer that could still write (its files open) commits; the reader sees it (mode=ro)
+        for p in modes:
+            p.chmod(modes[p])
+        async with AsyncMemory(_config(data)) as writer:
+            await writer.add("I swim in Lisbon", user_id="alice", infer=False)
+            for p in [data, *data.rglob("*")]:
+                p.chmod(0o555 if p.is_dir() else 0o444)
+            assert read()[0] == 3
+    finally:
+        for p in [data, *data.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+async def test_a_reader_that_never_closes_exits_without_a_warning(tmp_path: Path) -> None:
+    # User trial: a script reading with Memory() and not closing it (as mem0's docs do) printed
+    # "closing <FlatVectorStore vector_store:flat> failed: can't register atexit after shutdown" at
+    # exit: closing started the writer thread, never used, to close a connection never opened.
+    data = await _two_memories(tmp_path / "data")
+    script = (
+        "import sys\nfrom mem7_core import Memory, MemoryConfig\n"
+        "m = Memory(MemoryConfig.embedded(sys.argv[1], llm=None, embedder={'provider': 'hash', 'config': {'dims': 32}}))\n"
+        "print(len(m.get_all(user_id='alice')['results']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(data)], capture_output=True, text=True, timeout=120, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "2\n", "")
 
 
 def test_a_reader_on_an_empty_directory_creates_nothing(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def no_escapes(text: str) -> None:
         ({"OR": [{"cat": "x"}, {"n": {"gt": 1}}]}, Scope(user_id="u1"), "user_id = 'u1' AND (cat = 'x' OR n > 1)"),
         ({"OR": [{"cat": "x"}, {"cat": {"ne": "y"}}]}, Scope(user_id="u1"), "user_id = 'u1'"),
         ({"NOT": [{"OR": [{"a": "*"}, {"b": "*"}]}]}, Scope(), "HAS NOT FIELD a AND HAS NOT FIELD b"),
-        ({"NOT": [{"a": "*"}, {"b": "*"}]}, Scope(), "HAS NOT FIELD a OR HAS NOT FIELD b"),
+        ({"NOT": [{"a": "*"}, {"b": "*"}]}, Scope(), "HAS NOT FIELD a AND HAS NOT FIELD b"),  # none of them
         ({"NOT": [{"NOT": [{"cat": "y"}]}]}, Scope(), "cat = 'y'"),
         ({"a.b": 1, "with space": "x", "AND": [{"in": 1}]}, Scope(user_id="u"), "user_id = 'u'"),
     ],

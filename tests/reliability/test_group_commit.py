@@ -1,0 +1,258 @@
+"""Group commit (engine/commit_queue.py): the adds of one scope that wait for its lock while another
+commits are committed together, each reconciled against the store and its round's earlier writes.
+
+Each test holds the first commit at a gate (the history write, or the flat store's transaction with
+a data dir), queues adds behind it, then opens the gate: the adds queued meanwhile form one round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mem7_core.engine.memory import AsyncMemory
+from mem7_core.errors import ProviderError
+from mem7_core.history.sqlite import SQLiteHistoryStore
+from mem7_core.models import HistoryEvent, Scope
+from mem7_core.providers import WriteBatch
+from mem7_core.testing.fakes import ScriptedLLM
+from mem7_flat import FlatVectorStore
+
+from ._kit import assert_consistent, config, records, router, user_of
+
+
+class Gate:
+    """Counts commits (events per commit) and holds the next one until opened."""
+
+    def __init__(self) -> None:
+        self.commits: list[list[str]] = []
+        self.armed: asyncio.Event | None = None
+        self.reached = asyncio.Event()
+        self.poison: str | None = None
+
+    def arm(self) -> asyncio.Event:
+        self.armed, self.reached = asyncio.Event(), asyncio.Event()
+        return self.armed
+
+    async def passing(self, events: Sequence[HistoryEvent]) -> None:
+        texts = [e.new_memory or "" for e in events]
+        self.commits.append(texts)
+        gate, self.armed = self.armed, None
+        if gate is not None:
+            self.reached.set()
+            await gate.wait()
+        if self.poison is not None and any(self.poison in t for t in texts):
+            raise ProviderError("history_store:gated", "faulty write (test)")
+
+
+class GatedHistory(SQLiteHistoryStore):
+    def __init__(self, gate: Gate) -> None:
+        super().__init__(SQLiteHistoryStore.Config(path=":memory:"))
+        self.gate = gate
+
+    async def add_events(self, events: Sequence[HistoryEvent]) -> None:
+        await self.gate.passing(events)
+        await super().add_events(events)
+
+
+class GatedFlat(FlatVectorStore):
+    """The flat store with a path: history and vectors in one transaction (the atomic path)."""
+
+    gate: Gate
+
+    async def commit(self, batch: WriteBatch) -> None:
+        await self.gate.passing(batch.events)
+        await super().commit(batch)
+
+
+def the_facts(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Extraction: the user's text is the fact."""
+    return {"facts": [user_of(messages).removeprefix("user: ").strip()]}
+
+
+def all_added(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    facts = [line[2:] for line in user_of(messages).splitlines() if line.startswith("- ")]
+    return {"memory": [{"id": str(100 + i), "text": f, "event": "ADD"} for i, f in enumerate(facts)]}
+
+
+@pytest.fixture(params=["compensating", "atomic"])
+async def setup(request: pytest.FixtureRequest, tmp_path: Path):
+    """(make engine(llm=the default script) -> AsyncMemory, gate): history in its own SQLite, or in
+    the flat store's file (the atomic path). Engines are closed after the test."""
+    gate = Gate()
+    engines: list[AsyncMemory] = []
+
+    def make(llm: Any = None) -> AsyncMemory:
+        llm = llm or ScriptedLLM(router(facts=the_facts, decisions=all_added))
+        if request.param == "compensating":
+            mem = AsyncMemory(config(), llm=llm, history_store=GatedHistory(gate))
+        else:
+            cfg = config(tmp_path, history_store={"provider": "auto"})
+            store = GatedFlat(FlatVectorStore.Config(**cfg["vector_store"]["config"]))
+            store.gate = gate
+            mem = AsyncMemory(cfg, llm=llm, vector_store=store)
+            assert mem._atomic
+        engines.append(mem)
+        return mem
+
+    yield make, gate
+    for mem in engines:
+        await mem.aclose()
+
+
+async def _queued(mem: AsyncMemory, n: int) -> None:
+    """Until ``n`` commit steps wait in the queue behind the held one (at most ~5 s)."""
+    commits = mem._write_path.commits
+    for _ in range(500):
+        if sum(len(q) for q in commits._queues.values()) >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{n} adds never queued: {[len(q) for q in commits._queues.values()]}")
+
+
+async def _hold_first_commit(mem: AsyncMemory, gate: Gate) -> tuple[asyncio.Event, asyncio.Task[Any]]:
+    opened = gate.arm()
+    first = asyncio.create_task(mem.add("Seed note kept first", user_id="u", infer=False))
+    await asyncio.wait_for(gate.reached.wait(), 5)
+    return opened, first
+
+
+async def test_adds_queued_behind_a_commit_are_committed_together(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = [f"Owns a bicycle numbered {i:03d}" for i in range(10)]
+    adds = [asyncio.create_task(mem.add(t, user_id="u")) for t in texts]
+    await _queued(mem, len(texts))
+    opened.set()
+    await first
+    results = await asyncio.gather(*adds)
+    # one commit for the held add, one for the ten queued behind it (one by one without grouping)
+    assert [len(c) for c in gate.commits] == [1, 10]
+    for text, result in zip(texts, results):
+        assert [(r["event"], r["memory"]) for r in result["results"]] == [("ADD", text)]
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted([*texts, "Seed note kept first"])
+    await assert_consistent(mem)
+
+
+async def test_a_fact_two_adds_of_one_round_extract_is_stored_once(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    adds = [asyncio.create_task(mem.add("Drinks green tea every morning", user_id="u")) for _ in range(2)]
+    await _queued(mem, 2)
+    opened.set()
+    await first
+    results = await asyncio.gather(*adds)
+    assert [len(c) for c in gate.commits] == [1, 1]  # one round, and only one of the two wrote
+    assert sorted(len(r["results"]) for r in results) == [0, 1]
+    stored = [p["data"] for p in (await records(mem)).values()]
+    assert stored.count("Drinks green tea every morning") == 1
+    await assert_consistent(mem)
+
+
+async def test_two_updates_of_one_memory_in_a_round_apply_as_if_one_after_the_other(setup) -> None:
+    make, gate = setup
+
+    def update_zero(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        facts = [line[2:] for line in user_of(messages).splitlines() if line.startswith("- ")]
+        return {"memory": [{"id": "0", "text": facts[0], "event": "UPDATE"}]}
+
+    mem = make(ScriptedLLM(router(facts=the_facts, decisions=update_zero)))
+    seeded = await mem.add("Lives in Paris with two cats", user_id="u", infer=False)
+    paris = seeded["results"][0]["id"]
+    opened, first = await _hold_first_commit(mem, gate)
+    lyon = asyncio.create_task(mem.add("Lives in Lyon with two cats", user_id="u"))
+    await _queued(mem, 1)  # Lyon's step queued before Berlin's
+    berlin = asyncio.create_task(mem.add("Lives in Berlin with two cats", user_id="u"))
+    await _queued(mem, 2)
+    opened.set()
+    await first
+    lyon_r, berlin_r = await lyon, await berlin
+    assert [len(c) for c in gate.commits[-2:]] == [1, 2]  # the held add; then both in one round
+    # Lyon rewrote Paris; Berlin's UPDATE found its memory changed since its LLM saw it: added
+    assert [(r["event"], r["id"]) for r in lyon_r["results"]] == [("UPDATE", paris)]
+    assert [r["event"] for r in berlin_r["results"]] == ["ADD"]
+    by_text = {p["data"]: i for i, p in (await records(mem)).items()}
+    assert by_text["Lives in Lyon with two cats"] == paris
+    assert "Lives in Berlin with two cats" in by_text
+    assert "Lives in Paris with two cats" not in by_text
+    assert [(e["event"], e["new_memory"]) for e in await mem.history(paris)] == [
+        ("ADD", "Lives in Paris with two cats"),
+        ("UPDATE", "Lives in Lyon with two cats"),
+    ]
+    await assert_consistent(mem)
+
+
+async def test_one_failing_add_does_not_fail_the_others_of_its_round(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = [f"Plays chess on board {i}" for i in range(4)] + ["POISON pill fact"]
+    adds = [asyncio.create_task(mem.add(t, user_id="u")) for t in texts]
+    await _queued(mem, len(texts))
+    gate.poison = "POISON"
+    opened.set()
+    await first
+    outs = await asyncio.gather(*adds, return_exceptions=True)
+    assert isinstance(outs[-1], ProviderError) and "faulty write" in str(outs[-1])
+    for text, out in zip(texts[:-1], outs[:-1]):
+        assert not isinstance(out, BaseException), out
+        assert [r["memory"] for r in out["results"]] == [text]
+    # the round's one commit failed (nothing written), then each add went on its own
+    assert [len(c) for c in gate.commits] == [1, 5, 1, 1, 1, 1, 1]
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted([*texts[:-1], "Seed note kept first"])
+    await assert_consistent(mem)
+
+
+async def test_an_add_cancelled_while_queued_writes_nothing(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = ["Collects blue stamps", "Collects red stamps", "Collects green stamps"]
+    adds = [asyncio.create_task(mem.add(t, user_id="u")) for t in texts]
+    await _queued(mem, 3)
+    adds[1].cancel()
+    opened.set()
+    await first
+    outs = await asyncio.gather(*adds, return_exceptions=True)
+    assert isinstance(outs[1], asyncio.CancelledError)
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted(["Collects blue stamps", "Collects green stamps", "Seed note kept first"])
+    assert [len(c) for c in gate.commits] == [1, 2]
+    await assert_consistent(mem)
+
+
+async def test_a_round_is_written_whole_when_the_add_leading_it_is_cancelled(setup) -> None:
+    """The add holding the lock is cancelled while its round (itself and two others) is being
+    written: the write goes on for everyone in it; the cancelled caller gets CancelledError, its
+    write landed. (A round of one is cancelled as any single write is.)"""
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    waiting = [asyncio.create_task(mem.add(f"Speaks language number {i}", user_id="u")) for i in range(3)]
+    await _queued(mem, 3)
+    second = gate.arm()  # the next commit, the round of the three, is held too
+    opened.set()
+    await first
+    await asyncio.wait_for(gate.reached.wait(), 5)
+    leader = next(t for t in waiting if not t.done())  # the first queued leads the round
+    leader.cancel()
+    await asyncio.sleep(0.01)
+    assert not leader.done()  # held until the round is written
+    second.set()
+    outs = await asyncio.gather(*waiting, return_exceptions=True)
+    assert sum(isinstance(o, asyncio.CancelledError) for o in outs) == 1
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted(["Seed note kept first", *(f"Speaks language number {i}" for i in range(3))])
+    assert [len(c) for c in gate.commits] == [1, 3]
+    await mem.add("Written after it all", user_id="u", infer=False)  # the scope's lock is free again
+    assert len(await mem.vector_store.list(scope=Scope(user_id="u"))) == 5
+    assert len(mem._write_path.commits) == 0  # no queue left behind
+    await assert_consistent(mem)
