@@ -145,10 +145,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from .errors import ConfigError
 
     path = args.file or args.config or os.environ.get(CONFIG_PATH_ENV)
-    base = None
-    if not path:  # no file: check what the CLI runs on, the embedded default (+ MEM7_* variables)
-        data_dir = args.data_dir or os.environ.get(cli.DATA_DIR_ENV) or cli.DEFAULT_DATA_DIR
-        base = MemoryConfig.embedded(data_dir).model_dump(exclude_unset=True)
+    # What the CLI runs on: the file (if any) and MEM7_* variables over the embedded default, as
+    # cli.resolve_config layers them; not the file alone over mem0's defaults.
+    data_dir = args.data_dir or os.environ.get(cli.DATA_DIR_ENV) or cli.DEFAULT_DATA_DIR
+    base = MemoryConfig.embedded(data_dir).model_dump(exclude_unset=True)
     try:
         raw = load_layers(path, base=base)
     except ConfigError as exc:

@@ -225,6 +225,22 @@ async def test_decorator_inline_and_one_runner_per_instance() -> None:
     await runner_of(disk).aclose()
 
 
+def test_a_runner_first_used_while_python_exits_runs_its_job_in_place() -> None:
+    """A provider's first blocking job at exit (an ``atexit`` hook closing it), in a process that
+    never loaded ``concurrent.futures.thread``: importing it then is refused ("can't register atexit
+    after shutdown"); the job still runs, in place, with no traceback."""
+    script = (
+        "import asyncio, atexit, sys\n"
+        "from mem7_core.providers.blocking import BlockingRunner\n"
+        "runner = BlockingRunner('exit-test')\n"
+        "atexit.register(lambda: print('result', asyncio.run(runner.run(lambda: 42)), flush=True))\n"
+        "print('thread module loaded:', 'concurrent.futures.thread' in sys.modules, flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "thread module loaded: False" in done.stdout  # what makes the case
+    assert "result 42" in done.stdout and "Traceback" not in done.stderr, done.stderr
+
+
 async def test_an_engine_closed_while_python_exits_closes_its_stores_quietly(tmp_path: Path) -> None:
     """``Memory()`` left open is closed by an atexit hook, when no thread can start any more: the
     flat store's writer-thread jobs (its last close) run in place instead of failing, and what was

@@ -516,3 +516,15 @@ def test_config_check_validates_the_graph_llm_section(capsys: pytest.CaptureFixt
     cfg.write_text("embedder: {provider: hash}\ngraph_store:\n  provider: flat\n  llm: {provider: openai, config: {modelz: x}}\n")
     code, out, _ = cli(capsys, "config", "check", str(cfg))
     assert code == 1 and "graph_store.llm.config.modelz: Extra inputs are not permitted" in out
+
+
+def test_config_check_checks_a_file_as_the_cli_runs_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A file given to the CLI is layered over the embedded default (local fastembed, flat in the data
+    dir): `config check FILE` checks that, not the file over mem0's defaults (OpenAI, no key here)."""
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text("decay: {enabled: true}\n")
+    code, _, err = cli(capsys, "--config", str(cfg), "add", "Likes green tea")
+    assert code == 0, err  # the CLI runs on it
+    code, out, _ = cli(capsys, "config", "check", "--build", str(cfg))
+    assert code == 0, out
+    assert "embedder=fastembed" in out and "decay=decay" in out

@@ -167,6 +167,15 @@ async def test_threshold_applies_to_final_score():
         await mem.drain()
 
 
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "0.5", True])
+async def test_search_rejects_a_threshold_that_is_not_a_finite_number(threshold):
+    """NaN used to be taken, and every result dropped without a word (nothing compares >= NaN)."""
+    async with engine() as mem:
+        await seed(mem, "likes green tea")
+        with pytest.raises(ValueError, match="threshold must be a finite number"):
+            await mem.search("likes green tea", user_id="alice", threshold=threshold)
+
+
 @pytest.mark.parametrize("query", ["", "   ", "\n\t", None, 42])
 async def test_search_rejects_empty_query(query):
     async with engine() as mem:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -464,8 +465,10 @@ class AsyncMemory:
         clock = self._now()
         as_of = clock if now is None else parse_instant(now, "now")
         limit = inputs.positive_int(inputs.limit_or_top_k(limit, top_k))
-        if threshold is not None and not isinstance(threshold, (int, float)):
-            raise ValueError(f"threshold must be a number, got {threshold!r}")
+        if threshold is not None and (
+            not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold)
+        ):  # NaN would drop every result without a word; inf too
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
         if not isinstance(explain, bool):
             raise ValueError(f"explain must be true or false, got {explain!r}")
         if not isinstance(rehearse, bool):

@@ -101,9 +101,13 @@ def _report_abandoned(fut: concurrent.futures.Future[Any]) -> None:
 def _interpreter_exiting() -> bool:
     """Whether Python has begun exiting, past the point where threads can be started (``atexit``
     handlers run then: an engine closed by one must still close its stores)."""
-    import concurrent.futures.thread as cft
-
-    return bool(getattr(cft, "_shutdown", False)) or sys.is_finalizing()
+    if sys.is_finalizing():
+        return True
+    try:
+        import concurrent.futures.thread as cft
+    except RuntimeError:  # first imported now: it registers an exit hook, which Python refuses once exiting
+        return True
+    return bool(getattr(cft, "_shutdown", False))
 
 
 class BlockingRunner:
