@@ -55,7 +55,7 @@ class Staged:
     """Normalised text → memory id, of the memories the round stores (the ``WriteLog``'s shape)."""
 
     def add(self, changes: Changes) -> None:
-        for rec in [*changes.inserts, *(new for _, new in changes.changes)]:
+        for rec in changes.written():
             self.records[rec.id] = rec
             self.written[norm_text(str(rec.payload.get("data", "")))] = rec.id
         for rec in changes.removes:

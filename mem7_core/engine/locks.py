@@ -123,7 +123,7 @@ class WriteLog:
         """Adds deciding in a scope learn which memory now holds which words."""
         if not self._logs:
             return
-        for rec in [*changes.inserts, *(new for _, new in changes.changes)]:
+        for rec in changes.written():
             self.record(scope_of_payload(rec.payload).key(), [(norm_text(str(rec.payload.get("data", ""))), rec.id)])
 
     def write_failed(self, changes: Changes, *, partial: bool) -> None:

@@ -92,6 +92,10 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.events or self.inserts or self.changes or self.removes)
 
+    def written(self) -> list[VectorRecord]:
+        """The records this write leaves in the store: the inserts and the updates' new versions."""
+        return [*self.inserts, *(new for _, new in self.changes)]
+
     def payloads(self) -> list[dict[str, Any]]:
         """Every payload this write touches (old and new), for caches that drop what it touched."""
         return (
