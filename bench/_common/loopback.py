@@ -24,6 +24,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -131,6 +132,37 @@ class Loopback:
             self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class PeersLoopback:
+    """The peers harness's server (``<peers>/loopback_server.py``: a stdlib ``ThreadingHTTPServer``,
+    the server every engine of the side-by-side figures talks to) in its own process, with
+    :class:`Loopback`'s ``url`` / ``api_key`` / ``cmd(cmd="chat_latency", value=s)`` / ``stop()``."""
+
+    def __init__(self, peers: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(peers / "loopback_server.py"), "--port", "0", "--dims", "384"],
+                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the peers loopback server did not start: {line!r}")
+        self.base = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.url = self.base + "/v1"
+        self.api_key = "sk-bench"
+
+    def cmd(self, **kw: Any) -> Any:
+        if kw.get("cmd") != "chat_latency":
+            raise ValueError(f"the peers server takes only chat_latency, not {kw}")
+        body = json.dumps({"chat_latency_ms": float(kw["value"]) * 1e3}).encode()
+        with urllib.request.urlopen(urllib.request.Request(self.base + "/_ctl", data=body), timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:

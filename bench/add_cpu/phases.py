@@ -9,7 +9,10 @@ the last one left (the last decision call); when the first chat answer came back
 time in the *middle* (first answer → last decision request out) and in the *tail* (last decision
 request out + the chat latency → the burst's end); when the adds finished; how many commits the
 unit of work made for the 64 adds (fewer than 64: adds of the scope committed together, as a
-group, by ``engine/commit_queue.py``)::
+group, by ``engine/commit_queue.py``); the garbage collections during the burst (``gc.callbacks``:
+count, time, the oldest generation collected: a full collection, ~40 ms, hits about one burst in
+ten); when each embedding request left and came back (the write path's shared requests,
+``engine/embed_batch.py``)::
 
     .venv/bin/python bench/add_cpu/phases.py --rounds 6
 
@@ -20,12 +23,18 @@ candidate search comes after another add's commit). ``--free-history`` makes the
 
     .venv/bin/python bench/add_cpu/phases.py --rounds 5 --populate 200
     .venv/bin/python bench/add_cpu/phases.py --rounds 5 --populate 200 --free-history
+
+``--peers DIR`` talks to the peers harness's server (``DIR/loopback_server.py``, the one the
+side-by-side figures use: its scripted decisions are all ADDs) instead of the bench's::
+
+    .venv/bin/python bench/add_cpu/phases.py --rounds 10 --populate 200 --peers ../shared/tools/peers
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -40,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench._common.engine import engine_config  # noqa: E402 - after the sys.path line
-from bench._common.loopback import Loopback  # noqa: E402 - after the sys.path line
+from bench._common.loopback import Loopback, PeersLoopback  # noqa: E402 - after the sys.path line
 from bench._common.text import conversation  # noqa: E402 - after the sys.path line
 
 
@@ -94,7 +103,17 @@ async def run(args: argparse.Namespace) -> None:
             idle.append((t, time.perf_counter()))
 
     selector.select = timed_select
-    srv = Loopback()
+    gc_spans: list[tuple[int, float]] = []  # (generation, seconds) of each collection during a burst
+    gc_start: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_start.append(time.perf_counter())
+        elif gc_start:
+            gc_spans.append((info["generation"], time.perf_counter() - gc_start.pop()))
+
+    gc.callbacks.append(on_gc)
+    srv: Loopback | PeersLoopback = PeersLoopback(args.peers) if args.peers else Loopback()
     walls: list[float] = []
     try:
         srv.cmd(cmd="chat_latency", value=args.chat_latency)
@@ -117,6 +136,7 @@ async def run(args: argparse.Namespace) -> None:
             marks.clear()
             idle.clear()
             commits.clear()
+            gc_spans.clear()
             t0, c0 = time.perf_counter(), time.process_time()
             await asyncio.gather(*(one(c) for c in convs))
             t1 = time.perf_counter()
@@ -127,6 +147,8 @@ async def run(args: argparse.Namespace) -> None:
             walls.append(wall)
             sends = [t for t, what in marks if what == "send completions"]
             answers = [t for t, what in marks if what == "answer completions"]
+            emb_sent = [t for t, what in marks if what == "send embeddings"]
+            emb_back = [t for t, what in marks if what == "answer embeddings"]
             last_out = sends[-1]
             middle = _idle(idle, answers[0], last_out) * 1e3
             tail_from = last_out + args.chat_latency
@@ -140,7 +162,11 @@ async def run(args: argparse.Namespace) -> None:
                   f"first answer at {ms(answers[0]):.1f}; loop idle {middle:.1f} ms in the middle "
                   f"({ms(answers[0]):.0f}-{ms(last_out):.0f}), {tail:.1f} ms in the tail ({ms(tail_from):.0f}-{wall:.0f}); "
                   f"adds finished {ms(min(finished)):.0f}-{ms(max(finished)):.0f} ms; {len(commits)} commits "
-                  f"(events per commit: max {max(commits, default=0)})", flush=True)
+                  f"(events per commit: max {max(commits, default=0)}); garbage collections {len(gc_spans)}: "
+                  f"{sum(d for _, d in gc_spans) * 1e3:.1f} ms (oldest generation {max((g for g, _ in gc_spans), default=0)}); "
+                  f"embedding requests {len(emb_sent)}: out " + ", ".join(f"{ms(t):.0f}" for t in emb_sent)
+                  + "; back " + ", ".join(f"{ms(t):.0f}" for t in emb_back),
+                  flush=True)
     finally:
         srv.stop()
     print(f"wall median of {len(walls)}: {statistics.median(walls):.0f} ms")
@@ -154,6 +180,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--populate", type=int, default=0, help="memories in the scope before each burst")
     p.add_argument("--free-history", action="store_true", help="history writes cost nothing (experiment)")
+    p.add_argument("--peers", type=Path, default=None,
+                   help="the peers harness's directory: its loopback server instead of the bench's")
     args = p.parse_args()
     logging.getLogger("mem7").setLevel(logging.ERROR)  # the plan's notes (an UPDATE turned ADD...) are expected here
     asyncio.run(run(args))

@@ -51,6 +51,7 @@ from bench._common.measure import pct  # noqa: E402
 
 LISTENING = re.compile(r"mem7 serve: listening on (http://\S+)")
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+GCSTATS = Path(__file__).resolve().parent / "gcstats"
 SCOPE = "bench"
 
 
@@ -70,12 +71,26 @@ def _cpu_s(procs: list[psutil.Process]) -> float:
     return total
 
 
-def server_env(code: str | None) -> dict[str, str]:
-    """The server's environment: no MEM7_* / OPENAI_* settings; ``code`` first on PYTHONPATH (old code)."""
+def server_env(code: str | None, gc_dir: Path | None = None) -> dict[str, str]:
+    """The server's environment: no MEM7_* / OPENAI_* settings; ``code`` first on PYTHONPATH (old code);
+    with ``gc_dir``, each of the server's processes writes its garbage collections there (``gcstats/``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEM7_", "OPENAI_"))}
-    if code:
-        env["PYTHONPATH"] = os.pathsep.join([code, *filter(None, [env.get("PYTHONPATH")])])
+    path = [p for p in (code, str(GCSTATS) if gc_dir else None, env.get("PYTHONPATH")) if p]
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    if gc_dir:
+        env["BENCH_GC_STATS_DIR"] = str(gc_dir)
     return env
+
+
+def gc_totals(gc_dir: Path) -> dict[str, float]:
+    """The server processes' garbage collections (``gcstats/sitecustomize.py``), summed."""
+    files = [json.loads(f.read_text()) for f in sorted(gc_dir.glob("gc.*.json"))]
+    return {
+        "full": sum(f["count"][2] for f in files), "full_s": sum(f["seconds"][2] for f in files),
+        "longest_full_ms": max((f["longest_full_ms"] for f in files), default=0.0),
+        "all_s": sum(sum(f["seconds"]) for f in files),
+    }
 
 
 def imported_rest(code: str | None) -> str:
@@ -88,8 +103,9 @@ def imported_rest(code: str | None) -> str:
 class Server:
     """``mem7 serve --workers N --port 0`` on ``data_dir`` with ``config``; SIGTERM on stop."""
 
-    def __init__(self, config: Path, data_dir: Path, workers: int, code: str | None = None) -> None:
-        env = server_env(code)
+    def __init__(self, config: Path, data_dir: Path, workers: int, code: str | None = None,
+                 gc_dir: Path | None = None) -> None:
+        env = server_env(code, gc_dir)
         self.cmd = [_mem7(), "serve", "--config", str(config), "--data-dir", str(data_dir), "--port", "0",
                     "--workers", str(workers)]
         self.proc = subprocess.Popen(self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -222,7 +238,9 @@ def config_file(path: Path, url: str, api_key: str, *, fsync: bool = True) -> Pa
 def one_run(lb: Loopback, workers: int, args: argparse.Namespace, tmp: Path, rnd: int, code: str) -> dict[str, Any]:
     data = tmp / f"data-{code}-w{workers}-r{rnd}"
     cfg = config_file(tmp / "mem7.json", lb.url, lb.api_key, fsync=args.fsync)
-    srv = Server(cfg, data, workers, args.old_code if code == "old" else None)
+    gc_dir = tmp / f"gc-{code}-w{workers}-r{rnd}"
+    gc_dir.mkdir()
+    srv = Server(cfg, data, workers, args.old_code if code == "old" else None, gc_dir)
     try:
         out = tmp / "lg.json"
         loadgen(srv.url, "add", args.warmup, args.concurrency, out, user_id="warmup", tag=f"w{rnd}")
@@ -236,7 +254,7 @@ def one_run(lb: Loopback, workers: int, args: argparse.Namespace, tmp: Path, rnd
         exit_code = srv.stop()
     return {"code": code, "workers": workers, "round": rnd, "add": add, "search": search, "counts": counts,
             "counts_after_search": counts_after, "exit_code": exit_code, "stderr_tail": srv.lines[-5:],
-            "processes": len(srv.procs), "command": " ".join(srv.cmd)}
+            "processes": len(srv.procs), "command": " ".join(srv.cmd), "gc": gc_totals(gc_dir)}
 
 
 def summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -353,6 +371,11 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, elapsed: float,
                 f"errors {s['error_kinds'] or 'none'}"
             )
         lines.append(f"  - exit code {r['exit_code']}; last line: {r['stderr_tail'][-1:]}")
+        if "gc" in r:  # runs from before the server's collections were counted have none
+            g = r["gc"]
+            lines.append(f"  - garbage collector, the server's processes over the whole run: {g['full']} full "
+                         f"collections, {g['full_s']:.2f} s (longest {g['longest_full_ms']:.0f} ms); all "
+                         f"generations {g['all_s']:.2f} s")
     return "\n".join(lines) + "\n"
 
 

@@ -96,6 +96,7 @@ from .auth import AuthError, Principal, ScopeForbidden, TokenTable, pinned_scope
 from .bodylimit import BodyLimit, resolve_max_body_bytes
 from .dashboard import install_dashboard
 from .guard import RequestGuard, is_loopback
+from .heap import HeapSettler, SettleHeap
 from .schemas import MAX_LIMIT, AddRequest, ErrorBody, Health, ImportRequest, SearchRequest, UpdateRequest
 
 if TYPE_CHECKING:
@@ -437,6 +438,7 @@ def create_app(
     worker_header: bool = False,
     guard: RequestGuard | None = None,
     max_body_bytes: int | None = None,
+    settle_heap: bool = False,
 ) -> FastAPI:
     """The ASGI application.
 
@@ -450,12 +452,18 @@ def create_app(
         (:meth:`RequestGuard.for_bind`). Default: none, for an app behind its own front end.
     :param max_body_bytes: larger request bodies get 413 before any route runs (default
         ``$MEM7_SERVER_MAX_BODY_BYTES`` or 1 MiB; :mod:`.bodylimit`).
+    :param settle_heap: the process is the server's own (``mem7 serve`` and its workers): once the
+        engine is open, and after a few answered requests, what is alive is frozen out of the
+        garbage collector's full passes (:mod:`.heap`).
     """
+    settler = HeapSettler() if settle_heap else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = memory if memory is not None else await AsyncMemory.create(config)
         app.state.memory = engine
+        if settler is not None:
+            settler.settle()
         if on_ready is not None:
             on_ready()
         try:
@@ -483,6 +491,9 @@ def create_app(
         app.add_middleware(_Guard, guard=guard)
     if worker_header:
         app.add_middleware(_WorkerHeader)
+    if settler is not None:
+        app.add_middleware(SettleHeap, settler=settler)
+    app.state.heap = settler
     return app
 
 
@@ -662,6 +673,7 @@ def serve(
             app = create_app(
                 memory=engine, tokens=tokens, on_ready=lambda: say(f"listening on {url}"),
                 on_stopped=lambda: say("stopped (engine closed)"), guard=guard, max_body_bytes=max_body_bytes,
+                settle_heap=True,
             )
             server = uvicorn.Server(
                 uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # a float works: uvicorn waits with it
@@ -770,7 +782,7 @@ def _worker_main(
         engine = await AsyncMemory.create(MemoryConfig.model_validate(payload))
         try:
             app = create_app(memory=engine, tokens=tokens, on_ready=lambda: tell("ready"), worker_header=True,
-                             guard=guard, max_body_bytes=max_body_bytes)
+                             guard=guard, max_body_bytes=max_body_bytes, settle_heap=True)
             server = uvicorn.Server(
                 uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # a float works: uvicorn waits with it
                                access_log=log_level in {"debug", "info"})
