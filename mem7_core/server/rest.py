@@ -742,18 +742,41 @@ _STARTUP_FAILED = 3  # a worker's exit code when its engine or server did not st
 _CLOSE_MARGIN = 30.0  # on shutdown, seconds granted beyond graceful_timeout for closing an engine
 
 
+def _command_logs() -> tuple[int, str | None]:
+    """The ``mem7`` logger of this process (the command): its level and its first handler's format."""
+    logger = logging.getLogger("mem7")
+    fmt = next((h.formatter._fmt for h in logger.handlers if h.formatter is not None), None)
+    return logger.getEffectiveLevel(), fmt
+
+
+def _worker_logging(level: int, fmt: str | None) -> None:  # pragma: no cover - in the spawned worker
+    """The worker's ``mem7`` logger as the command's: the same level and format, each line naming
+    the worker (a spawned process starts with no logging configured: warnings would reach stderr
+    bare, and ``-v`` would not reach it)."""
+    fmt = fmt or "mem7: %(levelname)s %(name)s: %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt.replace("%(message)s", "[worker %(process)d] %(message)s", 1)))
+    logger = logging.getLogger("mem7")
+    logger.handlers = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
 def _worker_main(
     payload: dict[str, Any], tokens: TokenTable, sock: socket.socket, events: Connection, log_level: str,
     graceful_timeout: float, guard: RequestGuard | None = None, max_body_bytes: int | None = None,
+    logs: tuple[int, str | None] = (logging.WARNING, None),
 ) -> None:  # pragma: no cover - runs in the spawned worker process (covered by tests/server/test_workers.py)
     """One worker process: its own engine from the parent's config, uvicorn serving ``sock``.
 
     Tells the parent ``("ready", pid)`` once its engine is up and ``("stopped", pid)`` once it is
     closed. The engine is opened and closed here, around uvicorn (as in the one-process
     ``serve``), so it is closed whenever the server stops, even on a signal received mid-startup.
+    ``logs``: the command's ``mem7`` logger (:func:`_command_logs`), set up here the same way.
     """
     import uvicorn
 
+    _worker_logging(*logs)
     pid = os.getpid()
     pending: list[int] = []
     holder: dict[str, uvicorn.Server] = {}
@@ -845,6 +868,8 @@ class _Pool:
     graceful_timeout: float
     guard: RequestGuard | None = None
     max_body_bytes: int | None = None
+    logs: tuple[int, str | None] = (logging.WARNING, None)
+    """The command's ``mem7`` logger (level, format): each worker logs as the command does."""
     workers: list[_Worker] = field(default_factory=list)
 
     def start_one(self, slot: int) -> _Worker:
@@ -853,7 +878,7 @@ class _Pool:
         process = self.ctx.Process(
             target=_worker_main, name="mem7-serve-worker", daemon=False,
             args=(self.payload, self.tokens, self.socks[slot], writer, self.log_level, self.graceful_timeout,
-                  self.guard, self.max_body_bytes),
+                  self.guard, self.max_body_bytes, self.logs),
         )
         process.start()
         writer.close()  # the worker holds its own copy; EOF here once it exits
@@ -939,7 +964,7 @@ def _serve_workers(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     pool = _Pool(multiprocessing.get_context("spawn"), socks, payload, tokens, log_level, graceful_timeout, guard,
-                 max_body_bytes)
+                 max_body_bytes, _command_logs())
     failure: str | None = None
     try:
         for slot in range(workers):

@@ -82,3 +82,16 @@ def test_mem7_serve_freezes_its_heap_once_up_and_after_its_first_requests(tmp_pa
             assert http.get("/health").status_code == 200
     froze = [int(m.group(1)) for m in re.finditer(r"froze the \d+ objects alive after (\d+) requests", server.stderr)]
     assert froze == [0, 1, 16], server.stderr
+
+
+def test_each_worker_freezes_its_heap_and_logs_as_the_command_does(tmp_path: Path) -> None:
+    """``--workers 2 -vv``: the workers' ``mem7`` log lines carry the command's format and level (a
+    spawned worker used to start with no logging set up: its warnings reached stderr bare, and
+    ``-v`` never reached it), each naming its worker; and each worker froze its heap once up."""
+    data = tmp_path / "data"
+    with ServeProcess(clean_env(data), ["--workers", "2", "--data-dir", str(data), "-vv"]) as server:
+        pids = re.search(r"\(2 workers, pids (\d+), (\d+)\)", server.stderr)
+        assert pids, server.stderr
+    froze = re.findall(r"^mem7: DEBUG mem7\.server: \[worker (\d+)\] froze the \d+ objects alive after 0 requests ",
+                       server.stderr, flags=re.MULTILINE)
+    assert sorted(froze) == sorted(pids.groups()), server.stderr
