@@ -66,6 +66,12 @@ def _hint(kind: str, name: str, installed: list[str], failed: dict[str, str], bl
         source = None if candidate in installed else catalogue.providing(kind, candidate)
         shown.append(repr(candidate) + (f" ({source.install})" if source is not None else ""))
     guess = f"Did you mean {' or '.join(shown)}? " if shown else ""
+    if name in blocked:  # a third-party plugin, its entry point named as its provider (the convention)
+        return (f"{guess}MEM7_DISABLE_PLUGINS blocks the installed plugin whose entry point is named {name!r}: "
+                "take it off that list to use it")
+    if blocked:
+        others = ", ".join(repr(b) for b in blocked)
+        guess += f"MEM7_DISABLE_PLUGINS blocks installed plugins ({others}): one of them may provide it. "
     return (f"{guess}No plugin of mem7's own provides {name!r} ('mem7 plugins' lists those not installed); "
             "a third-party plugin's name comes from its documentation")
 

@@ -696,3 +696,19 @@ def test_methods_the_engine_can_call_are_accepted():
     reg = bare()
     assert reg.register_plugin(vector_plugin(_Flexible, _PositionalFilters), name="ok"), reg.failed
     assert reg.names("vector_store") == ["flexible", "positional"]
+
+
+def test_a_blocked_third_party_plugin_is_named_when_its_provider_is_missing(fake_eps, monkeypatch):
+    """MEM7_DISABLE_PLUGINS blocking a plugin that is not one of mem7's own: the error says so (it
+    used to say only that no plugin of mem7's own provides the name)."""
+    acme = FakeEntryPoint("acme", vector_plugin(FlatStore), dist="acme-mem7")
+    monkeypatch.setattr(plugins_mod, "entry_points", lambda *, group: [fake_eps["flat"], acme] if group == "mem7" else [])
+    monkeypatch.setenv("MEM7_DISABLE_PLUGINS", "acme")
+    reg = PluginRegistry(builtins=False)
+    with pytest.raises(ProviderNotFoundError) as info:
+        reg.get("vector_store", "acme")
+    assert acme.loads == 0
+    assert "MEM7_DISABLE_PLUGINS blocks the installed plugin whose entry point is named 'acme'" in str(info.value)
+    with pytest.raises(ProviderNotFoundError) as other:
+        reg.get("vector_store", "acme-store")  # a provider named unlike any entry point
+    assert "MEM7_DISABLE_PLUGINS blocks installed plugins ('acme'): one of them may provide it" in str(other.value)
