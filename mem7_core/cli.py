@@ -715,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="*", metavar="QUERY", help="the query ('-' or nothing: read stdin)")
     p.set_defaults(words_dest="query")
     _add_scope_options(p)
-    p.add_argument("-n", "--limit", type=int, default=10, help="at most this many results (default 10)")
+    p.add_argument("-n", "--limit", "--top-k", type=int, default=10,
+                   help="at most this many results (default 10; --top-k: mem0's name)")
     p.add_argument("--filters", metavar="JSON", help='metadata filters, e.g. \'{"topic": {"in": ["food", "travel"]}}\'')
     p.add_argument("--threshold", type=_finite_float, metavar="X", help="drop results scoring below X")
     p.add_argument("--now", metavar="TIME", help="search as of TIME (ISO-8601, no offset = UTC, or epoch seconds): "
@@ -725,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("list", "list the memories of a scope, oldest first", cmd_list)
     _add_scope_options(p)
-    p.add_argument("-n", "--limit", type=int, default=100, help="at most this many (default 100)")
+    p.add_argument("-n", "--limit", "--top-k", type=int, default=100,
+                   help="at most this many (default 100; --top-k: mem0's name)")
     p.add_argument("--filters", metavar="JSON", help="metadata filters (JSON)")
 
     p = command("get", "show one memory", cmd_get)

@@ -528,3 +528,11 @@ def test_config_check_checks_a_file_as_the_cli_runs_it(capsys: pytest.CaptureFix
     code, out, _ = cli(capsys, "config", "check", "--build", str(cfg))
     assert code == 0, out
     assert "embedder=fastembed" in out and "decay=decay" in out
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_top_k_is_mem0s_name_for_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(3):
+        assert cli(capsys, "add", "--no-infer", f"I keep tool number {i} in the shed")[0] == 0
+    assert len(cli_json(capsys, "search", "tool in the shed", "--top-k", "2")["results"]) == 2
+    assert len(cli_json(capsys, "list", "--top-k", "1")["results"]) == 1

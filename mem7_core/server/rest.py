@@ -360,7 +360,7 @@ def _install_routes(app: FastAPI) -> None:
     async def search(body: SearchRequest, memory: Engine, who: Caller) -> SearchResponse:
         scope = pinned_scope(who, _body_scope(body), body.filters)
         return await memory.search(
-            body.query, **scope, limit=body.limit, filters=body.filters, rerank=body.rerank,
+            body.query, **scope, limit=body.limit, top_k=body.top_k, filters=body.filters, rerank=body.rerank,
             threshold=body.threshold, task_type=body.task_type, now=body.now, explain=body.explain,
             rehearse=body.rehearse,
         )
@@ -370,8 +370,9 @@ def _install_routes(app: FastAPI) -> None:
     async def get_all(
         memory: Engine, who: Caller, scope: ScopeQuery, filters: FiltersQuery,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        top_k: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="mem0's name for limit")] = None,
     ) -> ListResponse:
-        return await memory.get_all(**pinned_scope(who, scope, filters), filters=filters, limit=limit)
+        return await memory.get_all(**pinned_scope(who, scope, filters), filters=filters, limit=limit, top_k=top_k)
 
     @app.delete("/memories", response_model=MessageResult, responses=_COMMON, tags=["memories"],
                 summary="delete_all: delete every memory of a scope")

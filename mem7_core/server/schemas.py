@@ -72,6 +72,7 @@ class AddRequest(ScopeFields):
 class SearchRequest(ScopeFields):
     query: str = Field(min_length=1)
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    top_k: int | None = Field(None, ge=1, le=MAX_LIMIT, description="mem0's name for limit (give one of the two)")
     filters: dict[str, Any] | None = None
     rerank: bool = True
     threshold: float | None = None

@@ -86,3 +86,23 @@ def test_mem0_rest_paths_get_a_404_that_names_mem7s_route(rest_server: ServeProc
         # A search sent as GET reaches the get-by-id route: its 404 says where search is.
         as_get = http.get("/memories/search", params={"query": "tea", "user_id": "m0-u"})
         assert as_get.status_code == 404 and "POST /memories/search" in as_get.json()["detail"], as_get.text
+
+
+def test_top_k_is_mem0s_name_for_limit_in_search_and_list(rest_server: ServeProcess) -> None:
+    """A mem0 user sends ``top_k`` (the Python API already took it): it limits, as ``limit`` does;
+    both, disagreeing, is a 422 naming both; it was a 422 "extra inputs are not permitted"."""
+    with client(rest_server) as http:
+        for i in range(4):
+            add = http.post("/memories", json={"messages": f"I keep tool number {i} in the shed", "user_id": "tk-u",
+                                               "infer": False})
+            assert add.status_code == 200, add.text
+        found = http.post("/memories/search", json={"query": "tool in the shed", "user_id": "tk-u", "top_k": 2})
+        assert found.status_code == 200, found.text
+        assert len(found.json()["results"]) == 2
+        same = http.post("/memories/search", json={"query": "tool", "user_id": "tk-u", "top_k": 3, "limit": 3})
+        assert same.status_code == 200 and len(same.json()["results"]) == 3, same.text
+        both = http.post("/memories/search", json={"query": "tool", "user_id": "tk-u", "top_k": 2, "limit": 3})
+        assert both.status_code == 422, both.text
+        assert "top_k" in both.text and "limit" in both.text, both.text
+        listed = http.get("/memories", params={"user_id": "tk-u", "top_k": 1})
+        assert listed.status_code == 200 and len(listed.json()["results"]) == 1, listed.text
