@@ -435,15 +435,34 @@ def cmd_delete(args: argparse.Namespace) -> int:
         raise UsageError("give either a memory ID or --all, not both")
     if not args.all and not args.id:
         raise UsageError("give the ID of the memory to delete, or --all with --user/--agent/--run")
+    if args.filters is not None and not args.all:
+        raise UsageError("--filters selects memories for delete --all; to delete one memory give only its ID")
+    filters = _parse_json_object(args.filters, "--filters")
     scope = _explicit_scope(args)
     if args.all and not scope:
         raise UsageError("delete --all needs an explicit --user, --agent or --run (the default user is not assumed)")
 
     def work(memory: Memory) -> int:
         if args.all:
-            result = memory.delete_all(**scope)
+            result = memory.delete_all(filters=filters, **scope)
         else:
             result = memory.delete(args.id, **scope)
+        if args.json:
+            _print_json(result)
+        else:
+            print(result["message"])
+        return EXIT_OK
+
+    return _with_memory(args, work)
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError("reset deletes every memory and all history of the store (every scope); "
+                         "pass --yes to do it (mem7 export -o FILE first keeps a copy)")
+
+    def work(memory: Memory) -> int:
+        result = memory.reset()
         if args.json:
             _print_json(result)
         else:
@@ -748,7 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog="--all requires an explicit --user, --agent or --run.")
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("--all", action="store_true", help="delete every memory of the given scope")
+    p.add_argument("--filters", metavar="JSON", help="with --all: only the scope's memories these metadata filters "
+                   "select, e.g. '{\"topic\": \"travel\"}'")
     _add_scope_options(p, default_note=False)
+
+    p = command("reset", "delete every memory and all history of the store (every scope)", cmd_reset)
+    p.add_argument("--yes", action="store_true", help="really do it (required)")
 
     command("plugins", "list installed providers, the plugins they come from, plugins that failed, and mem7's "
             "own plugins not installed with the command that adds each", cmd_plugins)

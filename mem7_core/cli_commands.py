@@ -72,7 +72,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     def print_json(report: ImportReport) -> None:
         cli._print_json({"lines": report.lines, "imported": report.imported, "memories": report.memories,
-                         "already_present": report.already_present, "skipped": report.skipped})
+                         "already_present": report.already_present, "replaced": report.replaced,
+                         "skipped": report.skipped})
 
     with ExitStack() as stack:
         lines = list(_open_input(args.file, stack))
@@ -93,8 +94,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             )
         bar = ProgressBar(len(parsed), quiet=args.quiet)
         try:
-            report = import_lines(memory, parsed, infer=infer, continue_on_error=args.continue_on_error,
-                                  progress=bar.advance, skipped=problems)
+            report = import_lines(memory, parsed, infer=infer, on_conflict=args.on_conflict,
+                                  continue_on_error=args.continue_on_error, progress=bar.advance, skipped=problems)
         except ImportStopped as exc:
             bar.close()
             print(f"{cli.PROG}: error: {exc}", file=sys.stderr)
@@ -180,6 +181,10 @@ def add_parsers(command: Any, add_scope_options: Any, add_global_options: Any) -
     p.add_argument("--infer", action=argparse.BooleanOptionalAction, default=None,
                    help="extract facts with the LLM (default: when an LLM is configured); "
                         "exported memories are always stored verbatim")
+    p.add_argument("--on-conflict", choices=("skip", "replace", "error"), default="skip",
+                   help="an exported memory whose id is already stored: leave the stored one (skip, the default: "
+                        "importing a file twice changes nothing), overwrite it (replace), or refuse the import "
+                        "before anything is written (error)")
     p.add_argument("--continue-on-error", action="store_true",
                    help="skip bad or failing lines (listed on stderr; exit 1) instead of stopping")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .engine.restore import DERIVED_FIELDS, RestoreItem
+from .engine.restore import DERIVED_FIELDS, OnConflict, RestoreItem
+from .errors import MemoryConflictError
 from .ids import iso, parse_instant
 from .models import SCOPE_KEYS, memory_type_of
 from .unicode_safe import check_str, check_tree, scrub
@@ -107,6 +108,11 @@ MemoryLine = RestoreItem
 
 
 Line = ConversationLine | MessageLine | MemoryLine
+_MEMORY_ONLY = frozenset(MemoryLine.model_fields) - frozenset(ConversationLine.model_fields) - frozenset(
+    MessageLine.model_fields
+) - {"memory", "text"}
+"""Fields only an exported memory has (``id``, ``created_at``...): a line with one is a memory line, so one
+missing its ``memory`` is told ``memory: Field required`` rather than that its kind is unknown."""
 
 
 class ImportFormatError(ValueError):
@@ -136,12 +142,15 @@ class ImportReport:
     imported: int = 0
     memories: int = 0
     already_present: int = 0
+    replaced: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"imported {self.imported} of {self.lines} line(s)", f"{self.memories} memory change(s)"]
         if self.already_present:
             parts.append(f"{self.already_present} already present (same id, left as they were)")
+        if self.replaced:
+            parts.append(f"{self.replaced} replaced (same id, overwritten)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} line(s) skipped")
         return ", ".join(parts)
@@ -153,7 +162,7 @@ def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> Parse
 
     :raises ValueError: ``line N: field: problem`` for the first kind the line looks like.
     """
-    text = raw.strip()
+    text = (raw.removeprefix("\ufeff") if number == 1 else raw).strip()  # a BOM (Notepad, PowerShell) is no content
     if not text or text.startswith("#"):
         return None
     try:
@@ -173,7 +182,11 @@ def parse_line(number: int, raw: str, default_scope: Mapping[str, str]) -> Parse
         kind = ConversationLine
     elif "memory" in data:
         kind = MemoryLine
-    elif "content" in data or "role" in data:
+    elif "content" in data:
+        kind = MessageLine
+    elif not _MEMORY_ONLY.isdisjoint(data):  # an exported memory that lost its text (an export has "role" too)
+        kind = MemoryLine
+    elif "role" in data:
         kind = MessageLine
     else:
         raise ValueError(
@@ -229,12 +242,56 @@ def read_lines(
     return parsed, problems
 
 
+class ImportConflictError(MemoryConflictError):
+    """``on_conflict="error"``: memory lines whose id is already stored, or given on an earlier line;
+    ``problems`` has one ``line N: id ...`` each. Raised before anything is written."""
+
+    def __init__(self, problems: list[str], ids: list[str]) -> None:
+        super().__init__(ids)
+        self.problems = problems
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        self.args = (
+            f"{len(problems)} line(s) name an id already stored or given on an earlier line; nothing was imported "
+            "(--on-conflict skip keeps the stored memories, replace overwrites them):\n  " + "\n  ".join(shown),
+        )
+
+
+def check_conflicts(
+    memory: Memory, parsed: list[ParsedLine], *, continue_on_error: bool = False
+) -> tuple[list[ParsedLine], list[str]]:
+    """For ``on_conflict="error"``: every memory line whose id is stored (or on an earlier line), found
+    before anything is written.
+
+    :returns: the lines without those and, with ``continue_on_error``, a problem for each one left out.
+    :raises ImportConflictError: naming each such line (without ``continue_on_error``).
+    """
+    first: dict[str, int] = {}
+    problems: dict[int, str] = {}
+    ids: list[str] = []
+    for p in parsed:
+        mem_id = p.line.id if isinstance(p.line, MemoryLine) else None
+        if mem_id is None:
+            continue
+        if mem_id in first:
+            problems[p.number] = f"line {p.number}: id {mem_id!r} is also line {first[mem_id]}"
+        elif memory.get(mem_id) is not None:
+            problems[p.number] = f"line {p.number}: id {mem_id!r} is already stored"
+        else:
+            first[mem_id] = p.number
+            continue
+        ids.append(mem_id)
+    if problems and not continue_on_error:
+        raise ImportConflictError(list(problems.values()), ids)
+    return [p for p in parsed if p.number not in problems], list(problems.values())
+
+
 # ---------------------------------------------------------------------- writing
 def import_lines(
     memory: Memory,
     parsed: list[ParsedLine],
     *,
     infer: bool = True,
+    on_conflict: OnConflict = "skip",
     continue_on_error: bool = False,
     progress: Progress | None = None,
     skipped: list[str] | None = None,
@@ -243,9 +300,14 @@ def import_lines(
 
     Conversations and messages go through ``add()``; runs of memory lines go through
     ``import_memories()`` in batches (one embedding call each), keeping their ids and timestamps;
-    ids already stored are left as they are. A failing line stops the import (the lines before it
-    stay imported, as the error says) unless ``continue_on_error``.
+    an id already stored is left as it is (``on_conflict="skip"``), overwritten (``"replace"``; the
+    same id twice in the file: the later line wins) or, with ``"error"``, refused before anything is
+    written (:func:`check_conflicts`). A failing line stops the import (the lines before it stay
+    imported, as the error says) unless ``continue_on_error``.
     """
+    if on_conflict == "error":
+        parsed, conflicts = check_conflicts(memory, parsed, continue_on_error=continue_on_error)
+        skipped = [*(skipped or []), *conflicts]
     report = ImportReport(lines=len(parsed) + len(skipped or []), skipped=list(skipped or []))
     batch: list[ParsedLine] = []
     at = 0  # the first line of the write in progress (said if Ctrl-C stops the import)
@@ -258,7 +320,7 @@ def import_lines(
         batch.clear()
         at = todo[0].number
         try:
-            result = memory.import_memories([_item(p) for p in todo], on_conflict="skip", batch_size=IMPORT_BATCH)
+            result = memory.import_memories([_item(p) for p in todo], on_conflict=on_conflict, batch_size=IMPORT_BATCH)
         except Exception as exc:
             if not continue_on_error:
                 raise _stopped(report, todo[0].number, exc) from exc
@@ -266,6 +328,7 @@ def import_lines(
         else:
             report.imported += len(todo)
             report.memories += result["imported"] + result["replaced"]
+            report.replaced += result["replaced"]
             report.already_present += result["skipped"]
         if progress:
             progress(len(todo))
@@ -275,7 +338,7 @@ def import_lines(
             if isinstance(item.line, MemoryLine):
                 mem_id = item.line.id
                 if mem_id is not None and any(isinstance(p.line, MemoryLine) and p.line.id == mem_id for p in batch):
-                    flush()  # the same id twice: the second is "already present", as in separate runs
+                    flush()  # the same id twice: the second is "already present" (or replaces it), as in separate runs
                 batch.append(item)
                 if len(batch) >= IMPORT_BATCH:
                     flush()
@@ -348,12 +411,27 @@ def _item(parsed: ParsedLine) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- export
 def export_lines(memory: Memory, scope: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each."""
+    """Every memory (of ``scope``, or of the whole store), oldest first, one JSON line each.
+
+    Metadata keys are written sorted, at every depth: stores keep them in different orders
+    (PostgreSQL's ``jsonb`` reorders them), and the same memories must give the same file from any
+    store, so an export after moving to another one can be compared with ``diff``.
+    """
     out: list[str] = []
     for item in memory.export_memories(**(scope or {})):
         row = scrub({k: v for k, v in item.items() if v is not None})  # stored bad Unicode: escaped
+        if "metadata" in row:
+            row["metadata"] = _sorted_keys(row["metadata"])
         out.append(json.dumps({k: row[k] for k in EXPORT_FIELDS if k in row}, ensure_ascii=False, sort_keys=False))
     return iter(out)
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def write_export(path: str | os.PathLike[str], rows: Iterable[str]) -> int:
@@ -392,6 +470,7 @@ def write_export(path: str | os.PathLike[str], rows: Iterable[str]) -> int:
 __all__ = [
     "EXPORT_FIELDS",
     "ConversationLine",
+    "ImportConflictError",
     "ImportFormatError",
     "ImportInterrupted",
     "ImportReport",
@@ -399,6 +478,7 @@ __all__ = [
     "MemoryLine",
     "MessageLine",
     "ParsedLine",
+    "check_conflicts",
     "export_lines",
     "import_lines",
     "parse_line",

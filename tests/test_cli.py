@@ -277,6 +277,51 @@ def test_update_get_history_and_delete_all(capsys: pytest.CaptureFixture[str], m
     assert code == 1 and "not found" in _error_line(err)
 
 
+@pytest.mark.usefixtures("hash_embedder")
+def test_delete_all_takes_filters_as_the_api_does(capsys: pytest.CaptureFixture[str]) -> None:
+    # User trial: delete_all(filters=...) in Python and DELETE /memories?filters= over REST, but the
+    # CLI refused `delete --all --filters` as an unrecognized argument.
+    for text, topic in (("Trip to Rome", "travel"), ("Pasta recipe", "food"), ("Trip to Oslo", "travel")):
+        code, _, err = cli(capsys, "add", "--no-infer", "--user", "alice", "--metadata", json.dumps({"topic": topic}), text)
+        assert code == 0, err
+    code, _, err = cli(capsys, "add", "--no-infer", "--user", "bob", "--metadata", '{"topic": "travel"}', "Trip to Nice")
+    assert code == 0, err
+    code, out, err = cli(capsys, "delete", "--all", "--user", "alice", "--filters", '{"topic": "travel"}')
+    assert code == 0, err
+    assert out.strip() == "Deleted 2 memories"
+    assert [r["memory"] for r in cli_json(capsys, "list", "--user", "alice")["results"]] == ["Pasta recipe"]
+    assert [r["memory"] for r in cli_json(capsys, "list", "--user", "bob")["results"]] == ["Trip to Nice"]
+    assert cli_json(capsys, "delete", "--all", "--user", "alice", "--filters", '{"topic": "none"}') == {
+        "message": "Deleted 0 memories"}
+    code, _, err = cli(capsys, "delete", "--all", "--user", "alice", "--filters", '{"topic": {"like": 1}}')
+    assert code == 2 and "like" in _error_line(err)
+    code, _, err = cli(capsys, "delete", "--all", "--filters", '{"topic": "food"}')  # still needs a scope
+    assert code == 2 and "--user" in _error_line(err)
+    code, _, err = cli(capsys, "delete", "some-id", "--filters", '{"topic": "food"}')
+    assert code == 2 and "--filters" in _error_line(err)
+    assert [r["memory"] for r in cli_json(capsys, "list", "--user", "alice")["results"]] == ["Pasta recipe"]
+
+
+@pytest.mark.usefixtures("hash_embedder")
+def test_reset_wipes_every_scope_only_with_yes(capsys: pytest.CaptureFixture[str]) -> None:
+    # User trial: reset() in Python and POST /reset over REST, but no `mem7 reset`: emptying a data
+    # dir before restoring an export (as docs/cli.md's round trip says) meant deleting files by hand.
+    for user in ("alice", "bob"):
+        code, _, err = cli(capsys, "add", "--no-infer", "--user", user, f"{user} likes tea")
+        assert code == 0, err
+    [mem_id] = [r["id"] for r in cli_json(capsys, "list", "--user", "alice")["results"]]
+    code, _, err = cli(capsys, "reset")
+    assert code == 2 and "--yes" in _error_line(err)
+    assert len(cli_json(capsys, "list", "--user", "bob")["results"]) == 1  # nothing deleted without --yes
+    code, out, err = cli(capsys, "reset", "--yes")
+    assert code == 0, err
+    assert out.strip() == "Memory store reset"
+    for user in ("alice", "bob"):
+        assert cli_json(capsys, "list", "--user", user)["results"] == []
+    assert cli_json(capsys, "history", mem_id) == []
+    assert cli_json(capsys, "reset", "--yes") == {"message": "Memory store reset"}
+
+
 @pytest.mark.parametrize(
     ("setup", "named"),
     [

@@ -140,6 +140,90 @@ def test_bad_lines_are_named_and_nothing_is_imported(capsys, tmp_path):
     assert exported(capsys) == []
 
 
+def test_an_exported_memory_edited_to_lose_its_text_is_told_memory_is_required(capsys, tmp_path):
+    # A hand-edited export: the "memory" key deleted or misspelt. The line is still recognisably an
+    # exported memory (id, timestamps, role), so the error names the missing field, not "unknown kind".
+    src = write_jsonl(tmp_path / "edited.jsonl", [
+        {"id": "m1", "memory": "kept", "user_id": "u"},
+        {"id": "m2", "user_id": "u", "role": "user", "created_at": "2024-01-02T03:04:05+00:00", "access_count": 0},
+        {"id": "m3", "memroy": "typo", "user_id": "u", "updated_at": "2024-01-02T03:04:05+00:00"},
+        {"role": "user", "content": "a message with a stray id", "id": "m4", "user_id": "u"},
+    ])
+    code, _, err = cli(capsys, "import", str(src))
+    assert code == 2
+    assert "3 bad line(s) of 4; nothing was imported" in err
+    assert "line 2: memory: Field required" in err
+    assert "line 3: memory: Field required" in err and "memroy: Extra inputs are not permitted" in err
+    assert "line 4: id: Extra inputs are not permitted" in err  # still read as the message it is
+    assert "unknown kind of line" not in err
+    assert exported(capsys) == []
+
+
+def test_on_conflict_modes_of_the_cli_import_match_import_memories(capsys, tmp_path):
+    # User trial: import_memories(on_conflict=...) and POST /memories/import take skip / replace /
+    # error, but `mem7 import` could only skip: a backup could not be restored over edited memories,
+    # nor an import refused when it would collide (--on-conflict was an unrecognized argument).
+    first = write_jsonl(tmp_path / "first.jsonl", [
+        {"id": "m1", "memory": "Lives in Lisbon", "user_id": "u", "created_at": "2024-01-01T00:00:00+00:00"},
+        {"id": "m2", "memory": "Likes tea", "user_id": "u", "created_at": "2024-01-02T00:00:00+00:00"},
+    ])
+    code, _, err = cli(capsys, "import", str(first))
+    assert code == 0, err
+    second = write_jsonl(tmp_path / "second.jsonl", [
+        {"role": "user", "content": "A new message", "user_id": "u"},
+        {"id": "m1", "memory": "Lives in Porto", "user_id": "u", "created_at": "2024-01-01T00:00:00+00:00"},
+        {"id": "m3", "memory": "Plays chess", "user_id": "u"},
+        {"id": "m3", "memory": "Plays chess well", "user_id": "u"},
+    ])
+    before = exported(capsys)
+
+    code, _, err = cli(capsys, "import", "--on-conflict", "error", str(second))
+    assert code == 2
+    assert "2 line(s) name an id already stored or given on an earlier line; nothing was imported" in err
+    assert "line 2: id 'm1' is already stored" in err and "line 4: id 'm3' is also line 3" in err
+    assert exported(capsys) == before  # not even the message line nor m3 was written
+
+    code, out, err = cli(capsys, "--json", "import", "--on-conflict", "replace", str(second))
+    assert code == 0, err
+    assert json.loads(out) == {"lines": 4, "imported": 4, "memories": 4, "already_present": 0, "replaced": 2,
+                               "skipped": []}  # m1, then m3 of line 4 over line 3's
+    texts = {r["id"]: r["memory"] for r in exported(capsys)}
+    assert texts["m1"] == "Lives in Porto" and texts["m2"] == "Likes tea" and texts["m3"] == "Plays chess well"
+    code, out, _ = cli(capsys, "--json", "history", "m1")
+    assert [(e["event"], e["new_memory"]) for e in json.loads(out)] == [("ADD", "Lives in Lisbon"),
+                                                                        ("UPDATE", "Lives in Porto")]
+
+    code, out, err = cli(capsys, "import", "--on-conflict", "error", "--continue-on-error", str(first))
+    assert code == 1
+    assert out.strip() == "imported 0 of 2 line(s), 0 memory change(s), 2 line(s) skipped"
+    assert "skipped line 1: id 'm1' is already stored" in err
+    code, out, err = cli(capsys, "import", str(first))  # skip, the default, as before
+    assert code == 0 and "2 already present" in out
+    assert {r["id"]: r["memory"] for r in exported(capsys)}["m1"] == "Lives in Porto"
+    code, _, err = cli(capsys, "import", "--on-conflict", "overwrite", str(first))
+    assert code == 2 and "invalid choice: 'overwrite'" in err
+
+
+def test_a_file_saved_with_a_byte_order_mark_and_crlf_imports(capsys, tmp_path, monkeypatch):
+    # User trial: an export edited in Notepad (or written by PowerShell) starts with a UTF-8 BOM and
+    # ends its lines with CRLF: line 1 was refused as "not valid JSON (Unexpected UTF-8 BOM ...)".
+    rows = [{"id": "b1", "memory": "Saved by Notepad ✓", "user_id": "u"}, {"id": "b2", "memory": "Second", "user_id": "u"}]
+    body = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\r\n"
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    code, out, err = cli(capsys, "import", str(src))
+    assert code == 0, err
+    assert out.strip() == "imported 2 of 2 line(s), 2 memory change(s)"
+    assert [(r["id"], r["memory"]) for r in exported(capsys)] == [("b1", "Saved by Notepad ✓"), ("b2", "Second")]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufeff" + json.dumps({"role": "user", "content": "piped", "user_id": "v"})))
+    code, out, err = cli(capsys, "import", "-")
+    assert code == 0, err
+    assert [r["memory"] for r in listed(capsys, "--user", "v")] == ["piped"]
+    src.write_bytes(b"\xef\xbb\xbf" + b"\xef\xbb\xbf" + body.encode("utf-8"))  # only one leading BOM is dropped
+    code, _, err = cli(capsys, "import", str(src))
+    assert code == 2 and "line 1: not valid JSON" in err
+
+
 def test_memory_lines_are_checked_as_import_memories_checks_items_before_anything_is_written(capsys, tmp_path):
     # One model (RestoreItem) for export_memories items, memory lines and import_memories: a memory
     # line the engine would refuse is refused while reading the file, named by its line.
@@ -247,7 +331,8 @@ def test_json_import_of_a_file_with_no_lines_prints_json(capsys, tmp_path):
     src.write_text("# nothing yet\n\n", encoding="utf-8")
     code, out, err = cli(capsys, "--json", "import", str(src))
     assert code == 0 and "no lines to import" in err
-    assert json.loads(out) == {"lines": 0, "imported": 0, "memories": 0, "already_present": 0, "skipped": []}
+    assert json.loads(out) == {"lines": 0, "imported": 0, "memories": 0, "already_present": 0, "replaced": 0,
+                               "skipped": []}
 
 
 def test_missing_file_is_named(capsys, tmp_path):

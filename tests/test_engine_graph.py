@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mem7_core import AsyncMemory
+from mem7_core import AsyncMemory, Memory, get_registry
 from mem7_core.config import DecayConfig
 from mem7_core.engine.graph import (
     bm25_rank,
@@ -471,6 +471,34 @@ class FailingGraph:
 
         for name in names:
             setattr(store, name, down)
+
+
+def unreachable_graph_store() -> GraphStore:
+    """A flat graph store whose ``connect`` fails like a graph server that cannot be reached."""
+    store = get_registry().create("graph_store", "flat", {})
+    assert isinstance(store, GraphStore)
+
+    async def connect() -> None:
+        raise ProviderError(store.name, "cannot reach the server: connection refused")
+
+    store.connect = connect  # type: ignore[method-assign]
+    return store
+
+
+async def test_create_and_memory_connect_the_graph_store_so_a_bad_one_fails_there():
+    # mem0's Memory.from_config connects to its graph store, so an unreachable server or refused
+    # credentials fail at construction. Ours connected on the first add, which then kept its
+    # memories and reported the failure in graph_error, add after add.
+    with pytest.raises(ProviderError, match="connection refused"):
+        await AsyncMemory.create(config(), llm=ScriptedLLM(), graph_store=unreachable_graph_store())
+    with pytest.raises(ProviderError, match="connection refused"):
+        Memory(config(), llm=ScriptedLLM(), graph_store=unreachable_graph_store())
+    async with AsyncMemory(config(), llm=ScriptedLLM(), graph_store=unreachable_graph_store()) as mem:
+        with pytest.raises(ProviderError, match="connection refused"):
+            await mem.check_store()
+    # A reachable store: built and usable.
+    async with await AsyncMemory.create(config(), llm=ScriptedLLM()) as mem:
+        assert (await mem.add("I live in Lisbon", user_id="alice"))["relations"]
 
 
 async def test_graph_store_down_keeps_the_vector_results(caplog: pytest.LogCaptureFixture):

@@ -271,11 +271,17 @@ class AsyncMemory:
     async def check_store(self) -> None:
         """Check now that the embedder's vectors are comparable with those the vector store holds
         (same dims, same model when the store recorded one); otherwise checked before the store's
-        first use. ``create`` and ``Memory`` check when they open. Reads only.
+        first use. ``create`` and ``Memory`` check when they open. Reads only. A graph store, when
+        configured, is connected too (:meth:`~mem7_core.providers.GraphStore.connect`): an
+        unreachable graph server, wrong credentials or an unknown database fail here.
 
-        :raises ConfigError: naming both embedders and the ways out.
+        :raises ConfigError: naming both embedders and the ways out; or the graph store's refused
+            credentials or database.
+        :raises ProviderError: the graph server cannot be reached.
         """
         await self._check_store()
+        if self.graph_store is not None:
+            await self.graph_store.connect()
 
     @classmethod
     def from_config(

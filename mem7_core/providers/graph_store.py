@@ -84,6 +84,18 @@ class GraphStore(Provider):
     kind = "graph_store"
     capabilities: ClassVar[GraphStoreCapabilities] = GraphStoreCapabilities()
 
+    async def connect(self) -> None:
+        """Connect now and check what the first use would check (the server answers, it accepts
+        the credentials and the database), so that a bad graph config fails where the engine is
+        built: ``Memory(...)`` and ``AsyncMemory.create(...)`` call it. Idempotent; the other
+        methods still connect on first use when it was not called.
+
+        Optional: the default does nothing (a store with nothing to reach before its first use).
+
+        :raises ConfigError: the server refuses the configured credentials or database.
+        :raises ProviderError: the server cannot be reached.
+        """
+
     @abstractmethod
     async def upsert(
         self,

@@ -206,6 +206,16 @@ class GraphStoreConformance:
         engine can call, a ``ProviderConfig``), checked here on the class the fixture built."""
         assert_registers(graph_store)
 
+    async def test_connect_is_idempotent_and_the_store_works_after(self, graph_store: GraphStore) -> None:
+        """``connect`` (what ``Memory(...)`` calls to fail early on a bad config) may run twice,
+        and changes nothing stored."""
+        await graph_store.connect()
+        await graph_store.connect()
+        assert await graph_store.get_all(U1) == []
+        await self.put(graph_store, U1, [("alice", "works_at", "acme")], {"alice": self.e(0), "acme": self.e(1)})
+        await graph_store.connect()
+        assert triples(await graph_store.get_all(U1)) == [("alice", "works_at", "acme")]
+
     async def test_upsert_new_then_get_all(self, graph_store: GraphStore) -> None:
         out = await self.put(
             graph_store,

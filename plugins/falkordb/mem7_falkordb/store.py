@@ -158,6 +158,11 @@ class FalkorDBGraphStore(gc.CypherScopeOps, GraphStore):
         return "index" if self._index_dims is not None else "scan"
 
     # ============================================================================ connection
+    async def connect(self) -> None:
+        """Connect and probe the server now (reachability, credentials); see
+        :meth:`GraphStore.connect`."""
+        await self._ensure()
+
     async def _ensure(self) -> Any:
         if self._graph is None:
             async with self._lock:

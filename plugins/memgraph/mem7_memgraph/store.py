@@ -130,6 +130,11 @@ class MemgraphGraphStore(gc.CypherScopeOps, GraphStore):
         return "index" if self._index_dims is not None else "client"
 
     # ============================================================================ connection
+    async def connect(self) -> None:
+        """Connect and probe the server now (reachability, credentials, database); see
+        :meth:`GraphStore.connect`."""
+        await self._ensure()
+
     async def _ensure(self) -> AsyncDriver:
         if self._driver is None:
             async with self._lock:

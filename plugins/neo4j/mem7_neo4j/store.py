@@ -155,6 +155,11 @@ class Neo4jGraphStore(gc.CypherScopeOps, GraphStore):
         return self._similarity
 
     # ============================================================================ connection
+    async def connect(self) -> None:
+        """Connect and probe the server now (reachability, credentials, database); see
+        :meth:`GraphStore.connect`."""
+        await self._ensure()
+
     async def _ensure(self) -> AsyncDriver:
         if self._driver is None:
             async with self._lock:

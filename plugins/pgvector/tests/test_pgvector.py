@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import multiprocessing
@@ -678,4 +679,37 @@ async def test_memory_engine_end_to_end(pg_dsn: str, table_name: str, pg_admin: 
         assert [e["event"] for e in history] == ["ADD"]
         await m.aclose()
     finally:
+        pg_admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(history_table)))
+
+
+def test_an_export_from_pgvector_is_the_file_the_flat_store_it_came_from_exports(
+    pg_dsn: str, table_name: str, pg_admin: Any, tmp_path: Any
+):
+    # User trial: moving from the embedded flat store to pgvector (export, import), then diffing the
+    # two exports to check nothing was lost: every line with metadata differed, as jsonb reorders
+    # object keys (by length, then bytes), so the file could not be compared with the one it came from.
+    from mem7_core import Memory
+    from mem7_core.transfer import export_lines
+
+    history_table = f"{table_name}_h"
+    embedder = {"provider": "hash", "config": {"dims": 32}}
+    flat = Memory({"llm": None, "embedder": embedder,
+                   "vector_store": {"provider": "flat", "config": {"path": str(tmp_path / "flat")}},
+                   "history_store": {"provider": "auto"}})  # in the flat database, not ./mem7_history.db
+    pg = Memory({"llm": None, "embedder": embedder,
+                 "vector_store": {"provider": "pgvector", "config": {"dsn": pg_dsn, "collection_name": table_name}},
+                 "history_store": {"provider": "postgres", "config": {"dsn": pg_dsn, "table_name": history_table}}})
+    try:
+        flat.add("Ramen in Tokyo 🍜", user_id="alice", infer=False,
+                 metadata={"zeta": 1, "a": {"yy": [{"k2": 1, "k": 2}], "b": None}, "middle": "ü"})
+        flat.add("Plays chess", user_id="bob", infer=False, metadata={"level": "club", "at": "home"})
+        source = list(export_lines(flat))
+        assert pg.import_memories(flat.export_memories())["imported"] == 2
+        assert list(export_lines(pg)) == source
+        assert json.loads(source[0])["metadata"] == {"a": {"b": None, "yy": [{"k": 2, "k2": 1}]}, "middle": "ü",
+                                                     "zeta": 1}
+        assert [r["id"] for r in pg.search("ramen", user_id="alice")["results"]] == [json.loads(source[0])["id"]]
+    finally:
+        flat.close()
+        pg.close()
         pg_admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(history_table)))
