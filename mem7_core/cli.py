@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -415,17 +415,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     return _with_memory(args, work, reading=True)
 
 
+def _print_message(args: argparse.Namespace, result: Mapping[str, Any]) -> int:
+    """A ``{"message"}`` result (update, delete, reset): as JSON with ``--json``, else its message."""
+    if args.json:
+        _print_json(result)
+    else:
+        print(result["message"])
+    return EXIT_OK
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     text = _read_text(args.text, "new text")
     metadata = _parse_json_object(args.metadata, "--metadata")
 
     def work(memory: Memory) -> int:
-        result = memory.update(args.id, text, metadata=metadata, **_explicit_scope(args))
-        if args.json:
-            _print_json(result)
-        else:
-            print(result["message"])
-        return EXIT_OK
+        return _print_message(args, memory.update(args.id, text, metadata=metadata, **_explicit_scope(args)))
 
     return _with_memory(args, work)
 
@@ -447,11 +451,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
             result = memory.delete_all(filters=filters, **scope)
         else:
             result = memory.delete(args.id, **scope)
-        if args.json:
-            _print_json(result)
-        else:
-            print(result["message"])
-        return EXIT_OK
+        return _print_message(args, result)
 
     return _with_memory(args, work)
 
@@ -462,12 +462,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
                          "pass --yes to do it (mem7 export -o FILE first keeps a copy)")
 
     def work(memory: Memory) -> int:
-        result = memory.reset()
-        if args.json:
-            _print_json(result)
-        else:
-            print(result["message"])
-        return EXIT_OK
+        return _print_message(args, memory.reset())
 
     return _with_memory(args, work)
 
