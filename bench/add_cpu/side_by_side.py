@@ -18,6 +18,13 @@ engine. Setup is the harness's (``run_peers.sh`` once: it installs the original'
     OURS_PYTHON=.venv/bin/python ../shared/tools/peers/run_peers.sh --quick    # setup, once
     .venv/bin/python bench/add_cpu/side_by_side.py --rounds 9
     .venv/bin/python bench/add_cpu/side_by_side.py --rounds 9 --populate 0     # the harness's empty scope
+
+``--before TREE`` adds a third engine, ``ours-before``: the harness's driver for ours importing a
+copy of this repository first (``git archive <rev> | tar -x -C TREE``; its ``mem7_core`` and the
+plugins the drivers use, through ``PYTHONPATH``, as ``compare.py`` does), so a change is measured
+against the original and against the code before it in the same interleaved run::
+
+    .venv/bin/python bench/add_cpu/side_by_side.py --rounds 15 --engines ours,ours-before,mem7-npm --before /tmp/old
 """
 
 from __future__ import annotations
@@ -43,6 +50,20 @@ def _harness(path: Path) -> Any:
     return bench
 
 
+PLUGINS = ("mem7", "openai", "flat")
+"""The plugins the harness's config for ours uses (``mem7`` is the import shim)."""
+
+
+def _engines(bench: Any, before: Path | None) -> list[tuple[str, list[str], str | None]]:
+    """The harness's engines, and ``ours-before`` (ours' driver, ``before``'s code first) when given."""
+    out: list[tuple[str, list[str], str | None]] = [(name, cmd, None) for name, cmd in bench.ENGINES]
+    if before is not None:
+        cmd = next(cmd for name, cmd in bench.ENGINES if name == "ours")
+        tree = before.resolve()
+        out.append(("ours-before", cmd, os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in PLUGINS)])))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--peers", type=Path, default=Path(os.environ.get("PEERS_HARNESS", ROOT.parent / "shared/tools/peers")),
@@ -54,16 +75,27 @@ def main() -> None:
     p.add_argument("--populate", type=int, default=200, help="memories stored in the scope before each burst")
     p.add_argument("--latency", type=float, default=50.0, help="ms added to each chat call")
     p.add_argument("--dims", type=int, default=384)
+    p.add_argument("--before", type=Path, default=None,
+                   help="a copy of the repository at an older commit: engine ours-before runs it")
     a = p.parse_args()
 
     bench = _harness(a.peers)
     work = tempfile.mkdtemp(prefix="side-by-side-")
     wanted = a.engines.split(",")
     engines = []
-    for name, cmd in bench.ENGINES:
+    for name, cmd, pythonpath in _engines(bench, a.before):
         if name not in wanted:
             continue
-        e = bench.Engine(name, cmd, os.path.join(work, name), a.dims, work)
+        saved = os.environ.get("PYTHONPATH")
+        if pythonpath:  # the harness's Engine starts its driver with this process's environment
+            os.environ["PYTHONPATH"] = pythonpath
+        try:
+            e = bench.Engine(name, cmd, os.path.join(work, name), a.dims, work)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
         if e.skip:
             print(f"{name}: skipped ({e.skip})", file=sys.stderr)
             e.close()
@@ -122,6 +154,11 @@ def main() -> None:
               f"{errors[e.name]} | {ratio:.2f} |")
     for e in engines[1:]:
         print(f"\n{base} ÷ {e.name}, wall p50: {statistics.median(walls[base]) / statistics.median(walls[e.name]):.2f}")
+    for e in engines:  # each round's ratio to the original, where both ran in that round
+        if e.name != "mem7-npm" and "mem7-npm" in walls and e.name in walls:
+            per_round = [x / y for x, y in zip(walls[e.name], walls["mem7-npm"])]
+            print(f"{e.name} ÷ mem7-npm per round: median {statistics.median(per_round):.2f} "
+                  f"(rounds at or under 0.80: {sum(r <= 0.8 for r in per_round)} of {len(per_round)})")
 
 
 if __name__ == "__main__":

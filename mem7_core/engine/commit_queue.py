@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..models import VectorRecord
 from .inference import norm_text
-from .unit_of_work import Changes
+from .unit_of_work import Changes, merged
 
 if TYPE_CHECKING:
     from ..providers import VectorStore
@@ -87,19 +87,6 @@ caller's result once they are written."""
 class _Step(Generic[R]):
     prepare: Prepare[R]
     result: asyncio.Future[R]
-
-
-def merged(parts: Sequence[Changes]) -> Changes:
-    """One :class:`Changes` of several (their events, inserts, updates and removes, in order)."""
-    if len(parts) == 1:
-        return parts[0]
-    out = Changes()
-    for part in parts:
-        out.events.extend(part.events)
-        out.inserts.extend(part.inserts)
-        out.changes.extend(part.changes)
-        out.removes.extend(part.removes)
-    return out
 
 
 class CommitQueue:
@@ -219,4 +206,4 @@ def _discard(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
-__all__ = ["CommitQueue", "Prepare", "Staged", "merged"]
+__all__ = ["CommitQueue", "Prepare", "Staged", "merged"]  # merged: unit_of_work.py, re-exported

@@ -2,7 +2,7 @@
 
     normalise (inputs.py: scope, messages, metadata, sizes → an AddRequest)
     → verbatim (infer=False): one memory per message → commit
-    → inferred:
+    → inferred (adds started at once go in one per event-loop pass: admission.py):
         describe images (vision LLMs)
         → extract facts (LLM 1)  → candidates (embed the facts; one ``search_many`` round;
                                      write-path scorers order and cut them)
@@ -34,6 +34,7 @@ from ..models import ActionResult, AddResult, Scope, VectorRecord
 from ..providers import LLM, tasks
 from ..providers.llm_json import JsonAsker, with_json_hint
 from . import prompts
+from .admission import Admission
 from .commit_queue import CommitQueue, Staged
 from .embed_batch import EmbedBatcher
 from .graph import GraphMemory
@@ -117,6 +118,8 @@ class WritePipeline(WriteStage):
         """The inferred path's embedding calls: concurrent adds' calls merged (embed_batch.py)."""
         self.commits = CommitQueue(self.locks, self.uow)
         """Commits of one scope's adds that wait for its lock go together (commit_queue.py)."""
+        self.admission = Admission()
+        """Inferred adds started at once go in one per event-loop pass (admission.py)."""
 
     async def run(self, req: AddRequest) -> AddResult:
         """The vector path (verbatim or inferred) ‖ the graph path when ``req.with_graph``."""
@@ -190,6 +193,7 @@ class WritePipeline(WriteStage):
 
     # ------------------------------------------------------------------ inferred
     async def _inferred(self, req: AddRequest) -> AddResult:
+        await self.admission.enter()  # many at once: the first ones' model requests go out first
         texts = await self._describe_images(req.msgs)
         if not any(t.strip() for t in texts):  # only blank messages (no text, no described image)
             return AddResult(results=[])  # nothing to extract: no LLM call, as infer=False stores nothing

@@ -256,3 +256,97 @@ async def test_a_round_is_written_whole_when_the_add_leading_it_is_cancelled(set
     assert len(await mem.vector_store.list(scope=Scope(user_id="u"))) == 5
     assert len(mem._write_path.commits) == 0  # no queue left behind
     await assert_consistent(mem)
+
+
+# ---------------------------------------------------------------------- across scopes (unit_of_work.py)
+async def _group_waiting(mem: AsyncMemory, n: int) -> None:
+    """Until ``n`` commits of other scopes wait for the one being written (at most ~5 s)."""
+    uow = mem._write_path.uow
+    for _ in range(500):
+        if uow._group is not None and len(uow._group.waiting) >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{n} commits never waited")
+
+
+async def test_commits_of_other_scopes_that_come_meanwhile_are_written_together(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)  # user u's commit, held
+    texts = [f"Keeps a kayak numbered {i}" for i in range(6)]
+    adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}")) for i, t in enumerate(texts)]  # six scopes
+    await _group_waiting(mem, len(texts))
+    opened.set()
+    await first
+    results = await asyncio.gather(*adds)
+    # one commit for the held add, one for the six that came meanwhile (six one by one without it)
+    assert [len(c) for c in gate.commits] == [1, 6]
+    for i, (text, result) in enumerate(zip(texts, results)):
+        assert [(r["event"], r["memory"]) for r in result["results"]] == [("ADD", text)]
+        assert [m["memory"] for m in (await mem.get_all(user_id=f"agent-{i}"))["results"]] == [text]
+    await assert_consistent(mem)
+    await mem.add("Written after it all", user_id="agent-0", infer=False)  # nothing left waiting
+    assert len(gate.commits) == 3
+
+
+async def test_one_failing_commit_does_not_fail_the_other_scopes_written_with_it(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = [f"Repairs clock number {i}" for i in range(3)] + ["POISON in this one"]
+    adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}", infer=False)) for i, t in enumerate(texts)]
+    await _group_waiting(mem, len(texts))
+    gate.poison = "POISON"
+    opened.set()
+    await first
+    outs = await asyncio.gather(*adds, return_exceptions=True)
+    assert isinstance(outs[-1], ProviderError) and "faulty write" in str(outs[-1])
+    assert all(not isinstance(o, BaseException) for o in outs[:-1]), outs
+    # the group's one commit failed (nothing written), then each went alone
+    assert [len(c) for c in gate.commits] == [1, 4, 1, 1, 1, 1]
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted([*texts[:-1], "Seed note kept first"])
+    await assert_consistent(mem)
+
+
+async def test_a_commit_cancelled_while_it_waits_for_the_group_writes_nothing(setup) -> None:
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = ["Grows red tomatoes", "Grows green beans", "Grows yellow peppers"]
+    adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}", infer=False)) for i, t in enumerate(texts)]
+    await _group_waiting(mem, 3)
+    adds[1].cancel()
+    opened.set()
+    await first
+    outs = await asyncio.gather(*adds, return_exceptions=True)
+    assert isinstance(outs[1], asyncio.CancelledError)
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted(["Grows red tomatoes", "Grows yellow peppers", "Seed note kept first"])
+    assert [len(c) for c in gate.commits] == [1, 2]
+    await assert_consistent(mem)
+
+
+async def test_a_group_is_written_whole_when_a_caller_in_it_is_cancelled(setup) -> None:
+    """Cancelled while its group is being written: the write goes on for everyone in it; the
+    cancelled caller gets CancelledError once it is written, and its memory is stored."""
+    make, gate = setup
+    mem = make()
+    opened, first = await _hold_first_commit(mem, gate)
+    texts = [f"Sings in choir number {i}" for i in range(3)]
+    adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}", infer=False)) for i, t in enumerate(texts)]
+    await _group_waiting(mem, 3)
+    second = gate.arm()  # the group of the three is held too
+    opened.set()
+    await first
+    await asyncio.wait_for(gate.reached.wait(), 5)
+    adds[0].cancel()
+    await asyncio.sleep(0.01)
+    assert not adds[0].done()  # held until the group is written
+    second.set()
+    outs = await asyncio.gather(*adds, return_exceptions=True)
+    assert isinstance(outs[0], asyncio.CancelledError)
+    stored = sorted(p["data"] for p in (await records(mem)).values())
+    assert stored == sorted([*texts, "Seed note kept first"])
+    assert [len(c) for c in gate.commits] == [1, 3]
+    await assert_consistent(mem)

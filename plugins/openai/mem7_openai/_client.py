@@ -237,9 +237,7 @@ class LazyClient:
         self._building[key] = done
         try:
             if client._platform is None:  # as request() does first: platform headers, off the loop
-                from openai._base_client import get_platform
-
-                client._platform = await asyncio.to_thread(get_platform)
+                client._platform = await _platform()
             return await self._template(client, *key)
         finally:  # also when cancelled: the waiters take the sdk transport this once
             del self._building[key]
@@ -342,6 +340,24 @@ class LazyClient:
             await self._sender.aclose()
         if self._client is not None:
             await self._client.close()
+
+
+_platform_value: Any = None
+
+
+async def _platform() -> Any:
+    """The SDK's ``get_platform()`` (its ``X-Stainless-OS`` header), computed once per process.
+
+    The SDK computes it per client, in a worker thread (it may read ``/etc/os-release``), before
+    the client's first request. Cached here because it cannot change while the process runs: every
+    engine after the first builds its request templates without the thread hop, and the many adds
+    waiting for the first template of a new engine no longer wait for it (``engine/admission.py``)."""
+    global _platform_value
+    if _platform_value is None:
+        from openai._base_client import get_platform
+
+        _platform_value = await asyncio.to_thread(get_platform)  # two engines racing: the same value
+    return _platform_value
 
 
 def _transport_errors(http: Any) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

@@ -35,6 +35,43 @@ def test_constructing_providers_imports_no_openai_and_builds_no_client() -> None
     assert json.loads(out.strip().splitlines()[-1]) == {"openai": False, "clients": [None, None]}
 
 
+def test_the_platform_header_is_computed_once_per_process() -> None:
+    """The SDK works out its ``X-Stainless-OS`` header per client, in a worker thread; the plugin
+    does it once per process (it cannot change): a new engine's first requests wait for no thread."""
+    code = textwrap.dedent(
+        """
+        import asyncio, json
+        import openai._base_client as base
+        from mem7_core.testing.openai_server import OpenAIServer
+        from mem7_openai import OpenAILLM
+
+        calls = []
+        real = base.get_platform
+        base.get_platform = lambda: calls.append(1) or real()
+
+        async def main():
+            srv = OpenAIServer().start()
+            try:
+                sent = []
+                for _ in range(3):  # three engines' LLMs, one after the other
+                    llm = OpenAILLM.from_config({"api_key": "k", "base_url": srv.url})
+                    await llm.generate([{"role": "user", "content": "hi"}])
+                    sent.append(srv.last_request("chat").headers.get("x-stainless-os"))
+                    await llm.aclose()
+                return sent
+            finally:
+                srv.stop()
+
+        sent = asyncio.run(main())
+        print(json.dumps({"calls": len(calls), "sent": sent, "real": str(real())}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["calls"] == 1  # three clients; the SDK alone would ask three times
+    assert got["sent"] == [got["real"]] * 3  # and every request carries the SDK's own value
+
+
 async def test_clients_share_one_tls_context(openai_server: OpenAIServer) -> None:
     conn = {"api_key": "k", "base_url": openai_server.url, "embedding_dims": 8}
     emb = OpenAIEmbedder.from_config(conn)
