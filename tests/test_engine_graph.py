@@ -629,3 +629,58 @@ async def test_graph_end_to_end_over_http(openai_server, monkeypatch: pytest.Mon
         assert triples((await mem.get_all(user_id="alice"))["relations"]) == [("alice", "like_green", "tea"), ("alice", "live_in", "berlin")]
         await mem.delete_all(user_id="alice")
         assert (await mem.get_all(user_id="alice"))["relations"] == []
+
+
+# ------------------------------------------------------------------------- concurrent adds of a scope
+def both_read(mem: AsyncMemory) -> None:
+    """The graph store's ``search`` (an add's read) returns only once two adds have read: both
+    decide on what was stored before either wrote, as two adds whose model calls overlap can."""
+    store = mem.graph_store
+    assert store is not None
+    inner, arrived, ready = store.search, [0], asyncio.Event()
+
+    async def search(*args: Any, **kwargs: Any) -> Any:
+        found = await inner(*args, **kwargs)
+        arrived[0] += 1
+        if arrived[0] >= 2:
+            ready.set()
+        await asyncio.wait_for(ready.wait(), 5)
+        return found
+
+    store.search = search  # type: ignore[method-assign]
+
+
+async def test_concurrent_adds_of_a_scope_outdate_each_other_as_one_after_the_other_would():
+    """Both adds read the graph before either writes (their model calls overlap), so neither sees
+    the other's triple; the one that writes second checks it under the scope's graph lock, and its
+    conflict call outdates it, as it would had they run one after the other."""
+    llm = ScriptedLLM()
+    async with engine(llm) as mem:
+        both_read(mem)
+        await asyncio.gather(
+            mem.add("I live in Lisbon", user_id="alice", infer=False),
+            mem.add("I live in Porto", user_id="alice", infer=False),
+        )
+        both = {("alice", "live_in", "lisbon"), ("alice", "live_in", "porto")}
+        valid = set(await stored(mem, Scope(user_id="alice")))
+        assert len(valid) == 1 and valid < both, valid  # both stayed valid before
+        assert mem.graph_store is not None
+        every = await mem.graph_store.get_all_including_invalid(Scope(user_id="alice"))
+        assert every is not None and {r.triple: r.valid for r in every} == {t: t in valid for t in both}
+        (conflict,) = llm.calls_for(GRAPH_CONFLICT_MARKER)  # one check: the later add, about the earlier one's
+        (outdated,) = both - valid
+        assert f"0: {' -- '.join(outdated)}" in user_of(conflict["messages"])
+
+
+async def test_a_concurrent_add_about_other_entities_costs_no_extra_conflict_call():
+    llm = ScriptedLLM()
+    async with engine(llm) as mem:
+        both_read(mem)
+        await asyncio.gather(
+            mem.add("I live in Lisbon", user_id="alice", infer=False),
+            mem.add("Bob plays the cello", user_id="alice", infer=False),
+        )
+        rels = await stored(mem, Scope(user_id="alice"))
+        assert all(r.valid for r in rels.values()) and len(rels) == 2
+        assert llm.calls_for(GRAPH_CONFLICT_MARKER) == []
+        assert mem.graph is not None and len(mem.graph._written) == 0  # no log kept once no add of the scope is in flight

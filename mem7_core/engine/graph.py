@@ -5,8 +5,10 @@ Write path (``add``), at most 2 LLM calls, run beside the vector path's 2::
     extract entities AND relations (LLM 1, one JSON answer) → normalise names and labels
     → embed every entity name (1 batch) → existing valid triples touching similar entities
       (cosine ≥ threshold; beyond ``conflict_limit``, the ones sharing most words with the new
-      triples, by BM25) → which are outdated (LLM 2, only when there are any) → soft-delete them
-      (``invalidate``) → THEN upsert the new ones (repeat → mentions + 1).
+      triples, by BM25) → which are outdated (LLM 2, only when there are any) → under the scope's
+      graph lock: triples concurrent adds wrote since the read (touching these entities) → back
+      to LLM 2 for them, the lock released; none → soft-delete the outdated (``invalidate``)
+      → THEN upsert the new ones (repeat → mentions + 1).
 
 The reference engine asks separately for entities and for relations (and once more for deletions):
 5 calls per add with graph on. One call for both loses nothing here: relations name their
@@ -42,6 +44,7 @@ from ..providers.keywords import BM25Index
 from ..providers.llm_json import as_text, first_list
 from ..providers.scorer import QueryContext, ScoredHit
 from . import prompts
+from .locks import ScopeLocks, SeenLog
 from .scoring import ScorerStage
 
 log = logging.getLogger("mem7.graph")
@@ -311,6 +314,10 @@ class GraphMemory:
         self._ask = ask
         self._spawn = spawn
         self._warned_no_llm = False
+        self._locks = ScopeLocks()
+        """Per scope: an add's check of what others wrote since it read, and its writes."""
+        self._written: SeenLog[tuple[str, str, str]] = SeenLog()
+        """Per scope: the triples written while adds of the scope were deciding (triple text → triple)."""
 
     def _asker(self) -> AskJson | None:
         """The JSON call to the graph's LLM, or ``None`` (no LLM: warned once)."""
@@ -329,6 +336,13 @@ class GraphMemory:
     async def add(self, scope: Scope, lines: Sequence[str], now: str) -> list[Relation]:
         """Extract, check conflicts, soft-delete the outdated, upsert; returns the relations written.
 
+        Concurrent adds of one scope: each reads the related relations before it decides, so one
+        may miss what another writes meanwhile. Under the scope's graph lock (held for the writes
+        only, never across a model call) an add looks at the relations written by the others since
+        it read; those touching its entities go to one more conflict check (the lock released), as
+        if the adds had run one after the other. Within one engine, as the vector path's
+        reconcile (``locks.py``).
+
         :param lines: the conversation as ``role: text`` lines (or verbatim texts).
         :raises LLMOutputError: the extraction or conflict answer was unreadable after the retries
             (nothing is written to the graph).
@@ -345,26 +359,43 @@ class GraphMemory:
             return []
         names = list(found.entities)
         vectors = await self.embedder.embed([n.replace("_", " ") for n in names], purpose="add")
-        limit = self.config.conflict_limit
-        existing = await self.store.search(
-            scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH
-        )
-        new = set(found.relations)
-        shown = [r for r in _unique(existing) if r.triple not in new]
-        if len(shown) > limit:
-            # The speaker touches most triples at cosine 1: rank by the words shared with the new
-            # triples, so "alice lives_in paris" is shown for "alice lives_in berlin" however many
-            # other triples alice has.
-            shown = bm25_rank(" ".join(f"{s} {r} {d}" for s, r, d in found.relations), shown)[:limit]
-        if shown:
-            outdated = await self._conflicts(ask, shown, found.relations)
-            if outdated:
-                changed = await self.store.invalidate(scope, outdated, now=now)
-                log.info("graph: %d outdated relation(s) soft-deleted in %s", changed, scope.as_dict())
-        entities = [Entity(name=n, type=found.entities[n], embedding=v) for n, v in zip(names, vectors)]
-        triples = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in found.relations]
-        stored = await self.store.upsert(scope, entities, triples, now=now)
-        return [to_relation(r) for r in stored]
+        key = scope.key()
+        seen = self._written.begin(key)  # before the read: what others write from here is unseen
+        try:
+            limit = self.config.conflict_limit
+            existing = await self.store.search(
+                scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH
+            )
+            new = set(found.relations)
+            shown = [r for r in _unique(existing) if r.triple not in new]
+            if len(shown) > limit:
+                # The speaker touches most triples at cosine 1: rank by the words shared with the new
+                # triples, so "alice lives_in paris" is shown for "alice lives_in berlin" however many
+                # other triples alice has.
+                shown = bm25_rank(" ".join(f"{s} {r} {d}" for s, r, d in found.relations), shown)[:limit]
+            outdated = await self._conflicts(ask, shown, found.relations) if shown else []
+            entities = [Entity(name=n, type=found.entities[n], embedding=v) for n, v in zip(names, vectors)]
+            triples = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in found.relations]
+            checked = new | {r.triple for r in shown}
+            while True:
+                async with self._locks.hold(key):
+                    fresh = [
+                        t for t in self._written.since(key, seen).values()
+                        if t not in checked and (t[0] in found.entities or t[2] in found.entities)
+                    ]
+                    if not fresh:
+                        if outdated:
+                            changed = await self.store.invalidate(scope, outdated, now=now)
+                            log.info("graph: %d outdated relation(s) soft-deleted in %s", changed, scope.as_dict())
+                        stored = await self.store.upsert(scope, entities, triples, now=now)
+                        self._written.record(key, [("\x1f".join(r.triple), r.triple) for r in stored])
+                        return [to_relation(r) for r in stored]
+                # Written by concurrent adds of this scope since this one read: do its triples outdate them?
+                checked.update(fresh)
+                later = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in fresh]
+                outdated = [*outdated, *await self._conflicts(ask, later, found.relations)]
+        finally:
+            self._written.end(key, seen)
 
     async def _conflicts(
         self, ask: AskJson, shown: list[GraphRelation], new: list[tuple[str, str, str]]

@@ -20,13 +20,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .inference import norm_text
 from .inputs import scope_of_payload
 
 if TYPE_CHECKING:
     from .unit_of_work import Changes
+
+
+V = TypeVar("V")
 
 
 class ScopeLocks:
@@ -56,25 +59,27 @@ class ScopeLocks:
 
 
 @dataclass(slots=True)
-class _Log:
+class _Log(Generic[V]):
     seq: int = 0
     readers: Counter[int] = field(default_factory=Counter)
     """The sequence number each in-flight add started at (how many adds started there)."""
-    entries: list[tuple[int, str, str]] = field(default_factory=list)
-    """(sequence number, normalised text, memory id) of each memory written while adds were in flight."""
+    entries: list[tuple[int, str, V]] = field(default_factory=list)
+    """(sequence number, key, value) of each write made while adds were in flight."""
 
 
-class WriteLog:
-    """Per scope, the memories written while an add of that scope was deciding (in-process).
+class SeenLog(Generic[V]):
+    """Per scope, what was written while an add of that scope was deciding (in-process).
 
-    An add calls :meth:`begin` before it retrieves candidates and :meth:`end` when done; writers
-    :meth:`record` what they stored. Under the scope lock, :meth:`since` tells the add what was
-    stored after it started, which its candidates could not show. Only scopes with adds in flight
-    keep a log, and only the entries some in-flight add has not seen yet.
+    An add calls :meth:`begin` before it reads what it decides against and :meth:`end` when done;
+    writers :meth:`record` what they wrote, as ``(key, value)`` pairs. Under the scope's lock,
+    :meth:`since` tells the add what was written after it started, which its read could not show.
+    Only scopes with adds in flight keep a log, and only the entries some in-flight add has not
+    seen yet. The vector path logs memories (:class:`WriteLog`: normalised text → memory id), the
+    graph path relations (``engine/graph.py``: triple text → triple).
     """
 
     def __init__(self) -> None:
-        self._logs: dict[Hashable, _Log] = {}
+        self._logs: dict[Hashable, _Log[V]] = {}
 
     def begin(self, key: Hashable) -> int:
         log = self._logs.get(key)
@@ -97,23 +102,30 @@ class WriteLog:
         if log.entries and log.entries[0][0] <= oldest:
             log.entries = [e for e in log.entries if e[0] > oldest]
 
-    def record(self, key: Hashable, written: Iterable[tuple[str, str]]) -> None:
-        """``written``: (normalised text, memory id) of memories just stored in scope ``key``."""
+    def record(self, key: Hashable, written: Iterable[tuple[str, V]]) -> None:
+        """``written``: (key, value) pairs of what was just written in scope ``key``."""
         log = self._logs.get(key)
         if log is None:  # no add of this scope is deciding: nobody needs to know
             return
         log.seq += 1
-        log.entries.extend((log.seq, text, mem_id) for text, mem_id in written)
+        log.entries.extend((log.seq, text, value) for text, value in written)
 
-    def since(self, key: Hashable, seq: int) -> dict[str, str]:
-        """Normalised text → memory id, of the memories written in scope ``key`` after ``seq``."""
+    def since(self, key: Hashable, seq: int) -> dict[str, V]:
+        """Key → value, of what was written in scope ``key`` after ``seq``."""
         log = self._logs.get(key)
         if log is None:
             return {}
-        return {text: mem_id for s, text, mem_id in log.entries if s > seq}
+        return {text: value for s, text, value in log.entries if s > seq}
 
     def __len__(self) -> int:
         return len(self._logs)
+
+
+class WriteLog(SeenLog[str]):
+    """Per scope, the memories written while an add of that scope was deciding (normalised text →
+    memory id): the vector path's :class:`SeenLog`, fed as the unit of work's write listener.
+    Under the scope lock, an add learns what was stored after it retrieved its candidates, which
+    they could not show."""
 
     # ------------------------------------------------------------------ as the engine's write listener
     def write_started(self, changes: Changes) -> None:
