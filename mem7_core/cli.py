@@ -84,6 +84,9 @@ def _describe(exc: BaseException) -> str:
         cut = re.search(r"\d+ validation errors? for ", head)
         prefix = head[: cut.start()].rstrip(" :") if cut else head
         return _one_line(f"{prefix}: {_validation_problems(exc.__cause__)}")
+    if isinstance(getattr(exc, "problems", None), list):  # one problem per line (a bad import file): kept
+        head, *rest = [line for line in message.splitlines() if line.strip()] or [message]
+        return "\n".join([_one_line(head), *(f"  {_one_line(line)}" for line in rest)])
     return _one_line(message)
 
 

@@ -150,18 +150,26 @@ class LLMOutputError(ProviderError):
 class MemoryConflictError(Mem7Error, ValueError):
     """``import_memories(..., on_conflict="error")`` met ids already stored (``ids`` lists them).
 
-    Raised before anything of the batch is written.
+    Raised before anything of the batch is written; ``written`` memories of earlier batches were
+    (0: nothing of the import was: the ids are checked before the first batch, so only a concurrent
+    writer storing one of them meanwhile stops an import half-way).
     """
 
     MAX_SHOWN = 20
 
-    def __init__(self, ids: list[str]) -> None:
+    def __init__(self, ids: list[str], *, written: int = 0) -> None:
         self.ids = ids
+        self.written = written
         shown = ", ".join(ids[: self.MAX_SHOWN])
         if len(ids) > self.MAX_SHOWN:
             shown += f" and {len(ids) - self.MAX_SHOWN} more"
+        outcome = (
+            "nothing was written"
+            if not written
+            else f"nothing of this batch was written ({written} memories of earlier batches were)"
+        )
         super().__init__(
-            f"items name {len(ids)} id(s) already stored ({shown}); nothing of this batch was written. "
+            f"items name {len(ids)} id(s) already stored ({shown}); {outcome}. "
             "Pass on_conflict='skip' to keep the stored ones or 'replace' to overwrite them"
         )
 

@@ -271,7 +271,7 @@ def test_update_get_history_and_delete_all(capsys: pytest.CaptureFixture[str], m
     code, _, err = cli(capsys, "delete", "--all")
     assert code == 2 and "--user" in _error_line(err)
     code, out, _ = cli(capsys, "delete", "--all", "--user", "alice")
-    assert code == 0 and "Deleted 1 memories" in out
+    assert code == 0 and "Deleted 1 memory" in out
     assert cli_json(capsys, "list")["results"] == []
     code, _, err = cli(capsys, "get", mem_id)
     assert code == 1 and "not found" in _error_line(err)

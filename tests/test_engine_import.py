@@ -148,8 +148,35 @@ async def test_on_conflict_error_writes_nothing(make):
             on_conflict="error",
         )
     assert info.value.ids == ["m-1"]
+    assert info.value.written == 0 and "nothing was written" in str(info.value)
     assert await mem.get("m-2") is None and (await mem.get("m-1"))["memory"] == "original"
     assert len(await history_rows(mem)) == 1
+
+
+async def test_a_conflict_half_way_says_what_earlier_batches_wrote(make):
+    """The ids are checked before the first batch; a concurrent writer storing one of them while
+    the import runs stops it at that batch, and the error says the earlier batches were written."""
+
+    class Racing(HashEmbedder):
+        calls = 0
+
+        async def embed(self, texts: Any, *, purpose: Any = "add") -> list[list[float]]:
+            Racing.calls += 1
+            if Racing.calls == 2:  # the second batch's embedding: another writer stores m-3 meanwhile
+                await other.import_memories([{"id": "m-3", "memory": "stored meanwhile", "user_id": "u"}])
+            return await super().embed(texts, purpose=purpose)
+
+    mem = make(embedder=Racing(HashEmbedder.Config(dims=16)))
+    other = mem
+    items = [{"id": f"m-{i}", "memory": f"note {i}", "user_id": "u"} for i in range(4)]
+    with pytest.raises(MemoryConflictError) as info:
+        await mem.import_memories(items, on_conflict="error", batch_size=2)
+    assert info.value.ids == ["m-3"] and info.value.written == 2
+    assert "nothing of this batch was written (2 memories of earlier batches were)" in str(info.value)
+    assert [(await mem.get(f"m-{i}") or {}).get("memory") for i in range(4)] == [
+        "note 0", "note 1", None, "stored meanwhile"
+    ]
+    await assert_consistent(mem)
 
 
 async def test_bad_items_are_named_by_index_and_field_and_nothing_is_written(make):

@@ -36,16 +36,22 @@ class Importer(WriteStage):
             if not todo:
                 continue
             vectors = await self.embedder.embed([r.text for r in todo], purpose="add")
+            written = result.imported + result.replaced
             added, replaced, skipped = await self.uow.retrying(
-                lambda todo=todo, vectors=vectors: self._batch(todo, vectors, on_conflict)  # type: ignore[misc]
+                lambda todo=todo, vectors=vectors, written=written: self._batch(  # type: ignore[misc]
+                    todo, vectors, on_conflict, written
+                )
             )
             result.imported += added
             result.replaced += replaced
             result.skipped += skipped
         return result
 
-    async def _batch(self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str) -> tuple[int, int, int]:
-        """Write one checked, embedded batch under the locks of every scope it touches.
+    async def _batch(
+        self, todo: list[Restored], vectors: Sequence[Any], on_conflict: str, written: int
+    ) -> tuple[int, int, int]:
+        """Write one checked, embedded batch under the locks of every scope it touches (``written``:
+        memories the earlier batches wrote, for a conflict's message).
 
         A replaced memory may live in another scope than its import: that scope is locked too.
         The stored records are read again under the locks (a concurrent writer may have added or
@@ -63,7 +69,7 @@ class Importer(WriteStage):
                     keys |= moved
                     continue
                 if current and on_conflict == "error":
-                    raise MemoryConflictError(sorted(current))
+                    raise MemoryConflictError(sorted(current), written=written)
                 now = iso(self.clock())
                 changes = Changes()
                 skipped = 0

@@ -667,7 +667,7 @@ class AsyncMemory:
         count = await self._edit.delete_all(scope, node)
         if self.graph is not None and node is None:  # a metadata filter selects memories, not relations
             await self.graph.delete_all(scope)
-        return {"message": f"Deleted {count} memories"}
+        return {"message": f"Deleted {count} {'memory' if count == 1 else 'memories'}"}
 
     @traced("reset")
     async def reset(self) -> MessageResponse:

@@ -92,7 +92,7 @@ async def test_hostile_scope_ids_are_literal(mem, value):
     assert (await mem.get(mem_id, user_id=value))["memory"] == "hostile user likes green tea"
     assert await mem.get(mem_id, user_id="bob") is None
     await mem.update(mem_id, "hostile user likes black tea", user_id=value)
-    assert (await mem.delete_all(user_id=value))["message"] == "Deleted 1 memories"
+    assert (await mem.delete_all(user_id=value))["message"] == "Deleted 1 memory"
     assert await _neighbours(mem) == before
     await assert_consistent(mem)
 
