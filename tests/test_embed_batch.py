@@ -168,3 +168,47 @@ async def test_a_failed_request_of_one_waiting_caller_is_its_own_error_sent_once
     with pytest.raises(ValueError, match="broken"):
         await bad
     assert batcher.requests == 2  # not sent again alone
+
+
+@pytest.mark.usefixtures("_clean_env")
+async def test_concurrent_searches_over_http_share_query_embedding_requests(openai_server: Any) -> None:
+    """12 searches at once (the embedder's server 50 ms per call): their 12 query embeddings go out
+    in at most 3 requests, asked for as queries (``purpose="search"``), and each search finds its
+    own memory first."""
+    srv = openai_server
+    conn = {"base_url": srv.url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
+    config = {
+        "llm": None,
+        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
+        "vector_store": {"provider": "flat"},
+        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
+    }
+    facts = [f"Keeps a {thing} in the {place}" for thing, place in zip(
+        ["kayak", "violin", "ladder", "telescope", "sewing machine", "drum kit"],
+        ["garage", "attic", "shed", "balcony", "basement", "hallway"])] * 2
+    queries = facts[:6] + [f"where is the {t}?" for t in ("kayak", "violin", "ladder", "telescope", "sewing machine",
+                                                             "drum kit")]
+    async with AsyncMemory(config) as mem:
+        await mem.add([{"role": "user", "content": f} for f in facts[:6]], user_id="u", infer=False)
+        before = srv.count("embeddings")
+        srv.latency = 0.05
+        found = await asyncio.gather(*(mem.search(q, user_id="u", limit=1) for q in queries))
+        assert srv.count("embeddings") - before <= 3  # 12 without merging
+        for q, res in zip(queries, found):
+            want = next(f for f in facts[:6] if f.split(" in the ")[0].removeprefix("Keeps a ") in q)
+            assert [r["memory"] for r in res["results"]] == [want], q
+    assert srv.errors == []
+
+
+async def test_a_batcher_asks_for_its_purpose() -> None:
+    seen: list[str] = []
+
+    class Recording(HashEmbedder):
+        async def embed(self, texts: Sequence[str], *, purpose: EmbedPurpose = "add") -> list[list[float]]:
+            seen.append(purpose)
+            return await super().embed(texts, purpose=purpose)
+
+    emb = Recording(HashEmbedder.Config(dims=16))
+    assert await EmbedBatcher(emb, purpose="search").embed(["q"]) == [hash_embedding("q", 16)]
+    assert await EmbedBatcher(emb).embed(["d"]) == [hash_embedding("d", 16)]
+    assert seen == ["search", "add"]

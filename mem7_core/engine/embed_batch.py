@@ -28,7 +28,7 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..providers import Embedder
+from ..providers import Embedder, EmbedPurpose
 from ..providers import usage as _usage
 
 MAX_TEXTS = 256
@@ -59,12 +59,17 @@ class EmbedBatcher:
     """``embed(texts)`` for the write path, merging concurrent calls (see the module docstring).
 
     :param in_flight: shared or single requests out at once before new calls wait and merge.
+    :param purpose: passed to every ``embed`` call (the write path's ``add``, the read path's ``search``).
     """
 
-    def __init__(self, embedder: Embedder, *, in_flight: int = 1, max_texts: int = MAX_TEXTS) -> None:
+    def __init__(
+        self, embedder: Embedder, *, in_flight: int = 1, max_texts: int = MAX_TEXTS, purpose: EmbedPurpose = "add"
+    ) -> None:
         if in_flight < 1 or max_texts < 1:
             raise ValueError("EmbedBatcher: in_flight and max_texts must be at least 1")
         self.embedder = embedder
+        self.purpose: EmbedPurpose = purpose
+        """What every request of this batcher embeds for (``add``: the write path; ``search``: queries)."""
         self.in_flight = in_flight
         self.max_texts = max_texts
         self._state: _LoopState | None = None
@@ -78,7 +83,7 @@ class EmbedBatcher:
         return self._state
 
     async def embed(self, texts: list[str]) -> list[Any]:
-        """The texts' vectors, as ``embedder.embed(texts, purpose="add")`` returns them."""
+        """The texts' vectors, as ``embedder.embed(texts, purpose=self.purpose)`` returns them."""
         if not texts:
             return []
         st = self._loop_state()
@@ -86,7 +91,7 @@ class EmbedBatcher:
             st.out += 1
             try:
                 self.requests += 1
-                return list(await self.embedder.embed(texts, purpose="add"))
+                return list(await self.embedder.embed(texts, purpose=self.purpose))
             finally:
                 st.out -= 1
                 self._next(st)
@@ -97,7 +102,7 @@ class EmbedBatcher:
             return await waiting.done  # cancelled with its caller: then left out of the request
         except _Alone:
             self.requests += 1
-            return list(await self.embedder.embed(texts, purpose="add"))
+            return list(await self.embedder.embed(texts, purpose=self.purpose))
 
     def _next(self, st: _LoopState) -> None:
         """Send what waits, in one request, if fewer than ``in_flight`` are out."""
@@ -122,7 +127,7 @@ class EmbedBatcher:
         try:
             self.requests += 1
             with _usage.shared_among([(w.usage, len(w.texts)) for w in batch]):
-                vectors = list(await self.embedder.embed(texts, purpose="add"))
+                vectors = list(await self.embedder.embed(texts, purpose=self.purpose))
             if len(vectors) != len(texts):
                 raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
         except BaseException as exc:  # noqa: BLE001 - every caller retries alone and meets its own error

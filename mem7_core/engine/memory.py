@@ -224,6 +224,7 @@ class AsyncMemory:
             llm=self.llm,
             locks=self._locks,
             spawn=self._spawn,
+            embed_batch_size=self.config.limits.embed_batch_size,
         )
         self._edit = Editor(tools)
         self._import = Importer(tools)

@@ -1,6 +1,7 @@
 """The read pipeline (``search``, spec §6), one stage per step::
 
     embed the query ‖ scorers prepare (e.g. classify the query)     [‖ the graph search, throughout]
+      (the query embeddings of concurrent searches that wait while one is out go out together)
     → retrieve in scope: hybrid (vector + keywords, fused) or vector alone
     → rerank (a failing reranker keeps the order)
     → score (scorers in order, re-sorted after each)
@@ -27,6 +28,7 @@ from ..providers.graph_store import GraphRelation
 from ..retrieval.explain import ScoreTrace
 from ..retrieval.hybrid import HybridRetriever
 from .answers import checked_ranking
+from .embed_batch import MAX_TEXTS, EmbedBatcher
 from .graph import GraphMemory
 from .locks import ScopeLocks
 from .records import item_from_payload
@@ -79,8 +81,12 @@ class ReadPipeline:
         llm: LLM | None,
         locks: ScopeLocks,
         spawn: Spawn,
+        embed_batch_size: int = MAX_TEXTS,
     ) -> None:
         self.embedder = embedder
+        self.embed_batch = EmbedBatcher(embedder, max_texts=embed_batch_size, purpose="search")
+        """Query embeddings of concurrent searches: those that come while one is out go out
+        together as one request (embed_batch.py)."""
         self.view = view
         self.retriever = retriever
         self.reranker = reranker
@@ -126,7 +132,7 @@ class ReadPipeline:
         """The query's vector (none for keyword-only retrieval) ‖ every scorer's per-query state."""
         keywords_only = self.retriever is not None and self.retriever.config.mode == "bm25"
         embedded, states = await asyncio.gather(
-            _no_vector() if keywords_only else self.embedder.embed([q.text], purpose="search"),
+            _no_vector() if keywords_only else self.embed_batch.embed([q.text]),
             self.scorers.prepare(ctx),
         )
         return embedded[0], states
