@@ -101,6 +101,15 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.events or self.inserts or self.changes or self.removes)
 
+    def ids(self) -> set[str]:
+        """The ids of every memory this write touches (its records and its events')."""
+        return (
+            {r.id for r in self.inserts}
+            | {new.id for _, new in self.changes}
+            | {r.id for r in self.removes}
+            | {e.memory_id for e in self.events}
+        )
+
     def written(self) -> list[VectorRecord]:
         """The records this write leaves in the store: the inserts and the updates' new versions."""
         return [*self.inserts, *(new for _, new in self.changes)]
@@ -225,10 +234,24 @@ class UnitOfWork:
         return self._group
 
     def _next(self, st: _GroupState) -> None:
-        """Write the waiting commits as one, if none is being written."""
+        """Write the waiting commits as one, if none is being written. A commit that touches a
+        record an earlier one of the group touches waits for the next group: within one write,
+        neither could see the other's change (scope locks keep one scope's commits apart, but a
+        record can be reached under two scope keys: ``delete_all`` of a user and an add of one of
+        its agents), so it is checked against the store after it, as it would be alone."""
         if st.out or not st.waiting:
             return
-        group, st.waiting = st.waiting, []
+        group: list[_Waiting] = []
+        later: list[_Waiting] = []
+        touched: set[str] = set()
+        for w in st.waiting:
+            ids = w.changes.ids()
+            if group and not touched.isdisjoint(ids):
+                later.append(w)
+                continue
+            touched |= ids
+            group.append(w)
+        st.waiting = later
         st.out = True
         task = st.loop.create_task(self._commit_group(st, group), context=group[0].context)
         st.tasks.add(task)

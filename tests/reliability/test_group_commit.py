@@ -350,3 +350,36 @@ async def test_a_group_is_written_whole_when_a_caller_in_it_is_cancelled(setup) 
     assert stored == sorted([*texts, "Seed note kept first"])
     assert [len(c) for c in gate.commits] == [1, 3]
     await assert_consistent(mem)
+
+
+async def test_two_commits_of_one_record_under_two_scope_keys_are_not_written_as_one(setup) -> None:
+    """``update(id)`` holds the lock of the memory's own scope (user u, agent a); ``delete_all(user_id=u)``
+    the lock of u alone, and reaches the same memory. Both read it before either writes. Written in
+    one group, the delete's check against what it read would pass within the group's single
+    transaction and its history would name the text before the update; kept apart, the delete finds
+    the memory changed, reads it again, and its DELETE event names the updated text."""
+    make, gate = setup
+    mem = make()
+    if not mem._atomic:
+        pytest.skip("the compensating path checks no expected record state (nothing to conflict)")
+    added = await mem.add("Parks the van on level two", user_id="u", agent_id="a", infer=False)
+    mem_id = added["results"][0]["id"]
+    opened = gate.arm()  # a third scope's commit, held
+    first = asyncio.create_task(mem.add("Seed note kept first", user_id="someone-else", infer=False))
+    await asyncio.wait_for(gate.reached.wait(), 5)
+    update = asyncio.create_task(mem.update(mem_id, "Parks the van on level three"))
+    await _group_waiting(mem, 1)
+    wipe = asyncio.create_task(mem.delete_all(user_id="u"))
+    await _group_waiting(mem, 2)
+    opened.set()
+    await first
+    await update
+    assert (await wipe)["message"] == "Deleted 1 memory"
+    assert await mem.get(mem_id) is None
+    events = [(e["event"], e["old_memory"], e["new_memory"]) for e in await mem.history(mem_id)]
+    assert events == [
+        ("ADD", None, "Parks the van on level two"),
+        ("UPDATE", "Parks the van on level two", "Parks the van on level three"),
+        ("DELETE", "Parks the van on level three", None),
+    ]
+    await assert_consistent(mem)
