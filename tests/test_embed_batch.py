@@ -212,3 +212,31 @@ async def test_a_batcher_asks_for_its_purpose() -> None:
     assert await EmbedBatcher(emb, purpose="search").embed(["q"]) == [hash_embedding("q", 16)]
     assert await EmbedBatcher(emb).embed(["d"]) == [hash_embedding("d", 16)]
     assert seen == ["search", "add"]
+
+
+@pytest.mark.usefixtures("_clean_env")
+async def test_concurrent_verbatim_adds_over_http_share_embedding_requests(openai_server: Any) -> None:
+    """12 add(infer=False) at once (the embedder's server 50 ms per call): their embeddings go out
+    in at most 3 requests, and each memory is stored with its own vector."""
+    srv = openai_server
+    conn = {"base_url": srv.url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
+    config = {
+        "llm": None,
+        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
+        "vector_store": {"provider": "flat"},
+        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
+    }
+    notes = [f"Waters the {plant} on {day}" for plant, day in zip(
+        ["fern", "cactus", "orchid", "basil", "ivy", "bonsai", "tulips", "mint", "aloe", "lavender", "moss", "palm"],
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "noon", "dawn", "dusk",
+         "midnight", "payday"])]
+    async with AsyncMemory(config) as mem:
+        srv.latency = 0.05
+        results = await asyncio.gather(*(mem.add(n, user_id="u", infer=False) for n in notes))
+        assert sorted(r["results"][0]["memory"] for r in results) == sorted(notes)
+        assert srv.count("embeddings") <= 3  # 12 without merging
+        srv.latency = 0.0
+        for note in notes:
+            found = await mem.search(note, user_id="u", limit=1)
+            assert [r["memory"] for r in found["results"]] == [note]
+    assert srv.errors == []

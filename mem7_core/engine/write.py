@@ -1,7 +1,8 @@
 """The write pipeline (``add``, spec §3), one stage per step::
 
     normalise (inputs.py: scope, messages, metadata, sizes → an AddRequest)
-    → verbatim (infer=False): one memory per message → commit
+    → verbatim (infer=False): one memory per message (their embeddings shared with concurrent
+      adds' when one is out, embed_batch.py) → commit
     → inferred (adds started at once go in one per event-loop pass: admission.py):
         describe images (vision LLMs)
         → extract facts (LLM 1)  → candidates (embed the facts; one ``search_many`` round;
@@ -155,7 +156,8 @@ class WritePipeline(WriteStage):
         kept = [(m, text) for m in req.msgs if (text := text_of(m["content"]).strip())]
         if not kept:
             return AddResult(results=[])
-        vectors = await self.embedder.embed([t for _, t in kept], purpose="add")
+        # The embeddings of concurrent adds that wait while one is out go out together (embed_batch.py).
+        vectors = await self.embed_batch.embed([t for _, t in kept])
         now, stated = iso(self.clock()), _stated(req)
         changes = Changes()
         for (m, text), vector in zip(kept, vectors):
