@@ -121,6 +121,17 @@ def test_bad_limits_are_refused() -> None:
         EmbedBatcher(HashEmbedder(), in_flight=0)
 
 
+def _over_http(url: str, *, with_llm: bool) -> dict[str, Any]:
+    """An engine whose embedder (and LLM, ``with_llm``) is mem7-openai against the loopback server."""
+    conn = {"base_url": url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
+    return {
+        "llm": {"provider": "openai", "config": {**conn, "model": "gpt-4.1-nano"}} if with_llm else None,
+        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
+        "vector_store": {"provider": "flat"},
+        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
+    }
+
+
 @pytest.fixture
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ENV_VARS:
@@ -134,13 +145,7 @@ async def test_concurrent_adds_over_http_share_embedding_requests_and_store_thei
     own vector (a search for it finds it first)."""
     srv = openai_server
     srv.latency = 0.05
-    conn = {"base_url": srv.url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
-    config = {
-        "llm": {"provider": "openai", "config": {**conn, "model": "gpt-4.1-nano"}},
-        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-    }
+    config = _over_http(srv.url, with_llm=True)
     facts = [f"My friend number {i} is called {name}" for i, name in enumerate(
         ["Ada", "Boris", "Chen", "Dara", "Emil", "Fatou", "Goran", "Hana", "Ivo", "Jun", "Kofi", "Lena"])]
     async with AsyncMemory(config) as mem:
@@ -176,13 +181,7 @@ async def test_concurrent_searches_over_http_share_query_embedding_requests(open
     in at most 3 requests, asked for as queries (``purpose="search"``), and each search finds its
     own memory first."""
     srv = openai_server
-    conn = {"base_url": srv.url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
-    config = {
-        "llm": None,
-        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-    }
+    config = _over_http(srv.url, with_llm=False)
     facts = [f"Keeps a {thing} in the {place}" for thing, place in zip(
         ["kayak", "violin", "ladder", "telescope", "sewing machine", "drum kit"],
         ["garage", "attic", "shed", "balcony", "basement", "hallway"])] * 2
@@ -219,13 +218,7 @@ async def test_concurrent_verbatim_adds_over_http_share_embedding_requests(opena
     """12 add(infer=False) at once (the embedder's server 50 ms per call): their embeddings go out
     in at most 3 requests, and each memory is stored with its own vector."""
     srv = openai_server
-    conn = {"base_url": srv.url, "api_key": "test", "max_retries": 0, "timeout": 5.0}
-    config = {
-        "llm": None,
-        "embedder": {"provider": "openai", "config": {**conn, "model": "text-embedding-3-small", "embedding_dims": 64}},
-        "vector_store": {"provider": "flat"},
-        "history_store": {"provider": "sqlite", "config": {"path": ":memory:"}},
-    }
+    config = _over_http(srv.url, with_llm=False)
     notes = [f"Waters the {plant} on {day}" for plant, day in zip(
         ["fern", "cactus", "orchid", "basil", "ivy", "bonsai", "tulips", "mint", "aloe", "lavender", "moss", "palm"],
         ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "noon", "dawn", "dusk",

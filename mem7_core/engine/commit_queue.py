@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..models import VectorRecord
 from .inference import norm_text
-from .unit_of_work import Changes, merged
+from .unit_of_work import Changes, merged, to_the_end
 
 if TYPE_CHECKING:
     from ..providers import VectorStore
@@ -109,7 +109,7 @@ class CommitQueue:
                     if len(steps) == 1:  # a round of its own: nobody else's write to protect
                         await self._commit_round(steps)
                     else:
-                        await _finish(asyncio.ensure_future(self._commit_round(steps)))
+                        await to_the_end(asyncio.ensure_future(self._commit_round(steps)))
         except asyncio.CancelledError:
             if step in queue:
                 queue.remove(step)
@@ -183,22 +183,6 @@ class CommitQueue:
                 step.result.set_exception(exc)
             else:
                 step.result.set_result(result)
-
-
-async def _finish(task: asyncio.Future[None]) -> None:
-    """Await ``task`` to its end even if the awaiting task is cancelled meanwhile (then re-raised):
-    the scope's lock is held until the round is written, whoever asked for it."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done() and task.cancelled():
-                raise
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 def _discard(fut: asyncio.Future[Any]) -> None:

@@ -1,7 +1,8 @@
-"""Embedding calls of concurrent adds sent together (group commit, for embeddings).
+"""Embedding calls of concurrent adds and searches sent together (group commit, for embeddings).
 
 Many adds in flight at once each embed a few short texts (their facts, then an UPDATE's merged
-text). Each of those calls costs the engine's process about as much CPU as the texts' vectors are
+text; a verbatim add its messages), many searches each their query (a batcher of its own, asked
+for ``purpose="search"``). Each of those calls costs the engine's process about as much CPU as the texts' vectors are
 worth: on loopback an HTTP call to an OpenAI-compatible server is ~0.5 ms of client CPU, whether it
 carries one text or sixty (``bench/results/add_cpu.md``). So while ``in_flight`` calls are already
 out, a new call waits, and every call that waits goes out together as one request when one comes
@@ -56,7 +57,8 @@ class _Alone(Exception):
 
 
 class EmbedBatcher:
-    """``embed(texts)`` for the write path, merging concurrent calls (see the module docstring).
+    """``embed(texts)`` for the write path (or, ``purpose="search"``, the read path), merging
+    concurrent calls (see the module docstring).
 
     :param in_flight: shared or single requests out at once before new calls wait and merge.
     :param purpose: passed to every ``embed`` call (the write path's ``add``, the read path's ``search``).

@@ -362,40 +362,61 @@ class GraphMemory:
         key = scope.key()
         seen = self._written.begin(key)  # before the read: what others write from here is unseen
         try:
-            limit = self.config.conflict_limit
-            existing = await self.store.search(
-                scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH
-            )
-            new = set(found.relations)
-            shown = [r for r in _unique(existing) if r.triple not in new]
-            if len(shown) > limit:
-                # The speaker touches most triples at cosine 1: rank by the words shared with the new
-                # triples, so "alice lives_in paris" is shown for "alice lives_in berlin" however many
-                # other triples alice has.
-                shown = bm25_rank(" ".join(f"{s} {r} {d}" for s, r, d in found.relations), shown)[:limit]
+            shown = await self._related(scope, vectors, found)
             outdated = await self._conflicts(ask, shown, found.relations) if shown else []
             entities = [Entity(name=n, type=found.entities[n], embedding=v) for n, v in zip(names, vectors)]
-            triples = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in found.relations]
-            checked = new | {r.triple for r in shown}
-            while True:
-                async with self._locks.hold(key):
-                    fresh = [
-                        t for t in self._written.since(key, seen).values()
-                        if t not in checked and (t[0] in found.entities or t[2] in found.entities)
-                    ]
-                    if not fresh:
-                        if outdated:
-                            changed = await self.store.invalidate(scope, outdated, now=now)
-                            log.info("graph: %d outdated relation(s) soft-deleted in %s", changed, scope.as_dict())
-                        stored = await self.store.upsert(scope, entities, triples, now=now)
-                        self._written.record(key, [("\x1f".join(r.triple), r.triple) for r in stored])
-                        return [to_relation(r) for r in stored]
-                # Written by concurrent adds of this scope since this one read: do its triples outdate them?
-                checked.update(fresh)
-                later = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in fresh]
-                outdated = [*outdated, *await self._conflicts(ask, later, found.relations)]
+            return await self._write(scope, ask, found, entities, outdated, seen, {r.triple for r in shown}, now)
         finally:
             self._written.end(key, seen)
+
+    async def _related(self, scope: Scope, vectors: list[Any], found: Extraction) -> list[GraphRelation]:
+        """The stored valid triples touching entities near the new ones (at most ``conflict_limit``)."""
+        limit = self.config.conflict_limit
+        existing = await self.store.search(
+            scope, vectors, threshold=self.config.threshold, limit=limit * _CONFLICT_OVERFETCH
+        )
+        new = set(found.relations)
+        shown = [r for r in _unique(existing) if r.triple not in new]
+        if len(shown) > limit:
+            # The speaker touches most triples at cosine 1: rank by the words shared with the new
+            # triples, so "alice lives_in paris" is shown for "alice lives_in berlin" however many
+            # other triples alice has.
+            shown = bm25_rank(" ".join(f"{s} {r} {d}" for s, r, d in found.relations), shown)[:limit]
+        return shown
+
+    async def _write(
+        self,
+        scope: Scope,
+        ask: AskJson,
+        found: Extraction,
+        entities: list[Entity],
+        outdated: list[GraphRelation],
+        seen: int,
+        shown: set[tuple[str, str, str]],
+        now: str,
+    ) -> list[Relation]:
+        """Under the scope's graph lock: soft-delete the outdated, upsert the new, unless other adds
+        wrote triples touching these entities since ``seen``; then (lock released) ask whether the
+        new ones outdate those too, and try again."""
+        key = scope.key()
+        triples = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in found.relations]
+        checked = set(found.relations) | shown
+        while True:
+            async with self._locks.hold(key):
+                fresh = [
+                    t for t in self._written.since(key, seen).values()
+                    if t not in checked and (t[0] in found.entities or t[2] in found.entities)
+                ]
+                if not fresh:
+                    if outdated:
+                        changed = await self.store.invalidate(scope, outdated, now=now)
+                        log.info("graph: %d outdated relation(s) soft-deleted in %s", changed, scope.as_dict())
+                    stored = await self.store.upsert(scope, entities, triples, now=now)
+                    self._written.record(key, [("\x1f".join(r.triple), r.triple) for r in stored])
+                    return [to_relation(r) for r in stored]
+            checked.update(fresh)
+            later = [GraphRelation(source=s, relationship=r, destination=d) for s, r, d in fresh]
+            outdated = [*outdated, *await self._conflicts(ask, later, found.relations)]
 
     async def _conflicts(
         self, ask: AskJson, shown: list[GraphRelation], new: list[tuple[str, str, str]]

@@ -214,18 +214,14 @@ class UnitOfWork:
         waiting = _Waiting(changes, st.loop.create_future(), contextvars.copy_context())
         st.waiting.append(waiting)
         self._next(st)
-        cancelled = False
-        while not waiting.done.done():
-            try:
-                await asyncio.shield(waiting.done)
-            except asyncio.CancelledError:
-                if any(w is waiting for w in st.waiting):  # not in a group yet: it writes nothing
-                    st.waiting.remove(waiting)
-                    raise
-                cancelled = True  # being written with its group: learn the outcome, then stop
-        waiting.done.result()
-        if cancelled:
-            raise asyncio.CancelledError
+        try:
+            await asyncio.shield(waiting.done)
+        except asyncio.CancelledError:
+            if any(w is waiting for w in st.waiting):  # not in a group yet: it writes nothing
+                st.waiting.remove(waiting)
+                raise
+            await to_the_end(waiting.done)  # being written with its group: learn the outcome, then stop
+            raise
 
     def _group_state(self) -> _GroupState:
         loop = asyncio.get_running_loop()
@@ -436,6 +432,23 @@ class UnitOfWork:
             log.error("undo: could not restore %d deleted memories: %s", len(removed), exc)
 
 
+async def to_the_end(fut: asyncio.Future[None]) -> None:
+    """Await ``fut`` to its end even if the awaiting task is cancelled meanwhile (then re-raised):
+    a write under way is seen through (a scope's lock held until its round is written, a caller
+    told whether its grouped commit landed), whoever asked for it."""
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if fut.done() and fut.cancelled():
+                raise
+            cancelled = True
+    fut.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
     if done.done():
         return
@@ -469,4 +482,7 @@ class WriteStage:
         self.clock = tools.clock
 
 
-__all__ = ["CONFLICT_ATTEMPTS", "Changes", "UnitOfWork", "WriteListener", "WriteStage", "WriteTools", "event", "merged"]
+__all__ = [
+    "CONFLICT_ATTEMPTS", "Changes", "UnitOfWork", "WriteListener", "WriteStage", "WriteTools", "event", "merged",
+    "to_the_end",
+]
