@@ -25,6 +25,10 @@ plugins the drivers use, through ``PYTHONPATH``, as ``compare.py`` does), so a c
 against the original and against the code before it in the same interleaved run::
 
     .venv/bin/python bench/add_cpu/side_by_side.py --rounds 15 --engines ours,ours-before,mem7-npm --before /tmp/old
+
+``--one-engine`` keeps one engine per driver for the whole run, each round in a new scope of it (a
+long-lived application's engine, its connections already open after the first round) instead of the
+harness's fresh engine per round.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ def main() -> None:
     p.add_argument("--dims", type=int, default=384)
     p.add_argument("--before", type=Path, default=None,
                    help="a copy of the repository at an older commit: engine ours-before runs it")
+    p.add_argument("--one-engine", action="store_true",
+                   help="one engine per driver for the whole run (each round a new scope of it) instead of a fresh "
+                        "engine per round: what a long-lived application's engine does")
     a = p.parse_args()
 
     bench = _harness(a.peers)
@@ -118,7 +125,8 @@ def main() -> None:
             for e in engines if r % 2 == 0 else engines[::-1]:
                 user = f"sbs{r + a.warmup}"
                 e.ctl(chat_latency_ms=0, reset=True)
-                e.init(concurrent=True)
+                if not a.one_engine or r == -a.warmup:
+                    e.init(concurrent=True)
                 if memories:
                     e.rpc(cmd="bulk", user=user, texts=memories)
                 before = e.rpc(cmd="count", user=user)["count"]
@@ -142,7 +150,8 @@ def main() -> None:
     base = engines[0].name
     n = a.rounds * a.conc
     print(f"\n{a.conc} concurrent add(infer=True), chat +{a.latency:g} ms, scope holding {a.populate} memories first; "
-          f"{a.rounds} rounds after {a.warmup} unmeasured, fresh engine each, order alternating; {started}; load average "
+          f"{a.rounds} rounds after {a.warmup} unmeasured, "
+          f"{'one engine for all rounds (a new scope each)' if a.one_engine else 'fresh engine each'}, order alternating; {started}; load average "
           f"{os.getloadavg()[0]:.2f}\n")
     print("| engine | wall p50 ms | each round ms | chat calls / add | embedding requests / add | stored per round | errors | ÷ " + base + " |")
     print("|---|---:|---|---:|---:|---|---:|---:|")

@@ -55,6 +55,13 @@ class _LoopThread:
     def stop(self) -> None:
         if self.loop.is_closed():
             return
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            # as asyncio.run does before closing its loop: async generators left suspended on the
+            # loop finish (providers close what they share per loop that way)
+            try:
+                asyncio.run_coroutine_threadsafe(self.loop.shutdown_asyncgens(), self.loop).result(timeout=10)
+            except Exception:  # noqa: BLE001, S110 - best effort: the loop stops regardless
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():

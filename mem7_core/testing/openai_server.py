@@ -38,6 +38,7 @@ import asyncio
 import base64
 import inspect
 import json
+import ssl
 import threading
 import time
 from array import array
@@ -235,6 +236,8 @@ class OpenAIServer:
     :param max_recorded: how many recent requests are kept.
     :param count_tokens: the tokens of a text, for the ``usage`` of each answer (default: its
         whitespace-separated words; benchmarks pass a real tokenizer's count).
+    :param ssl_context: serve HTTPS with this server-side context (``url`` then starts ``https://``;
+        clients must trust its certificate, e.g. through ``SSL_CERT_FILE``).
     """
 
     def __init__(
@@ -250,8 +253,12 @@ class OpenAIServer:
         models: Sequence[str] = ("gpt-4.1-nano", "gpt-4.1-mini", "text-embedding-3-small", "text-embedding-3-large"),
         max_recorded: int = 256,
         count_tokens: Callable[[str], int] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
+        self.ssl_context = ssl_context
+        self.connections = 0
+        """Connections accepted so far (a client that reuses its connections opens few)."""
         self.count_tokens: Callable[[str], int] = count_tokens or _tokens
         self.host = host
         self._requested_port = port
@@ -340,7 +347,8 @@ class OpenAIServer:
         asyncio.set_event_loop(loop)
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, self.host, self._requested_port, backlog=1024, limit=2**24)
+                asyncio.start_server(self._handle, self.host, self._requested_port, backlog=1024, limit=2**24,
+                                     ssl=self.ssl_context)
             )
             self._port = self._server.sockets[0].getsockname()[1]
         except BaseException as exc:  # noqa: BLE001 - reported to start()
@@ -371,8 +379,8 @@ class OpenAIServer:
 
     @property
     def root_url(self) -> str:
-        """``http://127.0.0.1:<port>`` (the Azure endpoint)."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:<port>`` (the Azure endpoint); ``https://`` with ``ssl_context``."""
+        return f"{'https' if self.ssl_context is not None else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -471,6 +479,7 @@ class OpenAIServer:
 
     # ------------------------------------------------------------------------------ HTTP
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         self._writers.add(writer)
         task = asyncio.current_task()
         if task is not None:

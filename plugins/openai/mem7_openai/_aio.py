@@ -31,14 +31,24 @@ answer): an endpoint the environment routes through a proxy (``HTTP_PROXY`` / ``
 behave exactly as before; a redirect answer (3xx with ``Location``) is followed by the client from
 that answer, as its own ``send()`` would.
 
-One session per event loop (a session is bound to the loop that made it); closed by
-``LazyClient.aclose``.
+One session per event loop, shared by every provider of the process on that loop (``Pool``): an
+application that builds an engine per request or per job, and drops it, reuses the keep-alive
+connections of the engines before it instead of opening new ones (a new TCP connection, and over
+TLS a handshake, per engine otherwise: the original mem7 and mem0 each pay it per client). A
+session is bound to the loop that made it, so the pool is per loop. ``LazyClient.aclose`` (or a
+provider dropped without it) releases its share; a pool nobody holds closes after
+``KEEPALIVE_EXPIRY`` (when its idle connections would have expired anyway) unless another provider
+takes it first, and at the latest when its loop shuts down (``asyncio.run`` and ``Memory.close``
+close their loop's async generators; the pool keeps one for that).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,53 +112,188 @@ def route(http_client: Any, url: Any, headers: Any, extensions: dict[str, Any]) 
     return Route(yarl.URL(str(url), encoded=True), raw, timeout)
 
 
+class Pool:
+    """The aiohttp session the providers of one event loop share (see the module docstring).
+
+    ``users`` counts the senders holding it; all of its bookkeeping runs on its own loop (a sender
+    released from another thread, by garbage collection, hands the release to the loop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext) -> None:
+        import aiohttp
+
+        self.loop = loop
+        self.ssl_context = ssl_context
+        connector = aiohttp.TCPConnector(ssl=ssl_context, limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY)
+        self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                             skip_auto_headers=_NO_AUTO_HEADERS, trust_env=False,
+                                             max_line_size=_MAX_HEAD, max_field_size=_MAX_HEAD)
+        self.users = 0
+        self._expiry: asyncio.TimerHandle | None = None
+        self._keeper: AsyncIterator[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    async def start(self) -> None:
+        """Be closed when the loop shuts down: an async generator left suspended here is closed by
+        ``loop.shutdown_asyncgens()`` (what ``asyncio.run`` does before it closes its loop)."""
+        self._keeper = self._until_shutdown()
+        await anext(self._keeper)
+
+    async def _until_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            _forget(self)
+            if not self.session.closed:
+                await self.session.close()
+
+    def acquire(self) -> None:
+        self.users += 1
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
+    def release(self) -> None:
+        """One user fewer; with none left, close after ``KEEPALIVE_EXPIRY`` unless taken again.
+        Runs on the pool's loop."""
+        self.users -= 1
+        if self.users <= 0 and self._expiry is None and not self.session.closed:
+            self._expiry = self.loop.call_later(KEEPALIVE_EXPIRY, self._expire)
+
+    def release_from_anywhere(self) -> None:
+        """:meth:`release` from any thread (a sender's ``__del__``); a pool whose loop is closed is
+        dropped now."""
+        if self.loop.is_closed():
+            _forget(self)
+            _drop(self.session)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.release)
+        except RuntimeError:  # the loop closed meanwhile
+            _forget(self)
+            _drop(self.session)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        if self.users <= 0:
+            _forget(self)
+            _drop(self.session)  # idle: its connections have all expired or are about to
+
+
+#: The pools in use: ``(loop, TLS context)`` → pool. Read and written under ``_pools_lock`` (providers
+#: on several loops, each in its own thread: one per sync ``Memory``).
+_pools: dict[tuple[asyncio.AbstractEventLoop, ssl.SSLContext], Pool] = {}
+_pools_lock = threading.Lock()
+
+
+_exit_hook = False
+
+
+def _drop_all() -> None:
+    """At interpreter exit: close the pools still open (a pool nobody holds waits for its expiry,
+    and a loop run by hand, not by ``asyncio.run``, never closes its async generators), so aiohttp
+    does not log "Unclosed client session" as the process ends. A pool whose loop runs in another
+    thread (a sync ``Memory``'s) is closed on that loop."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    for pool in pools:
+        if pool.loop is not here and pool.loop.is_running() and not pool.loop.is_closed():
+            try:
+                pool.loop.call_soon_threadsafe(_drop, pool.session)
+                continue
+            except RuntimeError:  # closed meanwhile
+                pass
+        _drop(pool.session)
+
+
+def _forget(pool: Pool) -> None:
+    with _pools_lock:
+        if _pools.get((pool.loop, pool.ssl_context)) is pool:
+            del _pools[(pool.loop, pool.ssl_context)]
+
+
+async def shared_pool(ssl_context: ssl.SSLContext) -> Pool:
+    """This loop's pool for ``ssl_context``, made on first use. Pools left by loops that closed
+    without shutting down their async generators are dropped on the way."""
+    global _exit_hook
+    loop = asyncio.get_running_loop()
+    with _pools_lock:
+        pool = _pools.get((loop, ssl_context))
+        if pool is not None and not pool.closed:
+            return pool
+        if not _exit_hook:
+            atexit.register(_drop_all)
+            _exit_hook = True
+        stale = [key for key, p in _pools.items() if p.loop.is_closed() or p.closed]
+        dropped = [_pools.pop(key) for key in stale]
+        pool = Pool(loop, ssl_context)
+        _pools[(loop, ssl_context)] = pool
+    for p in dropped:
+        _drop(p.session)
+    await pool.start()
+    return pool
+
+
 class Sender:
-    """One aiohttp session per event loop, and one POST through it."""
+    """One POST through this loop's shared session (:class:`Pool`)."""
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         self._ssl = ssl_context
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: Pool | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
         """The session of the last call (tests read its connector), None before the first."""
-        return self._session
+        return None if self._pool is None else self._pool.session
 
-    def _session_here(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            import aiohttp
-
-            _drop(self._session)  # one made on another loop: its sockets belong to that loop
-
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY)
-            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                                  skip_auto_headers=_NO_AUTO_HEADERS, trust_env=False,
-                                                  max_line_size=_MAX_HEAD, max_field_size=_MAX_HEAD)
-            self._loop = loop
-        return self._session
+    async def _session_here(self) -> aiohttp.ClientSession:
+        pool = self._pool
+        if pool is None or pool.closed or pool.loop is not asyncio.get_running_loop():
+            if pool is not None:  # one of another loop (its sockets belong to that loop), or closed
+                self._pool = None
+                pool.release_from_anywhere()
+            pool = await shared_pool(self._ssl)
+            if self._pool is not None:  # another call of this sender attached first
+                return self._pool.session
+            pool.acquire()
+            self._pool = pool
+        return pool.session
 
     async def post(self, r: Route, content: bytes, headers: Any) -> tuple[int, Any, bytes]:
         """Send; the answer's ``(status, raw headers, body)``, the body decoded as its
         ``Content-Encoding`` says. Transport errors propagate as aiohttp raises them."""
-        session = self._session_here()
+        pool = self._pool
+        session = pool.session if pool is not None and pool.loop is asyncio.get_running_loop() and not pool.closed \
+            else await self._session_here()
         async with session.post(r.url, data=content, headers=headers, timeout=r.timeout,
                                 allow_redirects=False) as resp:
             return resp.status, resp.raw_headers, await resp.read()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        """Give up this sender's share of the pool (which closes once nobody holds it)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            if pool.loop is asyncio.get_running_loop():
+                pool.release()
+            else:
+                pool.release_from_anywhere()
 
     def __del__(self) -> None:
-        _drop(self._session)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.release_from_anywhere()
 
 
 def _drop(session: aiohttp.ClientSession | None) -> None:
-    """Close a session's sockets now, without awaiting (a provider dropped without ``aclose()``, or a
-    session left on another event loop), quietly, as the ``httpx2`` client's pool is dropped: aiohttp
+    """Close a session's sockets now, without awaiting (a pool nobody holds, or one left on a closed
+    event loop), quietly, as the ``httpx2`` client's pool is dropped: aiohttp
     would otherwise log "Unclosed client session" and "Unclosed connector" errors when it is collected."""
     connector = None if session is None or session.closed else session.connector
     if connector is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,7 +244,12 @@ async def test_a_server_that_does_not_answer_in_time_is_a_timeout(wire: Wire, ba
     await _stop(server, writers)
 
 
-async def test_aiohttp_uses_the_shared_tls_context_and_closes_its_session(wire: Wire) -> None:
+async def test_aiohttp_uses_the_shared_tls_context_and_its_pool_closes_once_nobody_holds_it(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mem7_openai import _aio
+
+    monkeypatch.setattr(_aio, "KEEPALIVE_EXPIRY", 0.05)
     llm = _llm(wire.url, "aiohttp")
     await _ask(llm)
     sender = llm._http._sender
@@ -251,7 +257,80 @@ async def test_aiohttp_uses_the_shared_tls_context_and_closes_its_session(wire: 
     assert sender.session.connector._ssl is shared_ssl_context()  # type: ignore[union-attr]
     session = sender.session
     await llm.aclose()
+    assert not session.closed  # kept for the next provider of this loop, for the keep-alive expiry
+    await asyncio.sleep(0.2)
     assert session.closed
+
+
+async def test_providers_of_one_loop_share_connections(wire: Wire) -> None:
+    """An engine built per request reuses the connections of the engines before it: a provider
+    built after another was dropped (or closed, or while it lives) opens no connection of its own."""
+    import gc
+
+    first = _llm(wire.url, "aiohttp")
+    assert await _ask(first) == "ok"
+    session = first._http._sender.session  # type: ignore[union-attr]
+    del first
+    gc.collect()
+    second = _llm(wire.url, "aiohttp")
+    assert await _ask(second) == "ok"
+    assert second._http._sender.session is session  # type: ignore[union-attr]
+    emb = OpenAIEmbedder.from_config({"api_key": "k", "base_url": wire.url, "transport": "direct", "max_retries": 0,
+                                      "embedding_dims": 2})
+    wire.answer = lambda head, body: _json_answer({"object": "list", "model": "e", "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.5, 0.5]}]})
+    assert await emb.embed(["x"]) == [[0.5, 0.5]]
+    await second.aclose()
+    third = _llm(wire.url, "aiohttp")
+    wire.answer = lambda head, body: _json_answer(_chat("ok"))
+    assert await _ask(third) == "ok"
+    assert len(wire.requests) == 4 and wire.connections == 1
+    await emb.aclose()
+    await third.aclose()
+
+
+async def test_a_provider_taking_a_released_pool_keeps_it_open(wire: Wire, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mem7_openai import _aio
+
+    monkeypatch.setattr(_aio, "KEEPALIVE_EXPIRY", 0.05)
+    first = _llm(wire.url, "aiohttp")
+    await _ask(first)
+    session = first._http._sender.session  # type: ignore[union-attr]
+    await first.aclose()
+    second = _llm(wire.url, "aiohttp")
+    await _ask(second)
+    assert wire.connections == 1
+    await asyncio.sleep(0.2)  # past the expiry the first release set: cancelled by the second taking it
+    assert not session.closed and await _ask(second) == "ok"
+    await second.aclose()
+    await asyncio.sleep(0.2)
+    assert session.closed
+
+
+def test_the_pool_closes_when_its_loop_shuts_down() -> None:
+    """Providers never closed: ``asyncio.run`` closes the pool as it ends (no "Unclosed" warning
+    later); the next ``asyncio.run`` gets a pool of its own."""
+    import gc
+    import warnings
+
+    from mem7_core.testing.openai_server import OpenAIServer
+    from mem7_openai import _aio
+
+    with OpenAIServer() as srv, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        async def one() -> Any:
+            llm = OpenAILLM.from_config({"api_key": "k", "base_url": srv.url, "transport": "direct"})
+            assert await _ask(llm) is not None
+            return llm._http._sender.session  # type: ignore[union-attr]
+
+        first = asyncio.run(one())
+        assert first.closed and not [p for p in _aio._pools.values() if p.session is first]
+        second = asyncio.run(one())
+        assert second is not first and second.closed
+        del first, second
+        gc.collect()
+    assert not [w for w in caught if "nclosed" in str(w.message)]
 
 
 async def test_a_provider_dropped_without_aclose_leaves_no_warning(wire: Wire, caplog: pytest.LogCaptureFixture) -> None:
@@ -266,8 +345,8 @@ async def test_a_provider_dropped_without_aclose_leaves_no_warning(wire: Wire, c
         warnings.simplefilter("always")
         del llm
         gc.collect()
-    assert not [w for w in caught if "Unclosed" in str(w.message)]
-    assert "Unclosed" not in caplog.text
+    assert not [w for w in caught if "nclosed" in str(w.message)]
+    assert "nclosed" not in caplog.text
 
 
 def test_a_provider_used_from_two_event_loops_gets_a_session_on_each() -> None:
@@ -312,3 +391,88 @@ def test_http_backend_is_validated_and_defaults_to_aiohttp() -> None:
     assert OpenAIEmbedder.from_config({"api_key": "k", "http_backend": "httpx"}).config.http_backend == "httpx"
     with pytest.raises(ValidationError, match="http_backend"):
         OpenAILLM.from_config({"api_key": "k", "http_backend": "requests"})
+
+
+def test_a_sync_memory_closes_its_pool_when_closed(tmp_path: Any) -> None:
+    """``Memory`` runs its engine on a loop of its own: closing it closes that loop's pool too."""
+    from mem7_core import Memory
+    from mem7_core.testing.openai_server import OpenAIServer
+    from mem7_openai import _aio
+
+    with OpenAIServer() as srv:
+        conn = {"api_key": "k", "base_url": srv.url, "transport": "direct"}
+        m = Memory({"llm": {"provider": "openai", "config": conn},
+                    "embedder": {"provider": "openai", "config": {**conn, "embedding_dims": 1536}},
+                    "vector_store": {"provider": "flat", "config": {}},
+                    "history_db_path": str(tmp_path / "h.db")})
+        m.add("I like tea", user_id="u", infer=False)
+        pools = [p for p in _aio._pools.values() if p.loop is m._runner.loop]
+        assert len(pools) == 1 and not pools[0].closed
+        m.close()
+        assert pools[0].closed and pools[0] not in _aio._pools.values()
+
+
+def test_a_process_ending_with_its_pool_open_logs_no_unclosed_session(tmp_path: Any) -> None:
+    """A loop run by hand (``run_until_complete``, never ``asyncio.run``): the provider closed, its
+    pool waiting for its expiry when the process ends. Nothing is logged at exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hand_loop.py"
+    script.write_text(
+        "import asyncio\n"
+        "from mem7_core.testing.openai_server import OpenAIServer\n"
+        "from mem7_openai import OpenAILLM\n"
+        "with OpenAIServer() as srv:\n"
+        "    loop = asyncio.new_event_loop()\n"
+        "    llm = OpenAILLM.from_config({'api_key': 'k', 'base_url': srv.url, 'transport': 'direct'})\n"
+        "    msgs = [{'role': 'user', 'content': 'json please'}]\n"
+        "    print(loop.run_until_complete(llm.generate(msgs, response_format='json')).content is not None)\n"
+        "    loop.run_until_complete(llm.aclose())\n"
+        "    print(llm._http._sender is not None)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+    assert "Unclosed" not in done.stderr, done.stderr  # aiohttp's "Unclosed client session" / "connector"
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="needs the openssl command")
+def test_engines_built_per_request_share_one_tls_connection(tmp_path: Any) -> None:
+    """Over HTTPS (the loopback server with a certificate the process trusts through
+    ``SSL_CERT_FILE``): five engines built, used and closed one after another open one connection,
+    so one TLS handshake, between them."""
+    import subprocess
+    import sys
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    script = tmp_path / "per_request.py"
+    script.write_text(
+        "import asyncio, ssl, sys\n"
+        "from mem7_core import AsyncMemory\n"
+        "from mem7_core.testing.openai_server import OpenAIServer\n"
+        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "ctx.load_cert_chain(sys.argv[1], sys.argv[2])\n"
+        "async def main(url):\n"
+        "    conn = {'api_key': 'k', 'base_url': url}\n"
+        "    cfg = {'llm': {'provider': 'openai', 'config': conn},\n"
+        "           'embedder': {'provider': 'openai', 'config': {**conn, 'embedding_dims': 1536}},\n"
+        "           'vector_store': {'provider': 'flat', 'config': {}}, 'history_db_path': sys.argv[3]}\n"
+        "    for i in range(5):\n"
+        "        mem = AsyncMemory(cfg)\n"
+        "        await mem.add(f'I parked at dock {i}', user_id='u', infer=False)\n"
+        "        assert (await mem.search('dock', user_id='u'))['results']\n"
+        "        await mem.aclose()\n"
+        "with OpenAIServer(ssl_context=ctx) as srv:\n"
+        "    assert srv.url.startswith('https://')\n"
+        "    asyncio.run(main(srv.url))\n"
+        "    print(srv.count('embeddings'), srv.connections)\n"
+    )
+    done = subprocess.run([sys.executable, str(script), str(cert), str(key), str(tmp_path / "h.db")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "SSL_CERT_FILE": str(cert)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["10", "1"]
+    assert "Unclosed" not in done.stderr, done.stderr
