@@ -394,8 +394,9 @@ def test_a_pinned_token_sees_and_reaches_only_its_scope(browser: Any, server: Se
 
 
 def test_the_token_is_asked_once_and_a_wrong_one_is_refused(browser: Any, server: ServeProcess) -> None:
-    page = open_page(browser, server, None)  # the dialog is up
+    page = open_page(browser, server, None)  # the dialog comes up (once the page's first call is refused)
     dialog = page.get_by_role("dialog", name="Bearer token")
+    dialog.wait_for(state="visible")  # not is_visible() at once: it raced the page's script on a loaded machine
     assert dialog.is_visible()
     page.keyboard.press("Escape")  # the dialog stays: there is nothing to show without a token
     assert dialog.is_visible()

@@ -288,7 +288,10 @@ class Sender:
     def __del__(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.release_from_anywhere()
+            try:
+                pool.release_from_anywhere()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit the module may be half torn down
+                pass
 
 
 def _drop(session: aiohttp.ClientSession | None) -> None:
