@@ -492,4 +492,36 @@ def load_config(
     try:
         return MemoryConfig.model_validate(merged)
     except ValueError as exc:
-        raise ConfigError(f"Invalid mem7 config: {exc}") from exc
+        hints = _unknown_key_hints(exc)
+        raise ConfigError(f"Invalid mem7 config{f' ({hints})' if hints else ''}: {exc}") from exc
+
+
+#: Top-level keys of other engines' configs that mem7 does not take, and what to do instead.
+_FOREIGN_KEYS = {
+    "enable_graph": "mem0's switch (enableGraph in its TypeScript SDK): graph memory is on when the config "
+                    "has a graph_store section, e.g. graph_store: {provider: flat}; "
+                    "add(enable_graph=False) skips it per call",
+}
+
+
+def _unknown_key_hints(exc: ValueError) -> str:
+    """For the unknown top-level keys of a validation error: what to write instead (another engine's
+    key) or the field name it is closest to ("vectorstore" → vector_store)."""
+    import difflib
+
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return ""
+    hints = []
+    for err in errors():
+        loc: tuple[Any, ...] = tuple(err.get("loc") or ())
+        if err.get("type") != "extra_forbidden" or len(loc) != 1 or not isinstance(loc[0], str):
+            continue
+        key = loc[0]
+        if key in _FOREIGN_KEYS:
+            hints.append(f"{key}: {_FOREIGN_KEYS[key]}")
+            continue
+        close = difflib.get_close_matches(key.lower(), list(MemoryConfig.model_fields), n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{key}: did you mean {close[0]}?")
+    return "; ".join(hints)

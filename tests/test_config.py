@@ -321,6 +321,19 @@ def test_unknown_top_level_key_named():
         MemoryConfig.model_validate({"vectorstore": {}})
 
 
+def test_an_unknown_top_level_key_gets_the_fix():
+    """A near-miss names the field meant; another engine's key says what mem7 does instead."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"vectorstore": {"provider": "flat"}}, environ={})
+    assert "(vectorstore: did you mean vector_store?)" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config({"enable_graph": True}, environ={})
+    assert "enable_graph: mem0's switch" in str(info.value) and "graph_store: {provider: flat}" in str(info.value)
+    with pytest.raises(ConfigError) as info:  # nothing close: the field is still named, no guess
+        load_config({"zzqx": 1}, environ={})
+    assert "zzqx" in str(info.value) and "did you mean" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     "data, field",
     [
