@@ -857,6 +857,23 @@ async def test_conflicting_scope_ids_raise(make):
     assert await mem.vector_store.count(scope=Scope()) == 0
 
 
+async def test_a_whitespace_only_scope_id_is_refused_like_an_empty_one(make):
+    """A blank id (an empty form field, a stray space) is no scope: refused on every path, naming the
+    field, as an empty one is; an id with spaces around real text is an id like any other."""
+    mem = make(llm=ScriptedLLM())
+    with pytest.raises(ScopeError, match=r"user_id must be a non-empty string, got '   ' \(only whitespace\)"):
+        await mem.add("I like tea", user_id="   ", infer=False)
+    with pytest.raises(ScopeError, match="agent_id"):
+        await mem.search("tea", agent_id="\t")
+    with pytest.raises(ScopeError, match="run_id"):
+        await mem.get_all(user_id="u", filters={"run_id": " "})
+    with pytest.raises(ScopeError, match="user_id"):
+        await mem.delete_all(user_id="  ")
+    assert await mem.vector_store.count(scope=Scope()) == 0
+    await mem.add("I like tea", user_id=" alice ", infer=False)
+    assert await texts(mem, " alice ") == ["I like tea"]
+
+
 async def test_scopes_are_isolated(make):
     llm = ScriptedLLM()
     mem = make(llm=llm)

@@ -103,7 +103,11 @@ def scope_of(
         in_filter = from_filters.get(key)
         if given is not None and in_filter is not None and given != in_filter:
             raise ScopeError(f"{key} is {given!r} but filters say {in_filter!r}; pass one of them")
-        ids[key] = check_str(given if given is not None else in_filter, key)
+        value = check_str(given if given is not None else in_filter, key)
+        if isinstance(value, str) and value and not value.strip():
+            raise ScopeError(f"{key} must be a non-empty string, got {value!r} (only whitespace): "
+                             f"pass the id it stands for, or leave {key} out")
+        ids[key] = value
     try:
         scope = Scope(**ids)
     except ValueError as exc:
