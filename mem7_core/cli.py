@@ -78,12 +78,12 @@ def _describe(exc: BaseException) -> str:
         title = getattr(exc, "title", "")
         return _one_line(f"invalid config{f' ({title})' if title else ''}: {_validation_problems(exc)}")
     message = str(exc) or type(exc).__name__
-    if _is_validation_error(exc.__cause__):
+    head = message.split("\n", 1)[0]
+    cut = re.search(r"\d+ validation errors? for ", head)
+    if _is_validation_error(exc.__cause__) and cut:
         # "Invalid mem7 config: 1 validation error for MemoryConfig\n..." -> keep our prefix, tidy the rest
-        head = message.split("\n", 1)[0]
-        cut = re.search(r"\d+ validation errors? for ", head)
-        prefix = head[: cut.start()].rstrip(" :") if cut else head
-        return _one_line(f"{prefix}: {_validation_problems(exc.__cause__)}")
+        # (a message that already names each field, a provider's config error, is kept as it is)
+        return _one_line(f"{head[: cut.start()].rstrip(' :')}: {_validation_problems(exc.__cause__)}")
     if isinstance(getattr(exc, "problems", None), list):  # one problem per line (a bad import file): kept
         head, *rest = [line for line in message.splitlines() if line.strip()] or [message]
         return "\n".join([_one_line(head), *(f"  {_one_line(line)}" for line in rest)])

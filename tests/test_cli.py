@@ -563,6 +563,22 @@ def test_config_check_validates_the_graph_llm_section(capsys: pytest.CaptureFixt
     assert code == 1 and "graph_store.llm.config.modelz: Extra inputs are not permitted" in out
 
 
+def test_a_provider_config_error_names_the_field_once_with_the_near_miss(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hash_embedder: None
+) -> None:
+    """A bad provider field fails the command with one line that names it once and the field meant
+    (it used to be printed twice: the provider's message, then pydantic's again)."""
+    cfg = tmp_path / "mem7.yaml"
+    cfg.write_text("llm: {provider: openai, config: {api_key: k, modell: gpt-4.1-nano}}\n")
+    code, _, err = cli(capsys, "--config", str(cfg), "search", "tea", "--user", "alice")
+    line = _error_line(err)
+    assert code != 0 and line.count("modell") == 1
+    assert "llm.config.modell: Extra inputs are not permitted (did you mean model?)" in line
+    cfg.write_text("vectorstore: {provider: flat}\n")
+    code, _, err = cli(capsys, "--config", str(cfg), "search", "tea", "--user", "alice")
+    assert code != 0 and "(vectorstore: did you mean vector_store?)" in _error_line(err)
+
+
 def test_config_check_checks_a_file_as_the_cli_runs_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A file given to the CLI is layered over the embedded default (local fastembed, flat in the data
     dir): `config check FILE` checks that, not the file over mem0's defaults (OpenAI, no key here)."""

@@ -90,7 +90,8 @@ def build_providers(
             try:
                 given = registry.create(kind, spec.provider, _section(spec))
             except ValidationError as exc:
-                raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider)) from exc
+                fields = getattr(getattr(registry.get(kind, spec.provider), "Config", None), "model_fields", {})
+                raise ConfigError(_describe(exc, where or f"{kind}.config", spec.provider, list(fields))) from exc
             owned.append(given)
         if inner is not None:
             given = inner(given)
@@ -286,12 +287,21 @@ def _history(
     return make("history_store", _Spec("sqlite", section), None, "history_store.config"), False
 
 
-def _describe(exc: ValidationError, where: str, provider: str) -> str:
-    """One line per bad field, each named by its full config path (``vector_store.config.path``)."""
+def _describe(exc: ValidationError, where: str, provider: str, fields: list[str] | None = None) -> str:
+    """One line per bad field, each named by its full config path (``vector_store.config.path``); an
+    unknown field close to one of the provider's ``fields`` names it (``modell``: did you mean model?)."""
+    import difflib
+
     problems = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err.get("loc", ()))
-        problems.append(f"{where}.{loc}: {err.get('msg')}" if loc else f"{where}: {err.get('msg')}")
+        parts = err.get("loc", ())
+        loc = ".".join(str(part) for part in parts)
+        problem = f"{where}.{loc}: {err.get('msg')}" if loc else f"{where}: {err.get('msg')}"
+        if err.get("type") == "extra_forbidden" and len(parts) == 1 and fields:
+            close = difflib.get_close_matches(str(parts[0]).lower(), fields, n=1, cutoff=0.75)
+            if close:
+                problem += f" (did you mean {close[0]}?)"
+        problems.append(problem)
     return f"Invalid config for the {provider!r} provider: " + "; ".join(problems)
 
 
