@@ -205,3 +205,14 @@ async def test_retry_conflicts_retries_only_conflicts_and_maps_the_last() -> Non
     with pytest.raises(RuntimeError, match="mapped"):
         await run(5, False)
     assert len(calls) == 1
+
+
+def test_mem0s_base_label_is_accepted_when_it_means_what_mem7_does() -> None:
+    """mem0's neo4j / memgraph configs carry ``base_label``: ``true`` (one label for every entity)
+    is what the Bolt stores do, so a mem0 config works as it is; ``false`` is refused, naming why."""
+    from pydantic import ValidationError
+
+    assert gc.BoltConfig.model_validate({"url": "bolt://x", "base_label": True}).base_label is True
+    with pytest.raises(ValidationError) as info:
+        gc.BoltConfig.model_validate({"base_label": False})
+    assert "label per entity type) is not supported" in str(info.value) and gc.LABEL in str(info.value)

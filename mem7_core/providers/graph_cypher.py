@@ -482,6 +482,18 @@ class BoltConfig(ProviderConfig):
     after a jittered pause doubling from 10 ms, capped at 1 s)."""
     max_connection_pool_size: int = Field(50, ge=1, le=1000)
     """Connections the driver may keep open to the server."""
+    base_label: bool = True
+    """mem0's option, accepted so its configs work as they are: every entity has the one label
+    ``Mem7Entity`` (what mem0 does with ``base_label: true``); ``false`` (a label per entity type)
+    is refused."""
+
+    @field_validator("base_label")
+    @classmethod
+    def _one_label(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(f"false (mem0's label per entity type) is not supported: every entity has "
+                             f"the one label {LABEL}; set it true or leave it out")
+        return value
 
     @field_validator("url")
     @classmethod
