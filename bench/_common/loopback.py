@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bench._common.procs import Child
 from mem7_core.testing.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,46 +97,37 @@ def _set_chat_latency(srv: BenchServer, cmd: dict[str, Any]) -> Any:
     return {"chat_latency": srv.chat_latency}
 
 
-class Loopback:
+class Loopback(Child):
     """A server script (default: the overhead bench's) in its own process, driven over its stdin / stdout."""
 
     def __init__(self, script: Path = DEFAULT_SERVER, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), "--embedding-dims", "384", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        )
-        hello = json.loads(self._readline())
-        self.url: str = hello["url"]
-        self.api_key: str = hello["api_key"]
-
-    def _readline(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("loopback server process exited")
-        return line
+        super().__init__([sys.executable, str(script), "--embedding-dims", "384", *args])
+        self.url: str = self.hello["url"]
+        self.api_key: str = self.hello["api_key"]
 
     def cmd(self, **kw: Any) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(kw) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self._readline())
+        return self.ask(**kw)
 
     def counts(self) -> Counter[str]:
         return Counter(self.cmd(cmd="counts"))
 
-    def stop(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
-            self.proc.stdin.flush()
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    def stop(self, last: Mapping[str, Any] | None = None, timeout: float = 10) -> None:
+        super().stop({"cmd": "stop"} if last is None else last, timeout)
+
+
+def peers_harness(peers: Path) -> Any:
+    """The peers harness's orchestrator (``<peers>/bench.py``: its engines, drivers and synthetic
+    inputs), loaded as module ``peers_bench`` (this repository's ``bench`` package has its name). Its
+    engines read ``OURS_PYTHON`` when it is loaded: this interpreter unless set."""
+    import importlib.util
+    import os
+
+    os.environ.setdefault("OURS_PYTHON", sys.executable)
+    spec = importlib.util.spec_from_file_location("peers_bench", peers / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class PeersLoopback:

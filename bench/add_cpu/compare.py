@@ -19,12 +19,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PLUGINS = ("openai", "flat")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench._common.procs import code_path  # noqa: E402 - after the sys.path line
 
 
 def run(tree: Path, extra: list[str]) -> dict[str, Any]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in PLUGINS)])
+    env["PYTHONPATH"] = code_path(tree)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     script = tree / "bench" / "add_cpu" / "profile_add.py"

@@ -21,7 +21,7 @@ engine. Setup is the harness's (``run_peers.sh`` once: it installs the original'
 
 ``--before TREE`` adds a third engine, ``ours-before``: the harness's driver for ours importing a
 copy of this repository first (``git archive <rev> | tar -x -C TREE``; its ``mem7_core`` and the
-plugins the drivers use, through ``PYTHONPATH``, as ``compare.py`` does), so a change is measured
+plugins, through ``PYTHONPATH``: ``bench/_common/procs.py``), so a change is measured
 against the original and against the code before it in the same interleaved run::
 
     .venv/bin/python bench/add_cpu/side_by_side.py --rounds 15 --engines ours,ours-before,mem7-npm --before /tmp/old
@@ -43,19 +43,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-
-def _harness(path: Path) -> Any:
-    """The harness's ``bench`` module (its engines read ``OURS_PYTHON`` when it is imported)."""
-    os.environ.setdefault("OURS_PYTHON", sys.executable)
-    sys.path.insert(0, str(path))
-    import bench  # the harness's orchestrator (bench.py), not this repository's bench package
-
-    return bench
-
-
-PLUGINS = ("mem7", "openai", "flat")
-"""The plugins the harness's config for ours uses (``mem7`` is the import shim)."""
+from bench._common.loopback import peers_harness  # noqa: E402 - after the sys.path line
+from bench._common.procs import code_path  # noqa: E402 - after the sys.path line
 
 
 def _engines(bench: Any, before: Path | None) -> list[tuple[str, list[str], str | None]]:
@@ -63,8 +54,7 @@ def _engines(bench: Any, before: Path | None) -> list[tuple[str, list[str], str 
     out: list[tuple[str, list[str], str | None]] = [(name, cmd, None) for name, cmd in bench.ENGINES]
     if before is not None:
         cmd = next(cmd for name, cmd in bench.ENGINES if name == "ours")
-        tree = before.resolve()
-        out.append(("ours-before", cmd, os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in PLUGINS)])))
+        out.append(("ours-before", cmd, code_path(before)))
     return out
 
 
@@ -86,7 +76,7 @@ def main() -> None:
                         "engine per round: what a long-lived application's engine does")
     a = p.parse_args()
 
-    bench = _harness(a.peers)
+    bench = peers_harness(a.peers)
     work = tempfile.mkdtemp(prefix="side-by-side-")
     wanted = a.engines.split(",")
     engines = []

@@ -43,10 +43,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common.loopback import PeersLoopback  # noqa: E402 - after the sys.path line
-
-PLUGINS = ("mem7", "openai", "flat")
-"""The plugins the worker's config uses (``mem7`` is the import shim), for ``--before``'s path."""
+from bench._common.loopback import PeersLoopback, peers_harness  # noqa: E402 - after the sys.path line
+from bench._common.procs import code_path  # noqa: E402 - after the sys.path line
 
 
 class Worker:
@@ -99,18 +97,6 @@ class Worker:
         self.srv.stop()
 
 
-def _harness(path: Path) -> Any:
-    """The harness's orchestrator module (its synthetic user turns), under a name of its own: this
-    repository's ``bench`` package is already imported."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("peers_bench", path / "bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def workers(names: list[str], peers: Path, before: Path | None) -> list[Worker]:
     ours = [sys.executable, str(HERE / "worker_ours.py")]
     out: list[Worker] = []
@@ -121,8 +107,7 @@ def workers(names: list[str], peers: Path, before: Path | None) -> list[Worker]:
         elif name == "ours-before":
             if before is None:
                 sys.exit("ours-before needs --before TREE")
-            tree = before.resolve()
-            env["PYTHONPATH"] = os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in PLUGINS)])
+            env["PYTHONPATH"] = code_path(before)
             cmd = ours
         elif name == "original":
             env.setdefault("PEERS_DIR", os.environ.get("PEERS_DIR", os.path.join(tempfile.gettempdir(), "peers")))
@@ -153,7 +138,7 @@ def main() -> None:
     a = p.parse_args()
 
     names = a.engines.split(",") if a.engines else ["ours", *(["ours-before"] if a.before else []), "original"]
-    bench = _harness(a.peers)
+    bench = peers_harness(a.peers)
     ws = workers(names, a.peers, a.before)
     if not ws:
         sys.exit("no engine could start")

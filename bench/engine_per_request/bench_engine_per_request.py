@@ -29,10 +29,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGINS = ("openai", "flat")
+SERVER = Path(__file__).with_name("server.py")
 
 
 async def _requests(url: str, n: int, history: str) -> list[float]:
@@ -66,32 +65,6 @@ def worker() -> None:
     loop.close()
 
 
-class Proc:
-    """A child process speaking one JSON object per line."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-        self.hello = self.read()
-
-    def read(self) -> Any:
-        assert self.p.stdout is not None
-        line = self.p.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{self.p.args} exited")
-        return json.loads(line)
-
-    def ask(self, **kw: Any) -> Any:
-        assert self.p.stdin is not None
-        self.p.stdin.write(json.dumps(kw) + "\n")
-        self.p.stdin.flush()
-        return self.read()
-
-    def close(self) -> None:
-        assert self.p.stdin is not None
-        self.p.stdin.close()
-        self.p.wait(30)
-
-
 def _certificate(where: Path) -> tuple[Path, Path]:
     cert, key = where / "cert.pem", where / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -109,17 +82,20 @@ def main() -> None:
     a = p.parse_args()
     if a.worker:
         return worker()
+    # Imported here, not at the top: a worker imports nothing of this repository's but the engine,
+    # from the tree it measures (PYTHONPATH: a copy's own bench/ would shadow this one's).
+    sys.path.insert(0, str(ROOT))
+    from bench._common.loopback import Loopback
+    from bench._common.procs import Child, code_path
+
     tmp = Path(tempfile.mkdtemp(prefix="mem7-epr-"))
     cert, key = _certificate(tmp)
+    servers = {"http": Loopback(SERVER), "https": Loopback(SERVER, "--tls-cert", str(cert), "--tls-key", str(key))}
     env = {**os.environ, "SSL_CERT_FILE": str(cert)}
-    servers = {"http": Proc([sys.executable, str(Path(__file__).with_name("server.py"))], env),
-               "https": Proc([sys.executable, str(Path(__file__).with_name("server.py")),
-                              "--tls-cert", str(cert), "--tls-key", str(key)], env)}
-    trees = {"after": ROOT, **({"before": a.before.resolve()} if a.before else {})}
-    workers = {}
-    for name, tree in trees.items():
-        path = os.pathsep.join([str(tree), *(str(tree / "plugins" / pl) for pl in PLUGINS)])
-        workers[name] = Proc([sys.executable, str(Path(__file__).resolve()), "--worker"], {**env, "PYTHONPATH": path})
+    trees = {"after": None, **({"before": a.before} if a.before else {})}
+    workers = {name: Child([sys.executable, str(Path(__file__).resolve()), "--worker"],
+                           env if tree is None else {**env, "PYTHONPATH": code_path(tree)})
+               for name, tree in trees.items()}
     walls: dict[tuple[str, str], list[float]] = {(t, s): [] for t in workers for s in servers}
     conns: dict[tuple[str, str], int] = dict.fromkeys(walls, 0)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -128,15 +104,15 @@ def main() -> None:
             order = list(workers) if r % 2 == 0 else list(workers)[::-1]
             for scheme, srv in servers.items():
                 for name in order:
-                    c0 = srv.ask(cmd="connections")["connections"]
-                    got = workers[name].ask(url=srv.hello["url"], n=a.requests)["walls"]
+                    c0 = srv.cmd(cmd="connections")["connections"]
+                    got = workers[name].ask(url=srv.url, n=a.requests)["walls"]
                     if r:
                         walls[(name, scheme)] += got
-                        conns[(name, scheme)] += srv.ask(cmd="connections")["connections"] - c0
+                        conns[(name, scheme)] += srv.cmd(cmd="connections")["connections"] - c0
             print(f"round {r}/{a.rounds} done", file=sys.stderr, flush=True)
     finally:
-        for w in (*workers.values(), *servers.values()):
-            w.close()
+        for child in (*workers.values(), *servers.values()):
+            child.stop()
     print(f"\nAn engine per request ({a.requests} requests per tree per round, {a.rounds} rounds after 1 unmeasured; "
           f"each: build AsyncMemory, add(infer=False), search, aclose); {started}; load average "
           f"{os.getloadavg()[0]:.2f}\n")

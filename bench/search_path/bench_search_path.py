@@ -216,9 +216,12 @@ async def run_once(ops: int, warmup: int) -> dict[str, Any]:
 
 
 def _run_tree(label: str, tree: Path | None, ops: int, warmup: int, out: Path) -> dict[str, Any]:
+    sys.path.append(str(ROOT))
+    from bench._common.procs import code_path  # here: a worker (PYTHONPATH: another copy) imports none of it
+
     env = dict(os.environ)
     if tree is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "plugins" / "flat")])
+        env["PYTHONPATH"] = code_path(tree)
     _log(f"{label}: {tree or 'working tree'}")
     subprocess.run([sys.executable, __file__, "--worker", "--ops", str(ops), "--warmup", str(warmup), "--json", str(out)],
                    env=env, check=True)

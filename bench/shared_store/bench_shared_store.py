@@ -90,8 +90,9 @@ def code_env(old_code: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if old_code is not None:
-        paths = [str(old_code), *sorted(str(p) for p in (old_code / "plugins").iterdir() if p.is_dir())]
-        env["PYTHONPATH"] = os.pathsep.join(paths)
+        from bench._common.procs import code_path  # here: a worker (PYTHONPATH: the old copy) imports none of it
+
+        env["PYTHONPATH"] = code_path(old_code)
     return env
 
 
