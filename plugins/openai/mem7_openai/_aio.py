@@ -115,8 +115,8 @@ def route(http_client: Any, url: Any, headers: Any, extensions: dict[str, Any]) 
 class Pool:
     """The aiohttp session the providers of one event loop share (see the module docstring).
 
-    ``users`` counts the senders holding it; all of its bookkeeping runs on its own loop (a sender
-    released from another thread, by garbage collection, hands the release to the loop)."""
+    ``users`` counts the senders holding it; its bookkeeping runs on its own loop (:meth:`release`
+    from another thread, a sender collected by the garbage collector, is handed to the loop)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext) -> None:
         import aiohttp
@@ -156,30 +156,34 @@ class Pool:
             self._expiry = None
 
     def release(self) -> None:
-        """One user fewer; with none left, close after ``KEEPALIVE_EXPIRY`` unless taken again.
-        Runs on the pool's loop."""
+        """One user fewer, from any thread; with none left, close after ``KEEPALIVE_EXPIRY`` unless
+        taken again. A pool whose loop is closed is closed now."""
+        if self.loop.is_closed():
+            return self._close_now()
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:  # no loop running in this thread
+            here = False
+        if here:
+            return self._released()
+        try:
+            self.loop.call_soon_threadsafe(self._released)
+        except RuntimeError:  # the loop closed meanwhile
+            self._close_now()
+
+    def _released(self) -> None:
         self.users -= 1
         if self.users <= 0 and self._expiry is None and not self.session.closed:
             self._expiry = self.loop.call_later(KEEPALIVE_EXPIRY, self._expire)
 
-    def release_from_anywhere(self) -> None:
-        """:meth:`release` from any thread (a sender's ``__del__``); a pool whose loop is closed is
-        dropped now."""
-        if self.loop.is_closed():
-            _forget(self)
-            _drop(self.session)
-            return
-        try:
-            self.loop.call_soon_threadsafe(self.release)
-        except RuntimeError:  # the loop closed meanwhile
-            _forget(self)
-            _drop(self.session)
-
     def _expire(self) -> None:
         self._expiry = None
         if self.users <= 0:
-            _forget(self)
-            _drop(self.session)  # idle: its connections have all expired or are about to
+            self._close_now()  # idle: its connections have all expired or are about to
+
+    def _close_now(self) -> None:
+        _forget(self)
+        _drop(self.session)
 
 
 #: The pools in use: ``(loop, TLS context)`` → pool. Read and written under ``_pools_lock`` (providers
@@ -253,15 +257,20 @@ class Sender:
         """The session of the last call (tests read its connector), None before the first."""
         return None if self._pool is None else self._pool.session
 
-    async def _session_here(self) -> aiohttp.ClientSession:
+    def _ready(self) -> aiohttp.ClientSession | None:
+        """The session of the pool held, if it is open and this loop's."""
         pool = self._pool
-        if pool is None or pool.closed or pool.loop is not asyncio.get_running_loop():
-            if pool is not None:  # one of another loop (its sockets belong to that loop), or closed
-                self._pool = None
-                pool.release_from_anywhere()
-            pool = await shared_pool(self._ssl)
-            if self._pool is not None:  # another call of this sender attached first
-                return self._pool.session
+        return pool.session if pool is not None and not pool.closed and pool.loop is asyncio.get_running_loop() \
+            else None
+
+    async def _attach(self) -> aiohttp.ClientSession:
+        """Take this loop's pool, giving back the one held (another loop's: its sockets belong to
+        that loop; or closed)."""
+        held, self._pool = self._pool, None
+        if held is not None:
+            held.release()
+        pool = await shared_pool(self._ssl)
+        if self._pool is not pool:  # not taken meanwhile by another call of this sender
             pool.acquire()
             self._pool = pool
         return pool.session
@@ -269,9 +278,7 @@ class Sender:
     async def post(self, r: Route, content: bytes, headers: Any) -> tuple[int, Any, bytes]:
         """Send; the answer's ``(status, raw headers, body)``, the body decoded as its
         ``Content-Encoding`` says. Transport errors propagate as aiohttp raises them."""
-        pool = self._pool
-        session = pool.session if pool is not None and pool.loop is asyncio.get_running_loop() and not pool.closed \
-            else await self._session_here()
+        session = self._ready() or await self._attach()
         async with session.post(r.url, data=content, headers=headers, timeout=r.timeout,
                                 allow_redirects=False) as resp:
             return resp.status, resp.raw_headers, await resp.read()
@@ -280,16 +287,13 @@ class Sender:
         """Give up this sender's share of the pool (which closes once nobody holds it)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            if pool.loop is asyncio.get_running_loop():
-                pool.release()
-            else:
-                pool.release_from_anywhere()
+            pool.release()
 
     def __del__(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                pool.release_from_anywhere()
+                pool.release()
             except Exception:  # noqa: BLE001, S110 - at interpreter exit the module may be half torn down
                 pass
 
