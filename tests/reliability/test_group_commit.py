@@ -211,13 +211,21 @@ async def test_one_failing_add_does_not_fail_the_others_of_its_round(setup) -> N
     await assert_consistent(mem)
 
 
-async def test_an_add_cancelled_while_queued_writes_nothing(setup) -> None:
+@pytest.mark.parametrize("across", [False, True], ids=["queued-for-its-scope", "waiting-for-the-group"])
+async def test_an_add_cancelled_while_it_waits_to_commit_writes_nothing(setup, across: bool) -> None:
+    """Inferred adds of one scope queued for its lock (engine/commit_queue.py), or verbatim adds of
+    three scopes waiting for the commit group being written (engine/unit_of_work.py): the one
+    cancelled meanwhile writes nothing, the others are written together."""
     make, gate = setup
     mem = make()
     opened, first = await _hold_first_commit(mem, gate)
     texts = ["Collects blue stamps", "Collects red stamps", "Collects green stamps"]
-    adds = [asyncio.create_task(mem.add(t, user_id="u")) for t in texts]
-    await _queued(mem, 3)
+    if across:
+        adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}", infer=False)) for i, t in enumerate(texts)]
+        await _group_waiting(mem, 3)
+    else:
+        adds = [asyncio.create_task(mem.add(t, user_id="u")) for t in texts]
+        await _queued(mem, 3)
     adds[1].cancel()
     opened.set()
     await first
@@ -306,24 +314,6 @@ async def test_one_failing_commit_does_not_fail_the_other_scopes_written_with_it
     assert [len(c) for c in gate.commits] == [1, 4, 1, 1, 1, 1]
     stored = sorted(p["data"] for p in (await records(mem)).values())
     assert stored == sorted([*texts[:-1], "Seed note kept first"])
-    await assert_consistent(mem)
-
-
-async def test_a_commit_cancelled_while_it_waits_for_the_group_writes_nothing(setup) -> None:
-    make, gate = setup
-    mem = make()
-    opened, first = await _hold_first_commit(mem, gate)
-    texts = ["Grows red tomatoes", "Grows green beans", "Grows yellow peppers"]
-    adds = [asyncio.create_task(mem.add(t, user_id=f"agent-{i}", infer=False)) for i, t in enumerate(texts)]
-    await _group_waiting(mem, 3)
-    adds[1].cancel()
-    opened.set()
-    await first
-    outs = await asyncio.gather(*adds, return_exceptions=True)
-    assert isinstance(outs[1], asyncio.CancelledError)
-    stored = sorted(p["data"] for p in (await records(mem)).values())
-    assert stored == sorted(["Grows red tomatoes", "Grows yellow peppers", "Seed note kept first"])
-    assert [len(c) for c in gate.commits] == [1, 2]
     await assert_consistent(mem)
 
 
