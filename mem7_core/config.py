@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, close_names
 from .providers.base import ProviderSpec as ProviderSpec  # the contract's: plugins name providers in it too
 from .providers.keywords import stemmer_languages
 from .scorers.context import DEFAULT_CONTEXT_WEIGHTS as DEFAULT_CONTEXT_WEIGHTS  # each scorer owns its Config
@@ -507,8 +507,6 @@ _FOREIGN_KEYS = {
 def _unknown_key_hints(exc: ValueError) -> str:
     """For the unknown top-level keys of a validation error: what to write instead (another engine's
     key) or the field name it is closest to ("vectorstore" → vector_store)."""
-    import difflib
-
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         return ""
@@ -521,7 +519,7 @@ def _unknown_key_hints(exc: ValueError) -> str:
         if key in _FOREIGN_KEYS:
             hints.append(f"{key}: {_FOREIGN_KEYS[key]}")
             continue
-        close = difflib.get_close_matches(key.lower(), list(MemoryConfig.model_fields), n=1, cutoff=0.75)
+        close = close_names(key.lower(), MemoryConfig.model_fields)
         if close:
             hints.append(f"{key}: did you mean {close[0]}?")
     return "; ".join(hints)

@@ -7,7 +7,7 @@ Configuration problems are ``ValueError`` subclasses (the spec asks for it, and 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class Mem7Error(Exception):
@@ -42,6 +42,12 @@ class ProviderNotFoundError(ConfigError):
         super().__init__(msg)
 
 
+def close_names(name: str, choices: Iterable[str], n: int = 1) -> list[str]:
+    """The names among ``choices`` that ``name`` most likely misspells (best first, at most ``n``):
+    what a "did you mean" hint offers."""
+    return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.75)
+
+
 def _hint(kind: str, name: str, installed: list[str], failed: dict[str, str], blocked: Sequence[str]) -> str:
     """What to do about a missing provider, from the catalogue of mem7's own plugins."""
     from . import catalogue
@@ -60,7 +66,7 @@ def _hint(kind: str, name: str, installed: list[str], failed: dict[str, str], bl
     if elsewhere:
         said = "; ".join(f"{dist} provides {name!r} as a {' and a '.join(kinds)}" for dist, kinds in elsewhere.items())
         return f"{said}, not as a {kind}: check the config section it is under"
-    close = difflib.get_close_matches(name, sorted({*installed, *catalogue.names(kind)}), n=3, cutoff=0.75)
+    close = close_names(name, sorted({*installed, *catalogue.names(kind)}), n=3)
     shown = []
     for candidate in close:
         source = None if candidate in installed else catalogue.providing(kind, candidate)

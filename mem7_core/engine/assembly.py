@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .._proxy import CoroutineProxy
 from ..config import MemoryConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, close_names
 from ..plugins import PluginRegistry
 from ..providers import LLM, Embedder, EmbeddingSpace, GraphStore, HistoryStore, Reranker, Scorer, VectorStore
 from ..telemetry import Telemetry
@@ -290,15 +290,13 @@ def _history(
 def _describe(exc: ValidationError, where: str, provider: str, fields: list[str] | None = None) -> str:
     """One line per bad field, each named by its full config path (``vector_store.config.path``); an
     unknown field close to one of the provider's ``fields`` names it (``modell``: did you mean model?)."""
-    import difflib
-
     problems = []
     for err in exc.errors():
         parts = err.get("loc", ())
         loc = ".".join(str(part) for part in parts)
         problem = f"{where}.{loc}: {err.get('msg')}" if loc else f"{where}: {err.get('msg')}"
         if err.get("type") == "extra_forbidden" and len(parts) == 1 and fields:
-            close = difflib.get_close_matches(str(parts[0]).lower(), fields, n=1, cutoff=0.75)
+            close = close_names(str(parts[0]).lower(), fields)
             if close:
                 problem += f" (did you mean {close[0]}?)"
         problems.append(problem)
