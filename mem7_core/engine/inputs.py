@@ -104,6 +104,8 @@ def scope_of(
         if given is not None and in_filter is not None and given != in_filter:
             raise ScopeError(f"{key} is {given!r} but filters say {in_filter!r}; pass one of them")
         value = check_str(given if given is not None else in_filter, key)
+        # Here, at the caller's input, not in Scope itself: Scope is also built from stored records
+        # (scope_of_payload), and a memory an older version stored under a blank id stays reachable.
         if isinstance(value, str) and value and not value.strip():
             raise ScopeError(f"{key} must be a non-empty string, got {value!r} (only whitespace): "
                              f"pass the id it stands for, or leave {key} out")
