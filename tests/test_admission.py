@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
@@ -114,21 +114,12 @@ class WireLLM(ScriptedLLM):
         self.started = 0
         self.started_when_sent: list[int] = []
 
-    async def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_format: Literal["text", "json"] = "text",
-        tools: Sequence[dict[str, Any]] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> LLMResponse:
+    async def generate(self, messages: Sequence[Message], **options: Any) -> LLMResponse:
         self.started += 1
         await asyncio.sleep(0)  # connect
         await asyncio.sleep(0)  # connected: the request is written
         self.started_when_sent.append(self.started)
-        return await super().generate(messages, response_format=response_format, tools=tools,
-                                      temperature=temperature, max_tokens=max_tokens)
+        return await super().generate(messages, **options)
 
 
 @pytest.mark.parametrize("mode", ["two_call", "one_call"])
